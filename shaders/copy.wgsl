@@ -1,0 +1,38 @@
+// Strided copy over up to 8 dims: out[out_shift + sum c_d * ostr_d] = in[in_shift + sum c_d * istr_d]
+// for every coordinate c of `dims`. Permute, broadcast (stride 0), narrow, concatenation
+// into a slot of a larger tensor, and their backward passes are all this one kernel.
+
+struct Params {
+    n: u32, in_shift: u32, out_shift: u32, _p0: u32,
+    dims_lo: vec4<u32>, dims_hi: vec4<u32>,
+    istr_lo: vec4<u32>, istr_hi: vec4<u32>,
+    ostr_lo: vec4<u32>, ostr_hi: vec4<u32>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(256)
+fn strided_copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + lid;
+    if (i >= p.n) { return; }
+    var rem = i;
+    var si = p.in_shift;
+    var so = p.out_shift;
+    for (var d = 0u; d < 8u; d++) {
+        let k = 7u - d;
+        var dim: u32; var is: u32; var os: u32;
+        if (k >= 4u) {
+            dim = p.dims_hi[k - 4u]; is = p.istr_hi[k - 4u]; os = p.ostr_hi[k - 4u];
+        } else {
+            dim = p.dims_lo[k]; is = p.istr_lo[k]; os = p.ostr_lo[k];
+        }
+        let c = rem % dim;
+        rem = rem / dim;
+        si += c * is;
+        so += c * os;
+    }
+    dst[so] = src[si];
+}

@@ -1,0 +1,95 @@
+// Batched GEMM: C[b] = alpha * op(A[b]) · op(B[b]) (+ bias[n]), row-major, f32.
+//   op(A) is [M, K] (A stored [M, K], or [K, M] when TRANS_A); op(B) is [K, N] (B stored
+//   [K, N], or [N, K] when TRANS_B). Backward needs no entry point of its own: the autograd
+//   layer expresses dA and dB as GEMMs with the transposes flipped.
+//
+// Specialisation: TRANS_A, TRANS_B, HAS_BIAS (bool).
+// Each workgroup of 16x16 invocations computes a 64x64 tile of C; each invocation a 4x4
+// register block whose columns are 16 apart, so that neighbouring lanes load neighbouring
+// elements of B (contiguous across the subgroup) and share the loads of A.
+
+struct Params {
+    m: u32, n: u32, k: u32, _pad0: u32,
+    a_batch: u32, b_batch: u32, c_batch: u32, _pad1: u32,
+    a_shift: u32, b_shift: u32, c_shift: u32, bias_shift: u32,
+    lda: u32, ldb: u32, ldc: u32, alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn load_a(base: u32, row: u32, kk: u32) -> f32 {
+    if (TRANS_A) {
+        return a[base + kk * p.lda + row];
+    }
+    return a[base + row * p.lda + kk];
+}
+
+fn load_b(base: u32, kk: u32, col: u32) -> f32 {
+    if (TRANS_B) {
+        return b[base + col * p.ldb + kk];
+    }
+    return b[base + kk * p.ldb + col];
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let batch = wg.z;
+    let a_base = p.a_shift + batch * p.a_batch;
+    let b_base = p.b_shift + batch * p.b_batch;
+    let c_base = p.c_shift + batch * p.c_batch;
+
+    let row0 = wg.y * 64u + lid.y;
+    let col0 = wg.x * 64u + lid.x;
+    // Clamp the rows and columns we read so that edge tiles stay in bounds; their results
+    // are computed but never stored.
+    var rows: array<u32, 4>;
+    var cols: array<u32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        rows[i] = min(row0 + 16u * i, p.m - 1u);
+        cols[i] = min(col0 + 16u * i, p.n - 1u);
+    }
+
+    var acc00 = 0.0; var acc01 = 0.0; var acc02 = 0.0; var acc03 = 0.0;
+    var acc10 = 0.0; var acc11 = 0.0; var acc12 = 0.0; var acc13 = 0.0;
+    var acc20 = 0.0; var acc21 = 0.0; var acc22 = 0.0; var acc23 = 0.0;
+    var acc30 = 0.0; var acc31 = 0.0; var acc32 = 0.0; var acc33 = 0.0;
+
+    for (var kk = 0u; kk < p.k; kk++) {
+        let a0 = load_a(a_base, rows[0], kk);
+        let a1 = load_a(a_base, rows[1], kk);
+        let a2 = load_a(a_base, rows[2], kk);
+        let a3 = load_a(a_base, rows[3], kk);
+        let b0 = load_b(b_base, kk, cols[0]);
+        let b1 = load_b(b_base, kk, cols[1]);
+        let b2 = load_b(b_base, kk, cols[2]);
+        let b3 = load_b(b_base, kk, cols[3]);
+        acc00 = fma(a0, b0, acc00); acc01 = fma(a0, b1, acc01); acc02 = fma(a0, b2, acc02); acc03 = fma(a0, b3, acc03);
+        acc10 = fma(a1, b0, acc10); acc11 = fma(a1, b1, acc11); acc12 = fma(a1, b2, acc12); acc13 = fma(a1, b3, acc13);
+        acc20 = fma(a2, b0, acc20); acc21 = fma(a2, b1, acc21); acc22 = fma(a2, b2, acc22); acc23 = fma(a2, b3, acc23);
+        acc30 = fma(a3, b0, acc30); acc31 = fma(a3, b1, acc31); acc32 = fma(a3, b2, acc32); acc33 = fma(a3, b3, acc33);
+    }
+
+    var acc = array<array<f32, 4>, 4>(
+        array<f32, 4>(acc00, acc01, acc02, acc03),
+        array<f32, 4>(acc10, acc11, acc12, acc13),
+        array<f32, 4>(acc20, acc21, acc22, acc23),
+        array<f32, 4>(acc30, acc31, acc32, acc33),
+    );
+    for (var i = 0u; i < 4u; i++) {
+        let r = row0 + 16u * i;
+        if (r >= p.m) { break; }
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + 16u * j;
+            if (col >= p.n) { break; }
+            var v = p.alpha * acc[i][j];
+            if (HAS_BIAS) {
+                v += bias[p.bias_shift + col];
+            }
+            c[c_base + r * p.ldc + col] = v;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+// Sum (and mean, through `scale`) over one axis. The tensor is viewed as [outer, R, inner]
+// and reduced over R. The backward of a sum is a broadcast, which the copy kernel does.
+//
+//   sum_rows: inner == 1, one workgroup per output: long contiguous reductions (R up to
+//             millions) are split across 256 invocations and combined in a tree.
+//   sum_cols: inner > 1, one invocation per output; neighbouring invocations read
+//             neighbouring elements.
+
+struct Params {
+    outer: u32, r: u32, inner: u32, x_shift: u32,
+    y_shift: u32, scale: f32, _p0: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let row = wg.y * nwg.x + wg.x;
+    // Uniform control flow: every invocation reaches the barriers, out-of-range rows add 0.
+    let valid = row < p.outer;
+    var acc = 0.0;
+    if (valid) {
+        let base = p.x_shift + row * p.r;
+        for (var i = lid; i < p.r; i += 256u) {
+            acc += x[base + i];
+        }
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if (valid && lid == 0u) {
+        y[p.y_shift + row] = partial[0] * p.scale;
+    }
+}
+
+@compute @workgroup_size(256)
+fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let idx = (wg.y * nwg.x + wg.x) * 256u + lid;
+    if (idx >= p.outer * p.inner) { return; }
+    let o = idx / p.inner;
+    let j = idx % p.inner;
+    let base = p.x_shift + o * p.r * p.inner + j;
+    var acc = 0.0;
+    for (var i = 0u; i < p.r; i++) {
+        acc += x[base + i * p.inner];
+    }
+    y[p.y_shift + idx] = acc * p.scale;
+}

@@ -1,0 +1,193 @@
+//! Reverse-mode automatic differentiation.
+//!
+//! A graph is recorded only while gradients are wanted: an op whose inputs require grad, run
+//! outside [`no_grad`], attaches a [`Node`] to its output holding the op's backward closure.
+//! The closure captures exactly what the backward pass needs (the llm.c rule: what forward
+//! saves for backward is explicit) and is consumed when backward runs, so saved activations
+//! are freed as soon as their node has been differentiated. Leaves that require grad
+//! (parameters) accumulate into their `.grad`.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Given the gradient of the op's output, returns one gradient per input (None where an
+/// input needs none).
+pub type BackwardFn = Box<dyn FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send>;
+
+pub struct Node {
+    id: u64,
+    pub(crate) name: &'static str,
+    parents: Vec<Option<Autograd>>,
+    backward: Mutex<Option<BackwardFn>>,
+}
+
+/// Where a leaf's gradient accumulates.
+pub struct LeafSlot {
+    id: u64,
+    pub(crate) grad: Mutex<Option<Tensor>>,
+}
+
+#[derive(Clone)]
+pub(crate) enum Autograd {
+    Leaf(Arc<LeafSlot>),
+    Op(Arc<Node>),
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether ops record the graph on this thread.
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Restores the previous grad mode when dropped.
+pub struct GradModeGuard(bool);
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.0));
+    }
+}
+
+/// Turns graph recording off on this thread until the guard is dropped (inference mode).
+pub fn no_grad() -> GradModeGuard {
+    let prev = GRAD_ENABLED.with(|g| g.replace(false));
+    GradModeGuard(prev)
+}
+
+/// Runs `f` with graph recording off.
+pub fn with_no_grad<T>(f: impl FnOnce() -> T) -> T {
+    let _g = no_grad();
+    f()
+}
+
+pub(crate) fn new_leaf() -> Autograd {
+    Autograd::Leaf(Arc::new(LeafSlot {
+        id: next_id(),
+        grad: Mutex::new(None),
+    }))
+}
+
+/// Attaches a backward closure to `out` if grad mode is on and any input requires grad.
+/// `inputs` are the op's differentiable inputs, in the order the closure returns gradients.
+pub fn record(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + 'static,
+) -> Tensor {
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return out;
+    }
+    let node = Node {
+        id: next_id(),
+        name,
+        parents: inputs.iter().map(|t| t.autograd().cloned()).collect(),
+        backward: Mutex::new(Some(Box::new(backward))),
+    };
+    out.with_autograd(Some(Autograd::Op(Arc::new(node))))
+}
+
+/// Whether `backward` would need a gradient for input `i` of an op.
+pub fn needs_grad(t: &Tensor) -> bool {
+    t.requires_grad()
+}
+
+fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
+    *slot = Some(match slot.take() {
+        None => g,
+        Some(prev) => prev.add(&g)?,
+    });
+    Ok(())
+}
+
+/// Runs backward from `root` seeded with `seed` (same shape as `root`).
+pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
+    let _ng = no_grad();
+    match root.autograd() {
+        None => {
+            return Err(Error::invalid(
+                "backward",
+                "the tensor does not require grad: no parameter it depends on has requires_grad set",
+            ))
+        }
+        Some(Autograd::Leaf(slot)) => {
+            let mut g = slot.grad.lock().unwrap();
+            return accumulate(&mut g, seed);
+        }
+        Some(Autograd::Op(_)) => {}
+    }
+    let Some(Autograd::Op(root_node)) = root.autograd().cloned() else { unreachable!() };
+
+    // Topological order by iterative DFS (graphs of a U-Net are thousands of nodes deep).
+    let mut order: Vec<Arc<Node>> = Vec::new();
+    let mut visited: HashSet<u64> = HashSet::new();
+    let mut stack: Vec<(Arc<Node>, usize)> = vec![(root_node.clone(), 0)];
+    visited.insert(root_node.id);
+    while let Some((node, i)) = stack.pop() {
+        if i < node.parents.len() {
+            stack.push((node.clone(), i + 1));
+            if let Some(Autograd::Op(p)) = &node.parents[i] {
+                if visited.insert(p.id) {
+                    stack.push((p.clone(), 0));
+                }
+            }
+        } else {
+            order.push(node);
+        }
+    }
+
+    let mut grads: HashMap<u64, Tensor> = HashMap::new();
+    grads.insert(root_node.id, seed);
+    for node in order.iter().rev() {
+        let Some(g) = grads.remove(&node.id) else { continue };
+        let f = node.backward.lock().unwrap().take().ok_or_else(|| {
+            Error::invalid(
+                "backward",
+                format!(
+                    "trying to backward through `{}` a second time: its saved tensors were freed by the \
+                     first backward",
+                    node.name
+                ),
+            )
+        })?;
+        let input_grads = f(&g)?;
+        drop(g);
+        debug_assert_eq!(input_grads.len(), node.parents.len(), "{}", node.name);
+        for (parent, ig) in node.parents.iter().zip(input_grads) {
+            let (Some(parent), Some(ig)) = (parent, ig) else { continue };
+            match parent {
+                Autograd::Leaf(slot) => {
+                    let mut s = slot.grad.lock().unwrap();
+                    accumulate(&mut s, ig)?;
+                }
+                Autograd::Op(p) => {
+                    let e = grads.remove(&p.id);
+                    let mut s = e;
+                    accumulate(&mut s, ig)?;
+                    grads.insert(p.id, s.unwrap());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl LeafSlot {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}

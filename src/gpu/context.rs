@@ -1,0 +1,673 @@
+//! The GPU context: instance, adapter, device and queue, created once per process; the
+//! pipeline cache; the command recorder that batches many dispatches into one submission.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use super::kernel::{specialise, Access, Kernel, Spec};
+use super::pool::{Pool, PooledBuffer};
+use crate::error::{Error, Result};
+
+/// Which backend to open. `Auto` prefers Vulkan/Metal/DX12 and falls back to GL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BackendChoice {
+    #[default]
+    Auto,
+    Vulkan,
+    Gl,
+    Metal,
+    Dx12,
+}
+
+impl BackendChoice {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "auto" => Some(Self::Auto),
+            "vulkan" | "vk" => Some(Self::Vulkan),
+            "gl" | "gles" | "opengl" => Some(Self::Gl),
+            "metal" | "mtl" => Some(Self::Metal),
+            "dx12" | "d3d12" => Some(Self::Dx12),
+            _ => None,
+        }
+    }
+    fn backends(self) -> wgpu::Backends {
+        match self {
+            Self::Auto => wgpu::Backends::PRIMARY | wgpu::Backends::GL,
+            Self::Vulkan => wgpu::Backends::VULKAN,
+            Self::Gl => wgpu::Backends::GL,
+            Self::Metal => wgpu::Backends::METAL,
+            Self::Dx12 => wgpu::Backends::DX12,
+        }
+    }
+}
+
+/// How to open the device. Read from the environment (`ENGINE_BACKEND`, `ENGINE_ADAPTER`,
+/// `ENGINE_MAX_BINDING`) unless the CLI sets it first with [`configure`].
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    pub backend: BackendChoice,
+    /// Index into the list `engine info` prints.
+    pub adapter: Option<usize>,
+    /// Pretend the adapter's per-binding limit is this many bytes. Tests use it to exercise
+    /// the chunking that large tensors need, at small sizes.
+    pub max_binding_override: Option<u64>,
+    /// Where the persistent pipeline cache lives; `None` picks a per-user cache directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Don't read or write the persistent pipeline cache.
+    pub no_disk_cache: bool,
+}
+
+impl GpuOptions {
+    pub fn from_env() -> Result<Self> {
+        let mut o = GpuOptions::default();
+        if let Ok(b) = std::env::var("ENGINE_BACKEND") {
+            o.backend = BackendChoice::parse(&b).ok_or_else(|| {
+                Error::Gpu(format!("ENGINE_BACKEND={b:?} is not one of auto, vulkan, gl, metal, dx12"))
+            })?;
+        }
+        if let Ok(a) = std::env::var("ENGINE_ADAPTER") {
+            o.adapter = Some(a.parse().map_err(|_| Error::Gpu(format!("ENGINE_ADAPTER={a:?} is not an adapter index")))?);
+        }
+        if let Ok(m) = std::env::var("ENGINE_MAX_BINDING") {
+            o.max_binding_override =
+                Some(m.parse().map_err(|_| Error::Gpu(format!("ENGINE_MAX_BINDING={m:?} is not a byte count")))?);
+        }
+        if let Ok(d) = std::env::var("ENGINE_CACHE_DIR") {
+            o.cache_dir = Some(PathBuf::from(d));
+        }
+        o.no_disk_cache = std::env::var("ENGINE_NO_PIPELINE_CACHE").is_ok_and(|v| v != "0");
+        Ok(o)
+    }
+}
+
+/// Features that kernels may use when present. None of them is required.
+pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    .union(wgpu::Features::PIPELINE_CACHE);
+
+static OPTIONS: Mutex<Option<GpuOptions>> = Mutex::new(None);
+static CONTEXT: OnceLock<std::result::Result<Context, String>> = OnceLock::new();
+
+/// Sets the options the context will be created with. Must run before the first GPU use.
+pub fn configure(options: GpuOptions) -> Result<()> {
+    if CONTEXT.get().is_some() {
+        return Err(Error::Gpu("the GPU context is already open; configure it before first use".into()));
+    }
+    *OPTIONS.lock().unwrap() = Some(options);
+    Ok(())
+}
+
+/// The process-wide GPU context, opened on first use.
+pub fn context() -> Result<&'static Context> {
+    let r = CONTEXT.get_or_init(|| {
+        let opts = match OPTIONS.lock().unwrap().clone() {
+            Some(o) => o,
+            None => GpuOptions::from_env().map_err(|e| e.to_string())?,
+        };
+        Context::open(&opts).map_err(|e| e.to_string())
+    });
+    match r {
+        Ok(c) => Ok(c),
+        Err(msg) => Err(Error::NoAdapter(msg.clone())),
+    }
+}
+
+/// One storage binding: a byte window of a buffer.
+#[derive(Clone, Copy)]
+pub struct BindView<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// A recorded but not yet submitted batch of dispatches.
+struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    /// Uniform parameter blocks of the dispatches in `encoder`, one slot each.
+    uniforms: Vec<u8>,
+    uniform_buffer: wgpu::Buffer,
+    dispatches: usize,
+}
+
+const UNIFORM_SLOT: u64 = 256;
+const UNIFORM_SLOTS: u64 = 1024;
+/// Submit after this many dispatches even if nobody waits, so the GPU starts early and
+/// command buffers stay small.
+const MAX_DISPATCHES_PER_SUBMIT: usize = 256;
+
+type LayoutKey = Vec<Access>;
+
+pub struct Context {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+    /// Largest byte window one storage binding may cover (the adapter's limit, or the override).
+    pub max_binding: u64,
+    /// Storage-binding offsets must be multiples of this.
+    pub offset_align: u64,
+    pub pool: Pool,
+    recorder: Mutex<Recorder>,
+    pipelines: Mutex<HashMap<(&'static str, &'static str, Spec), Arc<wgpu::ComputePipeline>>>,
+    layouts: Mutex<HashMap<LayoutKey, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    disk_cache: Option<DiskCache>,
+    errors: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+struct DiskCache {
+    cache: wgpu::PipelineCache,
+    path: PathBuf,
+    state: Mutex<(bool, Instant)>, // (dirty, last save)
+}
+
+pub fn no_adapter_message(backends: wgpu::Backends, detail: &str) -> String {
+    format!(
+        "no GPU adapter found for backends {backends:?}{detail}. The engine needs a Vulkan, Metal, DX12 or \
+         OpenGL 4.3+ driver. On Linux install your GPU vendor's Vulkan driver and the Vulkan loader \
+         (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers libvulkan1`); on a machine without a GPU \
+         the same package brings Mesa's lavapipe, a software Vulkan driver that runs everything on the \
+         CPU (slowly; Mesa 25 or newer is about 4x faster than Mesa 22). Run `engine info` to list the \
+         adapters found; choose one with --backend/--adapter or ENGINE_BACKEND/ENGINE_ADAPTER."
+    )
+}
+
+/// All adapters of the chosen backends, in the order `engine info` lists them.
+pub fn enumerate(instance: &wgpu::Instance, choice: BackendChoice) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(choice.backends()))
+}
+
+pub fn new_instance(choice: BackendChoice) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = choice.backends();
+    desc.flags = wgpu::InstanceFlags::from_build_config().with_env();
+    desc.backend_options = wgpu::BackendOptions::from_env_or_default();
+    wgpu::Instance::new(desc)
+}
+
+fn rank(a: &wgpu::Adapter) -> (u32, u32) {
+    let info = a.get_info();
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    let ty = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    (backend, ty)
+}
+
+impl Context {
+    fn open(opts: &GpuOptions) -> Result<Context> {
+        let instance = new_instance(opts.backend);
+        let adapters = enumerate(&instance, opts.backend);
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter(no_adapter_message(opts.backend.backends(), "")));
+        }
+        let adapter = match opts.adapter {
+            Some(i) => adapters.get(i).cloned().ok_or_else(|| {
+                Error::NoAdapter(format!(
+                    "adapter index {i} requested but only {} adapter(s) found; `engine info` lists them",
+                    adapters.len()
+                ))
+            })?,
+            None => adapters.iter().min_by_key(|a| rank(a)).cloned().unwrap(),
+        };
+        let info = adapter.get_info();
+        let features = adapter.features() & OPTIONAL_FEATURES;
+        // Ask for everything the adapter can do, never wgpu's conservative defaults: the
+        // models need large storage bindings and buffers.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("engine"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::NoAdapter(format!("opening {} ({:?}) failed: {e}", info.name, info.backend)))?;
+
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let e2 = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            e2.lock().unwrap().push(e.to_string());
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let l2 = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                *l2.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+
+        let adapter_binding = limits.max_storage_buffer_binding_size as u64;
+        let max_binding = opts.max_binding_override.map_or(adapter_binding, |o| o.min(adapter_binding));
+        let offset_align = limits.min_storage_buffer_offset_alignment as u64;
+        let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("uniform arena"),
+            size: UNIFORM_SLOT * UNIFORM_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let disk_cache = if features.contains(wgpu::Features::PIPELINE_CACHE) && !opts.no_disk_cache {
+            DiskCache::open(&device, &info, opts.cache_dir.clone())
+        } else {
+            None
+        };
+        Ok(Context {
+            instance,
+            adapter,
+            device,
+            queue,
+            info,
+            features,
+            limits,
+            max_binding,
+            offset_align,
+            pool: Pool::new(),
+            recorder: Mutex::new(Recorder {
+                encoder: None,
+                uniforms: Vec::new(),
+                uniform_buffer,
+                dispatches: 0,
+            }),
+            pipelines: Mutex::new(HashMap::new()),
+            layouts: Mutex::new(HashMap::new()),
+            disk_cache,
+            errors,
+            lost,
+        })
+    }
+
+    pub fn has(&self, f: wgpu::Features) -> bool {
+        self.features.contains(f)
+    }
+
+    /// A buffer from the pool holding at least `bytes` bytes.
+    pub fn alloc(&'static self, bytes: u64) -> Result<PooledBuffer> {
+        self.pool.take(&self.device, self.limits.max_buffer_size, bytes.max(4))
+    }
+
+    /// Elements of f32 one binding may cover after aligning its offset down.
+    pub fn max_binding_elems(&self) -> usize {
+        ((self.max_binding - self.offset_align) / 4) as usize
+    }
+
+    /// A binding window over elements `[start, start+len)` of `buffer`, with the offset aligned
+    /// down as the adapter requires. Returns the view and the element shift the kernel adds.
+    pub fn window<'a>(&self, buffer: &'a wgpu::Buffer, start: usize, len: usize) -> Result<(BindView<'a>, u32)> {
+        let start_b = start as u64 * 4;
+        let aligned = start_b / self.offset_align * self.offset_align;
+        let shift = ((start_b - aligned) / 4) as u32;
+        let size = (len.max(1) as u64 * 4 + (start_b - aligned)).min(buffer.size() - aligned);
+        if size > self.max_binding {
+            return Err(Error::Gpu(format!(
+                "internal: a binding of {size} bytes exceeds the {}-byte binding limit",
+                self.max_binding
+            )));
+        }
+        Ok((
+            BindView {
+                buffer,
+                offset: aligned,
+                size,
+            },
+            shift,
+        ))
+    }
+
+    fn layout(&self, bindings: &[Access]) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        let mut layouts = self.layouts.lock().unwrap();
+        layouts
+            .entry(bindings.to_vec())
+            .or_insert_with(|| {
+                let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                }];
+                for (i, a) in bindings.iter().enumerate() {
+                    entries.push(wgpu::BindGroupLayoutEntry {
+                        binding: i as u32 + 1,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Storage {
+                                read_only: *a == Access::Read,
+                            },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    });
+                }
+                let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: None,
+                    entries: &entries,
+                });
+                let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: None,
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+                (bgl, pl)
+            })
+            .clone()
+    }
+
+    /// The pipeline for `kernel` specialised with `spec`, compiled on first use.
+    pub fn pipeline(&self, kernel: &'static Kernel, spec: &Spec) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = (kernel.shader.name, kernel.entry, spec.clone());
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
+            return Ok(p.clone());
+        }
+        let (_, layout) = self.layout(kernel.bindings);
+        let source = specialise(kernel.shader, spec);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.shader.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[],
+                // Our kernels initialise the workgroup memory they read.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: self.disk_cache.as_ref().map(|d| &d.cache),
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: format!("{}.wgsl", kernel.shader.name),
+                entry: kernel.entry.to_string(),
+                message: format!("{e}\n(specialised with {spec:?})"),
+            });
+        }
+        if let Some(d) = &self.disk_cache {
+            d.state.lock().unwrap().0 = true;
+        }
+        let p = Arc::new(pipeline);
+        self.pipelines.lock().unwrap().insert(key, p.clone());
+        Ok(p)
+    }
+
+    /// Records one dispatch of `kernel`. `params` is its uniform block (at most 256 bytes);
+    /// `bindings` are its storage buffers in the kernel's binding order.
+    pub fn dispatch(
+        &self,
+        kernel: &'static Kernel,
+        spec: &Spec,
+        params: &[u32],
+        bindings: &[BindView<'_>],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        debug_assert_eq!(bindings.len(), kernel.bindings.len(), "{}", kernel.entry);
+        assert!(params.len() * 4 <= UNIFORM_SLOT as usize, "params too large for {}", kernel.entry);
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::Gpu(format!(
+                "internal: {} dispatch {groups:?} exceeds {max} workgroups per dimension",
+                kernel.entry
+            )));
+        }
+        let pipeline = self.pipeline(kernel, spec)?;
+        let (bgl, _) = self.layout(kernel.bindings);
+
+        let mut rec = self.recorder.lock().unwrap();
+        if rec.uniforms.len() as u64 >= UNIFORM_SLOT * UNIFORM_SLOTS || rec.dispatches >= MAX_DISPATCHES_PER_SUBMIT {
+            self.submit_locked(&mut rec);
+        }
+        let slot = rec.uniforms.len() as u32;
+        rec.uniforms.extend_from_slice(bytemuck::cast_slice(params));
+        rec.uniforms.resize(slot as usize + UNIFORM_SLOT as usize, 0);
+
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &rec.uniform_buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(UNIFORM_SLOT),
+            }),
+        }];
+        for (i, b) in bindings.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b.buffer,
+                    offset: b.offset,
+                    size: wgpu::BufferSize::new(b.size),
+                }),
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &bgl,
+            entries: &entries,
+        });
+        let encoder = rec.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
+        });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.entry),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[slot]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        rec.dispatches += 1;
+        Ok(())
+    }
+
+    /// Records a buffer-to-buffer copy in order with the dispatches.
+    pub fn copy(&self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, bytes: u64) {
+        let mut rec = self.recorder.lock().unwrap();
+        let encoder = rec.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
+        });
+        encoder.copy_buffer_to_buffer(src, src_off, dst, dst_off, bytes);
+    }
+
+    /// Records a zero-fill of `bytes` bytes at `offset` (both multiples of 4).
+    pub fn clear(&self, dst: &wgpu::Buffer, offset: u64, bytes: u64) {
+        let mut rec = self.recorder.lock().unwrap();
+        let encoder = rec.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
+        });
+        encoder.clear_buffer(dst, offset, Some(bytes));
+    }
+
+    /// Writes host data into a buffer, ordered after everything recorded so far.
+    pub fn write(&self, dst: &wgpu::Buffer, offset: u64, data: &[u8]) {
+        // queue.write_buffer lands before the next submission, so the recorded work that
+        // precedes this write must be submitted first.
+        let mut rec = self.recorder.lock().unwrap();
+        if rec.encoder.is_some() {
+            self.submit_locked(&mut rec);
+        }
+        self.queue.write_buffer(dst, offset, data);
+    }
+
+    /// Records a timestamp (for benchmarks) in order with the dispatches, where supported.
+    pub fn timestamp(&self, set: &wgpu::QuerySet, index: u32) {
+        let mut rec = self.recorder.lock().unwrap();
+        let encoder = rec.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
+        });
+        let _pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("timestamp"),
+            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                query_set: set,
+                beginning_of_pass_write_index: Some(index),
+                end_of_pass_write_index: None,
+            }),
+        });
+    }
+
+    pub fn resolve_timestamps(&self, set: &wgpu::QuerySet, count: u32, dst: &wgpu::Buffer) {
+        let mut rec = self.recorder.lock().unwrap();
+        let encoder = rec.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
+        });
+        encoder.resolve_query_set(set, 0..count, dst, 0);
+    }
+
+    fn submit_locked(&self, rec: &mut Recorder) {
+        if let Some(encoder) = rec.encoder.take() {
+            if !rec.uniforms.is_empty() {
+                self.queue.write_buffer(&rec.uniform_buffer, 0, &rec.uniforms);
+            }
+            self.queue.submit([encoder.finish()]);
+        }
+        rec.uniforms.clear();
+        rec.dispatches = 0;
+    }
+
+    /// Submits everything recorded so far without waiting for it.
+    pub fn flush(&self) {
+        let mut rec = self.recorder.lock().unwrap();
+        self.submit_locked(&mut rec);
+    }
+
+    /// Submits and waits until the GPU is idle; reports errors raised since the last check.
+    pub fn sync(&self) -> Result<()> {
+        self.flush();
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()?;
+        self.maybe_save_cache(false);
+        Ok(())
+    }
+
+    /// Errors the device reported asynchronously (out of memory, device lost, validation).
+    pub fn check(&self) -> Result<()> {
+        if let Some(l) = self.lost.lock().unwrap().clone() {
+            return Err(Error::DeviceLost(l));
+        }
+        let mut errs = self.errors.lock().unwrap();
+        if !errs.is_empty() {
+            let msg = errs.join("; ");
+            errs.clear();
+            if msg.to_ascii_lowercase().contains("out of memory") {
+                return Err(Error::OutOfMemory(msg));
+            }
+            return Err(Error::Gpu(msg));
+        }
+        Ok(())
+    }
+
+    /// Reads `bytes` bytes at `offset` of `src` back to the host. Waits for the GPU.
+    pub fn read(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let padded = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: padded,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.copy(src, offset, &staging, 0, padded);
+        self.flush();
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback callback dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+        let out = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?[..bytes as usize]
+            .to_vec();
+        staging.unmap();
+        self.maybe_save_cache(false);
+        Ok(out)
+    }
+
+    /// Writes the persistent pipeline cache to disk if new pipelines were compiled.
+    pub fn save_pipeline_cache(&self) {
+        self.maybe_save_cache(true);
+    }
+
+    fn maybe_save_cache(&self, force: bool) {
+        let Some(d) = &self.disk_cache else { return };
+        let mut st = d.state.lock().unwrap();
+        if !st.0 || (!force && st.1.elapsed().as_secs_f32() < 2.0) {
+            return;
+        }
+        if let Some(data) = d.cache.get_data() {
+            let tmp = d.path.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, &data).is_ok() {
+                let _ = std::fs::rename(&tmp, &d.path);
+            }
+        }
+        *st = (false, Instant::now());
+    }
+
+    pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {
+        self.disk_cache.as_ref().map(|d| d.path.as_path())
+    }
+}
+
+impl DiskCache {
+    fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo, dir: Option<PathBuf>) -> Option<DiskCache> {
+        let key = wgpu::util::pipeline_cache_key(info)?;
+        let dir = dir.or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|d| d.join("engine"))
+        })?;
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join(key);
+        let data = std::fs::read(&path).ok();
+        // SAFETY: the data was written by `get_data` of a cache with the same key (adapter and
+        // driver); wgpu and the driver validate the header and fall back to an empty cache.
+        let cache = unsafe {
+            device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                label: Some("engine pipelines"),
+                data: data.as_deref(),
+                fallback: true,
+            })
+        };
+        Some(DiskCache {
+            cache,
+            path,
+            state: Mutex::new((false, Instant::now())),
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! engine: a GPU compute engine with hand-written WGSL kernels, run through wgpu on any GPU
+//! vendor (Vulkan, Metal, DX12, GL), with a small tensor and reverse-mode autograd layer, built
+//! to fine-tune Stable Diffusion 1.x with DreamBooth.
+//!
+//! Layers, bottom up: [`gpu`] (context, buffers, pipelines, dispatch), [`tensor`] and
+//! [`autograd`], [`ops`] (the kernels' launchers and their backward rules), [`bench`].
+
+pub mod autograd;
+pub mod bench;
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod tensor;
+
+pub use autograd::{no_grad, with_no_grad};
+pub use error::{Error, Result};
+pub use tensor::Tensor;

@@ -1,0 +1,202 @@
+//! Matrix multiplication: batched GEMM with transposed operands and an optional bias, and
+//! the linear layer built on it. Backward is two more GEMMs with the transposes flipped
+//! (and a column sum for the bias).
+
+use super::elementwise::dummy_binding;
+use super::launch::{chunks, f, too_large, u, whole, win};
+use crate::autograd::{needs_grad, record};
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Kernel, Shader, Spec, SpecValue};
+use crate::tensor::Tensor;
+
+use SpecValue::Bool as B;
+
+pub static SHADER: Shader = Shader {
+    name: "gemm",
+    source: include_str!("../../shaders/gemm.wgsl"),
+    variants: &[
+        &[("TRANS_A", B(false)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
+        &[("TRANS_A", B(false)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
+        &[("TRANS_A", B(true)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
+        &[("TRANS_A", B(true)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
+    ],
+};
+static GEMM: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "gemm",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
+const TILE: usize = 64;
+
+/// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
+/// batch. No autograd.
+pub(crate) fn gemm_raw(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool, alpha: f32) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() != 3 || sb.len() != 3 || sa[0] != sb[0] {
+        return Err(Error::shape_hint("gemm", sa, sb, "expected [batch, rows, cols] operands with equal batch"));
+    }
+    let batch = sa[0];
+    let (m, k) = if ta { (sa[2], sa[1]) } else { (sa[1], sa[2]) };
+    let (kb, n) = if tb { (sb[2], sb[1]) } else { (sb[1], sb[2]) };
+    if k != kb {
+        return Err(Error::shape_hint(
+            "gemm",
+            sa,
+            sb,
+            format!("inner dimensions differ: {k} vs {kb} (transpose a: {ta}, b: {tb})"),
+        ));
+    }
+    if let Some(bias) = bias {
+        if bias.shape() != [n] {
+            return Err(Error::shape_hint("gemm bias", bias.shape(), &[n], "bias must have one value per output column"));
+        }
+    }
+    let c = Tensor::empty(&[batch, m, n])?;
+    if m == 0 || n == 0 {
+        return Ok(c);
+    }
+    if k == 0 {
+        // An empty sum: the bias (or zero) everywhere.
+        let z = Tensor::zeros(&[batch, m, n])?;
+        return match bias {
+            Some(bias) => z.detach().add(&bias.detach()),
+            None => Ok(z),
+        };
+    }
+    let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", bias.is_some());
+    let (bias_view, bias_shift) = match bias {
+        Some(bias) => whole(ctx, "gemm bias", bias)?,
+        None => (dummy_binding()?, 0),
+    };
+    let (lda, ldb, ldc) = (sa[2], sb[2], n);
+    let (a_bs, b_bs, c_bs) = (m * k, k * n, m * n);
+    let max = ctx.max_binding_elems();
+    let per_batch = max / a_bs.max(b_bs).max(c_bs);
+    if per_batch >= 1 {
+        for (b0, bn) in chunks(batch, per_batch.min(65535)) {
+            let (av, ash) = win(ctx, a, b0 * a_bs, bn * a_bs)?;
+            let (bv, bsh) = win(ctx, b, b0 * b_bs, bn * b_bs)?;
+            let (cv, csh) = win(ctx, &c, b0 * c_bs, bn * c_bs)?;
+            let params = [
+                u(m), u(n), u(k), 0, u(a_bs), u(b_bs), u(c_bs), 0, ash, bsh, csh, bias_shift, u(lda), u(ldb), u(ldc), f(alpha),
+            ];
+            let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, bn as u32];
+            ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+        }
+        return Ok(c);
+    }
+    // One matrix is larger than a binding: split the rows of op(a) and c (contiguous unless a
+    // is transposed); b must still fit.
+    if b_bs > max {
+        return Err(too_large(ctx, "gemm", &sb[1..]));
+    }
+    if ta {
+        return Err(too_large(ctx, "gemm (transposed a)", &sa[1..]));
+    }
+    let rows = (max / k.max(n)).max(1);
+    for bi in 0..batch {
+        let (bv, bsh) = win(ctx, b, bi * b_bs, b_bs)?;
+        for (m0, mn) in chunks(m, rows) {
+            let (av, ash) = win(ctx, a, bi * a_bs + m0 * k, mn * k)?;
+            let (cv, csh) = win(ctx, &c, bi * c_bs + m0 * n, mn * n)?;
+            let params =
+                [u(mn), u(n), u(k), 0, 0, 0, 0, 0, ash, bsh, csh, bias_shift, u(lda), u(ldb), u(ldc), f(alpha)];
+            let groups = [n.div_ceil(TILE) as u32, mn.div_ceil(TILE) as u32, 1];
+            ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+        }
+    }
+    Ok(c)
+}
+
+/// The differentiable batched GEMM: [batch, M, N] = op(a) · op(b) (+ bias[N]).
+fn gemm3(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool) -> Result<Tensor> {
+    let c = gemm_raw(a, b, bias, ta, tb, 1.0)?;
+    let (ga, gb) = (needs_grad(a), needs_grad(b));
+    let gbias = bias.is_some_and(needs_grad);
+    let (sa, sb) = (a.detach(), b.detach());
+    let mut inputs = vec![a, b];
+    if let Some(bias) = bias {
+        inputs.push(bias);
+    }
+    let has_bias = bias.is_some();
+    Ok(record(c, "gemm", &inputs, move |g| {
+        let da = if ga {
+            Some(if ta { gemm_raw(&sb, g, None, tb, true, 1.0)? } else { gemm_raw(g, &sb, None, false, !tb, 1.0)? })
+        } else {
+            None
+        };
+        let db = if gb {
+            Some(if tb { gemm_raw(g, &sa, None, true, ta, 1.0)? } else { gemm_raw(&sa, g, None, !ta, false, 1.0)? })
+        } else {
+            None
+        };
+        let mut out = vec![da, db];
+        if has_bias {
+            let n = g.dim(-1);
+            out.push(if gbias { Some(g.reshape(&[g.numel() / n, n])?.sum(0, false)?) } else { None });
+        }
+        Ok(out)
+    }))
+}
+
+/// op(a) · op(b) for a [..., M, K] (or [..., K, M] if `ta`) and b of the same rank with the
+/// same leading (batch) dims, or a 2-D b shared by every batch. Leading dims are kept.
+pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+    if a.rank() < 2 || b.rank() < 2 {
+        return Err(Error::shape_hint("matmul", a.shape(), b.shape(), "operands need at least 2 dims"));
+    }
+    let lead = &a.shape()[..a.rank() - 2];
+    let batch: usize = lead.iter().product();
+    let (r, c) = (a.dim(-2), a.dim(-1));
+    let a3 = a.reshape(&[batch, r, c])?;
+    let (m, n);
+    let out = if b.rank() == 2 {
+        n = if tb { b.dim(0) } else { b.dim(1) };
+        if !ta {
+            // A shared right operand: fold the batch into the rows, one large GEMM.
+            m = r;
+            let b3 = b.reshape(&[1, b.dim(0), b.dim(1)])?;
+            gemm3(&a3.reshape(&[1, batch * r, c])?, &b3, None, false, tb)?
+        } else {
+            m = c;
+            let b3 = b.reshape(&[1, b.dim(0), b.dim(1)])?.expand(&[batch, b.dim(0), b.dim(1)])?;
+            gemm3(&a3, &b3, None, true, tb)?
+        }
+    } else {
+        if b.shape()[..b.rank() - 2] != *lead {
+            return Err(Error::shape_hint("matmul", a.shape(), b.shape(), "batch dims differ"));
+        }
+        m = if ta { c } else { r };
+        n = if tb { b.dim(-2) } else { b.dim(-1) };
+        let b3 = b.reshape(&[batch, b.dim(-2), b.dim(-1)])?;
+        gemm3(&a3, &b3, None, ta, tb)?
+    };
+    let mut shape = lead.to_vec();
+    shape.extend_from_slice(&[m, n]);
+    out.reshape(&shape)
+}
+
+/// A fully connected layer as torch.nn.Linear: y = x · wᵀ + bias, x [..., K], w [N, K],
+/// bias [N] -> y [..., N].
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    if w.rank() != 2 || x.rank() == 0 || x.dim(-1) != w.dim(1) {
+        return Err(Error::shape_hint("linear", x.shape(), w.shape(), "expected x [..., K] and weight [N, K]"));
+    }
+    let k = w.dim(1);
+    let rows = x.numel() / k.max(1);
+    let x3 = x.reshape(&[1, rows, k])?;
+    let w3 = w.reshape(&[1, w.dim(0), k])?;
+    let y = gemm3(&x3, &w3, bias, false, true)?;
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().unwrap() = w.dim(0);
+    y.reshape(&shape)
+}
+
+impl Tensor {
+    /// Matrix product (see [`matmul_t`]).
+    pub fn matmul(&self, b: &Tensor) -> Result<Tensor> {
+        matmul_t(self, b, false, false)
+    }
+}

@@ -1,0 +1,74 @@
+//! Helpers shared by the launchers: dispatch grids, binding windows, chunking.
+
+use crate::error::{Error, Result};
+use crate::gpu::{BindView, Context};
+use crate::tensor::Tensor;
+
+/// Workgroups per dimension we use for 1-D work (the WebGPU minimum limit is 65535).
+const MAX_X: usize = 65535;
+
+/// A 2-D grid of at least `groups` workgroups; kernels linearise it as `wg.y * nwg.x + wg.x`.
+pub fn grid(groups: usize) -> [u32; 3] {
+    if groups <= MAX_X {
+        [groups as u32, 1, 1]
+    } else {
+        [MAX_X as u32, groups.div_ceil(MAX_X) as u32, 1]
+    }
+}
+
+/// The binding window over elements `[start, start+len)` of `t` (relative to the tensor).
+pub fn win<'a>(ctx: &Context, t: &'a Tensor, start: usize, len: usize) -> Result<(BindView<'a>, u32)> {
+    ctx.window(t.buffer(), t.offset() + start, len)
+}
+
+/// The whole of `t` as one binding; an error naming the op if it is too large to bind.
+pub fn whole<'a>(ctx: &Context, op: &'static str, t: &'a Tensor) -> Result<(BindView<'a>, u32)> {
+    if t.numel() > ctx.max_binding_elems() {
+        return Err(too_large(ctx, op, t.shape()));
+    }
+    win(ctx, t, 0, t.numel())
+}
+
+pub fn too_large(ctx: &Context, op: &'static str, shape: &[usize]) -> Error {
+    Error::invalid(
+        op,
+        format!(
+            "an operand of shape {shape:?} ({} bytes) must be bound whole but exceeds the adapter's \
+             {}-byte storage binding limit, and this op cannot split it",
+            shape.iter().product::<usize>() * 4,
+            ctx.max_binding
+        ),
+    )
+}
+
+/// Splits `0..n` into consecutive ranges of at most `max` (at least one range, even for n = 0).
+pub fn chunks(n: usize, max: usize) -> Vec<(usize, usize)> {
+    let max = max.max(1);
+    let mut v = Vec::new();
+    let mut s = 0;
+    while s < n {
+        let len = max.min(n - s);
+        v.push((s, len));
+        s += len;
+    }
+    v
+}
+
+pub fn f(x: f32) -> u32 {
+    x.to_bits()
+}
+
+pub fn u(x: usize) -> u32 {
+    debug_assert!(x <= u32::MAX as usize);
+    x as u32
+}
+
+/// Packs up to 8 values right-aligned into two vec4s, padding on the left with `pad`.
+pub fn pack8(v: &[usize], pad: u32) -> [u32; 8] {
+    let mut out = [pad; 8];
+    let off = 8 - v.len();
+    for (i, x) in v.iter().enumerate() {
+        out[off + i] = u(*x);
+    }
+    out
+}

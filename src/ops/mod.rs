@@ -1,0 +1,29 @@
+//! The kernels' launchers, each op's forward beside its backward rule.
+//!
+//! Every launcher binds windows of at most the adapter's per-binding limit and splits its
+//! work into chunks where a tensor is larger (see [`launch`]).
+
+pub mod copy;
+pub mod elementwise;
+pub mod gemm;
+pub mod launch;
+pub mod layernorm;
+pub mod loss;
+pub mod reduce;
+pub mod softmax;
+
+use crate::gpu::Shader;
+
+/// Every WGSL file the engine compiles, for the offline validation test.
+pub fn all_shaders() -> Vec<&'static Shader> {
+    vec![
+        &copy::SHADER,
+        &elementwise::SHADER,
+        &gemm::SHADER,
+        &layernorm::SHADER,
+        &loss::SHADER,
+        &reduce::SHADER,
+        &softmax::SHADER,
+        &crate::bench::PROBE_SHADER,
+    ]
+}

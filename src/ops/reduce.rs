@@ -1,0 +1,136 @@
+//! Sum and mean over one axis (and over everything). Backward is a broadcast of the
+//! gradient back to the input's shape.
+
+use super::launch::{chunks, f, grid, u, win};
+use crate::autograd::record;
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Kernel, Shader};
+use crate::gpu::Spec;
+use crate::tensor::Tensor;
+
+pub static SHADER: Shader = Shader {
+    name: "reduce",
+    source: include_str!("../../shaders/reduce.wgsl"),
+    variants: &[&[]],
+};
+static SUM_ROWS: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "sum_rows",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+static SUM_COLS: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "sum_cols",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+/// Reduces `x` viewed as [outer, r, inner] over `r` into `y` (elements `[y_start, ..)` of y,
+/// outer * inner of them), multiplied by `scale`.
+pub(crate) fn reduce_into(x: &Tensor, outer: usize, r: usize, inner: usize, scale: f32, y: &Tensor, y_start: usize) -> Result<()> {
+    let ctx = Tensor::ctx()?;
+    let max = ctx.max_binding_elems();
+    let spec = Spec::new();
+    if inner == 1 {
+        if r <= max {
+            for (o0, on) in chunks(outer, max / r.max(1)) {
+                let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
+                let (yv, ys) = win(ctx, y, y_start + o0, on)?;
+                let params = [u(on), u(r), 1, xs, ys, f(scale), 0, 0];
+                ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, yv], grid(on))?;
+            }
+        } else {
+            // A row longer than one binding: partial sums per window, then a sum of those.
+            let pieces = chunks(r, max);
+            let partial = Tensor::empty(&[pieces.len()])?;
+            for o in 0..outer {
+                for (pi, (s, len)) in pieces.iter().enumerate() {
+                    let (xv, xs) = win(ctx, x, o * r + s, *len)?;
+                    let (pv, ps) = win(ctx, &partial, pi, 1)?;
+                    let params = [1, u(*len), 1, xs, ps, f(1.0), 0, 0];
+                    ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], [1, 1, 1])?;
+                }
+                let (pv, ps) = win(ctx, &partial, 0, pieces.len())?;
+                let (yv, ys) = win(ctx, y, y_start + o, 1)?;
+                let params = [1, u(pieces.len()), 1, ps, ys, f(scale), 0, 0];
+                ctx.dispatch(&SUM_ROWS, &spec, &params, &[pv, yv], [1, 1, 1])?;
+            }
+        }
+    } else {
+        let slab = r * inner;
+        if slab > max {
+            return Err(Error::invalid(
+                "sum",
+                format!(
+                    "reducing {r} x {inner} elements per output row exceeds the {}-byte binding limit",
+                    ctx.max_binding
+                ),
+            ));
+        }
+        for (o0, on) in chunks(outer, max / slab) {
+            let (xv, xs) = win(ctx, x, o0 * slab, on * slab)?;
+            let (yv, ys) = win(ctx, y, y_start + o0 * inner, on * inner)?;
+            let params = [u(on), u(r), u(inner), xs, ys, f(scale), 0, 0];
+            ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid((on * inner).div_ceil(256)))?;
+        }
+    }
+    Ok(())
+}
+
+fn axis_index(op: &'static str, shape: &[usize], axis: isize) -> Result<usize> {
+    let r = shape.len() as isize;
+    let a = if axis < 0 { r + axis } else { axis };
+    if a < 0 || a >= r {
+        return Err(Error::invalid(op, format!("axis {axis} is out of range for shape {shape:?}")));
+    }
+    Ok(a as usize)
+}
+
+fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> {
+    let op = if mean { "mean" } else { "sum" };
+    let a = axis_index(op, x.shape(), axis)?;
+    let shape = x.shape();
+    let outer: usize = shape[..a].iter().product();
+    let r = shape[a];
+    let inner: usize = shape[a + 1..].iter().product();
+    let mut kept = shape.to_vec();
+    kept[a] = 1;
+    let out_shape: Vec<usize> = if keepdim {
+        kept.clone()
+    } else {
+        shape.iter().enumerate().filter(|(i, _)| *i != a).map(|(_, d)| *d).collect()
+    };
+    let scale = if mean { 1.0 / r as f32 } else { 1.0 };
+    let y = Tensor::empty(&out_shape)?;
+    reduce_into(x, outer, r, inner, scale, &y, 0)?;
+    let in_shape = shape.to_vec();
+    Ok(record(y, op, &[x], move |g| {
+        let g = g.reshape(&kept)?.expand(&in_shape)?;
+        Ok(vec![Some(if mean { g.scale(scale)? } else { g })])
+    }))
+}
+
+fn reduce_all(x: &Tensor, mean: bool) -> Result<Tensor> {
+    let n = x.numel();
+    let flat = x.reshape(&[1, n])?;
+    let y = reduce(&flat, 1, false, mean)?;
+    Ok(y)
+}
+
+impl Tensor {
+    /// Sum over `axis` (negative counts from the end).
+    pub fn sum(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
+        reduce(self, axis, keepdim, false)
+    }
+    /// Mean over `axis` (negative counts from the end).
+    pub fn mean(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
+        reduce(self, axis, keepdim, true)
+    }
+    /// Sum of all elements, shape [1].
+    pub fn sum_all(&self) -> Result<Tensor> {
+        reduce_all(self, false)
+    }
+    /// Mean of all elements, shape [1].
+    pub fn mean_all(&self) -> Result<Tensor> {
+        reduce_all(self, true)
+    }
+}

@@ -1,0 +1,267 @@
+//! GPU-resident tensors.
+//!
+//! A tensor is a contiguous row-major window (`offset`, `shape`) of a pooled GPU buffer, so
+//! reshapes and leading-axis slices are free views; every other layout change is a copy
+//! kernel. Storage is f32 today; [`DType`] leaves room for f16.
+//!
+//! A tensor may be larger than one storage binding may cover (lavapipe: 128 MiB, while SD's
+//! CLIP token embedding is 145 MiB): buffers are sized up to the adapter's `max_buffer_size`
+//! and each op binds windows of at most `max_storage_buffer_binding_size` bytes, splitting
+//! its work into chunks where needed (see `ops::launch`).
+
+use std::sync::Arc;
+
+use crate::autograd::{self, Autograd};
+use crate::error::{Error, Result};
+use crate::gpu::{context, Context, PooledBuffer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    F32,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Tensor {
+    storage: Arc<PooledBuffer>,
+    /// Offset of the first element in `storage`, in elements.
+    offset: usize,
+    shape: Vec<usize>,
+    dtype: DType,
+    autograd: Option<Autograd>,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Tensor({:?}, {:?}{})",
+            self.shape,
+            self.dtype,
+            if self.requires_grad() { ", requires_grad" } else { "" }
+        )
+    }
+}
+
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Row-major strides of a contiguous tensor of `shape`.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+impl Tensor {
+    pub(crate) fn ctx() -> Result<&'static Context> {
+        context()
+    }
+
+    /// An uninitialised tensor (for op outputs that every element is written to).
+    pub(crate) fn empty(shape: &[usize]) -> Result<Tensor> {
+        let ctx = context()?;
+        let n = numel(shape);
+        let storage = ctx.alloc(n as u64 * 4)?;
+        Ok(Tensor {
+            storage: Arc::new(storage),
+            offset: 0,
+            shape: shape.to_vec(),
+            dtype: DType::F32,
+            autograd: None,
+        })
+    }
+
+    pub fn from_slice(data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        if numel(shape) != data.len() {
+            return Err(Error::invalid(
+                "from_slice",
+                format!("{} values do not fill shape {shape:?} ({} elements)", data.len(), numel(shape)),
+            ));
+        }
+        let t = Tensor::empty(shape)?;
+        if !data.is_empty() {
+            context()?.write(t.buffer(), 0, bytemuck::cast_slice(data));
+        }
+        Ok(t)
+    }
+
+    pub fn scalar(v: f32) -> Result<Tensor> {
+        Tensor::from_slice(&[v], &[1])
+    }
+
+    pub fn zeros(shape: &[usize]) -> Result<Tensor> {
+        let t = Tensor::empty(shape)?;
+        let n = t.numel();
+        if n > 0 {
+            context()?.clear(t.buffer(), 0, n as u64 * 4);
+        }
+        Ok(t)
+    }
+
+    pub fn full(shape: &[usize], value: f32) -> Result<Tensor> {
+        let t = Tensor::empty(shape)?;
+        crate::ops::elementwise::fill(&t, value)?;
+        Ok(t)
+    }
+
+    pub fn ones(shape: &[usize]) -> Result<Tensor> {
+        Tensor::full(shape, 1.0)
+    }
+
+    /// Copies the tensor back to the host (waits for the GPU).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        let n = self.numel();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = context()?.read(self.buffer(), self.offset as u64 * 4, n as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> Result<f32> {
+        if self.numel() != 1 {
+            return Err(Error::invalid("item", format!("tensor of shape {:?} has more than one element", self.shape)));
+        }
+        Ok(self.to_vec()?[0])
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        self.storage.buffer()
+    }
+    /// Offset of the first element in `buffer()`, in elements.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+    /// Size `d` of a dimension; negative counts from the end.
+    pub fn dim(&self, d: isize) -> usize {
+        let r = self.rank() as isize;
+        self.shape[(if d < 0 { r + d } else { d }) as usize]
+    }
+
+    pub(crate) fn autograd(&self) -> Option<&Autograd> {
+        self.autograd.as_ref()
+    }
+
+    pub(crate) fn with_autograd(mut self, a: Option<Autograd>) -> Tensor {
+        self.autograd = a;
+        self
+    }
+
+    /// A view of the same storage with another shape (no copy, no autograd).
+    pub(crate) fn view_raw(&self, offset: usize, shape: &[usize]) -> Tensor {
+        Tensor {
+            storage: self.storage.clone(),
+            offset,
+            shape: shape.to_vec(),
+            dtype: self.dtype,
+            autograd: None,
+        }
+    }
+
+    pub fn requires_grad(&self) -> bool {
+        self.autograd.is_some()
+    }
+
+    /// Makes this tensor a leaf that accumulates gradients (a parameter).
+    pub fn requires_grad_(self) -> Tensor {
+        let mut t = self.detach();
+        t.autograd = Some(autograd::new_leaf());
+        t
+    }
+
+    /// The same storage, cut from the graph.
+    pub fn detach(&self) -> Tensor {
+        let mut t = self.clone();
+        t.autograd = None;
+        t
+    }
+
+    /// The accumulated gradient of a leaf, if backward has reached it.
+    pub fn grad(&self) -> Option<Tensor> {
+        match &self.autograd {
+            Some(Autograd::Leaf(s)) => s.grad.lock().unwrap().clone(),
+            _ => None,
+        }
+    }
+
+    /// Clears a leaf's accumulated gradient.
+    pub fn zero_grad(&self) {
+        if let Some(Autograd::Leaf(s)) = &self.autograd {
+            *s.grad.lock().unwrap() = None;
+        }
+    }
+
+    /// Backward from a one-element tensor (a loss), seeded with 1.
+    pub fn backward(&self) -> Result<()> {
+        if self.numel() != 1 {
+            return Err(Error::invalid(
+                "backward",
+                format!("needs a one-element tensor (a loss), got shape {:?}; use backward_with", self.shape),
+            ));
+        }
+        let seed = Tensor::ones(&self.shape)?;
+        autograd::backward(self, seed)
+    }
+
+    /// Backward seeded with `grad`, which must have this tensor's shape.
+    pub fn backward_with(&self, grad: &Tensor) -> Result<()> {
+        if grad.shape != self.shape {
+            return Err(Error::shape("backward_with", &self.shape, &grad.shape));
+        }
+        autograd::backward(self, grad.detach())
+    }
+
+    /// The same elements with another shape (a view; `reshape` never copies).
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if numel(shape) != self.numel() {
+            return Err(Error::shape_hint("reshape", &self.shape, shape, "element counts differ"));
+        }
+        let out = self.view_raw(self.offset, shape);
+        let old = self.shape.clone();
+        Ok(autograd::record(out, "reshape", &[self], move |g| Ok(vec![Some(g.reshape(&old)?)])))
+    }
+
+    /// Elements `[start, start+len)` along the first axis (a view).
+    pub fn narrow0(&self, start: usize, len: usize) -> Result<Tensor> {
+        if self.rank() == 0 || start + len > self.shape[0] {
+            return Err(Error::invalid(
+                "narrow0",
+                format!("range {start}..{} is outside axis 0 of shape {:?}", start + len, self.shape),
+            ));
+        }
+        let row: usize = self.shape[1..].iter().product();
+        let mut shape = self.shape.clone();
+        shape[0] = len;
+        let out = self.view_raw(self.offset + start * row, &shape);
+        let full = self.shape.clone();
+        Ok(autograd::record(out, "narrow0", &[self], move |g| {
+            let z = Tensor::zeros(&full)?;
+            crate::ops::copy::copy_into_rows(g, &z, start)?;
+            Ok(vec![Some(z)])
+        }))
+    }
+}
