@@ -167,7 +167,7 @@ pub fn bench_gemm(name: &str, batch: usize, m: usize, n: usize, k: usize, tb: bo
     let gflops = flops / secs * 1e-9;
     Ok(BenchRow {
         kernel: name.into(),
-        shape: format!("[{batch},{m},{k}]x[{batch},{}]", if tb { format!("{n},{k}]ᵀ") } else { format!("{k},{n}") }),
+        shape: format!("[{batch},{m},{k}]x[{batch},{}]{}", if tb { format!("{n},{k}") } else { format!("{k},{n}") }, if tb { "ᵀ" } else { "" }),
         seconds: secs,
         gflops: Some(gflops),
         gbps: None,

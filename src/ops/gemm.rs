@@ -147,6 +147,16 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     if a.rank() < 2 || b.rank() < 2 {
         return Err(Error::shape_hint("matmul", a.shape(), b.shape(), "operands need at least 2 dims"));
     }
+    let ka = if ta { a.dim(-2) } else { a.dim(-1) };
+    let kb = if tb { b.dim(-1) } else { b.dim(-2) };
+    if ka != kb {
+        return Err(Error::shape_hint(
+            "matmul",
+            a.shape(),
+            b.shape(),
+            format!("inner dimensions differ: {ka} vs {kb} (transpose a: {ta}, b: {tb})"),
+        ));
+    }
     let lead = &a.shape()[..a.rank() - 2];
     let batch: usize = lead.iter().product();
     let (r, c) = (a.dim(-2), a.dim(-1));

@@ -1,0 +1,369 @@
+//! Every kernel against a plain-Rust reference, forward and backward (central finite
+//! differences in f64), on random inputs with awkward shapes. Runs on whatever adapter
+//! ENGINE_BACKEND / ENGINE_ADAPTER select (CI: lavapipe Vulkan, then llvmpipe GL).
+
+mod common;
+use common::*;
+use engine::ops::gemm::{linear, matmul_t};
+use engine::ops::loss::mse_loss;
+use engine::Tensor;
+
+// ---------------------------------------------------------------- GEMM
+
+fn gemm_case(batch: usize, m: usize, n: usize, k: usize, ta: bool, tb: bool, grads: bool) {
+    let mut rng = Rng::new((batch * 1_000_003 + m * 1009 + n * 31 + k) as u64);
+    let sa = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
+    let sb = if tb { vec![batch, n, k] } else { vec![batch, k, n] };
+    let a = rng.vec(numel(&sa), -1.0, 1.0);
+    let b = rng.vec(numel(&sb), -1.0, 1.0);
+    let name = format!("gemm b{batch} m{m} n{n} k{k} ta{ta} tb{tb}");
+    let cpu = move |x: &[Vec<f64>]| gemm_ref(&x[0], &x[1], None, batch, m, n, k, ta, tb);
+    let gpu = move |x: &[Tensor]| matmul_t(&x[0], &x[1], ta, tb);
+    let tol = 1e-5 * (k as f64).sqrt().max(1.0) + 1e-6;
+    if grads {
+        check_op(&name, &[(a, sa), (b, sb)], &gpu, &cpu, tol, 2e-3);
+    } else {
+        let out = gpu(&[t(&a, &sa), t(&b, &sb)]).unwrap();
+        assert_eq!(out.shape(), &[batch, m, n]);
+        assert_close(&name, &out.to_vec().unwrap(), &cpu(&[f64s(&a), f64s(&b)]), tol, tol);
+    }
+}
+
+#[test]
+fn gemm_awkward_shapes_all_transposes() {
+    for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
+        for &(batch, m, n, k) in &[(1, 1, 1, 1), (1, 3, 5, 7), (2, 65, 33, 17), (1, 1, 127, 3), (3, 64, 64, 64), (1, 130, 1, 66)] {
+            gemm_case(batch, m, n, k, ta, tb, false);
+        }
+    }
+}
+
+#[test]
+fn gemm_large_k() {
+    gemm_case(1, 3, 70, 4099, false, false, false);
+    gemm_case(1, 5, 2, 20000, false, true, false);
+}
+
+#[test]
+fn gemm_backward_all_transposes() {
+    for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
+        gemm_case(2, 5, 3, 4, ta, tb, true);
+        gemm_case(1, 1, 7, 3, ta, tb, true);
+    }
+}
+
+#[test]
+fn matmul_with_shared_right_operand() {
+    // [2, 3, 4] x [4, 5]: the batch folds into the rows; and with a transposed left operand.
+    let mut rng = Rng::new(5);
+    let a = rng.vec(24, -1.0, 1.0);
+    let b = rng.vec(20, -1.0, 1.0);
+    check_op(
+        "matmul shared b",
+        &[(a.clone(), vec![2, 3, 4]), (b.clone(), vec![4, 5])],
+        &|x| x[0].matmul(&x[1]),
+        &|x| {
+            let bb: Vec<f64> = x[1].iter().chain(x[1].iter()).cloned().collect();
+            gemm_ref(&x[0], &bb, None, 2, 3, 5, 4, false, false)
+        },
+        1e-5,
+        2e-3,
+    );
+    check_op(
+        "matmul shared b, a transposed",
+        &[(a, vec![2, 4, 3]), (b, vec![4, 5])],
+        &|x| matmul_t(&x[0], &x[1], true, false),
+        &|x| {
+            let bb: Vec<f64> = x[1].iter().chain(x[1].iter()).cloned().collect();
+            gemm_ref(&x[0], &bb, None, 2, 3, 5, 4, true, false)
+        },
+        1e-5,
+        2e-3,
+    );
+}
+
+#[test]
+fn linear_with_bias_forward_and_backward() {
+    let mut rng = Rng::new(11);
+    let (rows, k, n) = (6, 9, 5);
+    let x = rng.vec(rows * k, -1.0, 1.0);
+    let w = rng.vec(n * k, -1.0, 1.0);
+    let b = rng.vec(n, -1.0, 1.0);
+    check_op(
+        "linear",
+        &[(x, vec![2, 3, k]), (w, vec![n, k]), (b, vec![n])],
+        &|t| linear(&t[0], &t[1], Some(&t[2])),
+        &|t| gemm_ref(&t[0], &t[1], Some(&t[2]), 1, rows, n, k, false, true),
+        1e-5,
+        2e-3,
+    );
+}
+
+#[test]
+fn gemm_shape_errors_name_both_shapes() {
+    let a = Tensor::zeros(&[2, 3]).unwrap();
+    let b = Tensor::zeros(&[4, 5]).unwrap();
+    let e = a.matmul(&b).unwrap_err().to_string();
+    assert!(e.contains("[2, 3]") && e.contains("[4, 5]"), "{e}");
+    let e = linear(&a, &b, None).unwrap_err().to_string();
+    assert!(e.contains("[2, 3]") && e.contains("[4, 5]"), "{e}");
+}
+
+// ---------------------------------------------------------------- element-wise
+
+type UnaryGpu = fn(&Tensor) -> engine::Result<Tensor>;
+
+fn unary_cases() -> Vec<(&'static str, UnaryGpu, fn(f64) -> f64, f32, f32)> {
+    fn sig(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+    vec![
+        ("exp", |t| t.exp(), |x| x.exp(), -3.0, 3.0),
+        ("log", |t| t.log(), |x| x.ln(), 0.1, 4.0),
+        ("sqrt", |t| t.sqrt(), |x| x.sqrt(), 0.1, 4.0),
+        ("tanh", |t| t.tanh(), |x| x.tanh(), -4.0, 4.0),
+        ("sigmoid", |t| t.sigmoid(), sig, -6.0, 6.0),
+        ("relu", |t| t.relu(), |x| x.max(0.0), -2.0, 2.0),
+        ("silu", |t| t.silu(), |x| x * sig(x), -6.0, 6.0),
+        ("gelu", |t| t.gelu(), |x| 0.5 * x * (1.0 + erf64(x / 2f64.sqrt())), -5.0, 5.0),
+        (
+            "gelu_tanh",
+            |t| t.gelu_tanh(),
+            |x| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh()),
+            -5.0,
+            5.0,
+        ),
+        ("quick_gelu", |t| t.quick_gelu(), |x| x * sig(1.702 * x), -6.0, 6.0),
+        ("square", |t| t.square(), |x| x * x, -3.0, 3.0),
+        ("scale", |t| t.scale(-2.5), |x| -2.5 * x, -3.0, 3.0),
+        ("affine", |t| t.affine(0.5, 1.25), |x| 0.5 * x + 1.25, -3.0, 3.0),
+    ]
+}
+
+#[test]
+fn unary_forward_matches_reference() {
+    for (name, gpu, cpu, lo, hi) in unary_cases() {
+        for &n in &[1usize, 257, 70_001] {
+            let mut rng = Rng::new(n as u64);
+            let x = rng.vec(n, lo, hi);
+            let got = gpu(&t(&x, &[n])).unwrap().to_vec().unwrap();
+            let want: Vec<f64> = x.iter().map(|&v| cpu(v as f64)).collect();
+            assert_close(&format!("{name} n={n}"), &got, &want, 2e-6, 2e-6);
+        }
+    }
+}
+
+#[test]
+fn unary_backward_matches_finite_differences() {
+    for (name, gpu, cpu, lo, hi) in unary_cases() {
+        let mut rng = Rng::new(3);
+        // Keep relu's inputs away from its kink, where finite differences are meaningless.
+        let x: Vec<f32> = rng.vec(37, lo, hi).into_iter().map(|v| if name == "relu" && v.abs() < 0.01 { 0.5 } else { v }).collect();
+        check_op(name, &[(x, vec![37])], &|t| gpu(&t[0]), &|x| x[0].iter().map(|&v| cpu(v)).collect(), 2e-6, 1e-3);
+    }
+}
+
+#[test]
+fn binary_broadcasting_forward_and_backward() {
+    let shapes: &[(&[usize], &[usize])] = &[
+        (&[2, 3, 4], &[2, 3, 4]),
+        (&[2, 3, 4], &[4]),
+        (&[2, 1, 4], &[1, 3, 1]),
+        (&[5], &[1]),
+        (&[1], &[7, 5]),
+        (&[3, 1, 2, 1], &[4, 1, 5]),
+    ];
+    type Op = (&'static str, fn(&Tensor, &Tensor) -> engine::Result<Tensor>, fn(f64, f64) -> f64);
+    let ops: [Op; 4] = [
+        ("add", |a, b| a.add(b), |a, b| a + b),
+        ("sub", |a, b| a.sub(b), |a, b| a - b),
+        ("mul", |a, b| a.mul(b), |a, b| a * b),
+        ("div", |a, b| a.div(b), |a, b| a / b),
+    ];
+    for (sa, sb) in shapes {
+        for (name, gpu, cpu) in ops {
+            let mut rng = Rng::new(numel(sa) as u64 * 13 + numel(sb) as u64);
+            let a = rng.vec(numel(sa), -2.0, 2.0);
+            // Keep divisors away from zero.
+            let b: Vec<f32> = rng.vec(numel(sb), 0.5, 2.0).into_iter().map(|v| if rng.uniform(0.0, 1.0) < 0.5 { -v } else { v }).collect();
+            let out_shape = engine::ops::elementwise::broadcast_shape("test", sa, sb).unwrap();
+            let (sa2, sb2, os) = (sa.to_vec(), sb.to_vec(), out_shape.clone());
+            check_op(
+                &format!("{name} {sa:?} {sb:?}"),
+                &[(a, sa.to_vec()), (b, sb.to_vec())],
+                &|x| gpu(&x[0], &x[1]),
+                &move |x| broadcast_ref(&x[0], &sa2, &x[1], &sb2, &os, cpu),
+                1e-6,
+                1e-3,
+            );
+        }
+    }
+}
+
+#[test]
+fn binary_shape_mismatch_is_an_error_naming_both_shapes() {
+    let a = Tensor::zeros(&[2, 3]).unwrap();
+    let b = Tensor::zeros(&[4]).unwrap();
+    let e = a.add(&b).unwrap_err().to_string();
+    assert!(e.contains("[2, 3]") && e.contains("[4]"), "{e}");
+}
+
+// ---------------------------------------------------------------- reductions
+
+#[test]
+fn sum_and_mean_over_each_axis() {
+    let shape = [3usize, 4, 5];
+    let mut rng = Rng::new(17);
+    let x = rng.vec(60, -1.0, 1.0);
+    for axis in 0..3 {
+        let r = shape[axis] as f64;
+        check_op(
+            &format!("sum axis {axis}"),
+            &[(x.clone(), shape.to_vec())],
+            &|t| t[0].sum(axis as isize, false),
+            &|t| sum_axis_ref(&t[0], &shape, axis),
+            1e-5,
+            1e-3,
+        );
+        check_op(
+            &format!("mean axis {axis} keepdim"),
+            &[(x.clone(), shape.to_vec())],
+            &|t| t[0].mean(axis as isize - 3, true),
+            &|t| sum_axis_ref(&t[0], &shape, axis).into_iter().map(|v| v / r).collect(),
+            1e-5,
+            1e-3,
+        );
+    }
+}
+
+#[test]
+fn long_reductions() {
+    let mut rng = Rng::new(23);
+    // Long contiguous rows (one workgroup each), a long column reduction, and everything.
+    for shape in [vec![2usize, 100_000], vec![10_000, 3], vec![1, 1], vec![300_001]] {
+        let x = rng.vec(numel(&shape), -1.0, 1.0);
+        let axis = if shape.len() == 2 && shape[1] == 3 { 0 } else { shape.len() - 1 };
+        let got = t(&x, &shape).sum(axis as isize, false).unwrap().to_vec().unwrap();
+        let want = sum_axis_ref(&f64s(&x), &shape, axis);
+        assert_close(&format!("sum {shape:?} axis {axis}"), &got, &want, 1e-3, 1e-5);
+    }
+    let x = rng.vec(123_457, 0.0, 1.0);
+    let got = t(&x, &[123_457]).mean_all().unwrap().item().unwrap();
+    let want = x.iter().map(|&v| v as f64).sum::<f64>() / 123_457.0;
+    assert!((got as f64 - want).abs() < 1e-5, "mean_all {got} vs {want}");
+}
+
+// ---------------------------------------------------------------- softmax, layer norm, loss
+
+#[test]
+fn softmax_forward_and_backward() {
+    let mut rng = Rng::new(29);
+    for (rows, n) in [(4usize, 77usize), (3, 1), (2, 1000), (1, 4096)] {
+        let x = rng.vec(rows * n, -5.0, 5.0);
+        let got = t(&x, &[rows, n]).softmax().unwrap().to_vec().unwrap();
+        assert_close(&format!("softmax [{rows}, {n}]"), &got, &softmax_ref(&f64s(&x), n), 1e-7, 1e-5);
+    }
+    // Large logits must not overflow.
+    let x = vec![1000.0f32, 999.0, -1000.0, 0.0];
+    let got = t(&x, &[1, 4]).softmax().unwrap().to_vec().unwrap();
+    assert_close("softmax large logits", &got, &softmax_ref(&f64s(&x), 4), 1e-7, 1e-5);
+    let x = rng.vec(3 * 7, -2.0, 2.0);
+    check_op("softmax grad", &[(x, vec![3, 7])], &|t| t[0].softmax(), &|x| softmax_ref(&x[0], 7), 1e-6, 1e-3);
+}
+
+#[test]
+fn layer_norm_forward_and_backward() {
+    let mut rng = Rng::new(31);
+    for (rows, n) in [(5usize, 768usize), (3, 1), (7, 33), (2, 3000)] {
+        let x = rng.vec(rows * n, -2.0, 3.0);
+        let g = rng.vec(n, 0.5, 1.5);
+        let b = rng.vec(n, -0.5, 0.5);
+        let got = t(&x, &[rows, n]).layer_norm(&t(&g, &[n]), &t(&b, &[n]), 1e-5).unwrap().to_vec().unwrap();
+        let want = layernorm_ref(&f64s(&x), &f64s(&g), &f64s(&b), n, 1e-5);
+        assert_close(&format!("layer_norm [{rows}, {n}]"), &got, &want, 2e-5, 2e-5);
+    }
+    let (rows, n) = (4, 6);
+    let x = rng.vec(rows * n, -2.0, 2.0);
+    let g = rng.vec(n, 0.5, 1.5);
+    let b = rng.vec(n, -0.5, 0.5);
+    check_op(
+        "layer_norm grad",
+        &[(x, vec![2, 2, n]), (g, vec![n]), (b, vec![n])],
+        &|t| t[0].layer_norm(&t[1], &t[2], 1e-5),
+        &|x| layernorm_ref(&x[0], &x[1], &x[2], n, 1e-5),
+        2e-5,
+        2e-3,
+    );
+}
+
+#[test]
+fn mse_loss_forward_and_backward() {
+    let mut rng = Rng::new(37);
+    for n in [1usize, 4096 * 3 + 5] {
+        let a = rng.vec(n, -1.0, 1.0);
+        let b = rng.vec(n, -1.0, 1.0);
+        let got = mse_loss(&t(&a, &[n]), &t(&b, &[n])).unwrap().item().unwrap();
+        let want = a.iter().zip(&b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / n as f64;
+        assert!((got as f64 - want).abs() <= 1e-6 + 1e-5 * want, "mse n={n}: {got} vs {want}");
+    }
+    let a = rng.vec(30, -1.0, 1.0);
+    let b = rng.vec(30, -1.0, 1.0);
+    check_op(
+        "mse grad",
+        &[(a, vec![5, 6]), (b, vec![5, 6])],
+        &|t| mse_loss(&t[0], &t[1]),
+        &|x| vec![x[0].iter().zip(&x[1]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / 30.0],
+        1e-6,
+        1e-3,
+    );
+}
+
+// ---------------------------------------------------------------- layout ops
+
+#[test]
+fn permute_expand_narrow_forward_and_backward() {
+    let mut rng = Rng::new(41);
+    let x = rng.vec(24, -1.0, 1.0);
+    check_op(
+        "permute",
+        &[(x.clone(), vec![2, 3, 4])],
+        &|t| t[0].permute(&[2, 0, 1]),
+        &|x| {
+            let mut y = vec![0.0; 24];
+            for i in 0..2 {
+                for j in 0..3 {
+                    for k in 0..4 {
+                        y[k * 6 + i * 3 + j] = x[0][i * 12 + j * 4 + k];
+                    }
+                }
+            }
+            y
+        },
+        0.0,
+        1e-3,
+    );
+    check_op(
+        "expand",
+        &[(x[..4].to_vec(), vec![4, 1])],
+        &|t| t[0].expand(&[2, 4, 3]),
+        &|x| (0..24).map(|i| x[0][(i / 3) % 4]).collect(),
+        0.0,
+        1e-3,
+    );
+    check_op(
+        "narrow0",
+        &[(x.clone(), vec![6, 4])],
+        &|t| t[0].narrow0(2, 3),
+        &|x| x[0][8..20].to_vec(),
+        0.0,
+        1e-3,
+    );
+    check_op(
+        "reshape + transpose",
+        &[(x, vec![4, 6])],
+        &|t| t[0].reshape(&[2, 12])?.transpose(0, 1),
+        &|x| (0..24).map(|i| x[0][(i % 2) * 12 + i / 2]).collect(),
+        0.0,
+        1e-3,
+    );
+}
