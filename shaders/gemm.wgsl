@@ -4,12 +4,14 @@
 //   layer expresses dA and dB as GEMMs with the transposes flipped.
 //
 // Specialisation: TRANS_A, TRANS_B, HAS_BIAS (bool).
+// `beta` != 0 adds beta * C to the result: the launcher uses it to accumulate over chunks of
+// K when an operand is larger than one storage binding.
 // Each workgroup of 16x16 invocations computes a 64x64 tile of C; each invocation a 4x4
 // register block whose columns are 16 apart, so that neighbouring lanes load neighbouring
 // elements of B (contiguous across the subgroup) and share the loads of A.
 
 struct Params {
-    m: u32, n: u32, k: u32, _pad0: u32,
+    m: u32, n: u32, k: u32, beta: f32,
     a_batch: u32, b_batch: u32, c_batch: u32, _pad1: u32,
     a_shift: u32, b_shift: u32, c_shift: u32, bias_shift: u32,
     lda: u32, ldb: u32, ldc: u32, alpha: f32,
@@ -89,7 +91,11 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (HAS_BIAS) {
                 v += bias[p.bias_shift + col];
             }
-            c[c_base + r * p.ldc + col] = v;
+            let ci = c_base + r * p.ldc + col;
+            if (p.beta != 0.0) {
+                v += p.beta * c[ci];
+            }
+            c[ci] = v;
         }
     }
 }

@@ -118,19 +118,19 @@ fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
 pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
     let _ng = no_grad();
     match root.autograd() {
-        None => {
-            return Err(Error::invalid(
-                "backward",
-                "the tensor does not require grad: no parameter it depends on has requires_grad set",
-            ))
-        }
+        None => return Err(Error::invalid(
+            "backward",
+            "the tensor does not require grad: no parameter it depends on has requires_grad set",
+        )),
         Some(Autograd::Leaf(slot)) => {
             let mut g = slot.grad.lock().unwrap();
             return accumulate(&mut g, seed);
         }
         Some(Autograd::Op(_)) => {}
     }
-    let Some(Autograd::Op(root_node)) = root.autograd().cloned() else { unreachable!() };
+    let Some(Autograd::Op(root_node)) = root.autograd().cloned() else {
+        unreachable!()
+    };
 
     // Topological order by iterative DFS (graphs of a U-Net are thousands of nodes deep).
     let mut order: Vec<Arc<Node>> = Vec::new();
@@ -153,7 +153,9 @@ pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
     grads.insert(root_node.id, seed);
     for node in order.iter().rev() {
-        let Some(g) = grads.remove(&node.id) else { continue };
+        let Some(g) = grads.remove(&node.id) else {
+            continue;
+        };
         let f = node.backward.lock().unwrap().take().ok_or_else(|| {
             Error::invalid(
                 "backward",
@@ -168,7 +170,9 @@ pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
         drop(g);
         debug_assert_eq!(input_grads.len(), node.parents.len(), "{}", node.name);
         for (parent, ig) in node.parents.iter().zip(input_grads) {
-            let (Some(parent), Some(ig)) = (parent, ig) else { continue };
+            let (Some(parent), Some(ig)) = (parent, ig) else {
+                continue;
+            };
             match parent {
                 Autograd::Leaf(slot) => {
                     let mut s = slot.grad.lock().unwrap();

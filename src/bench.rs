@@ -92,7 +92,10 @@ pub fn time_gpu(reps: usize, mut run: impl FnMut() -> Result<()>) -> Result<(f64
         }
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    Ok((times[times.len() / 2], if use_ts { "timestamp" } else { "wall" }))
+    Ok((
+        times[times.len() / 2],
+        if use_ts { "timestamp" } else { "wall" },
+    ))
 }
 
 /// GFLOP/s of a kernel that does nothing but independent FMAs.
@@ -105,7 +108,13 @@ pub fn fma_peak() -> Result<BenchRow> {
     let (ov, _) = ctx.window(out.buffer(), 0, out.numel())?;
     let (secs, timer) = time_gpu(5, || {
         let params = [iters, (groups * 256) as u32, 0, 0];
-        ctx.dispatch(&FMA_PROBE, &Spec::new(), &params, &[dummy, ov], grid(groups))
+        ctx.dispatch(
+            &FMA_PROBE,
+            &Spec::new(),
+            &params,
+            &[dummy, ov],
+            grid(groups),
+        )
     })?;
     let flops = 2.0 * 16.0 * iters as f64 * (groups * 256) as f64;
     Ok(BenchRow {
@@ -129,7 +138,13 @@ pub fn copy_peak() -> Result<BenchRow> {
     let (dv, _) = ctx.window(dst.buffer(), 0, dst.numel())?;
     let (secs, timer) = time_gpu(5, || {
         let params = [0, vec4s as u32, 0, 0];
-        ctx.dispatch(&COPY_PROBE, &Spec::new(), &params, &[sv, dv], grid(vec4s / 256))
+        ctx.dispatch(
+            &COPY_PROBE,
+            &Spec::new(),
+            &params,
+            &[sv, dv],
+            grid(vec4s / 256),
+        )
     })?;
     let bytes = 2.0 * 16.0 * vec4s as f64;
     Ok(BenchRow {
@@ -158,16 +173,40 @@ fn rand_tensor(shape: &[usize], seed: u64) -> Result<Tensor> {
 }
 
 /// One GEMM row: [batch, m, k] x [batch, k, n] (b transposed if `tb`).
-pub fn bench_gemm(name: &str, batch: usize, m: usize, n: usize, k: usize, tb: bool, fma_gflops: f64) -> Result<BenchRow> {
+pub fn bench_gemm(
+    name: &str,
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    tb: bool,
+    fma_gflops: f64,
+) -> Result<BenchRow> {
     let a = rand_tensor(&[batch, m, k], 1)?;
-    let b = if tb { rand_tensor(&[batch, n, k], 2)? } else { rand_tensor(&[batch, k, n], 2)? };
-    let reps = if (batch * m * n * k) as f64 > 5e8 { 3 } else { 5 };
+    let b = if tb {
+        rand_tensor(&[batch, n, k], 2)?
+    } else {
+        rand_tensor(&[batch, k, n], 2)?
+    };
+    let reps = if (batch * m * n * k) as f64 > 5e8 {
+        3
+    } else {
+        5
+    };
     let (secs, timer) = time_gpu(reps, || gemm_raw(&a, &b, None, false, tb, 1.0).map(|_| ()))?;
     let flops = 2.0 * (batch * m * n * k) as f64;
     let gflops = flops / secs * 1e-9;
     Ok(BenchRow {
         kernel: name.into(),
-        shape: format!("[{batch},{m},{k}]x[{batch},{}]{}", if tb { format!("{n},{k}") } else { format!("{k},{n}") }, if tb { "ᵀ" } else { "" }),
+        shape: format!(
+            "[{batch},{m},{k}]x[{batch},{}]{}",
+            if tb {
+                format!("{n},{k}")
+            } else {
+                format!("{k},{n}")
+            },
+            if tb { "ᵀ" } else { "" }
+        ),
         seconds: secs,
         gflops: Some(gflops),
         gbps: None,

@@ -61,7 +61,12 @@ impl Error {
         }
     }
 
-    pub fn shape_hint(op: &'static str, lhs: &[usize], rhs: &[usize], hint: impl Into<String>) -> Self {
+    pub fn shape_hint(
+        op: &'static str,
+        lhs: &[usize],
+        rhs: &[usize],
+        hint: impl Into<String>,
+    ) -> Self {
         Error::Shape {
             op,
             lhs: lhs.to_vec(),

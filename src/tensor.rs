@@ -45,7 +45,11 @@ impl std::fmt::Debug for Tensor {
             "Tensor({:?}, {:?}{})",
             self.shape,
             self.dtype,
-            if self.requires_grad() { ", requires_grad" } else { "" }
+            if self.requires_grad() {
+                ", requires_grad"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -86,7 +90,11 @@ impl Tensor {
         if numel(shape) != data.len() {
             return Err(Error::invalid(
                 "from_slice",
-                format!("{} values do not fill shape {shape:?} ({} elements)", data.len(), numel(shape)),
+                format!(
+                    "{} values do not fill shape {shape:?} ({} elements)",
+                    data.len(),
+                    numel(shape)
+                ),
             ));
         }
         let t = Tensor::empty(shape)?;
@@ -132,7 +140,10 @@ impl Tensor {
     /// The single value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
         if self.numel() != 1 {
-            return Err(Error::invalid("item", format!("tensor of shape {:?} has more than one element", self.shape)));
+            return Err(Error::invalid(
+                "item",
+                format!("tensor of shape {:?} has more than one element", self.shape),
+            ));
         }
         Ok(self.to_vec()?[0])
     }
@@ -220,7 +231,10 @@ impl Tensor {
         if self.numel() != 1 {
             return Err(Error::invalid(
                 "backward",
-                format!("needs a one-element tensor (a loss), got shape {:?}; use backward_with", self.shape),
+                format!(
+                    "needs a one-element tensor (a loss), got shape {:?}; use backward_with",
+                    self.shape
+                ),
             ));
         }
         let seed = Tensor::ones(&self.shape)?;
@@ -238,11 +252,18 @@ impl Tensor {
     /// The same elements with another shape (a view; `reshape` never copies).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if numel(shape) != self.numel() {
-            return Err(Error::shape_hint("reshape", &self.shape, shape, "element counts differ"));
+            return Err(Error::shape_hint(
+                "reshape",
+                &self.shape,
+                shape,
+                "element counts differ",
+            ));
         }
         let out = self.view_raw(self.offset, shape);
         let old = self.shape.clone();
-        Ok(autograd::record(out, "reshape", &[self], move |g| Ok(vec![Some(g.reshape(&old)?)])))
+        Ok(autograd::record(out, "reshape", &[self], move |g| {
+            Ok(vec![Some(g.reshape(&old)?)])
+        }))
     }
 
     /// Elements `[start, start+len)` along the first axis (a view).
@@ -250,7 +271,11 @@ impl Tensor {
         if self.rank() == 0 || start + len > self.shape[0] {
             return Err(Error::invalid(
                 "narrow0",
-                format!("range {start}..{} is outside axis 0 of shape {:?}", start + len, self.shape),
+                format!(
+                    "range {start}..{} is outside axis 0 of shape {:?}",
+                    start + len,
+                    self.shape
+                ),
             ));
         }
         let row: usize = self.shape[1..].iter().product();

@@ -15,10 +15,26 @@ pub static SHADER: Shader = Shader {
     name: "gemm",
     source: include_str!("../../shaders/gemm.wgsl"),
     variants: &[
-        &[("TRANS_A", B(false)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
-        &[("TRANS_A", B(false)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
-        &[("TRANS_A", B(true)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
-        &[("TRANS_A", B(true)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
+        &[
+            ("TRANS_A", B(false)),
+            ("TRANS_B", B(false)),
+            ("HAS_BIAS", B(false)),
+        ],
+        &[
+            ("TRANS_A", B(false)),
+            ("TRANS_B", B(true)),
+            ("HAS_BIAS", B(true)),
+        ],
+        &[
+            ("TRANS_A", B(true)),
+            ("TRANS_B", B(false)),
+            ("HAS_BIAS", B(false)),
+        ],
+        &[
+            ("TRANS_A", B(true)),
+            ("TRANS_B", B(true)),
+            ("HAS_BIAS", B(true)),
+        ],
     ],
 };
 static GEMM: Kernel = Kernel {
@@ -31,11 +47,23 @@ const TILE: usize = 64;
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
 /// batch. No autograd.
-pub(crate) fn gemm_raw(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool, alpha: f32) -> Result<Tensor> {
+pub(crate) fn gemm_raw(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    ta: bool,
+    tb: bool,
+    alpha: f32,
+) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 3 || sb.len() != 3 || sa[0] != sb[0] {
-        return Err(Error::shape_hint("gemm", sa, sb, "expected [batch, rows, cols] operands with equal batch"));
+        return Err(Error::shape_hint(
+            "gemm",
+            sa,
+            sb,
+            "expected [batch, rows, cols] operands with equal batch",
+        ));
     }
     let batch = sa[0];
     let (m, k) = if ta { (sa[2], sa[1]) } else { (sa[1], sa[2]) };
@@ -50,7 +78,12 @@ pub(crate) fn gemm_raw(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, 
     }
     if let Some(bias) = bias {
         if bias.shape() != [n] {
-            return Err(Error::shape_hint("gemm bias", bias.shape(), &[n], "bias must have one value per output column"));
+            return Err(Error::shape_hint(
+                "gemm bias",
+                bias.shape(),
+                &[n],
+                "bias must have one value per output column",
+            ));
         }
     }
     let c = Tensor::empty(&[batch, m, n])?;
@@ -65,7 +98,10 @@ pub(crate) fn gemm_raw(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, 
             None => Ok(z),
         };
     }
-    let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", bias.is_some());
+    let spec = Spec::new()
+        .bool("TRANS_A", ta)
+        .bool("TRANS_B", tb)
+        .bool("HAS_BIAS", bias.is_some());
     let (bias_view, bias_shift) = match bias {
         Some(bias) => whole(ctx, "gemm bias", bias)?,
         None => (dummy_binding()?, 0),
@@ -80,34 +116,108 @@ pub(crate) fn gemm_raw(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, 
             let (bv, bsh) = win(ctx, b, b0 * b_bs, bn * b_bs)?;
             let (cv, csh) = win(ctx, &c, b0 * c_bs, bn * c_bs)?;
             let params = [
-                u(m), u(n), u(k), 0, u(a_bs), u(b_bs), u(c_bs), 0, ash, bsh, csh, bias_shift, u(lda), u(ldb), u(ldc), f(alpha),
+                u(m),
+                u(n),
+                u(k),
+                0,
+                u(a_bs),
+                u(b_bs),
+                u(c_bs),
+                0,
+                ash,
+                bsh,
+                csh,
+                bias_shift,
+                u(lda),
+                u(ldb),
+                u(ldc),
+                f(alpha),
             ];
             let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, bn as u32];
             ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
         }
         return Ok(c);
     }
-    // One matrix is larger than a binding: split the rows of op(a) and c (contiguous unless a
-    // is transposed); b must still fit.
-    if b_bs > max {
-        return Err(too_large(ctx, "gemm", &sb[1..]));
-    }
-    if ta {
-        return Err(too_large(ctx, "gemm (transposed a)", &sa[1..]));
-    }
-    let rows = (max / k.max(n)).max(1);
-    for bi in 0..batch {
-        let (bv, bsh) = win(ctx, b, bi * b_bs, b_bs)?;
-        for (m0, mn) in chunks(m, rows) {
-            let (av, ash) = win(ctx, a, bi * a_bs + m0 * k, mn * k)?;
-            let (cv, csh) = win(ctx, &c, bi * c_bs + m0 * n, mn * n)?;
-            let params =
-                [u(mn), u(n), u(k), 0, 0, 0, 0, 0, ash, bsh, csh, bias_shift, u(lda), u(ldb), u(ldc), f(alpha)];
-            let groups = [n.div_ceil(TILE) as u32, mn.div_ceil(TILE) as u32, 1];
-            ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+    // One matrix is larger than a binding.
+    if !ta && b_bs <= max {
+        // Split the rows of a and c (contiguous when a is not transposed); b stays whole.
+        let rows = (max / k.max(n)).max(1);
+        for bi in 0..batch {
+            let (bv, bsh) = win(ctx, b, bi * b_bs, b_bs)?;
+            for (m0, mn) in chunks(m, rows) {
+                let (av, ash) = win(ctx, a, bi * a_bs + m0 * k, mn * k)?;
+                let (cv, csh) = win(ctx, &c, bi * c_bs + m0 * n, mn * n)?;
+                let params = [
+                    u(mn),
+                    u(n),
+                    u(k),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    ash,
+                    bsh,
+                    csh,
+                    bias_shift,
+                    u(lda),
+                    u(ldb),
+                    u(ldc),
+                    f(alpha),
+                ];
+                let groups = [n.div_ceil(TILE) as u32, mn.div_ceil(TILE) as u32, 1];
+                ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+            }
         }
+        return Ok(c);
     }
-    Ok(c)
+    if ta && !tb && c_bs <= max && m.max(n) <= max {
+        // A long inner dimension (a weight gradient xᵀ·g over many rows): split K, whose rows
+        // are contiguous in both operands, and accumulate into c.
+        let ks = max / m.max(n);
+        for bi in 0..batch {
+            let (cv, csh) = win(ctx, &c, bi * c_bs, c_bs)?;
+            for (i, (k0, kn)) in chunks(k, ks).into_iter().enumerate() {
+                let (av, ash) = win(ctx, a, bi * a_bs + k0 * m, kn * m)?;
+                let (bv, bsh) = win(ctx, b, bi * b_bs + k0 * n, kn * n)?;
+                let first = i == 0;
+                let spec = Spec::new()
+                    .bool("TRANS_A", true)
+                    .bool("TRANS_B", false)
+                    .bool("HAS_BIAS", first && bias.is_some());
+                let beta = if first { 0.0 } else { 1.0 };
+                let params = [
+                    u(m),
+                    u(n),
+                    u(kn),
+                    f(beta),
+                    0,
+                    0,
+                    0,
+                    0,
+                    ash,
+                    bsh,
+                    csh,
+                    bias_shift,
+                    u(lda),
+                    u(ldb),
+                    u(ldc),
+                    f(alpha),
+                ];
+                let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1];
+                ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+            }
+        }
+        return Ok(c);
+    }
+    let largest = if a_bs >= b_bs.max(c_bs) {
+        &sa[1..]
+    } else if b_bs >= c_bs {
+        &sb[1..]
+    } else {
+        &[m, n][..]
+    };
+    Err(too_large(ctx, "gemm", largest))
 }
 
 /// The differentiable batched GEMM: [batch, M, N] = op(a) · op(b) (+ bias[N]).
@@ -123,19 +233,31 @@ fn gemm3(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool) -> R
     let has_bias = bias.is_some();
     Ok(record(c, "gemm", &inputs, move |g| {
         let da = if ga {
-            Some(if ta { gemm_raw(&sb, g, None, tb, true, 1.0)? } else { gemm_raw(g, &sb, None, false, !tb, 1.0)? })
+            Some(if ta {
+                gemm_raw(&sb, g, None, tb, true, 1.0)?
+            } else {
+                gemm_raw(g, &sb, None, false, !tb, 1.0)?
+            })
         } else {
             None
         };
         let db = if gb {
-            Some(if tb { gemm_raw(g, &sa, None, true, ta, 1.0)? } else { gemm_raw(&sa, g, None, !ta, false, 1.0)? })
+            Some(if tb {
+                gemm_raw(g, &sa, None, true, ta, 1.0)?
+            } else {
+                gemm_raw(&sa, g, None, !ta, false, 1.0)?
+            })
         } else {
             None
         };
         let mut out = vec![da, db];
         if has_bias {
             let n = g.dim(-1);
-            out.push(if gbias { Some(g.reshape(&[g.numel() / n, n])?.sum(0, false)?) } else { None });
+            out.push(if gbias {
+                Some(g.reshape(&[g.numel() / n, n])?.sum(0, false)?)
+            } else {
+                None
+            });
         }
         Ok(out)
     }))
@@ -145,7 +267,12 @@ fn gemm3(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool) -> R
 /// same leading (batch) dims, or a 2-D b shared by every batch. Leading dims are kept.
 pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     if a.rank() < 2 || b.rank() < 2 {
-        return Err(Error::shape_hint("matmul", a.shape(), b.shape(), "operands need at least 2 dims"));
+        return Err(Error::shape_hint(
+            "matmul",
+            a.shape(),
+            b.shape(),
+            "operands need at least 2 dims",
+        ));
     }
     let ka = if ta { a.dim(-2) } else { a.dim(-1) };
     let kb = if tb { b.dim(-1) } else { b.dim(-2) };
@@ -171,12 +298,19 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
             gemm3(&a3.reshape(&[1, batch * r, c])?, &b3, None, false, tb)?
         } else {
             m = c;
-            let b3 = b.reshape(&[1, b.dim(0), b.dim(1)])?.expand(&[batch, b.dim(0), b.dim(1)])?;
+            let b3 = b
+                .reshape(&[1, b.dim(0), b.dim(1)])?
+                .expand(&[batch, b.dim(0), b.dim(1)])?;
             gemm3(&a3, &b3, None, true, tb)?
         }
     } else {
         if b.shape()[..b.rank() - 2] != *lead {
-            return Err(Error::shape_hint("matmul", a.shape(), b.shape(), "batch dims differ"));
+            return Err(Error::shape_hint(
+                "matmul",
+                a.shape(),
+                b.shape(),
+                "batch dims differ",
+            ));
         }
         m = if ta { c } else { r };
         n = if tb { b.dim(-2) } else { b.dim(-1) };
@@ -192,7 +326,12 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
 /// bias [N] -> y [..., N].
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     if w.rank() != 2 || x.rank() == 0 || x.dim(-1) != w.dim(1) {
-        return Err(Error::shape_hint("linear", x.shape(), w.shape(), "expected x [..., K] and weight [N, K]"));
+        return Err(Error::shape_hint(
+            "linear",
+            x.shape(),
+            w.shape(),
+            "expected x [..., K] and weight [N, K]",
+        ));
     }
     let k = w.dim(1);
     let rows = x.numel() / k.max(1);

@@ -20,7 +20,13 @@ static PARTIAL: Kernel = Kernel {
 static BACKWARD: Kernel = Kernel {
     shader: &SHADER,
     entry: "mse_backward",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::ReadWrite,
+    ],
 };
 
 /// Elements one workgroup of `mse_partial` sums (256 invocations x ITEMS).
@@ -33,21 +39,33 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let ctx = Tensor::ctx()?;
     let n = a.numel();
-    // Chunks are whole multiples of BLOCK so that partial i always covers the same elements.
-    let per = (ctx.max_binding_elems() / BLOCK).max(1) * BLOCK;
-    let parts = chunks(n, per);
-    let total_blocks = n.div_ceil(BLOCK).max(1);
+    let parts = chunks(n, ctx.max_binding_elems());
+    let total_blocks = parts
+        .iter()
+        .map(|(_, len)| len.div_ceil(BLOCK))
+        .sum::<usize>()
+        .max(1);
     let partials = Tensor::zeros(&[total_blocks])?;
+    let mut first_block = 0;
     for &(s, len) in &parts {
         let (av, ash) = win(ctx, a, s, len)?;
         let (bv, bsh) = win(ctx, b, s, len)?;
         let blocks = len.div_ceil(BLOCK);
-        let (pv, psh) = win(ctx, &partials, s / BLOCK, blocks)?;
+        let (pv, psh) = win(ctx, &partials, first_block, blocks)?;
+        first_block += blocks;
         let params = [u(len), ash, bsh, psh, 0, 0, 0, 0];
         ctx.dispatch(&PARTIAL, &Spec::new(), &params, &[av, bv, pv], grid(blocks))?;
     }
     let loss = Tensor::empty(&[1])?;
-    reduce_into(&partials, 1, total_blocks, 1, 1.0 / n.max(1) as f32, &loss, 0)?;
+    reduce_into(
+        &partials,
+        1,
+        total_blocks,
+        1,
+        1.0 / n.max(1) as f32,
+        &loss,
+        0,
+    )?;
 
     let (ga, gb) = (needs_grad(a), needs_grad(b));
     let (sa, sb) = (a.detach(), b.detach());
@@ -62,7 +80,13 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let (dav, das) = win(ctx, &da, s, len)?;
             let (dbv, dbs) = win(ctx, &db, s, len)?;
             let params = [u(len), ash, bsh, das, ls, dbs, f(2.0 / n as f32), 0];
-            ctx.dispatch(&BACKWARD, &Spec::new(), &params, &[av, bv, lv, dav, dbv], grid(len.div_ceil(256)))?;
+            ctx.dispatch(
+                &BACKWARD,
+                &Spec::new(),
+                &params,
+                &[av, bv, lv, dav, dbv],
+                grid(len.div_ceil(256)),
+            )?;
         }
         Ok(vec![ga.then_some(da), gb.then_some(db)])
     }))

@@ -4,8 +4,8 @@
 use super::launch::{chunks, f, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader};
 use crate::gpu::Spec;
+use crate::gpu::{Access, Kernel, Shader};
 use crate::tensor::Tensor;
 
 pub static SHADER: Shader = Shader {
@@ -26,7 +26,15 @@ static SUM_COLS: Kernel = Kernel {
 
 /// Reduces `x` viewed as [outer, r, inner] over `r` into `y` (elements `[y_start, ..)` of y,
 /// outer * inner of them), multiplied by `scale`.
-pub(crate) fn reduce_into(x: &Tensor, outer: usize, r: usize, inner: usize, scale: f32, y: &Tensor, y_start: usize) -> Result<()> {
+pub(crate) fn reduce_into(
+    x: &Tensor,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    scale: f32,
+    y: &Tensor,
+    y_start: usize,
+) -> Result<()> {
     let ctx = Tensor::ctx()?;
     let max = ctx.max_binding_elems();
     let spec = Spec::new();
@@ -57,20 +65,54 @@ pub(crate) fn reduce_into(x: &Tensor, outer: usize, r: usize, inner: usize, scal
         }
     } else {
         let slab = r * inner;
-        if slab > max {
+        if slab <= max {
+            for (o0, on) in chunks(outer, max / slab) {
+                let (xv, xs) = win(ctx, x, o0 * slab, on * slab)?;
+                let (yv, ys) = win(ctx, y, y_start + o0 * inner, on * inner)?;
+                let params = [u(on), u(r), u(inner), xs, ys, f(scale), 0, 0];
+                ctx.dispatch(
+                    &SUM_COLS,
+                    &spec,
+                    &params,
+                    &[xv, yv],
+                    grid((on * inner).div_ceil(256)),
+                )?;
+            }
+        } else if inner <= max {
+            // More than one binding per output row: partial sums over runs of R, then their sum.
+            let pieces = chunks(r, max / inner);
+            let partial = Tensor::empty(&[pieces.len(), inner])?;
+            for o in 0..outer {
+                for (pi, (r0, rn)) in pieces.iter().enumerate() {
+                    let (xv, xs) = win(ctx, x, (o * r + r0) * inner, rn * inner)?;
+                    let (pv, ps) = win(ctx, &partial, pi * inner, inner)?;
+                    let params = [1, u(*rn), u(inner), xs, ps, f(1.0), 0, 0];
+                    ctx.dispatch(
+                        &SUM_COLS,
+                        &spec,
+                        &params,
+                        &[xv, pv],
+                        grid(inner.div_ceil(256)),
+                    )?;
+                }
+                reduce_into(
+                    &partial,
+                    1,
+                    pieces.len(),
+                    inner,
+                    scale,
+                    y,
+                    y_start + o * inner,
+                )?;
+            }
+        } else {
             return Err(Error::invalid(
                 "sum",
                 format!(
-                    "reducing {r} x {inner} elements per output row exceeds the {}-byte binding limit",
+                    "an output row of {inner} elements exceeds the {}-byte binding limit",
                     ctx.max_binding
                 ),
             ));
-        }
-        for (o0, on) in chunks(outer, max / slab) {
-            let (xv, xs) = win(ctx, x, o0 * slab, on * slab)?;
-            let (yv, ys) = win(ctx, y, y_start + o0 * inner, on * inner)?;
-            let params = [u(on), u(r), u(inner), xs, ys, f(scale), 0, 0];
-            ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid((on * inner).div_ceil(256)))?;
         }
     }
     Ok(())
@@ -80,7 +122,10 @@ fn axis_index(op: &'static str, shape: &[usize], axis: isize) -> Result<usize> {
     let r = shape.len() as isize;
     let a = if axis < 0 { r + axis } else { axis };
     if a < 0 || a >= r {
-        return Err(Error::invalid(op, format!("axis {axis} is out of range for shape {shape:?}")));
+        return Err(Error::invalid(
+            op,
+            format!("axis {axis} is out of range for shape {shape:?}"),
+        ));
     }
     Ok(a as usize)
 }
@@ -97,7 +142,12 @@ fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> 
     let out_shape: Vec<usize> = if keepdim {
         kept.clone()
     } else {
-        shape.iter().enumerate().filter(|(i, _)| *i != a).map(|(_, d)| *d).collect()
+        shape
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != a)
+            .map(|(_, d)| *d)
+            .collect()
     };
     let scale = if mean { 1.0 / r as f32 } else { 1.0 };
     let y = Tensor::empty(&out_shape)?;

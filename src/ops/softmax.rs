@@ -26,7 +26,13 @@ fn rows_per_chunk(op: &'static str, n: usize) -> Result<usize> {
     let ctx = Tensor::ctx()?;
     let r = ctx.max_binding_elems() / n.max(1);
     if r == 0 {
-        return Err(Error::invalid(op, format!("a row of {n} elements exceeds the {}-byte binding limit", ctx.max_binding)));
+        return Err(Error::invalid(
+            op,
+            format!(
+                "a row of {n} elements exceeds the {}-byte binding limit",
+                ctx.max_binding
+            ),
+        ));
     }
     Ok(r.min(65535 * 65535))
 }
@@ -63,6 +69,8 @@ impl Tensor {
             ctx.dispatch(&FORWARD, &Spec::new(), &params, &[xv, yv], grid(rn))?;
         }
         let saved = y.detach();
-        Ok(record(y, "softmax", &[self], move |g| Ok(vec![Some(backward_raw(&saved, g)?)])))
+        Ok(record(y, "softmax", &[self], move |g| {
+            Ok(vec![Some(backward_raw(&saved, g)?)])
+        }))
     }
 }
