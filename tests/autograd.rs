@@ -176,3 +176,16 @@ fn the_backend_asked_for_is_the_one_used() {
     }
     eprintln!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
 }
+
+#[test]
+fn a_tensor_larger_than_any_buffer_is_an_out_of_memory_error() {
+    let ctx = gpu::context().unwrap();
+    let max = ctx.limits.max_buffer_size;
+    if max > 1 << 40 {
+        eprintln!("skipped: max_buffer_size {max} is too large to exceed safely");
+        return;
+    }
+    let e = Tensor::zeros(&[(max / 4 + 1) as usize]).unwrap_err();
+    assert!(matches!(e, engine::Error::OutOfMemory(_)), "{e}");
+    assert!(e.to_string().contains("max_buffer_size"), "{e}");
+}
