@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the engine on a Linux machine with a GPU but no Rust toolchain and no network.
+#
+#   tools/gpu/run.sh BIN_DIR OUT_DIR [DEBS_DIR]
+#
+# BIN_DIR: a release `engine` built elsewhere, plus optional test binaries named test-NAME
+#          (from `cargo test --release --no-run`).
+# OUT_DIR: where info.txt, bench.txt, bench.json and tests.txt are written.
+# DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
+set -u
+BIN=$(cd "$1" && pwd)
+OUT=$2
+DEBS=${3:-}
+mkdir -p "$OUT"
+
+if ! ldconfig -p | grep -q 'libvulkan.so.1' && [ -n "$DEBS" ]; then
+  for f in "$DEBS"/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+# NVIDIA containers often ship the ICD outside the loader's search path.
+if [ -z "${VK_DRIVER_FILES:-}" ]; then
+  for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+    if [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; break; fi
+  done
+fi
+for egl in /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; do
+  [ -f "$egl" ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$egl
+done
+export ENGINE_CACHE_DIR=${ENGINE_CACHE_DIR:-$OUT/pipeline-cache}
+
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/nvidia-smi.txt"
+"$BIN/engine" info 2>&1 | tee "$OUT/info.txt"
+"$BIN/engine" bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+rc=0
+for t in "$BIN"/test-*; do
+  [ -x "$t" ] || continue
+  echo "== $(basename "$t")" | tee -a "$OUT/tests.txt"
+  "$t" --test-threads=4 2>&1 | tail -n 30 | tee -a "$OUT/tests.txt" || rc=1
+done
+exit $rc
