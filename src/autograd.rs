@@ -75,10 +75,7 @@ pub fn with_no_grad<T>(f: impl FnOnce() -> T) -> T {
 }
 
 pub(crate) fn new_leaf() -> Autograd {
-    Autograd::Leaf(Arc::new(LeafSlot {
-        id: next_id(),
-        grad: Mutex::new(None),
-    }))
+    Autograd::Leaf(Arc::new(LeafSlot { id: next_id(), grad: Mutex::new(None) }))
 }
 
 /// Attaches a backward closure to `out` if grad mode is on and any input requires grad.
@@ -118,19 +115,19 @@ fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
 pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
     let _ng = no_grad();
     match root.autograd() {
-        None => return Err(Error::invalid(
-            "backward",
-            "the tensor does not require grad: no parameter it depends on has requires_grad set",
-        )),
+        None => {
+            return Err(Error::invalid(
+                "backward",
+                "the tensor does not require grad: no parameter it depends on has requires_grad set",
+            ))
+        }
         Some(Autograd::Leaf(slot)) => {
             let mut g = slot.grad.lock().unwrap();
             return accumulate(&mut g, seed);
         }
         Some(Autograd::Op(_)) => {}
     }
-    let Some(Autograd::Op(root_node)) = root.autograd().cloned() else {
-        unreachable!()
-    };
+    let Some(Autograd::Op(root_node)) = root.autograd().cloned() else { unreachable!() };
 
     // Topological order by iterative DFS (graphs of a U-Net are thousands of nodes deep).
     let mut order: Vec<Arc<Node>> = Vec::new();

@@ -10,21 +10,12 @@ use crate::ops::gemm::gemm_raw;
 use crate::ops::launch::grid;
 use crate::tensor::Tensor;
 
-pub static PROBE_SHADER: Shader = Shader {
-    name: "probe",
-    source: include_str!("../shaders/probe.wgsl"),
-    variants: &[&[]],
-};
-static FMA_PROBE: Kernel = Kernel {
-    shader: &PROBE_SHADER,
-    entry: "fma_probe",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
-static COPY_PROBE: Kernel = Kernel {
-    shader: &PROBE_SHADER,
-    entry: "copy_probe",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
+pub static PROBE_SHADER: Shader =
+    Shader { name: "probe", source: include_str!("../shaders/probe.wgsl"), variants: &[&[]] };
+static FMA_PROBE: Kernel =
+    Kernel { shader: &PROBE_SHADER, entry: "fma_probe", bindings: &[Access::Read, Access::ReadWrite] };
+static COPY_PROBE: Kernel =
+    Kernel { shader: &PROBE_SHADER, entry: "copy_probe", bindings: &[Access::Read, Access::ReadWrite] };
 
 #[derive(Debug, Clone)]
 pub struct BenchRow {
@@ -92,10 +83,7 @@ pub fn time_gpu(reps: usize, mut run: impl FnMut() -> Result<()>) -> Result<(f64
         }
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    Ok((
-        times[times.len() / 2],
-        if use_ts { "timestamp" } else { "wall" },
-    ))
+    Ok((times[times.len() / 2], if use_ts { "timestamp" } else { "wall" }))
 }
 
 /// GFLOP/s of a kernel that does nothing but independent FMAs.
@@ -108,13 +96,7 @@ pub fn fma_peak() -> Result<BenchRow> {
     let (ov, _) = ctx.window(out.buffer(), 0, out.numel())?;
     let (secs, timer) = time_gpu(5, || {
         let params = [iters, (groups * 256) as u32, 0, 0];
-        ctx.dispatch(
-            &FMA_PROBE,
-            &Spec::new(),
-            &params,
-            &[dummy, ov],
-            grid(groups),
-        )
+        ctx.dispatch(&FMA_PROBE, &Spec::new(), &params, &[dummy, ov], grid(groups))
     })?;
     let flops = 2.0 * 16.0 * iters as f64 * (groups * 256) as f64;
     Ok(BenchRow {
@@ -138,13 +120,7 @@ pub fn copy_peak() -> Result<BenchRow> {
     let (dv, _) = ctx.window(dst.buffer(), 0, dst.numel())?;
     let (secs, timer) = time_gpu(5, || {
         let params = [0, vec4s as u32, 0, 0];
-        ctx.dispatch(
-            &COPY_PROBE,
-            &Spec::new(),
-            &params,
-            &[sv, dv],
-            grid(vec4s / 256),
-        )
+        ctx.dispatch(&COPY_PROBE, &Spec::new(), &params, &[sv, dv], grid(vec4s / 256))
     })?;
     let bytes = 2.0 * 16.0 * vec4s as f64;
     Ok(BenchRow {
@@ -183,16 +159,8 @@ pub fn bench_gemm(
     fma_gflops: f64,
 ) -> Result<BenchRow> {
     let a = rand_tensor(&[batch, m, k], 1)?;
-    let b = if tb {
-        rand_tensor(&[batch, n, k], 2)?
-    } else {
-        rand_tensor(&[batch, k, n], 2)?
-    };
-    let reps = if (batch * m * n * k) as f64 > 5e8 {
-        3
-    } else {
-        5
-    };
+    let b = if tb { rand_tensor(&[batch, n, k], 2)? } else { rand_tensor(&[batch, k, n], 2)? };
+    let reps = if (batch * m * n * k) as f64 > 5e8 { 3 } else { 5 };
     let (secs, timer) = time_gpu(reps, || gemm_raw(&a, &b, None, false, tb, 1.0).map(|_| ()))?;
     let flops = 2.0 * (batch * m * n * k) as f64;
     let gflops = flops / secs * 1e-9;
@@ -200,11 +168,7 @@ pub fn bench_gemm(
         kernel: name.into(),
         shape: format!(
             "[{batch},{m},{k}]x[{batch},{}]{}",
-            if tb {
-                format!("{n},{k}")
-            } else {
-                format!("{k},{n}")
-            },
+            if tb { format!("{n},{k}") } else { format!("{k},{n}") },
             if tb { "ᵀ" } else { "" }
         ),
         seconds: secs,

@@ -12,20 +12,11 @@ pub enum Error {
 
     /// A WGSL shader failed to parse, validate or compile into a pipeline.
     #[error("shader `{shader}` entry point `{entry}` failed to compile: {message}")]
-    Shader {
-        shader: String,
-        entry: String,
-        message: String,
-    },
+    Shader { shader: String, entry: String, message: String },
 
     /// Two operands whose shapes don't fit together.
     #[error("{op}: shape mismatch: {lhs:?} vs {rhs:?}{hint}")]
-    Shape {
-        op: &'static str,
-        lhs: Vec<usize>,
-        rhs: Vec<usize>,
-        hint: String,
-    },
+    Shape { op: &'static str, lhs: Vec<usize>, rhs: Vec<usize>, hint: String },
 
     /// An argument that is out of range or otherwise invalid for an op.
     #[error("{op}: {message}")]
@@ -53,39 +44,18 @@ pub enum Error {
 
 impl Error {
     pub fn shape(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Self {
-        Error::Shape {
-            op,
-            lhs: lhs.to_vec(),
-            rhs: rhs.to_vec(),
-            hint: String::new(),
-        }
+        Error::Shape { op, lhs: lhs.to_vec(), rhs: rhs.to_vec(), hint: String::new() }
     }
 
-    pub fn shape_hint(
-        op: &'static str,
-        lhs: &[usize],
-        rhs: &[usize],
-        hint: impl Into<String>,
-    ) -> Self {
-        Error::Shape {
-            op,
-            lhs: lhs.to_vec(),
-            rhs: rhs.to_vec(),
-            hint: format!(" ({})", hint.into()),
-        }
+    pub fn shape_hint(op: &'static str, lhs: &[usize], rhs: &[usize], hint: impl Into<String>) -> Self {
+        Error::Shape { op, lhs: lhs.to_vec(), rhs: rhs.to_vec(), hint: format!(" ({})", hint.into()) }
     }
 
     pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            op,
-            message: message.into(),
-        }
+        Error::Invalid { op, message: message.into() }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 }

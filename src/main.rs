@@ -8,20 +8,10 @@ use engine::gpu::{self, BackendChoice, GpuOptions};
 use engine::Result;
 
 #[derive(Parser)]
-#[command(
-    name = "engine",
-    version,
-    about = "Fine-tune Stable Diffusion 1.x with DreamBooth on any GPU (wgpu + WGSL)"
-)]
+#[command(name = "engine", version, about = "Fine-tune Stable Diffusion 1.x with DreamBooth on any GPU (wgpu + WGSL)")]
 struct Cli {
     /// Graphics backend to use.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "ENGINE_BACKEND",
-        default_value = "auto"
-    )]
+    #[arg(long, global = true, value_enum, env = "ENGINE_BACKEND", default_value = "auto")]
     backend: BackendChoice,
     /// Adapter index, as listed by `engine info`.
     #[arg(long, global = true, env = "ENGINE_ADAPTER")]
@@ -74,11 +64,7 @@ fn main() -> ExitCode {
 fn info(opts: &GpuOptions) -> Result<()> {
     let instance = gpu::new_instance(opts.backend);
     let adapters = gpu::enumerate(&instance, opts.backend);
-    println!(
-        "Adapters found ({} for backend {:?}):",
-        adapters.len(),
-        opts.backend
-    );
+    println!("Adapters found ({} for backend {:?}):", adapters.len(), opts.backend);
     for (i, a) in adapters.iter().enumerate() {
         let info = a.get_info();
         println!(
@@ -93,50 +79,21 @@ fn info(opts: &GpuOptions) -> Result<()> {
     println!("  driver: {} {}", i.driver, i.driver_info);
     println!("  vendor: {:#06x}  device: {:#06x}", i.vendor, i.device);
     println!("  optional features enabled: {:?}", ctx.features);
-    println!(
-        "  optional features missing: {:?}",
-        gpu::OPTIONAL_FEATURES.difference(ctx.features)
-    );
+    println!("  optional features missing: {:?}", gpu::OPTIONAL_FEATURES.difference(ctx.features));
     let l = &ctx.limits;
     println!("  limits:");
-    println!(
-        "    max_buffer_size                     {}",
-        l.max_buffer_size
-    );
-    println!(
-        "    max_storage_buffer_binding_size     {}",
-        l.max_storage_buffer_binding_size
-    );
-    println!(
-        "    max_storage_buffers_per_shader_stage {}",
-        l.max_storage_buffers_per_shader_stage
-    );
-    println!(
-        "    min_storage_buffer_offset_alignment {}",
-        l.min_storage_buffer_offset_alignment
-    );
-    println!(
-        "    max_compute_workgroup_storage_size  {}",
-        l.max_compute_workgroup_storage_size
-    );
-    println!(
-        "    max_compute_invocations_per_workgroup {}",
-        l.max_compute_invocations_per_workgroup
-    );
+    println!("    max_buffer_size                     {}", l.max_buffer_size);
+    println!("    max_storage_buffer_binding_size     {}", l.max_storage_buffer_binding_size);
+    println!("    max_storage_buffers_per_shader_stage {}", l.max_storage_buffers_per_shader_stage);
+    println!("    min_storage_buffer_offset_alignment {}", l.min_storage_buffer_offset_alignment);
+    println!("    max_compute_workgroup_storage_size  {}", l.max_compute_workgroup_storage_size);
+    println!("    max_compute_invocations_per_workgroup {}", l.max_compute_invocations_per_workgroup);
     println!(
         "    max_compute_workgroup_size          {} x {} x {}",
-        l.max_compute_workgroup_size_x,
-        l.max_compute_workgroup_size_y,
-        l.max_compute_workgroup_size_z
+        l.max_compute_workgroup_size_x, l.max_compute_workgroup_size_y, l.max_compute_workgroup_size_z
     );
-    println!(
-        "    max_compute_workgroups_per_dimension {}",
-        l.max_compute_workgroups_per_dimension
-    );
-    println!(
-        "    subgroup size (min / max)           {} / {}",
-        i.subgroup_min_size, i.subgroup_max_size
-    );
+    println!("    max_compute_workgroups_per_dimension {}", l.max_compute_workgroups_per_dimension);
+    println!("    subgroup size (min / max)           {} / {}", i.subgroup_min_size, i.subgroup_max_size);
     match ctx.pipeline_cache_path() {
         Some(p) => println!("  pipeline cache: {}", p.display()),
         None => println!("  pipeline cache: none (adapter lacks PIPELINE_CACHE, or disabled)"),
@@ -150,26 +107,15 @@ fn print_row(r: &BenchRow) {
         (_, Some(b)) => format!("{b:9.2} GB/s   "),
         _ => String::new(),
     };
-    let frac = r
-        .peak_fraction
-        .map_or(String::new(), |p| format!("{:6.1}% of peak", p * 100.0));
-    println!(
-        "{:<18} {:<34} {:>10.3} ms  {rate}  {frac}  ({})",
-        r.kernel,
-        r.shape,
-        r.seconds * 1e3,
-        r.timer
-    );
+    let frac = r.peak_fraction.map_or(String::new(), |p| format!("{:6.1}% of peak", p * 100.0));
+    println!("{:<18} {:<34} {:>10.3} ms  {rate}  {frac}  ({})", r.kernel, r.shape, r.seconds * 1e3, r.timer);
 }
 
 fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
     let known = ["gemm"];
     for k in kernels {
         if !known.contains(&k.as_str()) {
-            return Err(engine::Error::invalid(
-                "bench",
-                format!("unknown suite `{k}`; known: {}", known.join(", ")),
-            ));
+            return Err(engine::Error::invalid("bench", format!("unknown suite `{k}`; known: {}", known.join(", "))));
         }
     }
     let want = |k: &str| kernels.is_empty() || kernels.iter().any(|x| x == k);
@@ -193,11 +139,7 @@ fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
         }
     }
     if let Some(path) = json {
-        let body = rows
-            .iter()
-            .map(|r| format!("  {}", r.to_json()))
-            .collect::<Vec<_>>()
-            .join(",\n");
+        let body = rows.iter().map(|r| format!("  {}", r.to_json())).collect::<Vec<_>>().join(",\n");
         std::fs::write(path, format!("[\n{body}\n]\n"))
             .map_err(|e| engine::Error::io(format!("writing {}", path.display()), e))?;
     }

@@ -45,11 +45,7 @@ impl std::fmt::Debug for Tensor {
             "Tensor({:?}, {:?}{})",
             self.shape,
             self.dtype,
-            if self.requires_grad() {
-                ", requires_grad"
-            } else {
-                ""
-            }
+            if self.requires_grad() { ", requires_grad" } else { "" }
         )
     }
 }
@@ -77,24 +73,14 @@ impl Tensor {
         let ctx = context()?;
         let n = numel(shape);
         let storage = ctx.alloc(n as u64 * 4)?;
-        Ok(Tensor {
-            storage: Arc::new(storage),
-            offset: 0,
-            shape: shape.to_vec(),
-            dtype: DType::F32,
-            autograd: None,
-        })
+        Ok(Tensor { storage: Arc::new(storage), offset: 0, shape: shape.to_vec(), dtype: DType::F32, autograd: None })
     }
 
     pub fn from_slice(data: &[f32], shape: &[usize]) -> Result<Tensor> {
         if numel(shape) != data.len() {
             return Err(Error::invalid(
                 "from_slice",
-                format!(
-                    "{} values do not fill shape {shape:?} ({} elements)",
-                    data.len(),
-                    numel(shape)
-                ),
+                format!("{} values do not fill shape {shape:?} ({} elements)", data.len(), numel(shape)),
             ));
         }
         let t = Tensor::empty(shape)?;
@@ -140,10 +126,7 @@ impl Tensor {
     /// The single value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
         if self.numel() != 1 {
-            return Err(Error::invalid(
-                "item",
-                format!("tensor of shape {:?} has more than one element", self.shape),
-            ));
+            return Err(Error::invalid("item", format!("tensor of shape {:?} has more than one element", self.shape)));
         }
         Ok(self.to_vec()?[0])
     }
@@ -184,13 +167,7 @@ impl Tensor {
 
     /// A view of the same storage with another shape (no copy, no autograd).
     pub(crate) fn view_raw(&self, offset: usize, shape: &[usize]) -> Tensor {
-        Tensor {
-            storage: self.storage.clone(),
-            offset,
-            shape: shape.to_vec(),
-            dtype: self.dtype,
-            autograd: None,
-        }
+        Tensor { storage: self.storage.clone(), offset, shape: shape.to_vec(), dtype: self.dtype, autograd: None }
     }
 
     pub fn requires_grad(&self) -> bool {
@@ -231,10 +208,7 @@ impl Tensor {
         if self.numel() != 1 {
             return Err(Error::invalid(
                 "backward",
-                format!(
-                    "needs a one-element tensor (a loss), got shape {:?}; use backward_with",
-                    self.shape
-                ),
+                format!("needs a one-element tensor (a loss), got shape {:?}; use backward_with", self.shape),
             ));
         }
         let seed = Tensor::ones(&self.shape)?;
@@ -252,18 +226,11 @@ impl Tensor {
     /// The same elements with another shape (a view; `reshape` never copies).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if numel(shape) != self.numel() {
-            return Err(Error::shape_hint(
-                "reshape",
-                &self.shape,
-                shape,
-                "element counts differ",
-            ));
+            return Err(Error::shape_hint("reshape", &self.shape, shape, "element counts differ"));
         }
         let out = self.view_raw(self.offset, shape);
         let old = self.shape.clone();
-        Ok(autograd::record(out, "reshape", &[self], move |g| {
-            Ok(vec![Some(g.reshape(&old)?)])
-        }))
+        Ok(autograd::record(out, "reshape", &[self], move |g| Ok(vec![Some(g.reshape(&old)?)])))
     }
 
     /// Elements `[start, start+len)` along the first axis (a view).
@@ -271,11 +238,7 @@ impl Tensor {
         if self.rank() == 0 || start + len > self.shape[0] {
             return Err(Error::invalid(
                 "narrow0",
-                format!(
-                    "range {start}..{} is outside axis 0 of shape {:?}",
-                    start + len,
-                    self.shape
-                ),
+                format!("range {start}..{} is outside axis 0 of shape {:?}", start + len, self.shape),
             ));
         }
         let row: usize = self.shape[1..].iter().product();

@@ -14,23 +14,11 @@ fn gradients_accumulate_over_every_use() {
     let y = x.mul(&x).unwrap().add(&x).unwrap().sum_all().unwrap();
     y.backward().unwrap();
     let want: Vec<f64> = xs.iter().map(|&v| 2.0 * v as f64 + 1.0).collect();
-    assert_close(
-        "d(x^2+x)",
-        &x.grad().unwrap().to_vec().unwrap(),
-        &want,
-        1e-6,
-        1e-6,
-    );
+    assert_close("d(x^2+x)", &x.grad().unwrap().to_vec().unwrap(), &want, 1e-6, 1e-6);
     // A second graph adds into the same .grad until it is cleared.
     x.sum_all().unwrap().backward().unwrap();
     let want2: Vec<f64> = want.iter().map(|v| v + 1.0).collect();
-    assert_close(
-        "accumulated",
-        &x.grad().unwrap().to_vec().unwrap(),
-        &want2,
-        1e-6,
-        1e-6,
-    );
+    assert_close("accumulated", &x.grad().unwrap().to_vec().unwrap(), &want2, 1e-6, 1e-6);
     x.zero_grad();
     assert!(x.grad().is_none());
 }
@@ -62,15 +50,8 @@ fn backward_twice_is_an_error_not_a_wrong_answer() {
 fn backward_needs_a_scalar_or_a_seed_of_the_right_shape() {
     let x = param(&[1.0, 2.0], &[2]);
     let y = x.exp().unwrap();
-    assert!(y
-        .backward()
-        .unwrap_err()
-        .to_string()
-        .contains("one-element"));
-    let e = y
-        .backward_with(&Tensor::ones(&[3]).unwrap())
-        .unwrap_err()
-        .to_string();
+    assert!(y.backward().unwrap_err().to_string().contains("one-element"));
+    let e = y.backward_with(&Tensor::ones(&[3]).unwrap()).unwrap_err().to_string();
     assert!(e.contains("[2]") && e.contains("[3]"), "{e}");
 }
 
@@ -78,27 +59,14 @@ fn backward_needs_a_scalar_or_a_seed_of_the_right_shape() {
 fn detached_inputs_get_no_gradient() {
     let a = param(&[1.0, 2.0], &[2]);
     let b = param(&[3.0, 4.0], &[2]);
-    a.mul(&b.detach())
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    assert_close(
-        "da",
-        &a.grad().unwrap().to_vec().unwrap(),
-        &[3.0, 4.0],
-        0.0,
-        1e-7,
-    );
+    a.mul(&b.detach()).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_close("da", &a.grad().unwrap().to_vec().unwrap(), &[3.0, 4.0], 0.0, 1e-7);
     assert!(b.grad().is_none());
 }
 
 #[test]
 fn user_errors_are_values_with_both_shapes() {
-    let e = Tensor::from_slice(&[1.0, 2.0, 3.0], &[2, 2])
-        .unwrap_err()
-        .to_string();
+    let e = Tensor::from_slice(&[1.0, 2.0, 3.0], &[2, 2]).unwrap_err().to_string();
     assert!(e.contains("[2, 2]"), "{e}");
     let a = Tensor::zeros(&[2, 3]).unwrap();
     let e = a.reshape(&[4, 2]).unwrap_err().to_string();
@@ -106,14 +74,7 @@ fn user_errors_are_values_with_both_shapes() {
     assert!(a.permute(&[0, 0]).is_err());
     assert!(a.sum(2, false).is_err());
     assert!(a.narrow0(1, 2).is_err());
-    let e = a
-        .layer_norm(
-            &Tensor::ones(&[2]).unwrap(),
-            &Tensor::zeros(&[3]).unwrap(),
-            1e-5,
-        )
-        .unwrap_err()
-        .to_string();
+    let e = a.layer_norm(&Tensor::ones(&[2]).unwrap(), &Tensor::zeros(&[3]).unwrap(), 1e-5).unwrap_err().to_string();
     assert!(e.contains("[2, 3]") && e.contains("[2]"), "{e}");
 }
 
@@ -122,27 +83,15 @@ static BROKEN: Shader = Shader {
     source: "@group(0) @binding(0) var<uniform> p: vec4<u32>;\n@compute @workgroup_size(1) fn main_entry() { let x: f32 = p.x; }\n",
     variants: &[],
 };
-static BROKEN_KERNEL: Kernel = Kernel {
-    shader: &BROKEN,
-    entry: "main_entry",
-    bindings: &[],
-};
+static BROKEN_KERNEL: Kernel = Kernel { shader: &BROKEN, entry: "main_entry", bindings: &[] };
 
 #[test]
 fn a_shader_error_names_the_shader_and_entry_point() {
     let ctx = gpu::context().unwrap();
-    let e = ctx
-        .pipeline(&BROKEN_KERNEL, &Spec::new())
-        .unwrap_err()
-        .to_string();
+    let e = ctx.pipeline(&BROKEN_KERNEL, &Spec::new()).unwrap_err().to_string();
     assert!(e.contains("broken.wgsl") && e.contains("main_entry"), "{e}");
     // The device is still usable afterwards.
-    let v = Tensor::from_slice(&[1.0], &[1])
-        .unwrap()
-        .exp()
-        .unwrap()
-        .item()
-        .unwrap();
+    let v = Tensor::from_slice(&[1.0], &[1]).unwrap().exp().unwrap().item().unwrap();
     assert!((v - 1.0f32.exp()).abs() < 1e-6, "{v}");
 }
 

@@ -30,33 +30,15 @@ fn elementwise_ops_split_into_windows() {
     let b = rng.vec(n, -2.0, 2.0);
     let row = rng.vec(7, -1.0, 1.0);
     let got = t(&a, &[n]).silu().unwrap().to_vec().unwrap();
-    let want: Vec<f64> = a
-        .iter()
-        .map(|&x| x as f64 / (1.0 + (-(x as f64)).exp()))
-        .collect();
+    let want: Vec<f64> = a.iter().map(|&x| x as f64 / (1.0 + (-(x as f64)).exp())).collect();
     assert_close("silu chunked", &got, &want, 1e-6, 1e-6);
     let got = t(&a, &[n]).mul(&t(&b, &[n])).unwrap().to_vec().unwrap();
-    let want: Vec<f64> = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| *x as f64 * *y as f64)
-        .collect();
+    let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).collect();
     assert_close("mul chunked", &got, &want, 1e-6, 1e-6);
     // A broadcast operand is bound whole while the output is windowed.
     let m = 7 * 1400;
-    let got = t(&a[..m], &[1400, 7])
-        .add(&t(&row, &[7]))
-        .unwrap()
-        .to_vec()
-        .unwrap();
-    let want = broadcast_ref(
-        &f64s(&a[..m]),
-        &[1400, 7],
-        &f64s(&row),
-        &[7],
-        &[1400, 7],
-        |x, y| x + y,
-    );
+    let got = t(&a[..m], &[1400, 7]).add(&t(&row, &[7])).unwrap().to_vec().unwrap();
+    let want = broadcast_ref(&f64s(&a[..m]), &[1400, 7], &f64s(&row), &[7], &[1400, 7], |x, y| x + y);
     assert_close("broadcast add chunked", &got, &want, 1e-6, 1e-6);
     let full = engine::Tensor::full(&[n], 3.5).unwrap().to_vec().unwrap();
     assert!(full.iter().all(|&v| v == 3.5));
@@ -66,25 +48,10 @@ fn elementwise_ops_split_into_windows() {
 fn reductions_split_rows_and_partials() {
     setup();
     let mut rng = Rng::new(2);
-    for (shape, axis) in [
-        (vec![3usize, 5000], 1usize),
-        (vec![4000, 3], 0),
-        (vec![600, 5], 1),
-        (vec![20, 30, 4], 1),
-    ] {
+    for (shape, axis) in [(vec![3usize, 5000], 1usize), (vec![4000, 3], 0), (vec![600, 5], 1), (vec![20, 30, 4], 1)] {
         let x = rng.vec(numel(&shape), -1.0, 1.0);
-        let got = t(&x, &shape)
-            .sum(axis as isize, false)
-            .unwrap()
-            .to_vec()
-            .unwrap();
-        assert_close(
-            &format!("sum {shape:?} axis {axis}"),
-            &got,
-            &sum_axis_ref(&f64s(&x), &shape, axis),
-            1e-4,
-            1e-5,
-        );
+        let got = t(&x, &shape).sum(axis as isize, false).unwrap().to_vec().unwrap();
+        assert_close(&format!("sum {shape:?} axis {axis}"), &got, &sum_axis_ref(&f64s(&x), &shape, axis), 1e-4, 1e-5);
     }
     let x = rng.vec(50_000, 0.0, 1.0);
     let got = t(&x, &[50_000]).sum_all().unwrap().item().unwrap() as f64;
@@ -99,13 +66,7 @@ fn row_ops_split_rows_forward_and_backward() {
     let (rows, n) = (40, 300);
     let x = rng.vec(rows * n, -3.0, 3.0);
     let got = t(&x, &[rows, n]).softmax().unwrap().to_vec().unwrap();
-    assert_close(
-        "softmax chunked",
-        &got,
-        &softmax_ref(&f64s(&x), n),
-        1e-7,
-        1e-5,
-    );
+    assert_close("softmax chunked", &got, &softmax_ref(&f64s(&x), n), 1e-7, 1e-5);
     let (rows, n) = (300, 12);
     let x = rng.vec(rows * n, -2.0, 2.0);
     let g = rng.vec(n, 0.5, 1.5);
@@ -122,21 +83,12 @@ fn row_ops_split_rows_forward_and_backward() {
         2e-5,
     );
     // Parameter gradients accumulate across row chunks: compare with an unchunked identity.
-    y.backward_with(&engine::Tensor::ones(&[rows, n]).unwrap())
-        .unwrap();
+    y.backward_with(&engine::Tensor::ones(&[rows, n]).unwrap()).unwrap();
     let dbeta = ts[2].grad().unwrap().to_vec().unwrap();
-    assert_close(
-        "layer_norm dbeta chunked",
-        &dbeta,
-        &vec![rows as f64; n],
-        1e-3,
-        1e-6,
-    );
+    assert_close("layer_norm dbeta chunked", &dbeta, &vec![rows as f64; n], 1e-3, 1e-6);
     let dgamma = ts[1].grad().unwrap().to_vec().unwrap();
     let xhat = layernorm_ref(&f64s(&x), &vec![1.0; n], &vec![0.0; n], n, 1e-5);
-    let want: Vec<f64> = (0..n)
-        .map(|j| (0..rows).map(|r| xhat[r * n + j]).sum())
-        .collect();
+    let want: Vec<f64> = (0..n).map(|j| (0..rows).map(|r| xhat[r * n + j]).sum()).collect();
     assert_close("layer_norm dgamma chunked", &dgamma, &want, 1e-3, 1e-4);
 }
 
@@ -148,10 +100,7 @@ fn gemm_splits_batches_and_rows() {
     let (batch, m, n, k) = (6, 20, 20, 20);
     let a = rng.vec(batch * m * k, -1.0, 1.0);
     let b = rng.vec(batch * k * n, -1.0, 1.0);
-    let got = matmul_t(&t(&a, &[batch, m, k]), &t(&b, &[batch, n, k]), false, true)
-        .unwrap()
-        .to_vec()
-        .unwrap();
+    let got = matmul_t(&t(&a, &[batch, m, k]), &t(&b, &[batch, n, k]), false, true).unwrap().to_vec().unwrap();
     assert_close(
         "gemm batches chunked",
         &got,
@@ -164,44 +113,22 @@ fn gemm_splits_batches_and_rows() {
     let x = rng.vec(rows * k, -1.0, 1.0);
     let w = rng.vec(n * k, -1.0, 1.0);
     let bias = rng.vec(n, -1.0, 1.0);
-    let got = linear(&t(&x, &[rows, k]), &t(&w, &[n, k]), Some(&t(&bias, &[n])))
-        .unwrap()
-        .to_vec()
-        .unwrap();
+    let got = linear(&t(&x, &[rows, k]), &t(&w, &[n, k]), Some(&t(&bias, &[n]))).unwrap().to_vec().unwrap();
     assert_close(
         "linear rows chunked",
         &got,
-        &gemm_ref(
-            &f64s(&x),
-            &f64s(&w),
-            Some(&f64s(&bias)),
-            1,
-            rows,
-            n,
-            k,
-            false,
-            true,
-        ),
+        &gemm_ref(&f64s(&x), &f64s(&w), Some(&f64s(&bias)), 1, rows, n, k, false, true),
         1e-5,
         1e-5,
     );
     let xs = param(&x, &[rows, k]);
     let ws = param(&w, &[n, k]);
     let y = linear(&xs, &ws, None).unwrap();
-    y.backward_with(&engine::Tensor::ones(&[rows, n]).unwrap())
-        .unwrap();
+    y.backward_with(&engine::Tensor::ones(&[rows, n]).unwrap()).unwrap();
     // d/dw sum(x wᵀ) = column sums of x, per output row of w.
-    let colsum: Vec<f64> = (0..k)
-        .map(|j| (0..rows).map(|r| x[r * k + j] as f64).sum())
-        .collect();
+    let colsum: Vec<f64> = (0..k).map(|j| (0..rows).map(|r| x[r * k + j] as f64).sum()).collect();
     let want: Vec<f64> = (0..n).flat_map(|_| colsum.clone()).collect();
-    assert_close(
-        "linear dw chunked",
-        &ws.grad().unwrap().to_vec().unwrap(),
-        &want,
-        1e-4,
-        1e-5,
-    );
+    assert_close("linear dw chunked", &ws.grad().unwrap().to_vec().unwrap(), &want, 1e-4, 1e-5);
     // A case no split can serve (b transposed and too large): an error, not wrong numbers.
     let big = engine::Tensor::zeros(&[1, 100, 100]).unwrap();
     let small = engine::Tensor::zeros(&[1, 2, 100]).unwrap();
@@ -218,25 +145,10 @@ fn mse_loss_split_into_partials() {
     let b = rng.vec(n, -1.0, 1.0);
     let (ta, tb) = (param(&a, &[n]), t(&b, &[n]));
     let loss = mse_loss(&ta, &tb).unwrap();
-    let want = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| ((x - y) as f64).powi(2))
-        .sum::<f64>()
-        / n as f64;
+    let want = a.iter().zip(&b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / n as f64;
     let got = loss.item().unwrap() as f64;
     assert!((got - want).abs() < 1e-5 * want, "{got} vs {want}");
     loss.backward().unwrap();
-    let want: Vec<f64> = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| 2.0 * (x - y) as f64 / n as f64)
-        .collect();
-    assert_close(
-        "mse grad chunked",
-        &ta.grad().unwrap().to_vec().unwrap(),
-        &want,
-        1e-8,
-        1e-5,
-    );
+    let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| 2.0 * (x - y) as f64 / n as f64).collect();
+    assert_close("mse grad chunked", &ta.grad().unwrap().to_vec().unwrap(), &want, 1e-8, 1e-5);
 }

@@ -12,16 +12,8 @@ use engine::Tensor;
 
 fn gemm_case(batch: usize, m: usize, n: usize, k: usize, ta: bool, tb: bool, grads: bool) {
     let mut rng = Rng::new((batch * 1_000_003 + m * 1009 + n * 31 + k) as u64);
-    let sa = if ta {
-        vec![batch, k, m]
-    } else {
-        vec![batch, m, k]
-    };
-    let sb = if tb {
-        vec![batch, n, k]
-    } else {
-        vec![batch, k, n]
-    };
+    let sa = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
+    let sb = if tb { vec![batch, n, k] } else { vec![batch, k, n] };
     let a = rng.vec(numel(&sa), -1.0, 1.0);
     let b = rng.vec(numel(&sb), -1.0, 1.0);
     let name = format!("gemm b{batch} m{m} n{n} k{k} ta{ta} tb{tb}");
@@ -33,27 +25,16 @@ fn gemm_case(batch: usize, m: usize, n: usize, k: usize, ta: bool, tb: bool, gra
     } else {
         let out = gpu(&[t(&a, &sa), t(&b, &sb)]).unwrap();
         assert_eq!(out.shape(), &[batch, m, n]);
-        assert_close(
-            &name,
-            &out.to_vec().unwrap(),
-            &cpu(&[f64s(&a), f64s(&b)]),
-            tol,
-            tol,
-        );
+        assert_close(&name, &out.to_vec().unwrap(), &cpu(&[f64s(&a), f64s(&b)]), tol, tol);
     }
 }
 
 #[test]
 fn gemm_awkward_shapes_all_transposes() {
     for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
-        for &(batch, m, n, k) in &[
-            (1, 1, 1, 1),
-            (1, 3, 5, 7),
-            (2, 65, 33, 17),
-            (1, 1, 127, 3),
-            (3, 64, 64, 64),
-            (1, 130, 1, 66),
-        ] {
+        for &(batch, m, n, k) in
+            &[(1, 1, 1, 1), (1, 3, 5, 7), (2, 65, 33, 17), (1, 1, 127, 3), (3, 64, 64, 64), (1, 130, 1, 66)]
+        {
             gemm_case(batch, m, n, k, ta, tb, false);
         }
     }
@@ -146,40 +127,18 @@ fn unary_cases() -> Vec<(&'static str, UnaryGpu, fn(f64) -> f64, f32, f32)> {
         ("sigmoid", |t| t.sigmoid(), sig, -6.0, 6.0),
         ("relu", |t| t.relu(), |x| x.max(0.0), -2.0, 2.0),
         ("silu", |t| t.silu(), |x| x * sig(x), -6.0, 6.0),
-        (
-            "gelu",
-            |t| t.gelu(),
-            |x| 0.5 * x * (1.0 + erf64(x / 2f64.sqrt())),
-            -5.0,
-            5.0,
-        ),
+        ("gelu", |t| t.gelu(), |x| 0.5 * x * (1.0 + erf64(x / 2f64.sqrt())), -5.0, 5.0),
         (
             "gelu_tanh",
             |t| t.gelu_tanh(),
-            |x| {
-                0.5 * x
-                    * (1.0
-                        + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
-            },
+            |x| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh()),
             -5.0,
             5.0,
         ),
-        (
-            "quick_gelu",
-            |t| t.quick_gelu(),
-            |x| x * sig(1.702 * x),
-            -6.0,
-            6.0,
-        ),
+        ("quick_gelu", |t| t.quick_gelu(), |x| x * sig(1.702 * x), -6.0, 6.0),
         ("square", |t| t.square(), |x| x * x, -3.0, 3.0),
         ("scale", |t| t.scale(-2.5), |x| -2.5 * x, -3.0, 3.0),
-        (
-            "affine",
-            |t| t.affine(0.5, 1.25),
-            |x| 0.5 * x + 1.25,
-            -3.0,
-            3.0,
-        ),
+        ("affine", |t| t.affine(0.5, 1.25), |x| 0.5 * x + 1.25, -3.0, 3.0),
     ]
 }
 
@@ -201,25 +160,9 @@ fn unary_backward_matches_finite_differences() {
     for (name, gpu, cpu, lo, hi) in unary_cases() {
         let mut rng = Rng::new(3);
         // Keep relu's inputs away from its kink, where finite differences are meaningless.
-        let x: Vec<f32> = rng
-            .vec(37, lo, hi)
-            .into_iter()
-            .map(|v| {
-                if name == "relu" && v.abs() < 0.01 {
-                    0.5
-                } else {
-                    v
-                }
-            })
-            .collect();
-        check_op(
-            name,
-            &[(x, vec![37])],
-            &|t| gpu(&t[0]),
-            &|x| x[0].iter().map(|&v| cpu(v)).collect(),
-            2e-6,
-            1e-3,
-        );
+        let x: Vec<f32> =
+            rng.vec(37, lo, hi).into_iter().map(|v| if name == "relu" && v.abs() < 0.01 { 0.5 } else { v }).collect();
+        check_op(name, &[(x, vec![37])], &|t| gpu(&t[0]), &|x| x[0].iter().map(|&v| cpu(v)).collect(), 2e-6, 1e-3);
     }
 }
 
@@ -233,11 +176,7 @@ fn binary_broadcasting_forward_and_backward() {
         (&[1], &[7, 5]),
         (&[3, 1, 2, 1], &[4, 1, 5]),
     ];
-    type Op = (
-        &'static str,
-        fn(&Tensor, &Tensor) -> engine::Result<Tensor>,
-        fn(f64, f64) -> f64,
-    );
+    type Op = (&'static str, fn(&Tensor, &Tensor) -> engine::Result<Tensor>, fn(f64, f64) -> f64);
     let ops: [Op; 4] = [
         ("add", |a, b| a.add(b), |a, b| a + b),
         ("sub", |a, b| a.sub(b), |a, b| a - b),
@@ -297,12 +236,7 @@ fn sum_and_mean_over_each_axis() {
             &format!("mean axis {axis} keepdim"),
             &[(x.clone(), shape.to_vec())],
             &|t| t[0].mean(axis as isize - 3, true),
-            &|t| {
-                sum_axis_ref(&t[0], &shape, axis)
-                    .into_iter()
-                    .map(|v| v / r)
-                    .collect()
-            },
+            &|t| sum_axis_ref(&t[0], &shape, axis).into_iter().map(|v| v / r).collect(),
             1e-5,
             1e-3,
         );
@@ -313,31 +247,12 @@ fn sum_and_mean_over_each_axis() {
 fn long_reductions() {
     let mut rng = Rng::new(23);
     // Long contiguous rows (one workgroup each), a long column reduction, and everything.
-    for shape in [
-        vec![2usize, 100_000],
-        vec![10_000, 3],
-        vec![1, 1],
-        vec![300_001],
-    ] {
+    for shape in [vec![2usize, 100_000], vec![10_000, 3], vec![1, 1], vec![300_001]] {
         let x = rng.vec(numel(&shape), -1.0, 1.0);
-        let axis = if shape.len() == 2 && shape[1] == 3 {
-            0
-        } else {
-            shape.len() - 1
-        };
-        let got = t(&x, &shape)
-            .sum(axis as isize, false)
-            .unwrap()
-            .to_vec()
-            .unwrap();
+        let axis = if shape.len() == 2 && shape[1] == 3 { 0 } else { shape.len() - 1 };
+        let got = t(&x, &shape).sum(axis as isize, false).unwrap().to_vec().unwrap();
         let want = sum_axis_ref(&f64s(&x), &shape, axis);
-        assert_close(
-            &format!("sum {shape:?} axis {axis}"),
-            &got,
-            &want,
-            1e-3,
-            1e-5,
-        );
+        assert_close(&format!("sum {shape:?} axis {axis}"), &got, &want, 1e-3, 1e-5);
     }
     let x = rng.vec(123_457, 0.0, 1.0);
     let got = t(&x, &[123_457]).mean_all().unwrap().item().unwrap();
@@ -353,33 +268,14 @@ fn softmax_forward_and_backward() {
     for (rows, n) in [(4usize, 77usize), (3, 1), (2, 1000), (1, 4096)] {
         let x = rng.vec(rows * n, -5.0, 5.0);
         let got = t(&x, &[rows, n]).softmax().unwrap().to_vec().unwrap();
-        assert_close(
-            &format!("softmax [{rows}, {n}]"),
-            &got,
-            &softmax_ref(&f64s(&x), n),
-            1e-7,
-            1e-5,
-        );
+        assert_close(&format!("softmax [{rows}, {n}]"), &got, &softmax_ref(&f64s(&x), n), 1e-7, 1e-5);
     }
     // Large logits must not overflow.
     let x = vec![1000.0f32, 999.0, -1000.0, 0.0];
     let got = t(&x, &[1, 4]).softmax().unwrap().to_vec().unwrap();
-    assert_close(
-        "softmax large logits",
-        &got,
-        &softmax_ref(&f64s(&x), 4),
-        1e-7,
-        1e-5,
-    );
+    assert_close("softmax large logits", &got, &softmax_ref(&f64s(&x), 4), 1e-7, 1e-5);
     let x = rng.vec(3 * 7, -2.0, 2.0);
-    check_op(
-        "softmax grad",
-        &[(x, vec![3, 7])],
-        &|t| t[0].softmax(),
-        &|x| softmax_ref(&x[0], 7),
-        1e-6,
-        1e-3,
-    );
+    check_op("softmax grad", &[(x, vec![3, 7])], &|t| t[0].softmax(), &|x| softmax_ref(&x[0], 7), 1e-6, 1e-3);
 }
 
 #[test]
@@ -389,19 +285,9 @@ fn layer_norm_forward_and_backward() {
         let x = rng.vec(rows * n, -2.0, 3.0);
         let g = rng.vec(n, 0.5, 1.5);
         let b = rng.vec(n, -0.5, 0.5);
-        let got = t(&x, &[rows, n])
-            .layer_norm(&t(&g, &[n]), &t(&b, &[n]), 1e-5)
-            .unwrap()
-            .to_vec()
-            .unwrap();
+        let got = t(&x, &[rows, n]).layer_norm(&t(&g, &[n]), &t(&b, &[n]), 1e-5).unwrap().to_vec().unwrap();
         let want = layernorm_ref(&f64s(&x), &f64s(&g), &f64s(&b), n, 1e-5);
-        assert_close(
-            &format!("layer_norm [{rows}, {n}]"),
-            &got,
-            &want,
-            2e-5,
-            2e-5,
-        );
+        assert_close(&format!("layer_norm [{rows}, {n}]"), &got, &want, 2e-5, 2e-5);
     }
     let (rows, n) = (4, 6);
     let x = rng.vec(rows * n, -2.0, 2.0);
@@ -423,20 +309,9 @@ fn mse_loss_forward_and_backward() {
     for n in [1usize, 4096 * 3 + 5] {
         let a = rng.vec(n, -1.0, 1.0);
         let b = rng.vec(n, -1.0, 1.0);
-        let got = mse_loss(&t(&a, &[n]), &t(&b, &[n]))
-            .unwrap()
-            .item()
-            .unwrap();
-        let want = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| ((x - y) as f64).powi(2))
-            .sum::<f64>()
-            / n as f64;
-        assert!(
-            (got as f64 - want).abs() <= 1e-6 + 1e-5 * want,
-            "mse n={n}: {got} vs {want}"
-        );
+        let got = mse_loss(&t(&a, &[n]), &t(&b, &[n])).unwrap().item().unwrap();
+        let want = a.iter().zip(&b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / n as f64;
+        assert!((got as f64 - want).abs() <= 1e-6 + 1e-5 * want, "mse n={n}: {got} vs {want}");
     }
     let a = rng.vec(30, -1.0, 1.0);
     let b = rng.vec(30, -1.0, 1.0);
@@ -444,15 +319,7 @@ fn mse_loss_forward_and_backward() {
         "mse grad",
         &[(a, vec![5, 6]), (b, vec![5, 6])],
         &|t| mse_loss(&t[0], &t[1]),
-        &|x| {
-            vec![
-                x[0].iter()
-                    .zip(&x[1])
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
-                    / 30.0,
-            ]
-        },
+        &|x| vec![x[0].iter().zip(&x[1]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / 30.0],
         1e-6,
         1e-3,
     );
@@ -490,14 +357,7 @@ fn permute_expand_narrow_forward_and_backward() {
         0.0,
         1e-3,
     );
-    check_op(
-        "narrow0",
-        &[(x.clone(), vec![6, 4])],
-        &|t| t[0].narrow0(2, 3),
-        &|x| x[0][8..20].to_vec(),
-        0.0,
-        1e-3,
-    );
+    check_op("narrow0", &[(x.clone(), vec![6, 4])], &|t| t[0].narrow0(2, 3), &|x| x[0][8..20].to_vec(), 0.0, 1e-3);
     check_op(
         "reshape + transpose",
         &[(x, vec![4, 6])],

@@ -19,11 +19,7 @@ fn ops_on_a_tensor_larger_than_one_binding() {
     let got = c.to_vec().unwrap();
     for &i in &[0usize, 1, 999, n / 2, n - 2, n - 1] {
         let want = 2.0 * (data[i] + 0.5);
-        assert!(
-            (got[i] - want).abs() < 1e-6,
-            "element {i}: {} vs {want}",
-            got[i]
-        );
+        assert!((got[i] - want).abs() < 1e-6, "element {i}: {} vs {want}", got[i]);
     }
     let s = c.sum_all().unwrap().item().unwrap() as f64;
     let want: f64 = data.iter().map(|&x| 2.0 * (x as f64 + 0.5)).sum();

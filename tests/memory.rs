@@ -22,10 +22,7 @@ fn pool_reuses_buffers_and_backward_frees_saved_activations() {
     y.backward().unwrap();
     ctx.sync().unwrap();
     let after = ctx.pool.stats();
-    assert_eq!(
-        after.allocations, before.allocations,
-        "a repeated step allocated new buffers: {before:?} -> {after:?}"
-    );
+    assert_eq!(after.allocations, before.allocations, "a repeated step allocated new buffers: {before:?} -> {after:?}");
     assert!(after.reuses > before.reuses);
     // The graph saved exp(x) and x for backward (two 4 MiB activations besides x itself);
     // after backward only x and its 4 MiB gradient remain live, however long `y` lives.

@@ -9,8 +9,8 @@ use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
 fn check(name: &str, source: &str) {
-    let module = naga::front::wgsl::parse_str(source)
-        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    let module =
+        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
     let info = Validator::new(ValidationFlags::all(), Capabilities::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: validation: {}", e.emit_to_string(source)));
@@ -27,39 +27,18 @@ fn check(name: &str, source: &str) {
 
     for ep in &module.entry_points {
         // MSL and GLSL are written one entry point at a time, as wgpu's Metal and GL backends do.
-        let msl_opts = msl::Options {
-            lang_version: (2, 4),
-            fake_missing_bindings: true,
-            ..Default::default()
-        };
-        let pipeline = msl::PipelineOptions {
-            entry_point: Some((ep.stage, ep.name.clone())),
-            ..Default::default()
-        };
+        let msl_opts = msl::Options { lang_version: (2, 4), fake_missing_bindings: true, ..Default::default() };
+        let pipeline = msl::PipelineOptions { entry_point: Some((ep.stage, ep.name.clone())), ..Default::default() };
         msl::write_string(&module, &info, &msl_opts, &pipeline)
             .unwrap_or_else(|e| panic!("{name}::{}: MSL: {e}", ep.name));
 
         let mut glsl_src = String::new();
-        let opts = glsl::Options {
-            version: glsl::Version::Desktop(430),
-            ..Default::default()
-        };
-        let pipe = glsl::PipelineOptions {
-            shader_stage: ep.stage,
-            entry_point: ep.name.clone(),
-            multiview: None,
-        };
-        let mut w = glsl::Writer::new(
-            &mut glsl_src,
-            &module,
-            &info,
-            &opts,
-            &pipe,
-            naga::proc::BoundsCheckPolicies::default(),
-        )
-        .unwrap_or_else(|e| panic!("{name}::{}: GLSL: {e}", ep.name));
-        w.write()
-            .unwrap_or_else(|e| panic!("{name}::{}: GLSL: {e}", ep.name));
+        let opts = glsl::Options { version: glsl::Version::Desktop(430), ..Default::default() };
+        let pipe = glsl::PipelineOptions { shader_stage: ep.stage, entry_point: ep.name.clone(), multiview: None };
+        let mut w =
+            glsl::Writer::new(&mut glsl_src, &module, &info, &opts, &pipe, naga::proc::BoundsCheckPolicies::default())
+                .unwrap_or_else(|e| panic!("{name}::{}: GLSL: {e}", ep.name));
+        w.write().unwrap_or_else(|e| panic!("{name}::{}: GLSL: {e}", ep.name));
     }
 }
 
@@ -71,10 +50,7 @@ fn every_shader_translates_for_every_backend() {
     for shader in shaders {
         for variant in shader.variants {
             let spec = Spec::from_values(variant);
-            check(
-                &format!("{}.wgsl {variant:?}", shader.name),
-                &specialise(shader, &spec),
-            );
+            check(&format!("{}.wgsl {variant:?}", shader.name), &specialise(shader, &spec));
             n += 1;
         }
     }
@@ -89,10 +65,7 @@ fn every_shader_file_is_registered() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "wgsl") {
             let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-            assert!(
-                registered.contains(&stem.as_str()),
-                "shaders/{stem}.wgsl is not in ops::all_shaders()"
-            );
+            assert!(registered.contains(&stem.as_str()), "shaders/{stem}.wgsl is not in ops::all_shaders()");
         }
     }
 }

@@ -64,20 +64,16 @@ impl GpuOptions {
         let mut o = GpuOptions::default();
         if let Ok(b) = std::env::var("ENGINE_BACKEND") {
             o.backend = BackendChoice::parse(&b).ok_or_else(|| {
-                Error::Gpu(format!(
-                    "ENGINE_BACKEND={b:?} is not one of auto, vulkan, gl, metal, dx12"
-                ))
+                Error::Gpu(format!("ENGINE_BACKEND={b:?} is not one of auto, vulkan, gl, metal, dx12"))
             })?;
         }
         if let Ok(a) = std::env::var("ENGINE_ADAPTER") {
-            o.adapter = Some(a.parse().map_err(|_| {
-                Error::Gpu(format!("ENGINE_ADAPTER={a:?} is not an adapter index"))
-            })?);
+            o.adapter =
+                Some(a.parse().map_err(|_| Error::Gpu(format!("ENGINE_ADAPTER={a:?} is not an adapter index")))?);
         }
         if let Ok(m) = std::env::var("ENGINE_MAX_BINDING") {
-            o.max_binding_override = Some(m.parse().map_err(|_| {
-                Error::Gpu(format!("ENGINE_MAX_BINDING={m:?} is not a byte count"))
-            })?);
+            o.max_binding_override =
+                Some(m.parse().map_err(|_| Error::Gpu(format!("ENGINE_MAX_BINDING={m:?} is not a byte count")))?);
         }
         if let Ok(d) = std::env::var("ENGINE_CACHE_DIR") {
             o.cache_dir = Some(PathBuf::from(d));
@@ -101,9 +97,7 @@ static CONTEXT: OnceLock<std::result::Result<Context, String>> = OnceLock::new()
 /// Sets the options the context will be created with. Must run before the first GPU use.
 pub fn configure(options: GpuOptions) -> Result<()> {
     if CONTEXT.get().is_some() {
-        return Err(Error::Gpu(
-            "the GPU context is already open; configure it before first use".into(),
-        ));
+        return Err(Error::Gpu("the GPU context is already open; configure it before first use".into()));
     }
     *OPTIONS.lock().unwrap() = Some(options);
     Ok(())
@@ -221,10 +215,7 @@ impl Context {
         let instance = new_instance(opts.backend);
         let adapters = enumerate(&instance, opts.backend);
         if adapters.is_empty() {
-            return Err(Error::NoAdapter(no_adapter_message(
-                opts.backend.backends(),
-                "",
-            )));
+            return Err(Error::NoAdapter(no_adapter_message(opts.backend.backends(), "")));
         }
         let adapter = match opts.adapter {
             Some(i) => adapters.get(i).cloned().ok_or_else(|| {
@@ -248,12 +239,7 @@ impl Context {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
-        .map_err(|e| {
-            Error::NoAdapter(format!(
-                "opening {} ({:?}) failed: {e}",
-                info.name, info.backend
-            ))
-        })?;
+        .map_err(|e| Error::NoAdapter(format!("opening {} ({:?}) failed: {e}", info.name, info.backend)))?;
 
         let errors = Arc::new(Mutex::new(Vec::new()));
         let e2 = errors.clone();
@@ -269,9 +255,7 @@ impl Context {
         });
 
         let adapter_binding = limits.max_storage_buffer_binding_size as u64;
-        let max_binding = opts
-            .max_binding_override
-            .map_or(adapter_binding, |o| o.min(adapter_binding));
+        let max_binding = opts.max_binding_override.map_or(adapter_binding, |o| o.min(adapter_binding));
         let offset_align = limits.min_storage_buffer_offset_alignment as u64;
         let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
@@ -279,8 +263,7 @@ impl Context {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let disk_cache = if features.contains(wgpu::Features::PIPELINE_CACHE) && !opts.no_disk_cache
-        {
+        let disk_cache = if features.contains(wgpu::Features::PIPELINE_CACHE) && !opts.no_disk_cache {
             DiskCache::open(&device, &info, opts.cache_dir.clone())
         } else {
             None
@@ -296,12 +279,7 @@ impl Context {
             max_binding,
             offset_align,
             pool: Pool::new(),
-            recorder: Mutex::new(Recorder {
-                encoder: None,
-                uniforms: Vec::new(),
-                uniform_buffer,
-                dispatches: 0,
-            }),
+            recorder: Mutex::new(Recorder { encoder: None, uniforms: Vec::new(), uniform_buffer, dispatches: 0 }),
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             disk_cache,
@@ -316,8 +294,7 @@ impl Context {
 
     /// A buffer from the pool holding at least `bytes` bytes.
     pub fn alloc(&'static self, bytes: u64) -> Result<PooledBuffer> {
-        self.pool
-            .take(&self.device, self.limits.max_buffer_size, bytes.max(4))
+        self.pool.take(&self.device, self.limits.max_buffer_size, bytes.max(4))
     }
 
     /// Elements of f32 one binding may cover after aligning its offset down.
@@ -327,12 +304,7 @@ impl Context {
 
     /// A binding window over elements `[start, start+len)` of `buffer`, with the offset aligned
     /// down as the adapter requires. Returns the view and the element shift the kernel adds.
-    pub fn window<'a>(
-        &self,
-        buffer: &'a wgpu::Buffer,
-        start: usize,
-        len: usize,
-    ) -> Result<(BindView<'a>, u32)> {
+    pub fn window<'a>(&self, buffer: &'a wgpu::Buffer, start: usize, len: usize) -> Result<(BindView<'a>, u32)> {
         let start_b = start as u64 * 4;
         let aligned = start_b / self.offset_align * self.offset_align;
         let shift = ((start_b - aligned) / 4) as u32;
@@ -343,14 +315,7 @@ impl Context {
                 self.max_binding
             )));
         }
-        Ok((
-            BindView {
-                buffer,
-                offset: aligned,
-                size,
-            },
-            shift,
-        ))
+        Ok((BindView { buffer, offset: aligned, size }, shift))
     }
 
     fn layout(&self, bindings: &[Access]) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
@@ -373,9 +338,7 @@ impl Context {
                         binding: i as u32 + 1,
                         visibility: wgpu::ShaderStages::COMPUTE,
                         ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Storage {
-                                read_only: *a == Access::Read,
-                            },
+                            ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
                             has_dynamic_offset: false,
                             min_binding_size: None,
                         },
@@ -384,28 +347,19 @@ impl Context {
                 }
                 let bgl = self
                     .device
-                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                        label: None,
-                        entries: &entries,
-                    });
-                let pl = self
-                    .device
-                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: None,
-                        bind_group_layouts: &[Some(&bgl)],
-                        immediate_size: 0,
-                    });
+                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
+                let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: None,
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
                 (bgl, pl)
             })
             .clone()
     }
 
     /// The pipeline for `kernel` specialised with `spec`, compiled on first use.
-    pub fn pipeline(
-        &self,
-        kernel: &'static Kernel,
-        spec: &Spec,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub fn pipeline(&self, kernel: &'static Kernel, spec: &Spec) -> Result<Arc<wgpu::ComputePipeline>> {
         let key = (kernel.shader.name, kernel.entry, spec.clone());
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return Ok(p.clone());
@@ -413,26 +367,22 @@ impl Context {
         let (_, layout) = self.layout(kernel.bindings);
         let source = specialise(kernel.shader, spec);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.shader.name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.entry),
-                layout: Some(&layout),
-                module: &module,
-                entry_point: Some(kernel.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
-                    // Our kernels initialise the workgroup memory they read.
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: self.disk_cache.as_ref().map(|d| &d.cache),
-            });
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.shader.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&layout),
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[],
+                // Our kernels initialise the workgroup memory they read.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: self.disk_cache.as_ref().map(|d| &d.cache),
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Shader {
                 shader: format!("{}.wgsl", kernel.shader.name),
@@ -459,11 +409,7 @@ impl Context {
         groups: [u32; 3],
     ) -> Result<()> {
         debug_assert_eq!(bindings.len(), kernel.bindings.len(), "{}", kernel.entry);
-        assert!(
-            params.len() * 4 <= UNIFORM_SLOT as usize,
-            "params too large for {}",
-            kernel.entry
-        );
+        assert!(params.len() * 4 <= UNIFORM_SLOT as usize, "params too large for {}", kernel.entry);
         if groups.contains(&0) {
             return Ok(());
         }
@@ -478,15 +424,12 @@ impl Context {
         let (bgl, _) = self.layout(kernel.bindings);
 
         let mut rec = self.recorder.lock().unwrap();
-        if rec.uniforms.len() as u64 >= UNIFORM_SLOT * UNIFORM_SLOTS
-            || rec.dispatches >= MAX_DISPATCHES_PER_SUBMIT
-        {
+        if rec.uniforms.len() as u64 >= UNIFORM_SLOT * UNIFORM_SLOTS || rec.dispatches >= MAX_DISPATCHES_PER_SUBMIT {
             self.submit_locked(&mut rec);
         }
         let slot = rec.uniforms.len() as u32;
         rec.uniforms.extend_from_slice(bytemuck::cast_slice(params));
-        rec.uniforms
-            .resize(slot as usize + UNIFORM_SLOT as usize, 0);
+        rec.uniforms.resize(slot as usize + UNIFORM_SLOT as usize, 0);
 
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
@@ -506,22 +449,12 @@ impl Context {
                 }),
             });
         }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &bgl,
-            entries: &entries,
-        });
-        let encoder = rec.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("engine"),
-                })
-        });
+        let bind_group =
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &bgl, entries: &entries });
+        let encoder = self.encoder(&mut rec);
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.entry),
-                timestamp_writes: None,
-            });
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[slot]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -531,33 +464,16 @@ impl Context {
     }
 
     /// Records a buffer-to-buffer copy in order with the dispatches.
-    pub fn copy(
-        &self,
-        src: &wgpu::Buffer,
-        src_off: u64,
-        dst: &wgpu::Buffer,
-        dst_off: u64,
-        bytes: u64,
-    ) {
+    pub fn copy(&self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, bytes: u64) {
         let mut rec = self.recorder.lock().unwrap();
-        let encoder = rec.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("engine"),
-                })
-        });
+        let encoder = self.encoder(&mut rec);
         encoder.copy_buffer_to_buffer(src, src_off, dst, dst_off, bytes);
     }
 
     /// Records a zero-fill of `bytes` bytes at `offset` (both multiples of 4).
     pub fn clear(&self, dst: &wgpu::Buffer, offset: u64, bytes: u64) {
         let mut rec = self.recorder.lock().unwrap();
-        let encoder = rec.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("engine"),
-                })
-        });
+        let encoder = self.encoder(&mut rec);
         encoder.clear_buffer(dst, offset, Some(bytes));
     }
 
@@ -575,12 +491,7 @@ impl Context {
     /// Records a timestamp (for benchmarks) in order with the dispatches, where supported.
     pub fn timestamp(&self, set: &wgpu::QuerySet, index: u32) {
         let mut rec = self.recorder.lock().unwrap();
-        let encoder = rec.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("engine"),
-                })
-        });
+        let encoder = self.encoder(&mut rec);
         let _pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("timestamp"),
             timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
@@ -593,20 +504,21 @@ impl Context {
 
     pub fn resolve_timestamps(&self, set: &wgpu::QuerySet, count: u32, dst: &wgpu::Buffer) {
         let mut rec = self.recorder.lock().unwrap();
-        let encoder = rec.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("engine"),
-                })
-        });
+        let encoder = self.encoder(&mut rec);
         encoder.resolve_query_set(set, 0..count, dst, 0);
+    }
+
+    /// The encoder that collects this batch's commands.
+    fn encoder<'r>(&self, rec: &'r mut Recorder) -> &'r mut wgpu::CommandEncoder {
+        rec.encoder.get_or_insert_with(|| {
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
+        })
     }
 
     fn submit_locked(&self, rec: &mut Recorder) {
         if let Some(encoder) = rec.encoder.take() {
             if !rec.uniforms.is_empty() {
-                self.queue
-                    .write_buffer(&rec.uniform_buffer, 0, &rec.uniforms);
+                self.queue.write_buffer(&rec.uniform_buffer, 0, &rec.uniforms);
             }
             self.queue.submit([encoder.finish()]);
         }
@@ -670,9 +582,8 @@ impl Context {
         rx.recv()
             .map_err(|_| Error::Gpu("readback callback dropped".into()))?
             .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
-        let out = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?[..bytes as usize]
+        let out = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?
+            [..bytes as usize]
             .to_vec();
         staging.unmap();
         self.maybe_save_cache(false);
@@ -705,11 +616,7 @@ impl Context {
 }
 
 impl DiskCache {
-    fn open(
-        device: &wgpu::Device,
-        info: &wgpu::AdapterInfo,
-        dir: Option<PathBuf>,
-    ) -> Option<DiskCache> {
+    fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo, dir: Option<PathBuf>) -> Option<DiskCache> {
         let key = wgpu::util::pipeline_cache_key(info)?;
         let dir = dir.or_else(|| {
             std::env::var_os("XDG_CACHE_HOME")
@@ -729,10 +636,6 @@ impl DiskCache {
                 fallback: true,
             })
         };
-        Some(DiskCache {
-            cache,
-            path,
-            state: Mutex::new((false, Instant::now())),
-        })
+        Some(DiskCache { cache, path, state: Mutex::new((false, Instant::now())) })
     }
 }

@@ -6,8 +6,8 @@ pub mod kernel;
 mod pool;
 
 pub use context::{
-    configure, context, enumerate, new_instance, no_adapter_message, BackendChoice, BindView,
-    Context, GpuOptions, OPTIONAL_FEATURES,
+    configure, context, enumerate, new_instance, no_adapter_message, BackendChoice, BindView, Context, GpuOptions,
+    OPTIONAL_FEATURES,
 };
 pub use kernel::{Access, Kernel, Shader, Spec, SpecValue};
 pub use pool::{size_class, PoolStats, PooledBuffer};

@@ -86,24 +86,14 @@ impl Pool {
         }
     }
 
-    pub(crate) fn take(
-        &'static self,
-        device: &wgpu::Device,
-        max_buffer: u64,
-        bytes: u64,
-    ) -> Result<PooledBuffer> {
+    pub(crate) fn take(&'static self, device: &wgpu::Device, max_buffer: u64, bytes: u64) -> Result<PooledBuffer> {
         let size = size_class(bytes);
         if size > max_buffer {
             return Err(Error::OutOfMemory(format!(
                 "a tensor of {bytes} bytes exceeds the adapter's max_buffer_size of {max_buffer} bytes"
             )));
         }
-        let reused = self
-            .free
-            .lock()
-            .unwrap()
-            .get_mut(&size)
-            .and_then(|v| v.pop());
+        let reused = self.free.lock().unwrap().get_mut(&size).and_then(|v| v.pop());
         let buffer = match reused {
             Some(b) => {
                 self.pooled.fetch_sub(size, Ordering::Relaxed);
@@ -126,11 +116,7 @@ impl Pool {
         };
         let live = self.live.fetch_add(size, Ordering::Relaxed) + size;
         self.peak.fetch_max(live, Ordering::Relaxed);
-        Ok(PooledBuffer {
-            buffer: Some(buffer),
-            size,
-            pool: self,
-        })
+        Ok(PooledBuffer { buffer: Some(buffer), size, pool: self })
     }
 
     fn create(&self, device: &wgpu::Device, size: u64) -> Result<wgpu::Buffer> {
@@ -138,9 +124,7 @@ impl Pool {
         let b = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tensor"),
             size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -155,12 +139,7 @@ impl Pool {
     fn give_back(&self, buffer: wgpu::Buffer, size: u64) {
         self.live.fetch_sub(size, Ordering::Relaxed);
         self.pooled.fetch_add(size, Ordering::Relaxed);
-        self.free
-            .lock()
-            .unwrap()
-            .entry(size)
-            .or_default()
-            .push(buffer);
+        self.free.lock().unwrap().entry(size).or_default().push(buffer);
     }
 
     /// Releases every pooled (unused) buffer back to the driver.
@@ -181,8 +160,7 @@ impl Pool {
     }
 
     pub fn reset_peak(&self) {
-        self.peak
-            .store(self.live.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.peak.store(self.live.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 
@@ -192,27 +170,11 @@ mod tests {
 
     #[test]
     fn size_classes_bound_waste() {
-        for bytes in [
-            1u64,
-            4,
-            255,
-            256,
-            257,
-            1000,
-            4096,
-            4097,
-            123_456,
-            1 << 27,
-            (1 << 27) + 1,
-            145_000_000,
-        ] {
+        for bytes in [1u64, 4, 255, 256, 257, 1000, 4096, 4097, 123_456, 1 << 27, (1 << 27) + 1, 145_000_000] {
             let c = size_class(bytes);
             assert!(c >= bytes, "{bytes} -> {c}");
             assert!(c % 16 == 0, "{bytes} -> {c}");
-            assert!(
-                c as f64 <= (bytes.max(256) as f64) * 1.125 + 16.0,
-                "{bytes} -> {c}"
-            );
+            assert!(c as f64 <= (bytes.max(256) as f64) * 1.125 + 16.0, "{bytes} -> {c}");
         }
         assert_eq!(size_class(4096), 4096);
         assert_eq!(size_class(1 << 27), 1 << 27);

@@ -8,16 +8,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, Kernel, Shader, Spec};
 use crate::tensor::{contiguous_strides, numel, Tensor};
 
-pub static SHADER: Shader = Shader {
-    name: "copy",
-    source: include_str!("../../shaders/copy.wgsl"),
-    variants: &[&[]],
-};
-static STRIDED_COPY: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "strided_copy",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
+pub static SHADER: Shader = Shader { name: "copy", source: include_str!("../../shaders/copy.wgsl"), variants: &[&[]] };
+static STRIDED_COPY: Kernel =
+    Kernel { shader: &SHADER, entry: "strided_copy", bindings: &[Access::Read, Access::ReadWrite] };
 
 /// For every coordinate c of `dims`: dst[dst_off + c·dst_str] = src[src_off + c·src_str]
 /// (offsets in elements, relative to each tensor).
@@ -36,18 +29,9 @@ pub(crate) fn strided_copy(
         return Ok(());
     }
     if dims.len() > 8 {
-        return Err(Error::invalid(
-            "copy",
-            format!("at most 8 dims are supported, got {dims:?}"),
-        ));
+        return Err(Error::invalid("copy", format!("at most 8 dims are supported, got {dims:?}")));
     }
-    let extent = |str_: &[usize]| {
-        1 + dims
-            .iter()
-            .zip(str_)
-            .map(|(d, s)| (d - 1) * s)
-            .sum::<usize>()
-    };
+    let extent = |str_: &[usize]| 1 + dims.iter().zip(str_).map(|(d, s)| (d - 1) * s).sum::<usize>();
     let (se, de) = (extent(src_str), extent(dst_str));
     let max = ctx.max_binding_elems();
     if se > max || de > max {
@@ -65,25 +49,14 @@ pub(crate) fn strided_copy(
     params.extend_from_slice(&pack8(dims, 1));
     params.extend_from_slice(&pack8(src_str, 0));
     params.extend_from_slice(&pack8(dst_str, 0));
-    ctx.dispatch(
-        &STRIDED_COPY,
-        &Spec::new(),
-        &params,
-        &[sv, dv],
-        grid(n.div_ceil(256)),
-    )
+    ctx.dispatch(&STRIDED_COPY, &Spec::new(), &params, &[sv, dv], grid(n.div_ceil(256)))
 }
 
 /// Copies `src` into `dst` starting at row `start` of dst's first axis (no autograd).
 pub(crate) fn copy_into_rows(src: &Tensor, dst: &Tensor, start: usize) -> Result<()> {
     let row: usize = dst.shape()[1..].iter().product();
     if src.shape()[1..] != dst.shape()[1..] || start + src.shape()[0] > dst.shape()[0] {
-        return Err(Error::shape_hint(
-            "copy_into_rows",
-            src.shape(),
-            dst.shape(),
-            format!("at row {start}"),
-        ));
+        return Err(Error::shape_hint("copy_into_rows", src.shape(), dst.shape(), format!("at row {start}")));
     }
     let ctx = Tensor::ctx()?;
     // Contiguous on both sides: a plain buffer copy, which has no binding limit.
@@ -102,49 +75,29 @@ impl Tensor {
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let r = self.rank();
         let mut seen = vec![false; r];
-        if perm.len() != r
-            || perm
-                .iter()
-                .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
-        {
+        if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
             return Err(Error::invalid(
                 "permute",
-                format!(
-                    "{perm:?} is not a permutation of the axes of {:?}",
-                    self.shape()
-                ),
+                format!("{perm:?} is not a permutation of the axes of {:?}", self.shape()),
             ));
         }
         let in_str = contiguous_strides(self.shape());
         let dims: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
         let src_str: Vec<usize> = perm.iter().map(|&p| in_str[p]).collect();
         let out = Tensor::empty(&dims)?;
-        strided_copy(
-            self,
-            0,
-            &src_str,
-            &out,
-            0,
-            &contiguous_strides(&dims),
-            &dims,
-        )?;
+        strided_copy(self, 0, &src_str, &out, 0, &contiguous_strides(&dims), &dims)?;
         let mut inverse = vec![0; r];
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        Ok(record(out, "permute", &[self], move |g| {
-            Ok(vec![Some(g.permute(&inverse)?)])
-        }))
+        Ok(record(out, "permute", &[self], move |g| Ok(vec![Some(g.permute(&inverse)?)])))
     }
 
     /// Swaps two axes.
     pub fn transpose(&self, a: usize, b: usize) -> Result<Tensor> {
         let mut perm: Vec<usize> = (0..self.rank()).collect();
         if a >= perm.len() || b >= perm.len() {
-            return Err(Error::invalid(
-                "transpose",
-                format!("axes {a}, {b} out of range for {:?}", self.shape()),
-            ));
+            return Err(Error::invalid("transpose", format!("axes {a}, {b} out of range for {:?}", self.shape())));
         }
         perm.swap(a, b);
         self.permute(&perm)
@@ -154,40 +107,18 @@ impl Tensor {
     pub fn expand(&self, shape: &[usize]) -> Result<Tensor> {
         let out_shape = super::elementwise::broadcast_shape("expand", self.shape(), shape)?;
         if out_shape != shape {
-            return Err(Error::shape_hint(
-                "expand",
-                self.shape(),
-                shape,
-                "cannot broadcast to the target",
-            ));
+            return Err(Error::shape_hint("expand", self.shape(), shape, "cannot broadcast to the target"));
         }
         if self.shape() == shape {
             return Ok(self.clone());
         }
         let cs = contiguous_strides(self.shape());
         let off = shape.len() - self.rank();
-        let src_str: Vec<usize> = (0..shape.len())
-            .map(|i| {
-                if i < off || self.shape()[i - off] == 1 {
-                    0
-                } else {
-                    cs[i - off]
-                }
-            })
-            .collect();
+        let src_str: Vec<usize> =
+            (0..shape.len()).map(|i| if i < off || self.shape()[i - off] == 1 { 0 } else { cs[i - off] }).collect();
         let out = Tensor::empty(shape)?;
-        strided_copy(
-            self,
-            0,
-            &src_str,
-            &out,
-            0,
-            &contiguous_strides(shape),
-            shape,
-        )?;
+        strided_copy(self, 0, &src_str, &out, 0, &contiguous_strides(shape), shape)?;
         let in_shape = self.shape().to_vec();
-        Ok(record(out, "expand", &[self], move |g| {
-            Ok(vec![Some(sum_to(g, &in_shape)?)])
-        }))
+        Ok(record(out, "expand", &[self], move |g| Ok(vec![Some(sum_to(g, &in_shape)?)])))
     }
 }

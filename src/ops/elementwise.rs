@@ -27,26 +27,12 @@ pub static SHADER: Shader = Shader {
     ],
 };
 
-static UNARY: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "unary",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
-static UNARY_BACKWARD: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "unary_backward",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-};
-static FILL: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "fill",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
-static BINARY: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "binary",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-};
+static UNARY: Kernel = Kernel { shader: &SHADER, entry: "unary", bindings: &[Access::Read, Access::ReadWrite] };
+static UNARY_BACKWARD: Kernel =
+    Kernel { shader: &SHADER, entry: "unary_backward", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
+static FILL: Kernel = Kernel { shader: &SHADER, entry: "fill", bindings: &[Access::Read, Access::ReadWrite] };
+static BINARY: Kernel =
+    Kernel { shader: &SHADER, entry: "binary", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
 
 /// A unary function; the codes match `elementwise.wgsl`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,13 +113,7 @@ fn unary_backward_raw(x: &Tensor, dy: &Tensor, op: Unary) -> Result<Tensor> {
         let (gv, gs) = win(ctx, dy, s, n)?;
         let (dv, ds) = win(ctx, &dx, s, n)?;
         let params = [u(n), xs, ds, gs, f(alpha), f(beta), 0, 0];
-        ctx.dispatch(
-            &UNARY_BACKWARD,
-            &spec,
-            &params,
-            &[xv, gv, dv],
-            grid(n.div_ceil(256)),
-        )?;
+        ctx.dispatch(&UNARY_BACKWARD, &spec, &params, &[xv, gv, dv], grid(n.div_ceil(256)))?;
     }
     Ok(dx)
 }
@@ -141,21 +121,12 @@ fn unary_backward_raw(x: &Tensor, dy: &Tensor, op: Unary) -> Result<Tensor> {
 /// Sets every element of `t` to `value` (no autograd; used to create tensors).
 pub fn fill(t: &Tensor, value: f32) -> Result<()> {
     let ctx = Tensor::ctx()?;
-    let spec = unary_spec(Unary::Affine {
-        alpha: 0.0,
-        beta: 0.0,
-    });
+    let spec = unary_spec(Unary::Affine { alpha: 0.0, beta: 0.0 });
     for (s, n) in chunks(t.numel(), ctx.max_binding_elems()) {
         let (yv, ys) = win(ctx, t, s, n)?;
         // binding 1 is unused by `fill` but the layout has it: bind a dummy buffer.
         let params = [u(n), 0, ys, 0, f(value), 0, 0, 0];
-        ctx.dispatch(
-            &FILL,
-            &spec,
-            &params,
-            &[dummy(ctx)?, yv],
-            grid(n.div_ceil(256)),
-        )?;
+        ctx.dispatch(&FILL, &spec, &params, &[dummy(ctx)?, yv], grid(n.div_ceil(256)))?;
     }
     Ok(())
 }
@@ -171,11 +142,7 @@ fn dummy(ctx: &'static crate::gpu::Context) -> Result<crate::gpu::BindView<'stat
             mapped_at_creation: false,
         })
     });
-    Ok(crate::gpu::BindView {
-        buffer: b,
-        offset: 0,
-        size: 256,
-    })
+    Ok(crate::gpu::BindView { buffer: b, offset: 0, size: 256 })
 }
 
 /// A read-only binding for kernels whose optional operand is absent.
@@ -215,27 +182,14 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r {
-            a[i + a.len() - r]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= r {
-            b[i + b.len() - r]
-        } else {
-            1
-        };
+        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
             db
         } else {
-            return Err(Error::shape_hint(
-                op,
-                a,
-                b,
-                format!("axis {i} of the broadcast: {da} vs {db}"),
-            ));
+            return Err(Error::shape_hint(op, a, b, format!("axis {i} of the broadcast: {da} vs {db}")));
         };
     }
     Ok(out)
@@ -245,15 +199,7 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
 fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let cs = contiguous_strides(shape);
     let off = out.len() - shape.len();
-    (0..out.len())
-        .map(|i| {
-            if i < off || shape[i - off] == 1 {
-                0
-            } else {
-                cs[i - off]
-            }
-        })
-        .collect()
+    (0..out.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { cs[i - off] }).collect()
 }
 
 fn binary_raw(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
@@ -270,10 +216,7 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
     let same = a.shape() == out_shape.as_slice() && b.shape() == out_shape.as_slice();
     let spec = Spec::new().u32("OP", op.code()).bool("BROADCAST", !same);
     if out_shape.len() > 8 {
-        return Err(Error::invalid(
-            name,
-            format!("at most 8 dims are supported, got {out_shape:?}"),
-        ));
+        return Err(Error::invalid(name, format!("at most 8 dims are supported, got {out_shape:?}")));
     }
     let dims = pack8(&out_shape, 1);
     let sa = pack8(&broadcast_strides(a.shape(), &out_shape), 0);
@@ -300,13 +243,7 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
         params.extend_from_slice(&dims);
         params.extend_from_slice(&sa);
         params.extend_from_slice(&sb);
-        ctx.dispatch(
-            &BINARY,
-            &spec,
-            &params,
-            &[av, bv, ov],
-            grid(len.div_ceil(256)),
-        )?;
+        ctx.dispatch(&BINARY, &spec, &params, &[av, bv, ov], grid(len.div_ceil(256)))?;
     }
     Ok(out)
 }
@@ -339,23 +276,12 @@ pub fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
     Ok(record(out, "binary", &[a, b], move |g| {
         let (da, db) = match op {
             Binary::Add => (ga.then(|| g.clone()), gb.then(|| g.clone())),
-            Binary::Sub => (
-                ga.then(|| g.clone()),
-                if gb { Some(g.scale(-1.0)?) } else { None },
-            ),
+            Binary::Sub => (ga.then(|| g.clone()), if gb { Some(g.scale(-1.0)?) } else { None }),
             Binary::Mul => {
                 let (a, b) = saved.as_ref().unwrap();
                 (
-                    if ga {
-                        Some(binary_raw(g, b, Binary::Mul)?)
-                    } else {
-                        None
-                    },
-                    if gb {
-                        Some(binary_raw(g, a, Binary::Mul)?)
-                    } else {
-                        None
-                    },
+                    if ga { Some(binary_raw(g, b, Binary::Mul)?) } else { None },
+                    if gb { Some(binary_raw(g, a, Binary::Mul)?) } else { None },
                 )
             }
             Binary::Div => {
@@ -366,10 +292,7 @@ pub fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
                     let a_over_b = binary_raw(a, b, Binary::Div)?;
                     Some(unary_raw(
                         &binary_raw(&g_over_b, &a_over_b, Binary::Mul)?,
-                        Unary::Affine {
-                            alpha: -1.0,
-                            beta: 0.0,
-                        },
+                        Unary::Affine { alpha: -1.0, beta: 0.0 },
                     )?)
                 } else {
                     None
@@ -377,10 +300,7 @@ pub fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
                 (ga.then_some(g_over_b), db)
             }
         };
-        Ok(vec![
-            da.map(|d| sum_to(&d, &sa)).transpose()?,
-            db.map(|d| sum_to(&d, &sb)).transpose()?,
-        ])
+        Ok(vec![da.map(|d| sum_to(&d, &sa)).transpose()?, db.map(|d| sum_to(&d, &sb)).transpose()?])
     }))
 }
 

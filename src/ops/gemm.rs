@@ -3,10 +3,10 @@
 //! (and a column sum for the bias).
 
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, f, too_large, u, whole, win};
+use super::launch::{chunks, too_large, u, whole, win};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec, SpecValue};
+use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
 use crate::tensor::Tensor;
 
 use SpecValue::Bool as B;
@@ -15,35 +15,38 @@ pub static SHADER: Shader = Shader {
     name: "gemm",
     source: include_str!("../../shaders/gemm.wgsl"),
     variants: &[
-        &[
-            ("TRANS_A", B(false)),
-            ("TRANS_B", B(false)),
-            ("HAS_BIAS", B(false)),
-        ],
-        &[
-            ("TRANS_A", B(false)),
-            ("TRANS_B", B(true)),
-            ("HAS_BIAS", B(true)),
-        ],
-        &[
-            ("TRANS_A", B(true)),
-            ("TRANS_B", B(false)),
-            ("HAS_BIAS", B(false)),
-        ],
-        &[
-            ("TRANS_A", B(true)),
-            ("TRANS_B", B(true)),
-            ("HAS_BIAS", B(true)),
-        ],
+        &[("TRANS_A", B(false)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
+        &[("TRANS_A", B(false)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
+        &[("TRANS_A", B(true)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
+        &[("TRANS_A", B(true)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
     ],
 };
-static GEMM: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "gemm",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-};
+static GEMM: Kernel =
+    Kernel { shader: &SHADER, entry: "gemm", bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite] };
 
-const TILE: usize = 64;
+const TILE: u32 = 64;
+
+/// The uniform block of `gemm.wgsl`, field for field.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    beta: f32,
+    a_batch: u32,
+    b_batch: u32,
+    c_batch: u32,
+    _pad: u32,
+    a_shift: u32,
+    b_shift: u32,
+    c_shift: u32,
+    bias_shift: u32,
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    alpha: f32,
+}
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
 /// batch. No autograd.
@@ -58,12 +61,7 @@ pub(crate) fn gemm_raw(
     let ctx = Tensor::ctx()?;
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 3 || sb.len() != 3 || sa[0] != sb[0] {
-        return Err(Error::shape_hint(
-            "gemm",
-            sa,
-            sb,
-            "expected [batch, rows, cols] operands with equal batch",
-        ));
+        return Err(Error::shape_hint("gemm", sa, sb, "expected [batch, rows, cols] operands with equal batch"));
     }
     let batch = sa[0];
     let (m, k) = if ta { (sa[2], sa[1]) } else { (sa[1], sa[2]) };
@@ -98,43 +96,44 @@ pub(crate) fn gemm_raw(
             None => Ok(z),
         };
     }
-    let spec = Spec::new()
-        .bool("TRANS_A", ta)
-        .bool("TRANS_B", tb)
-        .bool("HAS_BIAS", bias.is_some());
+    let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", bias.is_some());
     let (bias_view, bias_shift) = match bias {
         Some(bias) => whole(ctx, "gemm bias", bias)?,
         None => (dummy_binding()?, 0),
     };
-    let (lda, ldb, ldc) = (sa[2], sb[2], n);
     let (a_bs, b_bs, c_bs) = (m * k, k * n, m * n);
+    let base = Params {
+        m: u(m),
+        n: u(n),
+        k: u(k),
+        beta: 0.0,
+        a_batch: u(a_bs),
+        b_batch: u(b_bs),
+        c_batch: u(c_bs),
+        _pad: 0,
+        a_shift: 0,
+        b_shift: 0,
+        c_shift: 0,
+        bias_shift,
+        lda: u(sa[2]),
+        ldb: u(sb[2]),
+        ldc: u(n),
+        alpha,
+    };
+    // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
+    let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
+        let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
+        let groups = [p.n.div_ceil(TILE), p.m.div_ceil(TILE), batches as u32];
+        ctx.dispatch(&GEMM, spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias_view, c.0], groups)
+    };
     let max = ctx.max_binding_elems();
     let per_batch = max / a_bs.max(b_bs).max(c_bs);
     if per_batch >= 1 {
         for (b0, bn) in chunks(batch, per_batch.min(65535)) {
-            let (av, ash) = win(ctx, a, b0 * a_bs, bn * a_bs)?;
-            let (bv, bsh) = win(ctx, b, b0 * b_bs, bn * b_bs)?;
-            let (cv, csh) = win(ctx, &c, b0 * c_bs, bn * c_bs)?;
-            let params = [
-                u(m),
-                u(n),
-                u(k),
-                0,
-                u(a_bs),
-                u(b_bs),
-                u(c_bs),
-                0,
-                ash,
-                bsh,
-                csh,
-                bias_shift,
-                u(lda),
-                u(ldb),
-                u(ldc),
-                f(alpha),
-            ];
-            let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, bn as u32];
-            ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+            let aw = win(ctx, a, b0 * a_bs, bn * a_bs)?;
+            let bw = win(ctx, b, b0 * b_bs, bn * b_bs)?;
+            let cw = win(ctx, &c, b0 * c_bs, bn * c_bs)?;
+            run(&spec, base, aw, bw, cw, bn)?;
         }
         return Ok(c);
     }
@@ -143,69 +142,29 @@ pub(crate) fn gemm_raw(
         // Split the rows of a and c (contiguous when a is not transposed); b stays whole.
         let rows = (max / k.max(n)).max(1);
         for bi in 0..batch {
-            let (bv, bsh) = win(ctx, b, bi * b_bs, b_bs)?;
             for (m0, mn) in chunks(m, rows) {
-                let (av, ash) = win(ctx, a, bi * a_bs + m0 * k, mn * k)?;
-                let (cv, csh) = win(ctx, &c, bi * c_bs + m0 * n, mn * n)?;
-                let params = [
-                    u(mn),
-                    u(n),
-                    u(k),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    ash,
-                    bsh,
-                    csh,
-                    bias_shift,
-                    u(lda),
-                    u(ldb),
-                    u(ldc),
-                    f(alpha),
-                ];
-                let groups = [n.div_ceil(TILE) as u32, mn.div_ceil(TILE) as u32, 1];
-                ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+                let aw = win(ctx, a, bi * a_bs + m0 * k, mn * k)?;
+                let bw = win(ctx, b, bi * b_bs, b_bs)?;
+                let cw = win(ctx, &c, bi * c_bs + m0 * n, mn * n)?;
+                run(&spec, Params { m: u(mn), ..base }, aw, bw, cw, 1)?;
             }
         }
         return Ok(c);
     }
     if ta && !tb && c_bs <= max && m.max(n) <= max {
         // A long inner dimension (a weight gradient xᵀ·g over many rows): split K, whose rows
-        // are contiguous in both operands, and accumulate into c.
+        // are contiguous in both operands, and accumulate into c (beta = 1 after the first).
         let ks = max / m.max(n);
         for bi in 0..batch {
-            let (cv, csh) = win(ctx, &c, bi * c_bs, c_bs)?;
             for (i, (k0, kn)) in chunks(k, ks).into_iter().enumerate() {
-                let (av, ash) = win(ctx, a, bi * a_bs + k0 * m, kn * m)?;
-                let (bv, bsh) = win(ctx, b, bi * b_bs + k0 * n, kn * n)?;
                 let first = i == 0;
-                let spec = Spec::new()
-                    .bool("TRANS_A", true)
-                    .bool("TRANS_B", false)
-                    .bool("HAS_BIAS", first && bias.is_some());
+                let spec =
+                    Spec::new().bool("TRANS_A", true).bool("TRANS_B", false).bool("HAS_BIAS", first && bias.is_some());
+                let aw = win(ctx, a, bi * a_bs + k0 * m, kn * m)?;
+                let bw = win(ctx, b, bi * b_bs + k0 * n, kn * n)?;
+                let cw = win(ctx, &c, bi * c_bs, c_bs)?;
                 let beta = if first { 0.0 } else { 1.0 };
-                let params = [
-                    u(m),
-                    u(n),
-                    u(kn),
-                    f(beta),
-                    0,
-                    0,
-                    0,
-                    0,
-                    ash,
-                    bsh,
-                    csh,
-                    bias_shift,
-                    u(lda),
-                    u(ldb),
-                    u(ldc),
-                    f(alpha),
-                ];
-                let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1];
-                ctx.dispatch(&GEMM, &spec, &params, &[av, bv, bias_view, cv], groups)?;
+                run(&spec, Params { k: u(kn), beta, ..base }, aw, bw, cw, 1)?;
             }
         }
         return Ok(c);
@@ -233,31 +192,19 @@ fn gemm3(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool) -> R
     let has_bias = bias.is_some();
     Ok(record(c, "gemm", &inputs, move |g| {
         let da = if ga {
-            Some(if ta {
-                gemm_raw(&sb, g, None, tb, true, 1.0)?
-            } else {
-                gemm_raw(g, &sb, None, false, !tb, 1.0)?
-            })
+            Some(if ta { gemm_raw(&sb, g, None, tb, true, 1.0)? } else { gemm_raw(g, &sb, None, false, !tb, 1.0)? })
         } else {
             None
         };
         let db = if gb {
-            Some(if tb {
-                gemm_raw(g, &sa, None, true, ta, 1.0)?
-            } else {
-                gemm_raw(&sa, g, None, !ta, false, 1.0)?
-            })
+            Some(if tb { gemm_raw(g, &sa, None, true, ta, 1.0)? } else { gemm_raw(&sa, g, None, !ta, false, 1.0)? })
         } else {
             None
         };
         let mut out = vec![da, db];
         if has_bias {
             let n = g.dim(-1);
-            out.push(if gbias {
-                Some(g.reshape(&[g.numel() / n, n])?.sum(0, false)?)
-            } else {
-                None
-            });
+            out.push(if gbias { Some(g.reshape(&[g.numel() / n, n])?.sum(0, false)?) } else { None });
         }
         Ok(out)
     }))
@@ -267,12 +214,7 @@ fn gemm3(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool) -> R
 /// same leading (batch) dims, or a 2-D b shared by every batch. Leading dims are kept.
 pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     if a.rank() < 2 || b.rank() < 2 {
-        return Err(Error::shape_hint(
-            "matmul",
-            a.shape(),
-            b.shape(),
-            "operands need at least 2 dims",
-        ));
+        return Err(Error::shape_hint("matmul", a.shape(), b.shape(), "operands need at least 2 dims"));
     }
     let ka = if ta { a.dim(-2) } else { a.dim(-1) };
     let kb = if tb { b.dim(-1) } else { b.dim(-2) };
@@ -298,19 +240,12 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
             gemm3(&a3.reshape(&[1, batch * r, c])?, &b3, None, false, tb)?
         } else {
             m = c;
-            let b3 = b
-                .reshape(&[1, b.dim(0), b.dim(1)])?
-                .expand(&[batch, b.dim(0), b.dim(1)])?;
+            let b3 = b.reshape(&[1, b.dim(0), b.dim(1)])?.expand(&[batch, b.dim(0), b.dim(1)])?;
             gemm3(&a3, &b3, None, true, tb)?
         }
     } else {
         if b.shape()[..b.rank() - 2] != *lead {
-            return Err(Error::shape_hint(
-                "matmul",
-                a.shape(),
-                b.shape(),
-                "batch dims differ",
-            ));
+            return Err(Error::shape_hint("matmul", a.shape(), b.shape(), "batch dims differ"));
         }
         m = if ta { c } else { r };
         n = if tb { b.dim(-2) } else { b.dim(-1) };
@@ -326,12 +261,7 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
 /// bias [N] -> y [..., N].
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     if w.rank() != 2 || x.rank() == 0 || x.dim(-1) != w.dim(1) {
-        return Err(Error::shape_hint(
-            "linear",
-            x.shape(),
-            w.shape(),
-            "expected x [..., K] and weight [N, K]",
-        ));
+        return Err(Error::shape_hint("linear", x.shape(), w.shape(), "expected x [..., K] and weight [N, K]"));
     }
     let k = w.dim(1);
     let rows = x.numel() / k.max(1);

@@ -17,12 +17,7 @@ pub fn grid(groups: usize) -> [u32; 3] {
 }
 
 /// The binding window over elements `[start, start+len)` of `t` (relative to the tensor).
-pub fn win<'a>(
-    ctx: &Context,
-    t: &'a Tensor,
-    start: usize,
-    len: usize,
-) -> Result<(BindView<'a>, u32)> {
+pub fn win<'a>(ctx: &Context, t: &'a Tensor, start: usize, len: usize) -> Result<(BindView<'a>, u32)> {
     ctx.window(t.buffer(), t.offset() + start, len)
 }
 

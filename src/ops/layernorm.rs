@@ -7,56 +7,29 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, Kernel, Shader, Spec};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader {
-    name: "layernorm",
-    source: include_str!("../../shaders/layernorm.wgsl"),
-    variants: &[&[]],
-};
+pub static SHADER: Shader =
+    Shader { name: "layernorm", source: include_str!("../../shaders/layernorm.wgsl"), variants: &[&[]] };
 static FORWARD: Kernel = Kernel {
     shader: &SHADER,
     entry: "layernorm_forward",
-    bindings: &[
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-        Access::ReadWrite,
-        Access::ReadWrite,
-    ],
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
 };
 static BACKWARD_INPUT: Kernel = Kernel {
     shader: &SHADER,
     entry: "layernorm_backward_input",
-    bindings: &[
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-    ],
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
 static BACKWARD_PARAMS: Kernel = Kernel {
     shader: &SHADER,
     entry: "layernorm_backward_params",
-    bindings: &[
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-        Access::ReadWrite,
-    ],
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
 };
 
 fn rows_per_chunk(n: usize) -> Result<usize> {
     let ctx = Tensor::ctx()?;
     let r = ctx.max_binding_elems() / n.max(1);
     if r == 0 {
-        return Err(Error::invalid(
-            "layer_norm",
-            format!("a row of {n} elements exceeds the binding limit"),
-        ));
+        return Err(Error::invalid("layer_norm", format!("a row of {n} elements exceeds the binding limit")));
     }
     Ok(r)
 }
@@ -90,13 +63,7 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result
         let (sv, ss) = win(ctx, &rstd, r0, rn)?;
         debug_assert_eq!(ms, ss);
         let params = [u(rn), u(n), f(eps), 0, xs, gs, bs, ys, ms, 0, 0, 0];
-        ctx.dispatch(
-            &FORWARD,
-            &Spec::new(),
-            &params,
-            &[xv, gv, bv, yv, mv, sv],
-            grid(rn),
-        )?;
+        ctx.dispatch(&FORWARD, &Spec::new(), &params, &[xv, gv, bv, yv, mv, sv], grid(rn))?;
     }
     let (gx, gg, gb) = (needs_grad(x), needs_grad(gamma), needs_grad(beta));
     let (sx, sg) = (x.detach(), gamma.detach());
@@ -113,13 +80,7 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result
                 let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
                 let (dxv, dxs) = win(ctx, &dx, r0 * n, rn * n)?;
                 let params = [u(rn), u(n), 0, 0, xs, gs, 0, dxs, ms, dys, 0, 0];
-                ctx.dispatch(
-                    &BACKWARD_INPUT,
-                    &Spec::new(),
-                    &params,
-                    &[xv, gv, mv, sv, dyv, dxv],
-                    grid(rn),
-                )?;
+                ctx.dispatch(&BACKWARD_INPUT, &Spec::new(), &params, &[xv, gv, mv, sv, dyv, dxv], grid(rn))?;
             }
             Some(dx)
         } else {
@@ -135,20 +96,7 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result
                 let (mv, ms) = win(ctx, &mean, r0, rn)?;
                 let (sv, _) = win(ctx, &rstd, r0, rn)?;
                 let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
-                let params = [
-                    u(rn),
-                    u(n),
-                    0,
-                    (i > 0) as u32,
-                    xs,
-                    dgs,
-                    dbs,
-                    0,
-                    ms,
-                    dys,
-                    0,
-                    0,
-                ];
+                let params = [u(rn), u(n), 0, (i > 0) as u32, xs, dgs, dbs, 0, ms, dys, 0, 0];
                 ctx.dispatch(
                     &BACKWARD_PARAMS,
                     &Spec::new(),

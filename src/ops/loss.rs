@@ -7,26 +7,13 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, Kernel, Shader, Spec};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader {
-    name: "loss",
-    source: include_str!("../../shaders/loss.wgsl"),
-    variants: &[&[]],
-};
-static PARTIAL: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "mse_partial",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-};
+pub static SHADER: Shader = Shader { name: "loss", source: include_str!("../../shaders/loss.wgsl"), variants: &[&[]] };
+static PARTIAL: Kernel =
+    Kernel { shader: &SHADER, entry: "mse_partial", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
 static BACKWARD: Kernel = Kernel {
     shader: &SHADER,
     entry: "mse_backward",
-    bindings: &[
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-        Access::ReadWrite,
-    ],
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
 };
 
 /// Elements one workgroup of `mse_partial` sums (256 invocations x ITEMS).
@@ -40,11 +27,7 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
     let n = a.numel();
     let parts = chunks(n, ctx.max_binding_elems());
-    let total_blocks = parts
-        .iter()
-        .map(|(_, len)| len.div_ceil(BLOCK))
-        .sum::<usize>()
-        .max(1);
+    let total_blocks = parts.iter().map(|(_, len)| len.div_ceil(BLOCK)).sum::<usize>().max(1);
     let partials = Tensor::zeros(&[total_blocks])?;
     let mut first_block = 0;
     for &(s, len) in &parts {
@@ -57,15 +40,7 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         ctx.dispatch(&PARTIAL, &Spec::new(), &params, &[av, bv, pv], grid(blocks))?;
     }
     let loss = Tensor::empty(&[1])?;
-    reduce_into(
-        &partials,
-        1,
-        total_blocks,
-        1,
-        1.0 / n.max(1) as f32,
-        &loss,
-        0,
-    )?;
+    reduce_into(&partials, 1, total_blocks, 1, 1.0 / n.max(1) as f32, &loss, 0)?;
 
     let (ga, gb) = (needs_grad(a), needs_grad(b));
     let (sa, sb) = (a.detach(), b.detach());
@@ -80,13 +55,7 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let (dav, das) = win(ctx, &da, s, len)?;
             let (dbv, dbs) = win(ctx, &db, s, len)?;
             let params = [u(len), ash, bsh, das, ls, dbs, f(2.0 / n as f32), 0];
-            ctx.dispatch(
-                &BACKWARD,
-                &Spec::new(),
-                &params,
-                &[av, bv, lv, dav, dbv],
-                grid(len.div_ceil(256)),
-            )?;
+            ctx.dispatch(&BACKWARD, &Spec::new(), &params, &[av, bv, lv, dav, dbv], grid(len.div_ceil(256)))?;
         }
         Ok(vec![ga.then_some(da), gb.then_some(db)])
     }))

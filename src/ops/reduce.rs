@@ -8,21 +8,10 @@ use crate::gpu::Spec;
 use crate::gpu::{Access, Kernel, Shader};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader {
-    name: "reduce",
-    source: include_str!("../../shaders/reduce.wgsl"),
-    variants: &[&[]],
-};
-static SUM_ROWS: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "sum_rows",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
-static SUM_COLS: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "sum_cols",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
+pub static SHADER: Shader =
+    Shader { name: "reduce", source: include_str!("../../shaders/reduce.wgsl"), variants: &[&[]] };
+static SUM_ROWS: Kernel = Kernel { shader: &SHADER, entry: "sum_rows", bindings: &[Access::Read, Access::ReadWrite] };
+static SUM_COLS: Kernel = Kernel { shader: &SHADER, entry: "sum_cols", bindings: &[Access::Read, Access::ReadWrite] };
 
 /// Reduces `x` viewed as [outer, r, inner] over `r` into `y` (elements `[y_start, ..)` of y,
 /// outer * inner of them), multiplied by `scale`.
@@ -70,13 +59,7 @@ pub(crate) fn reduce_into(
                 let (xv, xs) = win(ctx, x, o0 * slab, on * slab)?;
                 let (yv, ys) = win(ctx, y, y_start + o0 * inner, on * inner)?;
                 let params = [u(on), u(r), u(inner), xs, ys, f(scale), 0, 0];
-                ctx.dispatch(
-                    &SUM_COLS,
-                    &spec,
-                    &params,
-                    &[xv, yv],
-                    grid((on * inner).div_ceil(256)),
-                )?;
+                ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid((on * inner).div_ceil(256)))?;
             }
         } else if inner <= max {
             // More than one binding per output row: partial sums over runs of R, then their sum.
@@ -87,31 +70,14 @@ pub(crate) fn reduce_into(
                     let (xv, xs) = win(ctx, x, (o * r + r0) * inner, rn * inner)?;
                     let (pv, ps) = win(ctx, &partial, pi * inner, inner)?;
                     let params = [1, u(*rn), u(inner), xs, ps, f(1.0), 0, 0];
-                    ctx.dispatch(
-                        &SUM_COLS,
-                        &spec,
-                        &params,
-                        &[xv, pv],
-                        grid(inner.div_ceil(256)),
-                    )?;
+                    ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, pv], grid(inner.div_ceil(256)))?;
                 }
-                reduce_into(
-                    &partial,
-                    1,
-                    pieces.len(),
-                    inner,
-                    scale,
-                    y,
-                    y_start + o * inner,
-                )?;
+                reduce_into(&partial, 1, pieces.len(), inner, scale, y, y_start + o * inner)?;
             }
         } else {
             return Err(Error::invalid(
                 "sum",
-                format!(
-                    "an output row of {inner} elements exceeds the {}-byte binding limit",
-                    ctx.max_binding
-                ),
+                format!("an output row of {inner} elements exceeds the {}-byte binding limit", ctx.max_binding),
             ));
         }
     }
@@ -122,10 +88,7 @@ fn axis_index(op: &'static str, shape: &[usize], axis: isize) -> Result<usize> {
     let r = shape.len() as isize;
     let a = if axis < 0 { r + axis } else { axis };
     if a < 0 || a >= r {
-        return Err(Error::invalid(
-            op,
-            format!("axis {axis} is out of range for shape {shape:?}"),
-        ));
+        return Err(Error::invalid(op, format!("axis {axis} is out of range for shape {shape:?}")));
     }
     Ok(a as usize)
 }
@@ -142,12 +105,7 @@ fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> 
     let out_shape: Vec<usize> = if keepdim {
         kept.clone()
     } else {
-        shape
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != a)
-            .map(|(_, d)| *d)
-            .collect()
+        shape.iter().enumerate().filter(|(i, _)| *i != a).map(|(_, d)| *d).collect()
     };
     let scale = if mean { 1.0 / r as f32 } else { 1.0 };
     let y = Tensor::empty(&out_shape)?;

@@ -6,21 +6,12 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, Kernel, Shader, Spec};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader {
-    name: "softmax",
-    source: include_str!("../../shaders/softmax.wgsl"),
-    variants: &[&[]],
-};
-static FORWARD: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "softmax_forward",
-    bindings: &[Access::Read, Access::ReadWrite],
-};
-static BACKWARD: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "softmax_backward",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-};
+pub static SHADER: Shader =
+    Shader { name: "softmax", source: include_str!("../../shaders/softmax.wgsl"), variants: &[&[]] };
+static FORWARD: Kernel =
+    Kernel { shader: &SHADER, entry: "softmax_forward", bindings: &[Access::Read, Access::ReadWrite] };
+static BACKWARD: Kernel =
+    Kernel { shader: &SHADER, entry: "softmax_backward", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
 
 fn rows_per_chunk(op: &'static str, n: usize) -> Result<usize> {
     let ctx = Tensor::ctx()?;
@@ -28,10 +19,7 @@ fn rows_per_chunk(op: &'static str, n: usize) -> Result<usize> {
     if r == 0 {
         return Err(Error::invalid(
             op,
-            format!(
-                "a row of {n} elements exceeds the {}-byte binding limit",
-                ctx.max_binding
-            ),
+            format!("a row of {n} elements exceeds the {}-byte binding limit", ctx.max_binding),
         ));
     }
     Ok(r.min(65535 * 65535))
@@ -69,8 +57,6 @@ impl Tensor {
             ctx.dispatch(&FORWARD, &Spec::new(), &params, &[xv, yv], grid(rn))?;
         }
         let saved = y.detach();
-        Ok(record(y, "softmax", &[self], move |g| {
-            Ok(vec![Some(backward_raw(&saved, g)?)])
-        }))
+        Ok(record(y, "softmax", &[self], move |g| Ok(vec![Some(backward_raw(&saved, g)?)])))
     }
 }

@@ -45,13 +45,7 @@ pub fn f64s(v: &[f32]) -> Vec<f64> {
 
 /// Asserts |got - want| <= atol + rtol * |want| elementwise, naming the first failure.
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{what}: length {} vs {}",
-        got.len(),
-        want.len()
-    );
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
     let mut worst = (0.0f64, 0usize);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g as f64 - w).abs();
@@ -77,12 +71,7 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
 }
 
 /// Central finite differences of L(x) = sum(f(x) * w) with respect to every input, in f64.
-pub fn fd_grads(
-    inputs: &[Vec<f64>],
-    w: &[f64],
-    f: &dyn Fn(&[Vec<f64>]) -> Vec<f64>,
-    h: f64,
-) -> Vec<Vec<f64>> {
+pub fn fd_grads(inputs: &[Vec<f64>], w: &[f64], f: &dyn Fn(&[Vec<f64>]) -> Vec<f64>, h: f64) -> Vec<Vec<f64>> {
     let loss = |xs: &[Vec<f64>]| -> f64 { f(xs).iter().zip(w).map(|(a, b)| a * b).sum() };
     let mut xs: Vec<Vec<f64>> = inputs.to_vec();
     let mut out = Vec::new();
@@ -122,21 +111,12 @@ pub fn check_op(
 
     let mut rng = Rng::new(name.len() as u64 * 7919 + inputs.len() as u64);
     let w = rng.vec(want.len(), -1.0, 1.0);
-    out.backward_with(&t(&w, out.shape()))
-        .unwrap_or_else(|e| panic!("{name} backward: {e}"));
+    out.backward_with(&t(&w, out.shape())).unwrap_or_else(|e| panic!("{name} backward: {e}"));
     let fd = fd_grads(&xs, &f64s(&w), cpu, 1e-3);
     for (i, x) in ts.iter().enumerate() {
-        let g = x
-            .grad()
-            .unwrap_or_else(|| panic!("{name}: input {i} got no gradient"));
+        let g = x.grad().unwrap_or_else(|| panic!("{name}: input {i} got no gradient"));
         assert_eq!(g.shape(), x.shape(), "{name}: gradient {i} shape");
-        assert_close(
-            &format!("{name} grad of input {i}"),
-            &g.to_vec().unwrap(),
-            &fd[i],
-            grad_tol,
-            grad_tol,
-        );
+        assert_close(&format!("{name} grad of input {i}"), &g.to_vec().unwrap(), &fd[i], grad_tol, grad_tol);
     }
 }
 
@@ -160,16 +140,8 @@ pub fn gemm_ref(
             for j in 0..n {
                 let mut s = 0.0;
                 for kk in 0..k {
-                    let av = if ta {
-                        a[bi * m * k + kk * m + i]
-                    } else {
-                        a[bi * m * k + i * k + kk]
-                    };
-                    let bv = if tb {
-                        b[bi * k * n + j * k + kk]
-                    } else {
-                        b[bi * k * n + kk * n + j]
-                    };
+                    let av = if ta { a[bi * m * k + kk * m + i] } else { a[bi * m * k + i * k + kk] };
+                    let bv = if tb { b[bi * k * n + j * k + kk] } else { b[bi * k * n + kk * n + j] };
                     s += av * bv;
                 }
                 c[bi * m * n + i * n + j] = s + bias.map_or(0.0, |bb| bb[j]);
