@@ -248,10 +248,10 @@ impl Context {
         }));
         let lost = Arc::new(Mutex::new(None));
         let l2 = lost.clone();
+        // The context lives for the whole process, so any loss (a driver reset, a hang, or an
+        // explicit destroy) means no more GPU work: every later wait reports it.
         device.set_device_lost_callback(move |reason, msg| {
-            if reason != wgpu::DeviceLostReason::Destroyed {
-                *l2.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
-            }
+            *l2.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
         });
 
         let adapter_binding = limits.max_storage_buffer_binding_size as u64;
