@@ -125,7 +125,7 @@ pub fn copy_peak() -> Result<BenchRow> {
     let bytes = 2.0 * 16.0 * vec4s as f64;
     Ok(BenchRow {
         kernel: "copy_probe".into(),
-        shape: format!("{} MiB", vec4s * 16 >> 20),
+        shape: format!("{} MiB", (vec4s * 16) >> 20),
         seconds: secs,
         gflops: None,
         gbps: Some(bytes / secs * 1e-9),

@@ -142,6 +142,8 @@ const UNIFORM_SLOTS: u64 = 1024;
 const MAX_DISPATCHES_PER_SUBMIT: usize = 256;
 
 type LayoutKey = Vec<Access>;
+/// (shader, entry point, specialisation)
+type PipelineKey = (&'static str, &'static str, Spec);
 
 pub struct Context {
     pub instance: wgpu::Instance,
@@ -157,7 +159,7 @@ pub struct Context {
     pub offset_align: u64,
     pub pool: Pool,
     recorder: Mutex<Recorder>,
-    pipelines: Mutex<HashMap<(&'static str, &'static str, Spec), Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     layouts: Mutex<HashMap<LayoutKey, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     disk_cache: Option<DiskCache>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -254,7 +256,7 @@ impl Context {
             *l2.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
         });
 
-        let adapter_binding = limits.max_storage_buffer_binding_size as u64;
+        let adapter_binding = limits.max_storage_buffer_binding_size;
         let max_binding = opts.max_binding_override.map_or(adapter_binding, |o| o.min(adapter_binding));
         let offset_align = limits.min_storage_buffer_offset_alignment as u64;
         let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {

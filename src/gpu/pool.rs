@@ -173,7 +173,7 @@ mod tests {
         for bytes in [1u64, 4, 255, 256, 257, 1000, 4096, 4097, 123_456, 1 << 27, (1 << 27) + 1, 145_000_000] {
             let c = size_class(bytes);
             assert!(c >= bytes, "{bytes} -> {c}");
-            assert!(c % 16 == 0, "{bytes} -> {c}");
+            assert!(c.is_multiple_of(16), "{bytes} -> {c}");
             assert!(c as f64 <= (bytes.max(256) as f64) * 1.125 + 16.0, "{bytes} -> {c}");
         }
         assert_eq!(size_class(4096), 4096);
