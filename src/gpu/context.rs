@@ -142,8 +142,9 @@ const UNIFORM_SLOTS: u64 = 1024;
 const MAX_DISPATCHES_PER_SUBMIT: usize = 256;
 
 type LayoutKey = Vec<Access>;
-/// (shader, entry point, specialisation)
-type PipelineKey = (&'static str, &'static str, Spec);
+/// Pipelines by (shader, entry point), then by specialisation: the per-dispatch lookup
+/// borrows the caller's `Spec` instead of cloning it into a key.
+type PipelineMap = HashMap<(&'static str, &'static str), HashMap<Spec, Arc<wgpu::ComputePipeline>>>;
 
 pub struct Context {
     pub instance: wgpu::Instance,
@@ -159,7 +160,7 @@ pub struct Context {
     pub offset_align: u64,
     pub pool: Pool,
     recorder: Mutex<Recorder>,
-    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<PipelineMap>,
     layouts: Mutex<HashMap<LayoutKey, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     disk_cache: Option<DiskCache>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -322,6 +323,10 @@ impl Context {
 
     fn layout(&self, bindings: &[Access]) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         let mut layouts = self.layouts.lock().unwrap();
+        // Looked up on every dispatch: only a miss allocates a key.
+        if let Some(l) = layouts.get(bindings) {
+            return l.clone();
+        }
         layouts
             .entry(bindings.to_vec())
             .or_insert_with(|| {
@@ -362,8 +367,8 @@ impl Context {
 
     /// The pipeline for `kernel` specialised with `spec`, compiled on first use.
     pub fn pipeline(&self, kernel: &'static Kernel, spec: &Spec) -> Result<Arc<wgpu::ComputePipeline>> {
-        let key = (kernel.shader.name, kernel.entry, spec.clone());
-        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
+        let key = (kernel.shader.name, kernel.entry);
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key).and_then(|m| m.get(spec)) {
             return Ok(p.clone());
         }
         let (_, layout) = self.layout(kernel.bindings);
@@ -396,7 +401,7 @@ impl Context {
             d.state.lock().unwrap().0 = true;
         }
         let p = Arc::new(pipeline);
-        self.pipelines.lock().unwrap().insert(key, p.clone());
+        self.pipelines.lock().unwrap().entry(key).or_default().insert(spec.clone(), p.clone());
         Ok(p)
     }
 

@@ -119,9 +119,7 @@ fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> 
 
 fn reduce_all(x: &Tensor, mean: bool) -> Result<Tensor> {
     let n = x.numel();
-    let flat = x.reshape(&[1, n])?;
-    let y = reduce(&flat, 1, false, mean)?;
-    Ok(y)
+    reduce(&x.reshape(&[1, n])?, 1, false, mean)
 }
 
 impl Tensor {
