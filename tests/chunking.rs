@@ -152,3 +152,31 @@ fn mse_loss_split_into_partials() {
     let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| 2.0 * (x - y) as f64 / n as f64).collect();
     assert_close("mse grad chunked", &ta.grad().unwrap().to_vec().unwrap(), &want, 1e-8, 1e-5);
 }
+
+#[test]
+fn group_norm_splits_samples_forward_and_backward() {
+    setup();
+    let mut rng = Rng::new(6);
+    // 8 samples of 2 groups x 300 elements: chunks of whole samples.
+    let (n, c, hw, groups) = (8, 4, 150, 2);
+    let x = rng.vec(n * c * hw, -2.0, 2.0);
+    let g = rng.vec(c, 0.5, 1.5);
+    let b = rng.vec(c, -0.5, 0.5);
+    let (xs, gs, bs) = (param(&x, &[n, c, hw]), param(&g, &[c]), param(&b, &[c]));
+    let y = xs.group_norm(groups, &gs, &bs, 1e-6).unwrap();
+    let want = groupnorm_ref(&f64s(&x), &f64s(&g), &f64s(&b), n, c, hw, groups, 1e-6);
+    assert_close("group_norm chunked", &y.to_vec().unwrap(), &want, 2e-5, 2e-5);
+    y.backward_with(&engine::Tensor::ones(&[n, c, hw]).unwrap()).unwrap();
+    assert_close(
+        "group_norm dbeta chunked",
+        &bs.grad().unwrap().to_vec().unwrap(),
+        &vec![(n * hw) as f64; c],
+        1e-3,
+        1e-6,
+    );
+    let xhat = groupnorm_ref(&f64s(&x), &vec![1.0; c], &vec![0.0; c], n, c, hw, groups, 1e-6);
+    let want: Vec<f64> = (0..c)
+        .map(|ch| (0..n).flat_map(|s| (0..hw).map(move |p| (s, p))).map(|(s, p)| xhat[(s * c + ch) * hw + p]).sum())
+        .collect();
+    assert_close("group_norm dgamma chunked", &gs.grad().unwrap().to_vec().unwrap(), &want, 1e-3, 1e-4);
+}

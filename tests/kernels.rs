@@ -367,3 +367,34 @@ fn permute_expand_narrow_forward_and_backward() {
         1e-3,
     );
 }
+
+#[test]
+fn group_norm_forward_and_backward() {
+    let mut rng = Rng::new(43);
+    // (N, C, H, W, groups): SD-like, odd channel counts per group, one group, no spatial dims.
+    for (n, c, h, w, groups) in
+        [(2usize, 64usize, 8usize, 8usize, 32usize), (1, 6, 5, 3, 3), (3, 4, 1, 1, 1), (1, 10, 7, 7, 5)]
+    {
+        let shape = vec![n, c, h, w];
+        let x = rng.vec(numel(&shape), -2.0, 3.0);
+        let g = rng.vec(c, 0.5, 1.5);
+        let b = rng.vec(c, -0.5, 0.5);
+        let got = t(&x, &shape).group_norm(groups, &t(&g, &[c]), &t(&b, &[c]), 1e-6).unwrap().to_vec().unwrap();
+        let want = groupnorm_ref(&f64s(&x), &f64s(&g), &f64s(&b), n, c, h * w, groups, 1e-6);
+        assert_close(&format!("group_norm {shape:?} groups {groups}"), &got, &want, 2e-5, 2e-5);
+    }
+    let (n, c, hw, groups) = (2, 6, 4, 3);
+    let x = rng.vec(n * c * hw, -2.0, 2.0);
+    let g = rng.vec(c, 0.5, 1.5);
+    let b = rng.vec(c, -0.5, 0.5);
+    check_op(
+        "group_norm grad",
+        &[(x, vec![n, c, 2, 2]), (g, vec![c]), (b, vec![c])],
+        &|t| t[0].group_norm(groups, &t[1], &t[2], 1e-5),
+        &|x| groupnorm_ref(&x[0], &x[1], &x[2], n, c, hw, groups, 1e-5),
+        2e-5,
+        2e-3,
+    );
+    let e = t(&[0.0; 12], &[1, 6, 2]).group_norm(4, &t(&[1.0; 6], &[6]), &t(&[0.0; 6], &[6]), 1e-5).unwrap_err();
+    assert!(e.to_string().contains("6 channels"), "{e}");
+}

@@ -7,8 +7,8 @@ pub mod copy;
 pub mod elementwise;
 pub mod gemm;
 pub mod launch;
-pub mod layernorm;
 pub mod loss;
+pub mod norm;
 pub mod reduce;
 pub mod softmax;
 
@@ -20,7 +20,7 @@ pub fn all_shaders() -> Vec<&'static Shader> {
         &copy::SHADER,
         &elementwise::SHADER,
         &gemm::SHADER,
-        &layernorm::SHADER,
+        &norm::SHADER,
         &loss::SHADER,
         &reduce::SHADER,
         &softmax::SHADER,

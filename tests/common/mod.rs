@@ -243,3 +243,33 @@ pub fn erf64(x: f64) -> f64 {
     }
     sum * 2.0 / std::f64::consts::PI.sqrt()
 }
+
+/// torch.nn.GroupNorm on x [n, c, hw].
+pub fn groupnorm_ref(
+    x: &[f64],
+    g: &[f64],
+    b: &[f64],
+    n: usize,
+    c: usize,
+    hw: usize,
+    groups: usize,
+    eps: f64,
+) -> Vec<f64> {
+    let cpg = c / groups;
+    let mut y = vec![0.0; x.len()];
+    for s in 0..n {
+        for gr in 0..groups {
+            let start = (s * c + gr * cpg) * hw;
+            let len = cpg * hw;
+            let xs = &x[start..start + len];
+            let mean = xs.iter().sum::<f64>() / len as f64;
+            let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / len as f64;
+            let rstd = 1.0 / (var + eps).sqrt();
+            for i in 0..len {
+                let ch = gr * cpg + i / hw;
+                y[start + i] = (xs[i] - mean) * rstd * g[ch] + b[ch];
+            }
+        }
+    }
+    y
+}

@@ -1,20 +1,29 @@
-// Layer norm over the last axis with affine parameters (Ba et al. 2016), [rows, n].
+// Normalisation over contiguous rows with affine parameters: layer norm (Ba et al. 2016) and
+// group norm (Wu & He 2018) are the same kernels.
+//   The input is viewed as [rows, n]. Row r belongs to group g = r % groups; element i of the
+//   row has affine (channel) index a = g * (n / hw) + i / hw.
+//     layer norm [.., n]:            groups = 1, hw = 1        -> a = i
+//     group norm [N, C, HW], G:      rows = N*G, n = (C/G)*HW, groups = G, hw = HW
 //   forward:  mean, rstd = 1/sqrt(var + eps) per row (saved for backward);
-//             y = (x - mean) * rstd * gamma + beta
-//   backward_input:  xhat = (x - mean) * rstd, g = dy * gamma,
+//             y = (x - mean) * rstd * gamma[a] + beta[a]
+//   backward_input:  xhat = (x - mean) * rstd, g = dy * gamma[a],
 //                    dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
-//   backward_params: dgamma = sum_rows dy * xhat, dbeta = sum_rows dy
+//   backward_params: dgamma[a] = sum dy * xhat, dbeta[a] = sum dy over every element with index a
 // The variance is computed in a second pass over (x - mean), not as E[x^2] - E[x]^2.
 
 struct Params {
     rows: u32, n: u32, eps: f32, accumulate: u32,
     x_shift: u32, g_shift: u32, b_shift: u32, y_shift: u32,
-    stat_shift: u32, dy_shift: u32, _p0: u32, _p1: u32,
+    stat_shift: u32, dy_shift: u32, groups: u32, hw: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
 var<workgroup> red: array<f32, 256>;
+
+fn affine_index(row: u32, i: u32) -> u32 {
+    return (row % p.groups) * (p.n / p.hw) + i / p.hw;
+}
 
 fn reduce_sum(lid: u32, v: f32) -> f32 {
     red[lid] = v;
@@ -37,7 +46,7 @@ fn reduce_sum(lid: u32, v: f32) -> f32 {
 @group(0) @binding(6) var<storage, read_write> f_rstd: array<f32>;
 
 @compute @workgroup_size(256)
-fn layernorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn norm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
     let row = wg.y * nwg.x + wg.x;
     let valid = row < p.rows;
@@ -55,7 +64,8 @@ fn layernorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     if (valid) {
         let yb = p.y_shift + row * p.n;
         for (var i = lid; i < p.n; i += 256u) {
-            f_y[yb + i] = (f_x[xb + i] - mean) * rstd * f_gamma[p.g_shift + i] + f_beta[p.b_shift + i];
+            let a = affine_index(row, i);
+            f_y[yb + i] = (f_x[xb + i] - mean) * rstd * f_gamma[p.g_shift + a] + f_beta[p.b_shift + a];
         }
         if (lid == 0u) {
             f_mean[p.stat_shift + row] = mean;
@@ -73,7 +83,7 @@ fn layernorm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
 @group(0) @binding(6) var<storage, read_write> bi_dx: array<f32>;
 
 @compute @workgroup_size(256)
-fn layernorm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn norm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                             @builtin(local_invocation_index) lid: u32) {
     let row = wg.y * nwg.x + wg.x;
     let valid = row < p.rows;
@@ -89,7 +99,7 @@ fn layernorm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_w
     var sgx = 0.0;
     if (valid) {
         for (var i = lid; i < p.n; i += 256u) {
-            let g = bi_dy[gb + i] * bi_gamma[p.g_shift + i];
+            let g = bi_dy[gb + i] * bi_gamma[p.g_shift + affine_index(row, i)];
             let xhat = (bi_x[xb + i] - mean) * rstd;
             sg += g;
             sgx += g * xhat;
@@ -100,14 +110,15 @@ fn layernorm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_w
     if (valid) {
         let db = p.y_shift + row * p.n;
         for (var i = lid; i < p.n; i += 256u) {
-            let g = bi_dy[gb + i] * bi_gamma[p.g_shift + i];
+            let g = bi_dy[gb + i] * bi_gamma[p.g_shift + affine_index(row, i)];
             let xhat = (bi_x[xb + i] - mean) * rstd;
             bi_dx[db + i] = rstd * (g - mg - xhat * mgx);
         }
     }
 }
 
-// backward_params bindings: x, mean, rstd, dy, dgamma, dbeta. One invocation per column;
+// backward_params bindings: x, mean, rstd, dy, dgamma, dbeta. One invocation per affine
+// index (channel) a, summing over every sample and, for group norm, its hw positions;
 // `accumulate` adds to the existing values (for row chunks of very large inputs).
 @group(0) @binding(1) var<storage, read> bp_x: array<f32>;
 @group(0) @binding(2) var<storage, read> bp_mean: array<f32>;
@@ -117,22 +128,30 @@ fn layernorm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_w
 @group(0) @binding(6) var<storage, read_write> bp_dbeta: array<f32>;
 
 @compute @workgroup_size(256)
-fn layernorm_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                             @builtin(local_invocation_index) lid: u32) {
-    let j = (wg.y * nwg.x + wg.x) * 256u + lid;
-    if (j >= p.n) { return; }
+fn norm_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let per_group = p.n / p.hw;
+    let a = (wg.y * nwg.x + wg.x) * 256u + lid;
+    if (a >= p.groups * per_group) { return; }
+    let g = a / per_group;
+    let base = (a % per_group) * p.hw;
     var dg = 0.0;
     var db = 0.0;
-    for (var r = 0u; r < p.rows; r++) {
-        let xhat = (bp_x[p.x_shift + r * p.n + j] - bp_mean[p.stat_shift + r]) * bp_rstd[p.stat_shift + r];
-        let d = bp_dy[p.dy_shift + r * p.n + j];
-        dg += d * xhat;
-        db += d;
+    for (var r = g; r < p.rows; r += p.groups) {
+        let m = bp_mean[p.stat_shift + r];
+        let rs = bp_rstd[p.stat_shift + r];
+        let xb = p.x_shift + r * p.n + base;
+        let gb = p.dy_shift + r * p.n + base;
+        for (var s = 0u; s < p.hw; s++) {
+            let d = bp_dy[gb + s];
+            dg += d * (bp_x[xb + s] - m) * rs;
+            db += d;
+        }
     }
     if (p.accumulate != 0u) {
-        dg += bp_dgamma[p.g_shift + j];
-        db += bp_dbeta[p.b_shift + j];
+        dg += bp_dgamma[p.g_shift + a];
+        db += bp_dbeta[p.b_shift + a];
     }
-    bp_dgamma[p.g_shift + j] = dg;
-    bp_dbeta[p.b_shift + j] = db;
+    bp_dgamma[p.g_shift + a] = dg;
+    bp_dbeta[p.b_shift + a] = db;
 }

@@ -1,0 +1,183 @@
+//! Normalisation with affine parameters: layer norm over the last axis (torch.nn.LayerNorm)
+//! and group norm over NCHW channel groups (torch.nn.GroupNorm). Both are one kernel family
+//! (`norm.wgsl`); forward saves the per-row mean and 1/std for backward.
+
+use super::launch::{chunks, f, grid, u, whole, win};
+use crate::autograd::{needs_grad, record};
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Kernel, Shader, Spec};
+use crate::tensor::Tensor;
+
+pub static SHADER: Shader = Shader { name: "norm", source: include_str!("../../shaders/norm.wgsl"), variants: &[&[]] };
+static FORWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "norm_forward",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+};
+static BACKWARD_INPUT: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "norm_backward_input",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+static BACKWARD_PARAMS: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "norm_backward_params",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+
+/// How the input is viewed: `rows` rows of `n` elements; row r is group r % `groups`, and
+/// element i of a row uses affine index (r % groups) * (n / hw) + i / hw.
+#[derive(Clone, Copy)]
+struct Layout {
+    rows: usize,
+    n: usize,
+    groups: usize,
+    hw: usize,
+}
+
+impl Layout {
+    /// The uniform block of `norm.wgsl`.
+    #[allow(clippy::too_many_arguments)]
+    fn params(
+        &self,
+        rows: usize,
+        eps: f32,
+        accumulate: bool,
+        x: u32,
+        g: u32,
+        b: u32,
+        y: u32,
+        stat: u32,
+        dy: u32,
+    ) -> [u32; 12] {
+        [u(rows), u(self.n), f(eps), accumulate as u32, x, g, b, y, stat, dy, u(self.groups), u(self.hw)]
+    }
+
+    /// Row chunks that fit a binding; each starts at a multiple of `groups` so that a row's
+    /// group is the same counted from the chunk as from the tensor.
+    fn chunks(&self, op: &'static str) -> Result<Vec<(usize, usize)>> {
+        let ctx = Tensor::ctx()?;
+        let per = ctx.max_binding_elems() / (self.n * self.groups).max(1) * self.groups;
+        if per == 0 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "one sample's {} x {} elements exceed the {}-byte binding limit",
+                    self.groups, self.n, ctx.max_binding
+                ),
+            ));
+        }
+        Ok(chunks(self.rows, per))
+    }
+}
+
+fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l: Layout) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
+    let y = Tensor::empty(x.shape())?;
+    let mean = Tensor::empty(&[l.rows])?;
+    let rstd = Tensor::empty(&[l.rows])?;
+    let (gv, gs) = whole(ctx, op, gamma)?;
+    let (bv, bs) = whole(ctx, op, beta)?;
+    let n = l.n;
+    for (r0, rn) in l.chunks(op)? {
+        let (xv, xs) = win(ctx, x, r0 * n, rn * n)?;
+        let (yv, ys) = win(ctx, &y, r0 * n, rn * n)?;
+        // mean and rstd are equally sized fresh buffers: their windows have the same shift.
+        let (mv, ms) = win(ctx, &mean, r0, rn)?;
+        let (sv, _) = win(ctx, &rstd, r0, rn)?;
+        let params = l.params(rn, eps, false, xs, gs, bs, ys, ms, 0);
+        ctx.dispatch(&FORWARD, &Spec::new(), &params, &[xv, gv, bv, yv, mv, sv], grid(rn))?;
+    }
+    let (gx, gg, gb) = (needs_grad(x), needs_grad(gamma), needs_grad(beta));
+    let (sx, sg) = (x.detach(), gamma.detach());
+    let channels = gamma.numel();
+    Ok(record(y, op, &[x, gamma, beta], move |dy| {
+        let ctx = Tensor::ctx()?;
+        let row_chunks = l.chunks(op)?;
+        let dx = if gx {
+            let dx = Tensor::empty(sx.shape())?;
+            let (gv, gs) = whole(ctx, op, &sg)?;
+            for &(r0, rn) in &row_chunks {
+                let (xv, xs) = win(ctx, &sx, r0 * n, rn * n)?;
+                let (mv, ms) = win(ctx, &mean, r0, rn)?;
+                let (sv, _) = win(ctx, &rstd, r0, rn)?;
+                let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
+                let (dxv, dxs) = win(ctx, &dx, r0 * n, rn * n)?;
+                let params = l.params(rn, 0.0, false, xs, gs, 0, dxs, ms, dys);
+                ctx.dispatch(&BACKWARD_INPUT, &Spec::new(), &params, &[xv, gv, mv, sv, dyv, dxv], grid(rn))?;
+            }
+            Some(dx)
+        } else {
+            None
+        };
+        let (dgamma, dbeta) = if gg || gb {
+            let dgamma = Tensor::empty(&[channels])?;
+            let dbeta = Tensor::empty(&[channels])?;
+            let (dgv, dgs) = whole(ctx, op, &dgamma)?;
+            let (dbv, dbs) = whole(ctx, op, &dbeta)?;
+            for (i, &(r0, rn)) in row_chunks.iter().enumerate() {
+                let (xv, xs) = win(ctx, &sx, r0 * n, rn * n)?;
+                let (mv, ms) = win(ctx, &mean, r0, rn)?;
+                let (sv, _) = win(ctx, &rstd, r0, rn)?;
+                let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
+                let params = l.params(rn, 0.0, i > 0, xs, dgs, dbs, 0, ms, dys);
+                let groups = grid(channels.div_ceil(256));
+                ctx.dispatch(&BACKWARD_PARAMS, &Spec::new(), &params, &[xv, mv, sv, dyv, dgv, dbv], groups)?;
+            }
+            (gg.then_some(dgamma), gb.then_some(dbeta))
+        } else {
+            (None, None)
+        };
+        Ok(vec![dx, dgamma, dbeta])
+    }))
+}
+
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis of x [..., n];
+/// gamma and beta are [n].
+pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
+    if x.rank() == 0 {
+        return Err(Error::invalid("layer_norm", "needs at least one axis"));
+    }
+    let n = x.dim(-1);
+    if gamma.shape() != [n] || beta.shape() != [n] {
+        return Err(Error::shape_hint(
+            "layer_norm",
+            x.shape(),
+            gamma.shape(),
+            format!("weight and bias must be [{n}], bias is {:?}", beta.shape()),
+        ));
+    }
+    norm("layer_norm", x, gamma, beta, eps, Layout { rows: x.numel() / n.max(1), n, groups: 1, hw: 1 })
+}
+
+/// Group norm of x [N, C, ...] with `groups` groups of C / groups channels, normalised over
+/// each group's channels and positions; gamma and beta are [C] (torch.nn.GroupNorm).
+pub fn group_norm(x: &Tensor, groups: usize, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
+    if x.rank() < 2 {
+        return Err(Error::invalid("group_norm", format!("needs [N, C, ...], got {:?}", x.shape())));
+    }
+    let c = x.dim(1);
+    if groups == 0 || c % groups != 0 {
+        return Err(Error::invalid("group_norm", format!("{c} channels do not split into {groups} groups")));
+    }
+    if gamma.shape() != [c] || beta.shape() != [c] {
+        return Err(Error::shape_hint(
+            "group_norm",
+            x.shape(),
+            gamma.shape(),
+            format!("weight and bias must be [{c}], bias is {:?}", beta.shape()),
+        ));
+    }
+    let hw: usize = x.shape()[2..].iter().product();
+    let l = Layout { rows: x.dim(0) * groups, n: c / groups * hw, groups, hw };
+    norm("group_norm", x, gamma, beta, eps, l)
+}
+
+impl Tensor {
+    pub fn layer_norm(&self, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
+        layer_norm(self, gamma, beta, eps)
+    }
+    pub fn group_norm(&self, groups: usize, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
+        group_norm(self, groups, gamma, beta, eps)
+    }
+}
