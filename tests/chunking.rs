@@ -180,3 +180,33 @@ fn group_norm_splits_samples_forward_and_backward() {
         .collect();
     assert_close("group_norm dgamma chunked", &gs.grad().unwrap().to_vec().unwrap(), &want, 1e-3, 1e-4);
 }
+
+#[test]
+fn conv2d_splits_channels_and_accumulates() {
+    setup();
+    let mut rng = Rng::new(7);
+    // One image's input (8 x 20 x 20) and output (6 x 20 x 20) exceed a binding: the input
+    // channels split 5 + 3 (accumulated), the output channels 5 + 1.
+    for (xs, ws, stride) in [([2usize, 8, 20, 20], [6usize, 8, 3, 3], 1usize), ([2, 8, 21, 21], [6, 8, 3, 3], 2)] {
+        let x = rng.vec(xs.iter().product(), -1.0, 1.0);
+        let w = rng.vec(ws.iter().product(), -1.0, 1.0);
+        let b = rng.vec(ws[0], -1.0, 1.0);
+        let (tx, tw) = (param(&x, &xs), param(&w, &ws));
+        let y = tx.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, 1).unwrap();
+        let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, 1);
+        assert_close(&format!("conv2d chunked {xs:?} s{stride}"), &y.to_vec().unwrap(), &want, 1e-4, 1e-5);
+        // Backward by the adjoint identities <dx, v> = <dy, conv(v, w)> and
+        // <dw, u> = <dy, conv(x, u)>, with the f64 reference on the right.
+        let dy = rng.vec(want.len(), -1.0, 1.0);
+        y.backward_with(&t(&dy, y.shape())).unwrap();
+        let dot = |a: &[f32], b: &[f64]| a.iter().zip(b).map(|(p, q)| *p as f64 * q).sum::<f64>();
+        let v = rng.vec(x.len(), -1.0, 1.0);
+        let lhs = dot(&tx.grad().unwrap().to_vec().unwrap(), &f64s(&v));
+        let rhs = dot(&dy, &conv2d_ref(&f64s(&v), &f64s(&w), None, xs, ws, stride, 1));
+        assert!((lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0), "dx adjoint: {lhs} vs {rhs}");
+        let uu = rng.vec(w.len(), -1.0, 1.0);
+        let lhs = dot(&tw.grad().unwrap().to_vec().unwrap(), &f64s(&uu));
+        let rhs = dot(&dy, &conv2d_ref(&f64s(&x), &f64s(&uu), None, xs, ws, stride, 1));
+        assert!((lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0), "dw adjoint: {lhs} vs {rhs}");
+    }
+}

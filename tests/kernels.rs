@@ -398,3 +398,67 @@ fn group_norm_forward_and_backward() {
     let e = t(&[0.0; 12], &[1, 6, 2]).group_norm(4, &t(&[1.0; 6], &[6]), &t(&[0.0; 6], &[6]), 1e-5).unwrap_err();
     assert!(e.to_string().contains("6 channels"), "{e}");
 }
+
+// ---------------------------------------------------------------- conv2d
+
+#[test]
+fn conv2d_forward_awkward_shapes() {
+    let mut rng = Rng::new(47);
+    // (x shape, w shape, stride, padding)
+    let cases: &[([usize; 4], [usize; 4], usize, usize)] = &[
+        ([1, 3, 5, 5], [4, 3, 3, 3], 1, 1),
+        ([2, 5, 7, 6], [3, 5, 3, 3], 2, 1),
+        ([1, 4, 9, 9], [70, 4, 1, 1], 1, 0),
+        ([2, 2, 6, 5], [3, 2, 3, 3], 1, 0),
+        ([1, 1, 1, 1], [1, 1, 1, 1], 1, 0),
+        ([1, 3, 8, 8], [2, 3, 3, 3], 2, 0),
+        ([1, 66, 3, 3], [5, 66, 3, 3], 1, 1),
+    ];
+    for &(xs, ws, stride, pad) in cases {
+        let x = rng.vec(xs.iter().product(), -1.0, 1.0);
+        let w = rng.vec(ws.iter().product(), -1.0, 1.0);
+        let b = rng.vec(ws[0], -1.0, 1.0);
+        let y = t(&x, &xs).conv2d(&t(&w, &ws), Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
+        let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, pad);
+        let k = (ws[1] * ws[2] * ws[3]) as f64;
+        assert_close(
+            &format!("conv2d x{xs:?} w{ws:?} s{stride} p{pad}"),
+            &y.to_vec().unwrap(),
+            &want,
+            1e-5 * k.sqrt() + 1e-6,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn conv2d_backward_matches_finite_differences() {
+    let mut rng = Rng::new(53);
+    for &(xs, ws, stride, pad) in &[
+        ([2usize, 3, 5, 4], [2usize, 3, 3, 3], 1usize, 1usize),
+        ([1, 2, 7, 7], [3, 2, 3, 3], 2, 1),
+        ([1, 3, 4, 4], [2, 3, 1, 1], 1, 0),
+    ] {
+        let x = rng.vec(xs.iter().product(), -1.0, 1.0);
+        let w = rng.vec(ws.iter().product(), -1.0, 1.0);
+        let b = rng.vec(ws[0], -1.0, 1.0);
+        check_op(
+            &format!("conv2d grad x{xs:?} w{ws:?} s{stride} p{pad}"),
+            &[(x, xs.to_vec()), (w, ws.to_vec()), (b, vec![ws[0]])],
+            &|t| t[0].conv2d(&t[1], Some(&t[2]), stride, pad),
+            &|v| conv2d_ref(&v[0], &v[1], Some(&v[2]), xs, ws, stride, pad),
+            1e-5,
+            2e-3,
+        );
+    }
+}
+
+#[test]
+fn conv2d_errors_name_both_shapes() {
+    let x = Tensor::zeros(&[1, 3, 4, 4]).unwrap();
+    let w = Tensor::zeros(&[2, 4, 3, 3]).unwrap();
+    let e = x.conv2d(&w, None, 1, 1).unwrap_err().to_string();
+    assert!(e.contains("[1, 3, 4, 4]") && e.contains("[2, 4, 3, 3]"), "{e}");
+    let w = Tensor::zeros(&[2, 3, 7, 7]).unwrap();
+    assert!(x.conv2d(&w, None, 1, 1).is_err());
+}

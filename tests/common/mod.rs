@@ -273,3 +273,45 @@ pub fn groupnorm_ref(
     }
     y
 }
+
+/// torch.nn.functional.conv2d, NCHW, zero padding, one stride for both axes.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_ref(
+    x: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+    xs: [usize; 4],
+    ws: [usize; 4],
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
+    let [n, ci, h, wd] = xs;
+    let [co, _, kh, kw] = ws;
+    let oh = (h + 2 * pad - kh) / stride + 1;
+    let ow = (wd + 2 * pad - kw) / stride + 1;
+    let mut y = vec![0.0; n * co * oh * ow];
+    for b in 0..n {
+        for o in 0..co {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = bias.map_or(0.0, |bb| bb[o]);
+                    for c in 0..ci {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * stride + ky) as isize - pad as isize;
+                                let ix = (ox * stride + kx) as isize - pad as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                s += w[((o * ci + c) * kh + ky) * kw + kx]
+                                    * x[((b * ci + c) * h + iy as usize) * wd + ix as usize];
+                            }
+                        }
+                    }
+                    y[((b * co + o) * oh + oy) * ow + ox] = s;
+                }
+            }
+        }
+    }
+    y
+}

@@ -1,0 +1,321 @@
+//! 2-D convolution (torch.nn.functional.conv2d: NCHW, any kernel size, stride, zero padding,
+//! optional bias), forward and backward, as implicit GEMMs in `conv.wgsl`.
+//!
+//! Activations larger than one storage binding (a 512x512 VAE activation with 128 channels is
+//! 128 MiB) are split into images, input-channel and output-channel chunks; chunks along a
+//! summed dimension accumulate into the output.
+
+use super::elementwise::dummy_binding;
+use super::launch::{chunks, u, whole, win};
+use crate::autograd::{needs_grad, record};
+use crate::error::{Error, Result};
+use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
+use crate::tensor::Tensor;
+
+use SpecValue::{Bool as B, U32 as U};
+
+pub static SHADER: Shader = Shader {
+    name: "conv",
+    source: include_str!("../../shaders/conv.wgsl"),
+    variants: &[
+        &[("MODE", U(0)), ("HAS_BIAS", B(true))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(false))],
+        &[("MODE", U(1)), ("HAS_BIAS", B(false))],
+        &[("MODE", U(2)), ("HAS_BIAS", B(false))],
+    ],
+};
+static CONV: Kernel =
+    Kernel { shader: &SHADER, entry: "conv", bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite] };
+
+const TILE: u32 = 64;
+
+/// The uniform block of `conv.wgsl`, field for field.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    beta: f32,
+    a_shift: u32,
+    b_shift: u32,
+    c_shift: u32,
+    bias_shift: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad: u32,
+    a_row: u32,
+    x_img: u32,
+    y_img: u32,
+    c_row: u32,
+    c_img: u32,
+    _p: [u32; 3],
+}
+
+/// Sizes of one convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    ci: usize,
+    h: usize,
+    w: usize,
+    co: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    stride: usize,
+    pad: usize,
+}
+
+/// How many images, input channels and output channels one dispatch covers.
+struct Plan {
+    imgs: usize,
+    ci: usize,
+    co: usize,
+}
+
+impl Geom {
+    fn kk(&self) -> usize {
+        self.kh * self.kw
+    }
+    fn x_img(&self) -> usize {
+        self.ci * self.h * self.w
+    }
+    fn y_img(&self) -> usize {
+        self.co * self.oh * self.ow
+    }
+    fn w_row(&self) -> usize {
+        self.ci * self.kk()
+    }
+    /// Extent in elements of a block of `rows` x `cols` planes of `plane` elements, where a
+    /// row is `row` elements long (an [images, channels] block of x or y, or a [co, ci] block of w).
+    fn extent(rows: usize, row: usize, cols: usize, plane: usize) -> usize {
+        (rows - 1) * row + cols * plane
+    }
+
+    /// Whole images when they fit, else one image at a time with channel chunks.
+    fn plan(&self, max: usize) -> Result<Plan> {
+        let (x_img, y_img) = (self.x_img(), self.y_img());
+        if x_img <= max && y_img <= max && self.co * self.w_row() <= max {
+            let imgs = (max / x_img.max(1)).min(max / y_img.max(1)).clamp(1, 65535);
+            return Ok(Plan { imgs, ci: self.ci, co: self.co });
+        }
+        let ci = self.ci.min(max / (self.h * self.w).max(self.kk()));
+        let mut co = self.co.min(max / (self.oh * self.ow).max(1));
+        while co > 0 && ci > 0 && Self::extent(co, self.w_row(), ci, self.kk()) > max {
+            co /= 2;
+        }
+        if ci == 0 || co == 0 {
+            return Err(Error::invalid(
+                "conv2d",
+                format!("one channel plane of {self:?} exceeds the storage binding limit ({max} floats)"),
+            ));
+        }
+        Ok(Plan { imgs: 1, ci, co })
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            h: u(self.h),
+            w: u(self.w),
+            oh: u(self.oh),
+            ow: u(self.ow),
+            kh: u(self.kh),
+            kw: u(self.kw),
+            stride: u(self.stride),
+            pad: u(self.pad),
+            x_img: u(self.x_img()),
+            y_img: u(self.y_img()),
+            ..Default::default()
+        }
+    }
+}
+
+fn run(spec: &Spec, p: Params, views: [(BindView, u32); 3], bias: (BindView, u32), imgs: usize) -> Result<()> {
+    let ctx = Tensor::ctx()?;
+    let [a, b, c] = views;
+    let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, bias_shift: bias.1, ..p };
+    let groups = [p.n.div_ceil(TILE), p.m.div_ceil(TILE), imgs as u32];
+    ctx.dispatch(&CONV, spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias.0, c.0], groups)
+}
+
+fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
+    let y = Tensor::empty(&[g.n, g.co, g.oh, g.ow])?;
+    let plan = g.plan(ctx.max_binding_elems())?;
+    let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
+    for (n0, nn) in chunks(g.n, plan.imgs) {
+        for (co0, mc) in chunks(g.co, plan.co) {
+            for (i, (ci0, cc)) in chunks(g.ci, plan.ci).into_iter().enumerate() {
+                let first = i == 0;
+                let with_bias = first && bias.is_some();
+                let bias_v = match (with_bias, bias) {
+                    (true, Some(b)) => win(ctx, b, co0, mc)?,
+                    _ => (dummy_binding()?, 0),
+                };
+                let av = win(ctx, w, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
+                let bv = win(ctx, x, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
+                let cv = win(ctx, &y, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
+                let p = Params {
+                    m: u(mc),
+                    n: u(ohw),
+                    k: u(cc * kk),
+                    beta: if first { 0.0 } else { 1.0 },
+                    a_row: u(g.w_row()),
+                    c_row: u(ohw),
+                    c_img: u(g.y_img()),
+                    ..g.params()
+                };
+                run(&Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias), p, [av, bv, cv], bias_v, nn)?;
+            }
+        }
+    }
+    Ok(y)
+}
+
+fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
+    let dx = Tensor::empty(&[g.n, g.ci, g.h, g.w])?;
+    let plan = g.plan(ctx.max_binding_elems())?;
+    let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
+    let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
+    for (n0, nn) in chunks(g.n, plan.imgs) {
+        for (ci0, cc) in chunks(g.ci, plan.ci) {
+            for (i, (co0, mc)) in chunks(g.co, plan.co).into_iter().enumerate() {
+                let av = win(ctx, w, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
+                let bv = win(ctx, dy, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
+                let cv = win(ctx, &dx, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
+                let p = Params {
+                    m: u(cc),
+                    n: u(hw),
+                    k: u(mc * kk),
+                    beta: if i == 0 { 0.0 } else { 1.0 },
+                    a_row: u(g.w_row()),
+                    c_row: u(hw),
+                    c_img: u(g.x_img()),
+                    ..g.params()
+                };
+                run(&spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
+            }
+        }
+    }
+    Ok(dx)
+}
+
+fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
+    let dw = Tensor::empty(&[g.co, g.ci, g.kh, g.kw])?;
+    let plan = g.plan(ctx.max_binding_elems())?;
+    let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
+    let spec = Spec::new().u32("MODE", 2).bool("HAS_BIAS", false);
+    for (co0, mc) in chunks(g.co, plan.co) {
+        for (ci0, cc) in chunks(g.ci, plan.ci) {
+            for (i, (n0, nn)) in chunks(g.n, plan.imgs).into_iter().enumerate() {
+                let av = win(ctx, dy, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
+                let bv = win(ctx, x, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
+                let cv = win(ctx, &dw, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
+                let p = Params {
+                    m: u(mc),
+                    n: u(cc * kk),
+                    k: u(nn * ohw),
+                    beta: if i == 0 { 0.0 } else { 1.0 },
+                    c_row: u(g.w_row()),
+                    c_img: 0,
+                    ..g.params()
+                };
+                run(&spec, p, [av, bv, cv], (dummy_binding()?, 0), 1)?;
+            }
+        }
+    }
+    Ok(dw)
+}
+
+/// y = conv2d(x, w) + bias for x [N, Ci, H, W], w [Co, Ci, KH, KW], bias [Co]; zero padding
+/// `padding` on every side, the same `stride` along both axes. y is [N, Co, OH, OW] with
+/// OH = (H + 2 padding - KH) / stride + 1.
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
+    if x.rank() != 4 || w.rank() != 4 || x.dim(1) != w.dim(1) {
+        return Err(Error::shape_hint(
+            "conv2d",
+            x.shape(),
+            w.shape(),
+            "expected input [N, Ci, H, W] and weight [Co, Ci, KH, KW] with the same Ci",
+        ));
+    }
+    if stride == 0 {
+        return Err(Error::invalid("conv2d", "stride must be at least 1"));
+    }
+    let (n, ci, h, wd) = (x.dim(0), x.dim(1), x.dim(2), x.dim(3));
+    let (co, kh, kw) = (w.dim(0), w.dim(2), w.dim(3));
+    if h + 2 * padding < kh || wd + 2 * padding < kw {
+        return Err(Error::shape_hint(
+            "conv2d",
+            x.shape(),
+            w.shape(),
+            format!("kernel larger than the padded input (padding {padding})"),
+        ));
+    }
+    if let Some(b) = bias {
+        if b.shape() != [co] {
+            return Err(Error::shape_hint("conv2d bias", b.shape(), &[co], "one value per output channel"));
+        }
+    }
+    let g = Geom {
+        n,
+        ci,
+        h,
+        w: wd,
+        co,
+        kh,
+        kw,
+        oh: (h + 2 * padding - kh) / stride + 1,
+        ow: (wd + 2 * padding - kw) / stride + 1,
+        stride,
+        pad: padding,
+    };
+    let ctx = Tensor::ctx()?;
+    if let Some(b) = bias {
+        whole(ctx, "conv2d bias", b)?;
+    }
+    let y = forward_raw(x, w, bias, g)?;
+    let (gx, gw) = (needs_grad(x), needs_grad(w));
+    let gb = bias.is_some_and(needs_grad);
+    let (sx, sw) = (gw.then(|| x.detach()), gx.then(|| w.detach()));
+    let mut inputs = vec![x, w];
+    if let Some(b) = bias {
+        inputs.push(b);
+    }
+    let has_bias = bias.is_some();
+    Ok(record(y, "conv2d", &inputs, move |dy| {
+        let dx = match &sw {
+            Some(w) => Some(backward_input_raw(dy, w, g)?),
+            None => None,
+        };
+        let dw = match &sx {
+            Some(x) => Some(backward_weight_raw(dy, x, g)?),
+            None => None,
+        };
+        let mut out = vec![dx, dw];
+        if has_bias {
+            out.push(if gb {
+                Some(dy.reshape(&[g.n, g.co, g.oh * g.ow])?.sum(2, false)?.sum(0, false)?)
+            } else {
+                None
+            });
+        }
+        Ok(out)
+    }))
+}
+
+impl Tensor {
+    /// See [`conv2d`].
+    pub fn conv2d(&self, w: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
+        conv2d(self, w, bias, stride, padding)
+    }
+}
