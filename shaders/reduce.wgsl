@@ -5,6 +5,7 @@
 //             millions) are split across 256 invocations and combined in a tree.
 //   sum_cols: inner > 1, one invocation per output; neighbouring invocations read
 //             neighbouring elements.
+// Specialisation: SQUARE (bool) sums x^2 instead of x (gradient norms).
 
 struct Params {
     outer: u32, r: u32, inner: u32, x_shift: u32,
@@ -17,6 +18,14 @@ struct Params {
 
 var<workgroup> partial: array<f32, 256>;
 
+fn load(i: u32) -> f32 {
+    let v = x[i];
+    if (SQUARE) {
+        return v * v;
+    }
+    return v;
+}
+
 @compute @workgroup_size(256)
 fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
@@ -27,7 +36,7 @@ fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     if (valid) {
         let base = p.x_shift + row * p.r;
         for (var i = lid; i < p.r; i += 256u) {
-            acc += x[base + i];
+            acc += load(base + i);
         }
     }
     partial[lid] = acc;
@@ -53,7 +62,7 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let base = p.x_shift + o * p.r * p.inner + j;
     var acc = 0.0;
     for (var i = 0u; i < p.r; i++) {
-        acc += x[base + i * p.inner];
+        acc += load(base + i * p.inner);
     }
     y[p.y_shift + idx] = acc * p.scale;
 }

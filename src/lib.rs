@@ -3,13 +3,15 @@
 //! to fine-tune Stable Diffusion 1.x with DreamBooth.
 //!
 //! Layers, bottom up: [`gpu`] (context, buffers, pipelines, dispatch), [`tensor`] and
-//! [`autograd`], [`ops`] (the kernels' launchers and their backward rules), [`bench`].
+//! [`autograd`], [`ops`] (the kernels' launchers and their backward rules), [`optim`] (AdamW, gradient
+//! clipping), [`bench`].
 
 pub mod autograd;
 pub mod bench;
 pub mod error;
 pub mod gpu;
 pub mod ops;
+pub mod optim;
 pub mod tensor;
 
 pub use autograd::{no_grad, with_no_grad};

@@ -188,6 +188,14 @@ impl Tensor {
         t
     }
 
+    /// A stable identity of a leaf that requires grad (a parameter), for optimizer state.
+    pub fn leaf_id(&self) -> Option<u64> {
+        match &self.autograd {
+            Some(Autograd::Leaf(s)) => Some(s.id()),
+            _ => None,
+        }
+    }
+
     /// The accumulated gradient of a leaf, if backward has reached it.
     pub fn grad(&self) -> Option<Tensor> {
         match &self.autograd {

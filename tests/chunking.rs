@@ -210,3 +210,40 @@ fn conv2d_splits_channels_and_accumulates() {
         assert!((lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0), "dw adjoint: {lhs} vs {rhs}");
     }
 }
+
+#[test]
+fn adamw_and_clipping_split_into_windows() {
+    setup();
+    let mut rng = Rng::new(8);
+    let n = 5000;
+    let p0 = rng.vec(n, -1.0, 1.0);
+    let c = rng.vec(n, -1.0, 1.0);
+    let p = param(&p0, &[n]);
+    p.mul(&t(&c, &[n])).unwrap().sum_all().unwrap().backward().unwrap();
+    // The gradient is c; its norm (a sum of squares over more than one binding) clips it to 1.
+    let norm: f64 = c.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let got = engine::optim::clip_grad_norm(&[p.clone()], 1.0).unwrap().item().unwrap() as f64;
+    assert!((got - norm).abs() < 1e-5 * norm, "{got} vs {norm}");
+    let g: Vec<f64> = c.iter().map(|&x| x as f64 / (norm + 1e-6)).collect();
+    assert_close("clipped grad chunked", &p.grad().unwrap().to_vec().unwrap(), &g, 1e-7, 1e-5);
+    let mut opt = engine::optim::AdamW::new(0.01);
+    opt.step(&[p.clone()]).unwrap();
+    // Step 1 of AdamW: m_hat = g, v_hat = g^2, so p' = p (1 - lr wd) - lr g / (|g| + eps).
+    let want: Vec<f64> =
+        p0.iter().zip(&g).map(|(&x, gg)| x as f64 * (1.0 - 0.01 * 0.01) - 0.01 * gg / (gg.abs() + 1e-8)).collect();
+    assert_close("AdamW chunked", &p.to_vec().unwrap(), &want, 1e-6, 1e-5);
+}
+
+#[test]
+fn layout_copies_split_into_pieces() {
+    setup();
+    let mut rng = Rng::new(9);
+    let (r, c) = (60, 50);
+    let x = rng.vec(r * c, -1.0, 1.0);
+    let got = t(&x, &[r, c]).transpose(0, 1).unwrap().to_vec().unwrap();
+    let want: Vec<f64> = (0..r * c).map(|i| x[(i % r) * c + i / r] as f64).collect();
+    assert_close("transpose chunked", &got, &want, 0.0, 0.0);
+    let got = t(&x[..c], &[1, c]).expand(&[r, c]).unwrap().to_vec().unwrap();
+    let want: Vec<f64> = (0..r * c).map(|i| x[i % c] as f64).collect();
+    assert_close("expand chunked", &got, &want, 0.0, 0.0);
+}

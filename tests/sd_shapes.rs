@@ -24,7 +24,8 @@ fn conv2d_320_to_320_3x3_on_64x64_latents() {
                 for kx in 0..3 {
                     let (iy, ix) = (oy as isize + ky as isize - 1, ox as isize + kx as isize - 1);
                     if iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize {
-                        s += wt[((o * ci + c) * 3 + ky) * 3 + kx] as f64 * x[(c * h + iy as usize) * w + ix as usize] as f64;
+                        s += wt[((o * ci + c) * 3 + ky) * 3 + kx] as f64
+                            * x[(c * h + iy as usize) * w + ix as usize] as f64;
                     }
                 }
             }

@@ -35,13 +35,16 @@ pub(crate) fn strided_copy(
     let (se, de) = (extent(src_str), extent(dst_str));
     let max = ctx.max_binding_elems();
     if se > max || de > max {
-        return Err(Error::invalid(
-            "copy",
-            format!(
-                "a strided copy over {dims:?} spans more than the {}-byte binding limit; split the tensor first",
-                ctx.max_binding
-            ),
-        ));
+        // Too large for one binding: halve the outermost axis longer than 1 and copy each
+        // half; the recursion ends because a single element always fits.
+        let d = dims.iter().position(|&n| n > 1).expect("a copy of one element fits");
+        let half = dims[d] / 2;
+        for (start, len) in [(0, half), (half, dims[d] - half)] {
+            let mut sub = dims.to_vec();
+            sub[d] = len;
+            strided_copy(src, src_off + start * src_str[d], src_str, dst, dst_off + start * dst_str[d], dst_str, &sub)?;
+        }
+        return Ok(());
     }
     let (sv, ss) = ctx.window(src.buffer(), src.offset() + src_off, se)?;
     let (dv, ds) = ctx.window(dst.buffer(), dst.offset() + dst_off, de)?;

@@ -40,7 +40,7 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         ctx.dispatch(&PARTIAL, &Spec::new(), &params, &[av, bv, pv], grid(blocks))?;
     }
     let loss = Tensor::empty(&[1])?;
-    reduce_into(&partials, 1, total_blocks, 1, 1.0 / n.max(1) as f32, &loss, 0)?;
+    reduce_into(&partials, 1, total_blocks, 1, 1.0 / n.max(1) as f32, false, &loss, 0)?;
 
     let (ga, gb) = (needs_grad(a), needs_grad(b));
     let (sa, sb) = (a.detach(), b.detach());

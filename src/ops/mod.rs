@@ -26,6 +26,7 @@ pub fn all_shaders() -> Vec<&'static Shader> {
         &loss::SHADER,
         &reduce::SHADER,
         &softmax::SHADER,
+        &crate::optim::SHADER,
         &crate::bench::PROBE_SHADER,
     ]
 }

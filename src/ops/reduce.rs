@@ -5,28 +5,34 @@ use super::launch::{chunks, f, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
 use crate::gpu::Spec;
-use crate::gpu::{Access, Kernel, Shader};
+use crate::gpu::{Access, Kernel, Shader, SpecValue};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader =
-    Shader { name: "reduce", source: include_str!("../../shaders/reduce.wgsl"), variants: &[&[]] };
+pub static SHADER: Shader = Shader {
+    name: "reduce",
+    source: include_str!("../../shaders/reduce.wgsl"),
+    variants: &[&[("SQUARE", SpecValue::Bool(false))], &[("SQUARE", SpecValue::Bool(true))]],
+};
 static SUM_ROWS: Kernel = Kernel { shader: &SHADER, entry: "sum_rows", bindings: &[Access::Read, Access::ReadWrite] };
 static SUM_COLS: Kernel = Kernel { shader: &SHADER, entry: "sum_cols", bindings: &[Access::Read, Access::ReadWrite] };
 
 /// Reduces `x` viewed as [outer, r, inner] over `r` into `y` (elements `[y_start, ..)` of y,
-/// outer * inner of them), multiplied by `scale`.
+/// outer * inner of them), multiplied by `scale`; with `square`, sums x^2.
 pub(crate) fn reduce_into(
     x: &Tensor,
     outer: usize,
     r: usize,
     inner: usize,
     scale: f32,
+    square: bool,
     y: &Tensor,
     y_start: usize,
 ) -> Result<()> {
     let ctx = Tensor::ctx()?;
     let max = ctx.max_binding_elems();
-    let spec = Spec::new();
+    let spec = Spec::new().bool("SQUARE", square);
+    // Second-level sums (of partial sums) never square.
+    let plain = Spec::new().bool("SQUARE", false);
     if inner == 1 {
         if r <= max {
             for (o0, on) in chunks(outer, max / r.max(1)) {
@@ -49,7 +55,7 @@ pub(crate) fn reduce_into(
                 let (pv, ps) = win(ctx, &partial, 0, pieces.len())?;
                 let (yv, ys) = win(ctx, y, y_start + o, 1)?;
                 let params = [1, u(pieces.len()), 1, ps, ys, f(scale), 0, 0];
-                ctx.dispatch(&SUM_ROWS, &spec, &params, &[pv, yv], [1, 1, 1])?;
+                ctx.dispatch(&SUM_ROWS, &plain, &params, &[pv, yv], [1, 1, 1])?;
             }
         }
     } else {
@@ -72,7 +78,7 @@ pub(crate) fn reduce_into(
                     let params = [1, u(*rn), u(inner), xs, ps, f(1.0), 0, 0];
                     ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, pv], grid(inner.div_ceil(256)))?;
                 }
-                reduce_into(&partial, 1, pieces.len(), inner, scale, y, y_start + o * inner)?;
+                reduce_into(&partial, 1, pieces.len(), inner, scale, false, y, y_start + o * inner)?;
             }
         } else {
             return Err(Error::invalid(
@@ -109,7 +115,7 @@ fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> 
     };
     let scale = if mean { 1.0 / r as f32 } else { 1.0 };
     let y = Tensor::empty(&out_shape)?;
-    reduce_into(x, outer, r, inner, scale, &y, 0)?;
+    reduce_into(x, outer, r, inner, scale, false, &y, 0)?;
     let in_shape = shape.to_vec();
     Ok(record(y, op, &[x], move |g| {
         let g = g.reshape(&kept)?.expand(&in_shape)?;
