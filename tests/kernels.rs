@@ -462,3 +462,60 @@ fn conv2d_errors_name_both_shapes() {
     let w = Tensor::zeros(&[2, 3, 7, 7]).unwrap();
     assert!(x.conv2d(&w, None, 1, 1).is_err());
 }
+
+#[test]
+fn cat_narrow_split_upsample_forward_and_backward() {
+    let mut rng = Rng::new(67);
+    let a = rng.vec(24, -1.0, 1.0);
+    let b = rng.vec(40, -1.0, 1.0);
+    // cat along channels: [2, 3, 4] ++ [2, 5, 4] -> [2, 8, 4]
+    check_op(
+        "cat axis 1",
+        &[(a.clone(), vec![2, 3, 4]), (b.clone(), vec![2, 5, 4])],
+        &|t| engine::ops::copy::cat(&[&t[0], &t[1]], 1),
+        &|x| {
+            (0..2)
+                .flat_map(|n| {
+                    x[0][n * 12..n * 12 + 12].iter().chain(&x[1][n * 20..n * 20 + 20]).cloned().collect::<Vec<_>>()
+                })
+                .collect()
+        },
+        0.0,
+        1e-3,
+    );
+    check_op(
+        "narrow last axis",
+        &[(b.clone(), vec![2, 5, 4])],
+        &|t| t[0].narrow(-1, 1, 2),
+        &|x| (0..10).flat_map(|r| x[0][r * 4 + 1..r * 4 + 3].to_vec()).collect(),
+        0.0,
+        1e-3,
+    );
+    let x = t(&b, &[2, 5, 4]);
+    let parts = x.split(1, &[2, 3]).unwrap();
+    assert_eq!(parts[0].shape(), &[2, 2, 4]);
+    assert_eq!(parts[1].to_vec().unwrap(), [&b[8..20], &b[28..40]].concat());
+    assert!(x.split(1, &[2, 2]).is_err());
+    let e = engine::ops::copy::cat(&[&t(&a, &[2, 3, 4]), &t(&b, &[2, 4, 5])], 1).unwrap_err().to_string();
+    assert!(e.contains("[2, 3, 4]") && e.contains("[2, 4, 5]"), "{e}");
+    // Nearest x2 upsampling of [1, 2, 3, 2].
+    let u = rng.vec(12, -1.0, 1.0);
+    check_op(
+        "upsample_nearest2x",
+        &[(u, vec![1, 2, 3, 2])],
+        &|t| t[0].upsample_nearest2x(),
+        &|x| {
+            let mut y = vec![0.0; 48];
+            for c in 0..2 {
+                for oy in 0..6 {
+                    for ox in 0..4 {
+                        y[(c * 6 + oy) * 4 + ox] = x[0][(c * 3 + oy / 2) * 2 + ox / 2];
+                    }
+                }
+            }
+            y
+        },
+        0.0,
+        1e-3,
+    );
+}

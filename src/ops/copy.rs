@@ -124,4 +124,105 @@ impl Tensor {
         let in_shape = self.shape().to_vec();
         Ok(record(out, "expand", &[self], move |g| Ok(vec![Some(sum_to(g, &in_shape)?)])))
     }
+
+    /// Elements `[start, start+len)` along `axis` (negative counts from the end), copied out
+    /// (a view for axis 0). Backward writes the gradient into that slot of zeros.
+    pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
+        let a = axis_index("narrow", self.shape(), axis)?;
+        if a == 0 {
+            return self.narrow0(start, len);
+        }
+        let dim = self.shape()[a];
+        if start + len > dim {
+            return Err(Error::invalid(
+                "narrow",
+                format!("range {start}..{} is outside axis {a} of {:?}", start + len, self.shape()),
+            ));
+        }
+        let (outer, inner) = outer_inner(self.shape(), a);
+        let mut shape = self.shape().to_vec();
+        shape[a] = len;
+        let out = Tensor::empty(&shape)?;
+        strided_copy(self, start * inner, &[dim * inner, 1], &out, 0, &[len * inner, 1], &[outer, len * inner])?;
+        let full = self.shape().to_vec();
+        Ok(record(out, "narrow", &[self], move |g| {
+            let z = Tensor::zeros(&full)?;
+            strided_copy(g, 0, &[len * inner, 1], &z, start * inner, &[dim * inner, 1], &[outer, len * inner])?;
+            Ok(vec![Some(z)])
+        }))
+    }
+
+    /// Splits along `axis` into pieces of the given sizes (torch.split with a list).
+    pub fn split(&self, axis: isize, sizes: &[usize]) -> Result<Vec<Tensor>> {
+        let a = axis_index("split", self.shape(), axis)?;
+        if sizes.iter().sum::<usize>() != self.shape()[a] {
+            return Err(Error::invalid(
+                "split",
+                format!("sizes {sizes:?} do not add up to axis {a} of {:?}", self.shape()),
+            ));
+        }
+        let mut start = 0;
+        let mut out = Vec::new();
+        for &len in sizes {
+            out.push(self.narrow(a as isize, start, len)?);
+            start += len;
+        }
+        Ok(out)
+    }
+
+    /// Nearest-neighbour upsampling by 2 of x [N, C, H, W] -> [N, C, 2H, 2W]
+    /// (F.interpolate(scale_factor=2, mode="nearest")). Backward sums each 2x2 block.
+    pub fn upsample_nearest2x(&self) -> Result<Tensor> {
+        if self.rank() != 4 {
+            return Err(Error::invalid("upsample_nearest2x", format!("needs [N, C, H, W], got {:?}", self.shape())));
+        }
+        let (nc, h, w) = (self.dim(0) * self.dim(1), self.dim(2), self.dim(3));
+        let out = Tensor::empty(&[self.dim(0), self.dim(1), 2 * h, 2 * w])?;
+        let dims = [nc, h, 2, w, 2];
+        strided_copy(self, 0, &[h * w, w, 0, 1, 0], &out, 0, &contiguous_strides(&dims), &dims)?;
+        let shape = self.shape().to_vec();
+        Ok(record(out, "upsample_nearest2x", &[self], move |g| {
+            let blocks = g.reshape(&[nc, h, 2, w, 2])?.sum(4, false)?.sum(2, false)?;
+            Ok(vec![Some(blocks.reshape(&shape)?)])
+        }))
+    }
+}
+
+fn outer_inner(shape: &[usize], axis: usize) -> (usize, usize) {
+    (shape[..axis].iter().product(), shape[axis + 1..].iter().product())
+}
+
+fn axis_index(op: &'static str, shape: &[usize], axis: isize) -> Result<usize> {
+    let r = shape.len() as isize;
+    let a = if axis < 0 { r + axis } else { axis };
+    if a < 0 || a >= r {
+        return Err(Error::invalid(op, format!("axis {axis} is out of range for shape {shape:?}")));
+    }
+    Ok(a as usize)
+}
+
+/// Concatenation along `axis` (torch.cat). Backward narrows the gradient back into pieces.
+pub fn cat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+    let first = tensors.first().ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
+    let a = axis_index("cat", first.shape(), axis)?;
+    for t in tensors {
+        let same = t.rank() == first.rank() && (0..t.rank()).all(|d| d == a || t.shape()[d] == first.shape()[d]);
+        if !same {
+            return Err(Error::shape_hint("cat", first.shape(), t.shape(), format!("only axis {a} may differ")));
+        }
+    }
+    let total: usize = tensors.iter().map(|t| t.shape()[a]).sum();
+    let mut shape = first.shape().to_vec();
+    shape[a] = total;
+    let out = Tensor::empty(&shape)?;
+    let (outer, inner) = outer_inner(&shape, a);
+    let mut start = 0;
+    let mut sizes = Vec::new();
+    for t in tensors {
+        let len = t.shape()[a];
+        strided_copy(t, 0, &[len * inner, 1], &out, start * inner, &[total * inner, 1], &[outer, len * inner])?;
+        start += len;
+        sizes.push(len);
+    }
+    Ok(record(out, "cat", tensors, move |g| Ok(g.split(a as isize, &sizes)?.into_iter().map(Some).collect())))
 }
