@@ -247,3 +247,27 @@ fn layout_copies_split_into_pieces() {
     let want: Vec<f64> = (0..r * c).map(|i| x[i % c] as f64).collect();
     assert_close("expand chunked", &got, &want, 0.0, 0.0);
 }
+
+#[test]
+fn embedding_table_larger_than_a_binding() {
+    setup();
+    let mut rng = Rng::new(10);
+    let (v, d) = (700, 6); // 4200 floats: three row chunks
+    let table = rng.vec(v * d, -1.0, 1.0);
+    let ids = [699u32, 0, 350, 699, 341];
+    let tt = param(&table, &[v, d]);
+    let out = engine::ops::embedding::embedding(&tt, &ids).unwrap();
+    let want: Vec<f64> =
+        ids.iter().flat_map(|&i| table[i as usize * d..(i as usize + 1) * d].iter().map(|&x| x as f64)).collect();
+    assert_close("embedding chunked", &out.to_vec().unwrap(), &want, 0.0, 0.0);
+    out.backward_with(&engine::Tensor::ones(&[ids.len(), d]).unwrap()).unwrap();
+    let grad = tt.grad().unwrap().to_vec().unwrap();
+    let count = |row: usize| ids.iter().filter(|&&i| i as usize == row).count() as f32;
+    for row in [0usize, 1, 341, 350, 699] {
+        assert!(
+            grad[row * d..(row + 1) * d].iter().all(|&g| g == count(row)),
+            "row {row}: {:?}",
+            &grad[row * d..(row + 1) * d]
+        );
+    }
+}

@@ -519,3 +519,48 @@ fn cat_narrow_split_upsample_forward_and_backward() {
         1e-3,
     );
 }
+
+// ---------------------------------------------------------------- embeddings
+
+#[test]
+fn embedding_lookup_and_scatter_add_backward() {
+    let mut rng = Rng::new(71);
+    let (v, d) = (11, 5);
+    let table = rng.vec(v * d, -1.0, 1.0);
+    let ids = [3u32, 0, 10, 3, 3, 7];
+    let tt = param(&table, &[v, d]);
+    let out = engine::ops::embedding::embedding(&tt, &ids).unwrap();
+    let want: Vec<f64> =
+        ids.iter().flat_map(|&i| table[i as usize * d..(i as usize + 1) * d].iter().map(|&x| x as f64)).collect();
+    assert_close("embedding", &out.to_vec().unwrap(), &want, 0.0, 0.0);
+    let g = rng.vec(ids.len() * d, -1.0, 1.0);
+    out.backward_with(&t(&g, &[ids.len(), d])).unwrap();
+    let mut want = vec![0.0; v * d];
+    for (j, &i) in ids.iter().enumerate() {
+        for k in 0..d {
+            want[i as usize * d + k] += g[j * d + k] as f64;
+        }
+    }
+    assert_close("embedding grad (repeated ids add up)", &tt.grad().unwrap().to_vec().unwrap(), &want, 1e-6, 1e-6);
+    let e = engine::ops::embedding::embedding(&tt, &[11]).unwrap_err().to_string();
+    assert!(e.contains("id 11") && e.contains("11 rows"), "{e}");
+}
+
+#[test]
+fn timestep_embedding_matches_diffusers() {
+    let ts = [0.0f32, 1.0, 17.0, 500.0, 999.0];
+    for (dim, flip, shift) in [(320usize, true, 0.0f32), (32, false, 1.0), (7, true, 0.0)] {
+        let got = engine::ops::embedding::timestep_embedding(&t(&ts, &[5]), dim, flip, shift).unwrap();
+        assert_eq!(got.shape(), &[5, dim]);
+        let want = timestep_embedding_ref(&ts, dim, flip, shift);
+        // The angle t * freq is an f32 near 1000 (one ulp = 6.1e-5), and the GPU's exp may round
+        // freq differently by an ulp: allow 4 ulps of the angle. A wrong formula is off by O(1).
+        assert_close(
+            &format!("timestep embedding dim {dim} flip {flip} shift {shift}"),
+            &got.to_vec().unwrap(),
+            &want,
+            2.5e-4,
+            0.0,
+        );
+    }
+}

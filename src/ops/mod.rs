@@ -6,6 +6,7 @@
 pub mod conv;
 pub mod copy;
 pub mod elementwise;
+pub mod embedding;
 pub mod gemm;
 pub mod launch;
 pub mod loss;
@@ -21,6 +22,7 @@ pub fn all_shaders() -> Vec<&'static Shader> {
         &conv::SHADER,
         &copy::SHADER,
         &elementwise::SHADER,
+        &embedding::SHADER,
         &gemm::SHADER,
         &norm::SHADER,
         &loss::SHADER,

@@ -315,3 +315,21 @@ pub fn conv2d_ref(
     }
     y
 }
+
+/// diffusers' get_timestep_embedding: frequencies in the same f32 operations, sin/cos in f64.
+pub fn timestep_embedding_ref(ts: &[f32], dim: usize, flip: bool, shift: f32) -> Vec<f64> {
+    let half = dim / 2;
+    let lmp = (10000f64).ln() as f32;
+    let mut out = vec![0.0; ts.len() * dim];
+    for (i, &t) in ts.iter().enumerate() {
+        for k in 0..half {
+            let freq = ((-lmp * k as f32) / (half as f32 - shift)).exp();
+            let arg = (t * freq) as f64;
+            let (s, c) = (arg.sin(), arg.cos());
+            let (first, second) = if flip { (c, s) } else { (s, c) };
+            out[i * dim + k] = first;
+            out[i * dim + half + k] = second;
+        }
+    }
+    out
+}
