@@ -271,3 +271,24 @@ fn embedding_table_larger_than_a_binding() {
         );
     }
 }
+
+#[test]
+fn attention_splits_heads_forward_and_backward() {
+    setup();
+    let mut rng = Rng::new(11);
+    // One head's 300 x 2 queries fit a binding, four heads do not: heads split 3 + 1.
+    let (b, n, d) = (4, 300, 2);
+    let q = rng.vec(b * n * d, -1.0, 1.0);
+    let k = rng.vec(b * n * d, -1.0, 1.0);
+    let v = rng.vec(b * n * d, -1.0, 1.0);
+    let (tq, tk, tv) = (param(&q, &[b, n, d]), param(&k, &[b, n, d]), param(&v, &[b, n, d]));
+    let o = engine::ops::attention::attention(&tq, &tk, &tv, false, 0.5).unwrap();
+    let want = attention_ref(&f64s(&q), &f64s(&k), &f64s(&v), b, n, n, d, false, 0.5);
+    assert_close("attention chunked", &o.to_vec().unwrap(), &want, 1e-5, 1e-5);
+    let g = rng.vec(b * n * d, -1.0, 1.0);
+    o.backward_with(&t(&g, &[b, n, d])).unwrap();
+    let (dq, dk, dv) = attention_backward_ref(&f64s(&q), &f64s(&k), &f64s(&v), &f64s(&g), b, n, n, d, 0.5);
+    assert_close("attention dq chunked", &tq.grad().unwrap().to_vec().unwrap(), &dq, 1e-5, 1e-4);
+    assert_close("attention dk chunked", &tk.grad().unwrap().to_vec().unwrap(), &dk, 1e-5, 1e-4);
+    assert_close("attention dv chunked", &tv.grad().unwrap().to_vec().unwrap(), &dv, 1e-5, 1e-4);
+}

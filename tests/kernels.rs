@@ -564,3 +564,55 @@ fn timestep_embedding_matches_diffusers() {
         );
     }
 }
+
+// ---------------------------------------------------------------- attention
+
+#[test]
+fn attention_forward_awkward_shapes() {
+    let mut rng = Rng::new(73);
+    // (batch x heads, Nq, Nk, D, causal): queries and keys not multiples of the 64-query
+    // workgroup or the 16-key tile; cross-attention with 77 keys; CLIP's causal 77 x 64.
+    for (b, nq, nk, d, causal) in
+        [(2usize, 70usize, 37usize, 8usize, false), (3, 5, 77, 40, false), (2, 77, 77, 64, true), (1, 1, 1, 1, false)]
+    {
+        let q = rng.vec(b * nq * d, -1.0, 1.0);
+        let k = rng.vec(b * nk * d, -1.0, 1.0);
+        let v = rng.vec(b * nk * d, -1.0, 1.0);
+        let scale = 1.0 / (d as f32).sqrt();
+        let o = engine::ops::attention::attention(
+            &t(&q, &[b, nq, d]),
+            &t(&k, &[b, nk, d]),
+            &t(&v, &[b, nk, d]),
+            causal,
+            scale,
+        )
+        .unwrap();
+        let want = attention_ref(&f64s(&q), &f64s(&k), &f64s(&v), b, nq, nk, d, causal, scale as f64);
+        assert_close(
+            &format!("attention b{b} nq{nq} nk{nk} d{d} causal {causal}"),
+            &o.to_vec().unwrap(),
+            &want,
+            1e-5,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn attention_backward_matches_finite_differences() {
+    let mut rng = Rng::new(79);
+    for (b, nq, nk, d, causal) in [(2usize, 5usize, 7usize, 3usize, false), (1, 6, 6, 4, true), (1, 18, 20, 2, false)] {
+        let q = rng.vec(b * nq * d, -1.0, 1.0);
+        let k = rng.vec(b * nk * d, -1.0, 1.0);
+        let v = rng.vec(b * nk * d, -1.0, 1.0);
+        let scale = 0.7;
+        check_op(
+            &format!("attention grad b{b} nq{nq} nk{nk} d{d} causal {causal}"),
+            &[(q, vec![b, nq, d]), (k, vec![b, nk, d]), (v, vec![b, nk, d])],
+            &|t| engine::ops::attention::attention(&t[0], &t[1], &t[2], causal, scale),
+            &|x| attention_ref(&x[0], &x[1], &x[2], b, nq, nk, d, causal, scale as f64),
+            1e-5,
+            2e-3,
+        );
+    }
+}

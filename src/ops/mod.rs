@@ -3,6 +3,7 @@
 //! Every launcher binds windows of at most the adapter's per-binding limit and splits its
 //! work into chunks where a tensor is larger (see [`launch`]).
 
+pub mod attention;
 pub mod conv;
 pub mod copy;
 pub mod elementwise;
@@ -19,6 +20,7 @@ use crate::gpu::Shader;
 /// Every WGSL file the engine compiles, for the offline validation test.
 pub fn all_shaders() -> Vec<&'static Shader> {
     vec![
+        &attention::SHADER,
         &conv::SHADER,
         &copy::SHADER,
         &elementwise::SHADER,

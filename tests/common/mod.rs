@@ -333,3 +333,78 @@ pub fn timestep_embedding_ref(ts: &[f32], dim: usize, flip: bool, shift: f32) ->
     }
     out
 }
+
+/// softmax(scale q kᵀ [causal]) v, q [b, nq, d], k and v [b, nk, d].
+pub fn attention_ref(
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    b: usize,
+    nq: usize,
+    nk: usize,
+    d: usize,
+    causal: bool,
+    scale: f64,
+) -> Vec<f64> {
+    let mut o = vec![0.0; b * nq * d];
+    for bb in 0..b {
+        for i in 0..nq {
+            let mut s: Vec<f64> = (0..nk)
+                .map(|j| {
+                    if causal && j > i {
+                        f64::NEG_INFINITY
+                    } else {
+                        scale * (0..d).map(|x| q[(bb * nq + i) * d + x] * k[(bb * nk + j) * d + x]).sum::<f64>()
+                    }
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+            for x in s.iter_mut() {
+                *x = (*x - m).exp() / z;
+            }
+            for x in 0..d {
+                o[(bb * nq + i) * d + x] = (0..nk).map(|j| s[j] * v[(bb * nk + j) * d + x]).sum();
+            }
+        }
+    }
+    o
+}
+
+/// Analytic attention gradients (dq, dk, dv) for output gradient `dout`, in f64.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_ref(
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    dout: &[f64],
+    b: usize,
+    nq: usize,
+    nk: usize,
+    d: usize,
+    scale: f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+    for bb in 0..b {
+        for i in 0..nq {
+            let qi = &q[(bb * nq + i) * d..(bb * nq + i + 1) * d];
+            let s: Vec<f64> =
+                (0..nk).map(|j| scale * (0..d).map(|x| qi[x] * k[(bb * nk + j) * d + x]).sum::<f64>()).collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+            let pr: Vec<f64> = s.iter().map(|x| (x - m).exp() / z).collect();
+            let g = &dout[(bb * nq + i) * d..(bb * nq + i + 1) * d];
+            let dp: Vec<f64> = (0..nk).map(|j| (0..d).map(|x| g[x] * v[(bb * nk + j) * d + x]).sum()).collect();
+            let drow: f64 = (0..nk).map(|j| pr[j] * dp[j]).sum();
+            for j in 0..nk {
+                let ds = pr[j] * (dp[j] - drow);
+                for x in 0..d {
+                    dq[(bb * nq + i) * d + x] += scale * ds * k[(bb * nk + j) * d + x];
+                    dk[(bb * nk + j) * d + x] += scale * ds * qi[x];
+                    dv[(bb * nk + j) * d + x] += pr[j] * g[x];
+                }
+            }
+        }
+    }
+    (dq, dk, dv)
+}
