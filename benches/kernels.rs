@@ -1,11 +1,18 @@
-//! `cargo bench`: the same suite as `engine bench`, printed as a table.
+//! `cargo bench`: the same suites as `engine bench`, one JSON row per line.
 //! (harness = false: the GPU timings come from the engine's own timer, not libtest's.)
 
+use engine::bench;
+
 fn main() {
-    let fma = engine::bench::fma_peak().expect("fma probe");
-    let copy = engine::bench::copy_peak().expect("copy probe");
-    let mut rows = vec![fma.clone(), copy];
-    rows.extend(engine::bench::gemm_suite(fma.gflops.unwrap()).expect("gemm suite"));
+    let fma = bench::fma_peak().expect("fma probe");
+    let copy = bench::copy_peak().expect("copy probe");
+    let peaks = (fma.gflops.unwrap(), copy.gbps.unwrap());
+    let mut rows = vec![fma, copy];
+    rows.extend(bench::gemm_suite(peaks.0).expect("gemm suite"));
+    rows.extend(bench::conv_suite(peaks).expect("conv suite"));
+    rows.extend(bench::norm_suite(peaks).expect("norm suite"));
+    rows.extend(bench::attention_suite(peaks).expect("attention suite"));
+    rows.extend(bench::adamw_suite(peaks).expect("adamw suite"));
     for r in rows {
         println!("{}", r.to_json());
     }

@@ -190,3 +190,60 @@ pub fn gemm_suite(fma_gflops: f64) -> Result<Vec<BenchRow>> {
         bench_gemm("gemm_attn_values", 8, 1024, 40, 1024, false, fma_gflops)?,
     ])
 }
+
+fn row(
+    kernel: &str,
+    shape: String,
+    secs: f64,
+    timer: &'static str,
+    flops: Option<f64>,
+    bytes: Option<f64>,
+    peaks: (f64, f64),
+) -> BenchRow {
+    let gflops = flops.map(|f| f / secs * 1e-9);
+    let gbps = bytes.map(|b| b / secs * 1e-9);
+    let peak_fraction = gflops.map(|g| g / peaks.0).or(gbps.map(|b| b / peaks.1));
+    BenchRow { kernel: kernel.into(), shape, seconds: secs, gflops, gbps, peak_fraction, timer }
+}
+
+/// conv2d forward at an SD 1.5 shape (320 -> 320, 3x3, padding 1, 32x32 latents).
+pub fn conv_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    let (ci, co, h) = (320, 320, 32);
+    let x = rand_tensor(&[1, ci, h, h], 3)?;
+    let w = rand_tensor(&[co, ci, 3, 3], 4)?.scale(0.05)?;
+    let (secs, timer) = time_gpu(3, || x.conv2d(&w, None, 1, 1).map(|_| ()))?;
+    let flops = 2.0 * (co * ci * 9 * h * h) as f64;
+    Ok(vec![row("conv2d", format!("[1,{ci},{h},{h}] {ci}->{co} 3x3"), secs, timer, Some(flops), None, peaks)])
+}
+
+/// group norm at an SD 1.5 shape ([1, 320, 64, 64], 32 groups): bytes = 2 reads + 1 write.
+pub fn norm_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    let x = rand_tensor(&[1, 320, 64, 64], 5)?;
+    let (g, b) = (Tensor::ones(&[320])?, Tensor::zeros(&[320])?);
+    let (secs, timer) = time_gpu(5, || x.group_norm(32, &g, &b, 1e-5).map(|_| ()))?;
+    let bytes = 3.0 * 4.0 * x.numel() as f64;
+    Ok(vec![row("group_norm", "[1,320,64,64] 32 groups".into(), secs, timer, None, Some(bytes), peaks)])
+}
+
+/// Self-attention forward with 1024 tokens, 8 heads of 40; FLOPs = 4 B N² D.
+pub fn attention_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    let (b, n, d) = (8, 1024, 40);
+    let q = rand_tensor(&[b, n, d], 6)?;
+    let k = rand_tensor(&[b, n, d], 7)?;
+    let v = rand_tensor(&[b, n, d], 8)?;
+    let scale = 1.0 / (d as f32).sqrt();
+    let (secs, timer) = time_gpu(3, || crate::ops::attention::attention(&q, &k, &v, false, scale).map(|_| ()))?;
+    let flops = 4.0 * (b * n * n * d) as f64;
+    Ok(vec![row("attention_fwd", format!("[{b},{n},{d}] self"), secs, timer, Some(flops), None, peaks)])
+}
+
+/// One AdamW step over 10 M parameters: bytes = 7 x 4 per parameter (p, m, v read and
+/// written, g read).
+pub fn adamw_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    let n = 10_000_000;
+    let p = Tensor::zeros(&[n])?.requires_grad_();
+    p.sum_all()?.backward()?;
+    let mut opt = crate::optim::AdamW::new(1e-4);
+    let (secs, timer) = time_gpu(5, || opt.step(std::slice::from_ref(&p)))?;
+    Ok(vec![row("adamw", format!("{n} params"), secs, timer, None, Some(28.0 * n as f64), peaks)])
+}

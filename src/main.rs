@@ -26,7 +26,7 @@ enum Command {
     Info,
     /// Time kernels next to the adapter's measured peaks.
     Bench {
-        /// Which suites to run: gemm (default: all).
+        /// Which suites to run: gemm, conv, norm, attention, adamw (default: all).
         kernels: Vec<String>,
         /// Also write the rows as a JSON array to this file.
         #[arg(long)]
@@ -112,7 +112,7 @@ fn print_row(r: &BenchRow) {
 }
 
 fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
-    let known = ["gemm"];
+    let known = ["gemm", "conv", "norm", "attention", "adamw"];
     for k in kernels {
         if !known.contains(&k.as_str()) {
             return Err(engine::Error::invalid("bench", format!("unknown suite `{k}`; known: {}", known.join(", "))));
@@ -129,13 +129,23 @@ fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
     print_row(&fma);
     let copy = bench::copy_peak()?;
     print_row(&copy);
-    let peak = fma.gflops.unwrap();
+    let peaks = (fma.gflops.unwrap(), copy.gbps.unwrap());
     rows.push(fma);
     rows.push(copy);
-    if want("gemm") {
-        for r in bench::gemm_suite(peak)? {
-            print_row(&r);
-            rows.push(r);
+    type Suite = fn((f64, f64)) -> Result<Vec<BenchRow>>;
+    let suites: [(&str, Suite); 5] = [
+        ("gemm", |p| bench::gemm_suite(p.0)),
+        ("conv", bench::conv_suite),
+        ("norm", bench::norm_suite),
+        ("attention", bench::attention_suite),
+        ("adamw", bench::adamw_suite),
+    ];
+    for (name, suite) in suites {
+        if want(name) {
+            for r in suite(peaks)? {
+                print_row(&r);
+                rows.push(r);
+            }
         }
     }
     if let Some(path) = json {
