@@ -30,3 +30,22 @@ fn ops_on_a_tensor_larger_than_one_binding() {
     drop((a, b, c));
     let _ = Rng::new(0);
 }
+
+#[test]
+fn clip_sized_token_embedding_over_one_binding() {
+    // SD 1.5's CLIP token embedding: 49408 x 768 floats = 145 MiB.
+    let (v, d) = (49408usize, 768usize);
+    let data: Vec<f32> = (0..v * d).map(|i| ((i / d) as f32) + (i % d) as f32 * 1e-4).collect();
+    let table = Tensor::from_slice(&data, &[v, d]).unwrap().requires_grad_();
+    let ids = [49406u32, 320, 1125, 49407, 49407, 0];
+    let out = engine::ops::embedding::embedding(&table, &ids).unwrap();
+    let got = out.to_vec().unwrap();
+    for (j, &id) in ids.iter().enumerate() {
+        for &k in &[0usize, 1, 767] {
+            assert_eq!(got[j * d + k], data[id as usize * d + k], "row {j} (id {id}) col {k}");
+        }
+    }
+    out.sum_all().unwrap().backward().unwrap();
+    let g = table.grad().unwrap().narrow0(49407, 1).unwrap().to_vec().unwrap();
+    assert!(g.iter().all(|&x| x == 2.0), "the repeated id 49407 must get 2: {:?}", &g[..4]);
+}
