@@ -2,7 +2,7 @@
 //! All are the strided-copy kernel; their backward passes are the inverse copy or a sum.
 
 use super::elementwise::sum_to;
-use super::launch::{grid, pack8, u};
+use super::launch::{axis_index, grid, pack8, u};
 use crate::autograd::record;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Kernel, Shader, Spec};
@@ -190,15 +190,6 @@ impl Tensor {
 
 fn outer_inner(shape: &[usize], axis: usize) -> (usize, usize) {
     (shape[..axis].iter().product(), shape[axis + 1..].iter().product())
-}
-
-fn axis_index(op: &'static str, shape: &[usize], axis: isize) -> Result<usize> {
-    let r = shape.len() as isize;
-    let a = if axis < 0 { r + axis } else { axis };
-    if a < 0 || a >= r {
-        return Err(Error::invalid(op, format!("axis {axis} is out of range for shape {shape:?}")));
-    }
-    Ok(a as usize)
 }
 
 /// Concatenation along `axis` (torch.cat). Backward narrows the gradient back into pieces.

@@ -72,3 +72,13 @@ pub fn pack8(v: &[usize], pad: u32) -> [u32; 8] {
     }
     out
 }
+
+/// `axis` as an index into `shape` (negative counts from the end), or an error naming both.
+pub fn axis_index(op: &'static str, shape: &[usize], axis: isize) -> Result<usize> {
+    let r = shape.len() as isize;
+    let a = if axis < 0 { r + axis } else { axis };
+    if a < 0 || a >= r {
+        return Err(Error::invalid(op, format!("axis {axis} is out of range for shape {shape:?}")));
+    }
+    Ok(a as usize)
+}

@@ -1,7 +1,7 @@
 //! Sum and mean over one axis (and over everything). Backward is a broadcast of the
 //! gradient back to the input's shape.
 
-use super::launch::{chunks, f, grid, u, win};
+use super::launch::{axis_index, chunks, f, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
 use crate::gpu::Spec;
@@ -88,15 +88,6 @@ pub(crate) fn reduce_into(
         }
     }
     Ok(())
-}
-
-fn axis_index(op: &'static str, shape: &[usize], axis: isize) -> Result<usize> {
-    let r = shape.len() as isize;
-    let a = if axis < 0 { r + axis } else { axis };
-    if a < 0 || a >= r {
-        return Err(Error::invalid(op, format!("axis {axis} is out of range for shape {shape:?}")));
-    }
-    Ok(a as usize)
 }
 
 fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> {
