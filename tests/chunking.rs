@@ -222,12 +222,12 @@ fn adamw_and_clipping_split_into_windows() {
     p.mul(&t(&c, &[n])).unwrap().sum_all().unwrap().backward().unwrap();
     // The gradient is c; its norm (a sum of squares over more than one binding) clips it to 1.
     let norm: f64 = c.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-    let got = engine::optim::clip_grad_norm(&[p.clone()], 1.0).unwrap().item().unwrap() as f64;
+    let got = engine::optim::clip_grad_norm(std::slice::from_ref(&p), 1.0).unwrap().item().unwrap() as f64;
     assert!((got - norm).abs() < 1e-5 * norm, "{got} vs {norm}");
     let g: Vec<f64> = c.iter().map(|&x| x as f64 / (norm + 1e-6)).collect();
     assert_close("clipped grad chunked", &p.grad().unwrap().to_vec().unwrap(), &g, 1e-7, 1e-5);
     let mut opt = engine::optim::AdamW::new(0.01);
-    opt.step(&[p.clone()]).unwrap();
+    opt.step(std::slice::from_ref(&p)).unwrap();
     // Step 1 of AdamW: m_hat = g, v_hat = g^2, so p' = p (1 - lr wd) - lr g / (|g| + eps).
     let want: Vec<f64> =
         p0.iter().zip(&g).map(|(&x, gg)| x as f64 * (1.0 - 0.01 * 0.01) - 0.01 * gg / (gg.abs() + 1e-8)).collect();

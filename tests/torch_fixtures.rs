@@ -115,8 +115,8 @@ fn adamw_three_steps_match_torch() {
 #[test]
 fn clip_grad_norm_matches_torch() {
     let f = Fixture::load("clip_grad_norm");
-    let a = param(&vec![0.0; 30], &[30]);
-    let b = param(&vec![0.0; 20], &[4, 5]);
+    let a = param(&[0.0; 30], &[30]);
+    let b = param(&[0.0; 20], &[4, 5]);
     a.mul(&f.t("ga"))
         .unwrap()
         .sum_all()

@@ -157,7 +157,7 @@ pub fn group_norm(x: &Tensor, groups: usize, gamma: &Tensor, beta: &Tensor, eps:
         return Err(Error::invalid("group_norm", format!("needs [N, C, ...], got {:?}", x.shape())));
     }
     let c = x.dim(1);
-    if groups == 0 || c % groups != 0 {
+    if groups == 0 || !c.is_multiple_of(groups) {
         return Err(Error::invalid("group_norm", format!("{c} channels do not split into {groups} groups")));
     }
     if gamma.shape() != [c] || beta.shape() != [c] {

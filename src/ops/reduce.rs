@@ -18,6 +18,7 @@ static SUM_COLS: Kernel = Kernel { shader: &SHADER, entry: "sum_cols", bindings:
 
 /// Reduces `x` viewed as [outer, r, inner] over `r` into `y` (elements `[y_start, ..)` of y,
 /// outer * inner of them), multiplied by `scale`; with `square`, sums x^2.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce_into(
     x: &Tensor,
     outer: usize,
