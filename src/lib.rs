@@ -8,11 +8,16 @@
 
 pub mod autograd;
 pub mod bench;
+pub mod diffusion;
 pub mod error;
 pub mod gpu;
+pub mod models;
+pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod parity;
 pub mod tensor;
+pub mod weights;
 
 pub use autograd::{no_grad, with_no_grad};
 pub use error::{Error, Result};

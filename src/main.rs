@@ -32,6 +32,19 @@ enum Command {
         #[arg(long)]
         json: Option<std::path::PathBuf>,
     },
+    /// Check the engine against reference cases written by tools/make_reference.py
+    /// (diffusers/transformers outputs, gradients and an AdamW step); exits 0 only if all pass.
+    Parity {
+        /// Case folders (each holds model/ and reference.safetensors).
+        #[arg(required = true)]
+        cases: Vec<std::path::PathBuf>,
+        /// Print the rows as a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Print only failing rows and the summary (the train section has a row per parameter).
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +61,7 @@ fn main() -> ExitCode {
     let r = gpu::configure(opts.clone()).and_then(|_| match cli.command {
         Command::Info => info(&opts),
         Command::Bench { kernels, json } => run_bench(&kernels, json.as_deref()),
+        Command::Parity { cases, json, quiet } => parity(&cases, json, quiet),
     });
     if let Ok(ctx) = gpu::context() {
         ctx.save_pipeline_cache();
@@ -59,6 +73,72 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parity(cases: &[std::path::PathBuf], json: bool, quiet: bool) -> Result<()> {
+    let mut all = Vec::new();
+    for case in cases {
+        let t0 = std::time::Instant::now();
+        let report = engine::parity::run(case, |s| eprintln!("[{}] {s} ...", case.display()))?;
+        if !json {
+            println!("{}", case.display());
+            println!("  {:<11} {:<64} {:>18} {:>11} {:>10} {:>9}  verdict", "section", "tensor", "shape", "max_abs_err", "rel_err", "tolerance");
+            for r in &report.rows {
+                if quiet && r.pass {
+                    continue;
+                }
+                let shape = format!("{:?}", r.shape);
+                println!(
+                    "  {:<11} {:<64} {:>18} {:>11.3e} {:>10.3e} {:>9.0e}  {}",
+                    r.section,
+                    r.tensor,
+                    shape,
+                    r.max_abs_err,
+                    r.rel_err,
+                    r.tolerance,
+                    if r.pass { "pass" } else { "FAIL" }
+                );
+            }
+            let failed = report.rows.iter().filter(|r| !r.pass).count();
+            let worst = |sec: &str| {
+                report.rows.iter().filter(|r| r.section == sec).map(|r| r.rel_err).fold(f64::NAN, f64::max)
+            };
+            let mut secs: Vec<&str> = report.rows.iter().map(|r| r.section.as_str()).collect();
+            secs.dedup();
+            for s in secs {
+                println!("  {s}: worst rel_err {:.3e}", worst(s));
+            }
+            for (s, why) in &report.skipped {
+                println!("  skipped {s}: {why}");
+            }
+            println!(
+                "  {} of {} tensors pass ({:.1} s)",
+                report.rows.len() - failed,
+                report.rows.len(),
+                t0.elapsed().as_secs_f64()
+            );
+        } else {
+            for (s, why) in &report.skipped {
+                eprintln!("[{}] skipped {s}: {why}", case.display());
+            }
+        }
+        all.extend(report.rows);
+    }
+    if json {
+        let rows: Vec<serde_json::Value> = all
+            .iter()
+            .map(|r| {
+                serde_json::json!({"section": r.section, "tensor": r.tensor, "shape": r.shape,
+                    "max_abs_err": r.max_abs_err, "rel_err": r.rel_err, "tolerance": r.tolerance, "pass": r.pass})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap());
+    }
+    let failed = all.iter().filter(|r| !r.pass).count();
+    if failed > 0 || all.is_empty() {
+        return Err(engine::Error::invalid("parity", format!("{failed} of {} tensors out of tolerance", all.len())));
+    }
+    Ok(())
 }
 
 fn info(opts: &GpuOptions) -> Result<()> {

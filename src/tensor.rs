@@ -204,6 +204,20 @@ impl Tensor {
         }
     }
 
+    /// Replaces a leaf's gradient (loading a gradient computed elsewhere, restoring state).
+    pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
+        let Some(Autograd::Leaf(s)) = &self.autograd else {
+            return Err(Error::invalid("set_grad", format!("a tensor of shape {:?} is not a parameter", self.shape)));
+        };
+        if let Some(g) = &grad {
+            if g.shape != self.shape {
+                return Err(Error::shape("set_grad", &self.shape, &g.shape));
+            }
+        }
+        *s.grad.lock().unwrap() = grad.map(|g| g.detach());
+        Ok(())
+    }
+
     /// Clears a leaf's accumulated gradient.
     pub fn zero_grad(&self) {
         if let Some(Autograd::Leaf(s)) = &self.autograd {

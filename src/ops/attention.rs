@@ -112,6 +112,13 @@ fn windows<'a>(tensors: &[(&'a Tensor, usize)], b0: usize, bn: usize) -> Result<
     tensors.iter().map(|(t, per_batch)| win(ctx, t, b0 * per_batch, bn * per_batch)).collect()
 }
 
+/// Whether the fused kernel takes heads of dimension `d` on this adapter: its tiles of K and V
+/// must fit the workgroup memory.
+pub fn fused_supports(d: usize) -> Result<bool> {
+    let ctx = Tensor::ctx()?;
+    Ok(d > 0 && ((2 * TILE * d + 2 * TILE) as u32) * 4 <= ctx.limits.max_compute_workgroup_storage_size)
+}
+
 /// softmax(scale · q kᵀ [causal]) v for q [B, Nq, D], k and v [B, Nk, D] -> [B, Nq, D].
 /// `scale` is usually 1/sqrt(D).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, scale: f32) -> Result<Tensor> {

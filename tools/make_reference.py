@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Writes the reference cases that `engine parity` checks (format: shared/reference-format.md).
+
+Each case is a diffusers-layout Stable Diffusion 1.x folder made with a fixed seed, plus
+reference.safetensors holding inputs and what diffusers/transformers compute for them.
+Models run in float64 so that the reference is the exact function, not one float32 rounding of
+it; inputs are drawn in float32 so that both sides see the same numbers.
+
+    python tools/make_reference.py [--out tests/fixtures/reference] [--tokenizer ../shared/tokenizer]
+
+Cases:
+  tiny       the components of diffusers' own pipeline tests (get_dummy_components in
+             tests/pipelines/stable_diffusion/test_stable_diffusion.py), with CLIP's real tokenizer
+             in place of hf-internal-testing/tiny-random-clip (which needs the network).
+  sd-shaped  SD 1.x's shape at small width: three U-Net levels, two with cross-attention, two
+             layers per block, per-block head counts and linear projections; a four-level VAE with
+             two layers per block.
+Regenerating gives byte-identical files (fixed seeds, CPU, deterministic algorithms).
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+PROMPTS = [
+    "a photo of sks dog",
+    "A  photo of   a DOG, in the snow!",
+    "",
+    "café au lait, 3.14 don't  stop",
+    " ".join(["a very long prompt about a dog on a beach at sunset"] * 10),
+]
+# lr 1e-3 rather than DreamBooth's 5e-6, so that the step is far above float32 rounding of the weights.
+ADAMW = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2)
+MAX_GRAD_NORM = 1.0
+PRIOR_LOSS_WEIGHT = 1.0
+
+
+def components(case):
+    torch.manual_seed(0)
+    if case == "tiny":
+        unet = UNet2DConditionModel(
+            block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=2)
+        torch.manual_seed(0)
+        vae = AutoencoderKL(
+            block_out_channels=[4, 8], norm_num_groups=2, in_channels=3, out_channels=3,
+            down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+            up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, sample_size=128)
+        torch.manual_seed(0)
+        clip = CLIPTextConfig(
+            bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05,
+            num_attention_heads=4, num_hidden_layers=5, pad_token_id=1, vocab_size=1000)
+        sizes = dict(pixels=32, latent=16)
+    elif case == "sd-shaped":
+        unet = UNet2DConditionModel(
+            block_out_channels=(16, 32, 32), layers_per_block=2, sample_size=8, in_channels=4, out_channels=4,
+            down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+            attention_head_dim=[2, 4, 4], norm_num_groups=8, use_linear_projection=True)
+        torch.manual_seed(0)
+        vae = AutoencoderKL(
+            block_out_channels=[8, 16, 32, 32], layers_per_block=2, norm_num_groups=4, in_channels=3,
+            out_channels=3, down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+            latent_channels=4, sample_size=64)
+        torch.manual_seed(0)
+        clip = CLIPTextConfig(
+            hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2, vocab_size=1000,
+            hidden_act="gelu")
+        sizes = dict(pixels=32, latent=8)
+    else:
+        raise SystemExit(f"unknown case {case}")
+    text_encoder = CLIPTextModel(clip)
+    # tiny: the test suite's scheduler; sd-shaped: SD 1.5's settings (steps_offset 1).
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=0 if case == "tiny" else 1)
+    return unet, vae, text_encoder, scheduler, sizes
+
+
+def write_model(path, unet, vae, text_encoder, scheduler, tokenizer_dir, half):
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    if half:
+        pipe.to(torch.float16)
+    pipe.save_pretrained(path, safe_serialization=True)
+    # Keep the tokenizer files as SD 1.5 ships them (vocab.json + merges.txt), byte for byte.
+    for name in ["vocab.json", "merges.txt"]:
+        shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(path, "tokenizer", name))
+    return tokenizer
+
+
+def make_case(case, out, tokenizer_dir):
+    unet, vae, text_encoder, scheduler, sizes = components(case)
+    meta = {}
+    root = os.path.join(out, case)
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    half = case == "tiny"
+    tokenizer = write_model(os.path.join(root, "model"), unet, vae, text_encoder, scheduler, tokenizer_dir, half)
+    # After a float16 save the modules hold the float16-rounded weights: exactly what the engine loads.
+    unet, vae, text_encoder = unet.double().eval(), vae.double().eval(), text_encoder.double().eval()
+    meta["weights_dtype"] = "float16" if half else "float32"
+    g = torch.Generator().manual_seed(1234)
+    t = {}
+    meta |= {"format": "engine-reference/1", "case": case, "generator": "tools/make_reference.py",
+            "torch": torch.__version__}
+
+    # tokenizer
+    ids = tokenizer(PROMPTS, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids
+    t["tokenizer.input_ids"] = ids.to(torch.int64)
+    meta["tokenizer.prompts"] = json.dumps(PROMPTS)
+
+    # clip: ids inside the (small) vocabulary of the test text encoder
+    vocab = text_encoder.config.vocab_size
+    clip_ids = torch.randint(0, vocab, (2, 77), generator=g)
+    with torch.no_grad():
+        t["clip.input_ids"] = clip_ids
+        # transformers builds its causal mask in the default dtype; float64 needs float64 there.
+        torch.set_default_dtype(torch.float64)
+        t["clip.last_hidden_state"] = text_encoder(clip_ids).last_hidden_state.float()
+        torch.set_default_dtype(torch.float32)
+
+    px, lat = sizes["pixels"], sizes["latent"]
+    f = 2 ** (len(vae.config.block_out_channels) - 1)
+    with torch.no_grad():
+        x = torch.rand(1, 3, px, px, generator=g) * 2 - 1
+        dist = vae.encode(x.double()).latent_dist
+        t["vae.encode.sample"] = x
+        t["vae.encode.mean"] = dist.mean.float()
+        t["vae.encode.logvar"] = dist.logvar.float()
+        z = torch.randn(1, 4, px // f, px // f, generator=g)
+        t["vae.decode.latents"] = z
+        t["vae.decode.sample"] = vae.decode(z.double()).sample.float()
+
+    cross = unet.config.cross_attention_dim
+    with torch.no_grad():
+        s = torch.randn(2, 4, lat, lat, generator=g)
+        ts = torch.tensor([10, 999], dtype=torch.int64)
+        ehs = torch.randn(2, 77, cross, generator=g)
+        t["unet.sample"], t["unet.timestep"], t["unet.encoder_hidden_states"] = s, ts, ehs
+        t["unet.out"] = unet(s.double(), ts, ehs.double()).sample.float()
+
+    if case == "tiny":
+        finish(root, case, t, meta, unet)
+        return
+    # train (sd-shaped only: a gradient and a delta per parameter make it the largest section):
+    # one DreamBooth step with prior preservation, B = 1 instance + 1 class
+    latents = torch.randn(2, 4, lat, lat, generator=g)
+    noise = torch.randn(2, 4, lat, lat, generator=g)
+    steps = torch.randint(0, scheduler.config.num_train_timesteps, (2,), generator=g)
+    ehs = torch.randn(2, 77, cross, generator=g)
+    noisy = scheduler.add_noise(latents, noise, steps)  # float32, as train_dreambooth.py does
+    t["train.latents"], t["train.noise"], t["train.timesteps"] = latents, noise, steps
+    t["train.encoder_hidden_states"] = ehs
+    pred = unet(noisy.double(), steps, ehs.double()).sample
+    target = noise.double()
+    loss_instance = F.mse_loss(pred[:1], target[:1])
+    loss_prior = F.mse_loss(pred[1:], target[1:])
+    loss = loss_instance + PRIOR_LOSS_WEIGHT * loss_prior
+    loss.backward()
+    t["train.loss_instance"] = loss_instance.detach().float().reshape(1)
+    t["train.loss_prior"] = loss_prior.detach().float().reshape(1)
+    t["train.loss"] = loss.detach().float().reshape(1)
+    for n, p in unet.named_parameters():
+        t[f"train.grad.{n}"] = p.grad.float()
+    # The optimizer step runs in float32 on the float32 weights (as a float32 training run does,
+    # and as the engine does), from the float64 gradients rounded to float32; otherwise the delta
+    # would carry the weights' float32 rounding (~6e-8 at 0.5, 6e-5 of lr) as a difference.
+    params32 = [torch.nn.Parameter(p.detach().float()) for _, p in unet.named_parameters()]
+    for p32, (_, p) in zip(params32, unet.named_parameters()):
+        p32.grad = p.grad.float()
+    before = [p.detach().clone() for p in params32]
+    torch.nn.utils.clip_grad_norm_(params32, MAX_GRAD_NORM)
+    opt = torch.optim.AdamW(params32, lr=ADAMW["lr"], betas=(ADAMW["beta1"], ADAMW["beta2"]), eps=ADAMW["eps"],
+                            weight_decay=ADAMW["weight_decay"], foreach=False)
+    opt.step()
+    for (n, _), p32, b in zip(unet.named_parameters(), params32, before):
+        t[f"train.delta.{n}"] = p32.detach() - b
+    meta["train.prior_loss_weight"] = str(PRIOR_LOSS_WEIGHT)
+    meta["train.max_grad_norm"] = str(MAX_GRAD_NORM)
+    for k, v in ADAMW.items():
+        meta[f"adamw.{k}"] = str(v)
+
+    finish(root, case, t, meta, unet)
+
+
+def save_sorted(path, tensors, meta):
+    """safetensors with a deterministic header (the library orders __metadata__ by hash)."""
+    dtypes = {torch.float32: "F32", torch.int64: "I64"}
+    header = {"__metadata__": dict(sorted(meta.items()))}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        v = tensors[name]
+        data = v.numpy().tobytes()
+        header[name] = {"dtype": dtypes[v.dtype], "shape": list(v.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def finish(root, case, t, meta, unet):
+    t = {k: v.contiguous() for k, v in t.items()}
+    save_sorted(os.path.join(root, "reference.safetensors"), t, meta)
+    nparams = sum(p.numel() for p in unet.parameters())
+    size = os.path.getsize(os.path.join(root, "reference.safetensors"))
+    print(f"{case}: U-Net {nparams} parameters, reference {size / 1e6:.1f} MB -> {root}")
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures", "reference"))
+    ap.add_argument("--tokenizer", default=os.path.join(here, "..", "..", "shared", "tokenizer"))
+    ap.add_argument("cases", nargs="*", default=["tiny", "sd-shaped"])
+    args = ap.parse_args()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    for case in args.cases:
+        make_case(case, args.out, args.tokenizer)
+
+
+if __name__ == "__main__":
+    main()
