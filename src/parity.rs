@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
-use crate::models::ModelDir;
+use crate::models::{Model, ModelDir};
 use crate::ops::loss::mse_loss;
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::tensor::Tensor;
@@ -42,7 +41,7 @@ impl Report {
 
 struct Case {
     file: SafeFile,
-    model: ModelDir,
+    model: Model,
 }
 
 impl Case {
@@ -119,7 +118,7 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
             format!("{}: metadata `format` is not engine-reference/1", file.path.display()),
         ));
     }
-    let case = Case { file, model: ModelDir::open(&case_dir.join("model"))? };
+    let case = Case { file, model: Model::Folder(ModelDir::open(&case_dir.join("model"))?) };
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     type Section = fn(&Case, &mut Vec<Row>) -> Result<()>;
@@ -214,7 +213,7 @@ fn unet(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
 /// One DreamBooth step with prior preservation: loss, every U-Net gradient, and the parameter
 /// change after gradient clipping and AdamW.
 fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
-    let schedule = Schedule::from_file(&case.model.root.join("scheduler/scheduler_config.json"))?;
+    let schedule = case.model.schedule()?;
     let (model, vb) = case.model.unet(true)?;
     let latents = case.tensor("train.latents")?;
     let noise = case.tensor("train.noise")?;

@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod single_file;
 pub mod tokenizer;
 pub mod unet;
 pub mod vae;
@@ -17,6 +18,109 @@ pub use clip::ClipTextModel;
 pub use tokenizer::ClipTokenizer;
 pub use unet::UNet2DConditionModel;
 pub use vae::AutoencoderKL;
+
+/// Where a model's parts come from: a diffusers folder, or one original-layout checkpoint with
+/// configs from weights.toml (or from a folder's config.json files).
+pub enum Model {
+    Folder(ModelDir),
+    SingleFile { file: single_file::SingleFile, configs: Option<ModelDir> },
+}
+
+impl Model {
+    /// A diffusers folder, or a `.safetensors` single-file checkpoint.
+    pub fn open(path: &Path) -> Result<Model> {
+        if path.is_dir() {
+            return Ok(Model::Folder(ModelDir::open(path)?));
+        }
+        if !path.exists() {
+            return Err(Error::invalid("model", format!("{} does not exist", path.display())));
+        }
+        Ok(Model::SingleFile { file: single_file::SingleFile::open(path)?, configs: None })
+    }
+
+    /// A single-file checkpoint whose configs are not SD 1.5's but those of the folder `configs`.
+    pub fn single_file_with_configs(path: &Path, configs: &Path) -> Result<Model> {
+        Ok(Model::SingleFile { file: single_file::SingleFile::open(path)?, configs: Some(ModelDir::open(configs)?) })
+    }
+
+    pub fn unet_config(&self) -> Result<UNetConfig> {
+        match self {
+            Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => d.unet_config(),
+            Model::SingleFile { .. } => single_file::builtin_config("sd15", "unet"),
+        }
+    }
+    pub fn vae_config(&self) -> Result<VaeConfig> {
+        match self {
+            Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => d.vae_config(),
+            Model::SingleFile { .. } => single_file::builtin_config("sd15", "vae"),
+        }
+    }
+    pub fn clip_config(&self) -> Result<ClipConfig> {
+        match self {
+            Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => d.clip_config(),
+            Model::SingleFile { .. } => single_file::builtin_config("sd15", "text_encoder"),
+        }
+    }
+
+    fn source(&self, component: &str, stem: &str) -> Result<Source> {
+        match self {
+            Model::Folder(d) => d.source(component, stem),
+            Model::SingleFile { file, .. } => file.source(component),
+        }
+    }
+
+    pub fn unet(&self, trainable: bool) -> Result<(UNet2DConditionModel, Loader)> {
+        let cfg = self.unet_config()?;
+        let clip = self.clip_config()?;
+        if clip.hidden_size != cfg.cross_attention_dim() {
+            return Err(Error::invalid(
+                "model",
+                format!(
+                    "{}: the U-Net's cross_attention_dim is {} but the text encoder is {} wide; the parts do not belong together",
+                    self.label(),
+                    cfg.cross_attention_dim(),
+                    clip.hidden_size
+                ),
+            ));
+        }
+        let vb = Loader::new(self.source("unet", "diffusion_pytorch_model")?, trainable);
+        Ok((UNet2DConditionModel::new(&vb, &cfg)?, vb))
+    }
+
+    pub fn vae(&self) -> Result<AutoencoderKL> {
+        let vb = Loader::new(self.source("vae", "diffusion_pytorch_model")?, false);
+        AutoencoderKL::new(&vb, &self.vae_config()?)
+    }
+
+    pub fn text_encoder(&self, trainable: bool) -> Result<(ClipTextModel, Loader)> {
+        let vb = Loader::new(self.source("text_encoder", "model")?, trainable);
+        Ok((ClipTextModel::new(&vb, &self.clip_config()?)?, vb))
+    }
+
+    pub fn tokenizer(&self) -> Result<ClipTokenizer> {
+        match self {
+            Model::Folder(d) => d.tokenizer(),
+            Model::SingleFile { .. } => ClipTokenizer::shipped(),
+        }
+    }
+
+    /// The noise schedule: the folder's scheduler_config.json, or SD 1.5's.
+    pub fn schedule(&self) -> Result<crate::diffusion::Schedule> {
+        match self {
+            Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => {
+                crate::diffusion::Schedule::from_file(&need_dir(&d.root, "scheduler")?.join("scheduler_config.json"))
+            }
+            Model::SingleFile { .. } => crate::diffusion::Schedule::new(single_file::builtin_config("sd15", "scheduler")?),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Model::Folder(d) => d.root.display().to_string(),
+            Model::SingleFile { file, .. } => file.path.display().to_string(),
+        }
+    }
+}
 
 /// A diffusers-layout model folder (`model_index.json`, one sub-folder per component).
 pub struct ModelDir {
@@ -92,46 +196,8 @@ impl ModelDir {
         Ok(Source::files(files, format!("{}/{stem}.safetensors", dir.display())))
     }
 
-    /// The U-Net and its parameters by diffusers name (trainable: they require grad).
-    pub fn unet(&self, trainable: bool) -> Result<(UNet2DConditionModel, Loader)> {
-        let cfg = self.unet_config()?;
-        let vb = Loader::new(self.source("unet", "diffusion_pytorch_model")?, trainable);
-        let m = UNet2DConditionModel::new(&vb, &cfg)?;
-        check_cross(&cfg, self)?;
-        Ok((m, vb))
-    }
-
-    pub fn vae(&self) -> Result<AutoencoderKL> {
-        let cfg = self.vae_config()?;
-        let vb = Loader::new(self.source("vae", "diffusion_pytorch_model")?, false);
-        AutoencoderKL::new(&vb, &cfg)
-    }
-
-    pub fn text_encoder(&self, trainable: bool) -> Result<(ClipTextModel, Loader)> {
-        let cfg = self.clip_config()?;
-        let vb = Loader::new(self.source("text_encoder", "model")?, trainable);
-        Ok((ClipTextModel::new(&vb, &cfg)?, vb))
-    }
-
     pub fn tokenizer(&self) -> Result<ClipTokenizer> {
         ClipTokenizer::from_dir(&need_dir(&self.root, "tokenizer")?)
     }
 }
 
-/// The U-Net's cross-attention width must be the text encoder's width.
-fn check_cross(cfg: &UNetConfig, dir: &ModelDir) -> Result<()> {
-    if let Ok(clip) = dir.clip_config() {
-        if clip.hidden_size != cfg.cross_attention_dim() {
-            return Err(Error::invalid(
-                "model",
-                format!(
-                    "{}: the U-Net's cross_attention_dim is {} but the text encoder is {} wide; the parts do not belong together",
-                    dir.root.display(),
-                    cfg.cross_attention_dim(),
-                    clip.hidden_size
-                ),
-            ));
-        }
-    }
-    Ok(())
-}

@@ -66,7 +66,9 @@ impl ClipTokenizer {
         let tok_json = dir.join("tokenizer.json");
         let (vocab_json, merges_txt) = (dir.join("vocab.json"), dir.join("merges.txt"));
         let inner = if vocab_json.is_file() && merges_txt.is_file() {
-            Self::from_vocab_merges(&vocab_json, &merges_txt, &settings)?
+            let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(format!("reading {}", p.display()), e));
+            let label = format!("{} + merges.txt", vocab_json.display());
+            Self::from_vocab_merges(&read(&vocab_json)?, &read(&merges_txt)?, &settings, &label)?
         } else if tok_json.is_file() {
             tokenizers::Tokenizer::from_file(&tok_json)
                 .map_err(|e| Error::invalid("tokenizer", format!("{}: {e}", tok_json.display())))?
@@ -76,10 +78,27 @@ impl ClipTokenizer {
                 format!("{} holds neither vocab.json + merges.txt nor tokenizer.json", dir.display()),
             ));
         };
+        Self::finish(inner, &settings, &dir.display().to_string())
+    }
+
+    /// CLIP's vocabulary as the engine ships it (assets/tokenizer, built into the binary), for
+    /// single-file checkpoints and the embedded tiny model, which carry no tokenizer.
+    pub fn shipped() -> Result<ClipTokenizer> {
+        let settings = match serde_json::from_str(include_str!("../../assets/tokenizer/tokenizer_config.json")) {
+            Ok(Value::Object(o)) => o,
+            _ => serde_json::Map::new(),
+        };
+        let vocab = include_str!("../../assets/tokenizer/vocab.json");
+        let merges = include_str!("../../assets/tokenizer/merges.txt");
+        let inner = Self::from_vocab_merges(vocab, merges, &settings, "the built-in CLIP vocabulary")?;
+        Self::finish(inner, &settings, "the built-in CLIP vocabulary")
+    }
+
+    fn finish(inner: tokenizers::Tokenizer, settings: &serde_json::Map<String, Value>, label: &str) -> Result<ClipTokenizer> {
         let id = |name: &str, default: &str| -> Result<u32> {
             let tok = token_string(settings.get(name)).unwrap_or_else(|| default.to_string());
             inner.token_to_id(&tok).ok_or_else(|| {
-                Error::invalid("tokenizer", format!("{name} `{tok}` of {} is not in the vocabulary", dir.display()))
+                Error::invalid("tokenizer", format!("{name} `{tok}` of {label} is not in the vocabulary"))
             })
         };
         let bos_id = id("bos_token", "<|startoftext|>")?;
@@ -97,10 +116,14 @@ impl ClipTokenizer {
 
     /// The pipeline of transformers' `CLIPConverter`, without its post-processor: special tokens,
     /// truncation and padding are ours, so that the pad token comes from the folder.
-    fn from_vocab_merges(vocab: &Path, merges: &Path, settings: &serde_json::Map<String, Value>) -> Result<tokenizers::Tokenizer> {
-        let vocab_v = read_json(vocab)?;
-        let merges_text =
-            std::fs::read_to_string(merges).map_err(|e| Error::io(format!("reading {}", merges.display()), e))?;
+    fn from_vocab_merges(
+        vocab: &str,
+        merges_text: &str,
+        settings: &serde_json::Map<String, Value>,
+        label: &str,
+    ) -> Result<tokenizers::Tokenizer> {
+        let vocab_v: Value =
+            serde_json::from_str(vocab).map_err(|e| Error::invalid("tokenizer", format!("{label}: vocab.json: {e}")))?;
         // The first line of CLIP's merges.txt is a `#version` header.
         let merges_v: Vec<Value> = merges_text
             .lines()
@@ -132,7 +155,7 @@ impl ClipTokenizer {
         });
         spec.to_string()
             .parse::<tokenizers::Tokenizer>()
-            .map_err(|e| Error::invalid("tokenizer", format!("{} + {}: {e}", vocab.display(), merges.display())))
+            .map_err(|e| Error::invalid("tokenizer", format!("{label}: {e}")))
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -160,6 +183,13 @@ impl ClipTokenizer {
         ids.push(self.eos_id);
         ids.resize(self.max_length, self.pad_id);
         Ok(Encoding { ids, truncated })
+    }
+
+    /// Writes the pipeline as a `tokenizer.json` (the other folder layout).
+    pub fn save_json(&self, path: &Path) -> Result<()> {
+        self.inner
+            .save(path, false)
+            .map_err(|e| Error::invalid("tokenizer", format!("writing {}: {e}", path.display())))
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {

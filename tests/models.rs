@@ -1,0 +1,235 @@
+//! The SD 1.x models on real weight files: parity with diffusers/transformers on the committed
+//! reference cases, single-file checkpoints, the tokenizer, and the errors a user meets.
+
+use std::path::{Path, PathBuf};
+
+use engine::models::{ClipTokenizer, Model};
+use engine::weights::{save, OutData, SafeFile};
+use engine::Tensor;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn check_case(name: &str) {
+    let report = engine::parity::run(&fixtures().join("reference").join(name), |_| {}).unwrap();
+    let failed: Vec<String> = report
+        .rows
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| format!("{} {} rel_err {:.3e} > {:.0e}", r.section, r.tensor, r.rel_err, r.tolerance))
+        .collect();
+    assert!(failed.is_empty(), "{name}: {} rows fail:\n{}", failed.len(), failed.join("\n"));
+    assert!(report.passed());
+    for section in ["tokenizer", "clip", "vae encode", "vae decode", "unet"] {
+        assert!(report.rows.iter().any(|r| r.section == section), "{name}: no {section} rows");
+    }
+}
+
+#[test]
+fn parity_with_diffusers_on_the_diffusers_test_components() {
+    check_case("tiny");
+}
+
+#[test]
+fn parity_with_diffusers_on_the_sd_shaped_case_including_a_training_step() {
+    check_case("sd-shaped");
+    let report = engine::parity::run(&fixtures().join("reference/sd-shaped"), |_| {}).unwrap();
+    let grads = report.rows.iter().filter(|r| r.tensor.starts_with("train.grad.")).count();
+    let deltas = report.rows.iter().filter(|r| r.tensor.starts_with("train.delta.")).count();
+    // Every U-Net parameter has a gradient row and a delta row.
+    let n = SafeFile::open(&fixtures().join("reference/sd-shaped/model/unet/diffusion_pytorch_model.safetensors"))
+        .unwrap()
+        .entries
+        .len();
+    assert_eq!((grads, deltas), (n, n));
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("engine-models-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[test]
+fn a_single_file_checkpoint_loads_the_same_weights_as_the_diffusers_folder() {
+    let dir = fixtures().join("single_file");
+    let folder = Model::open(&dir.join("model")).unwrap();
+    let single = Model::single_file_with_configs(&dir.join("sd1-tiny.safetensors"), &dir.join("model")).unwrap();
+    let _g = engine::no_grad();
+
+    let (u1, p1) = folder.unet(false).unwrap();
+    let (u2, p2) = single.unet(false).unwrap();
+    let names1: Vec<String> = p1.parameters().into_iter().map(|(n, _)| n).collect();
+    let names2: Vec<String> = p2.parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names1, names2);
+    let cfg = folder.unet_config().unwrap();
+    let x = Tensor::from_slice(&rand_vec(2 * 4 * 8 * 8, 1), &[2, 4, 8, 8]).unwrap();
+    let t = Tensor::from_slice(&[3.0, 700.0], &[2]).unwrap();
+    let ctx = Tensor::from_slice(&rand_vec(2 * 77 * cfg.cross_attention_dim(), 2), &[2, 77, cfg.cross_attention_dim()])
+        .unwrap();
+    assert_eq!(u1.forward(&x, &t, &ctx).unwrap().to_vec().unwrap(), u2.forward(&x, &t, &ctx).unwrap().to_vec().unwrap());
+
+    let (v1, v2) = (folder.vae().unwrap(), single.vae().unwrap());
+    let img = Tensor::from_slice(&rand_vec(3 * 16 * 16, 3), &[1, 3, 16, 16]).unwrap();
+    let (d1, d2) = (v1.encode(&img).unwrap(), v2.encode(&img).unwrap());
+    assert_eq!(d1.mean.to_vec().unwrap(), d2.mean.to_vec().unwrap());
+    assert_eq!(v1.decode(&d1.mean).unwrap().to_vec().unwrap(), v2.decode(&d1.mean).unwrap().to_vec().unwrap());
+
+    let (c1, _) = folder.text_encoder(false).unwrap();
+    let (c2, _) = single.text_encoder(false).unwrap();
+    let ids = vec![(0..77u32).map(|i| (i * 13) % 1000).collect::<Vec<u32>>()];
+    assert_eq!(c1.forward(&ids).unwrap().to_vec().unwrap(), c2.forward(&ids).unwrap().to_vec().unwrap());
+}
+
+#[test]
+fn the_tokenizer_matches_clip_and_reads_both_folder_layouts() {
+    let shipped = ClipTokenizer::shipped().unwrap();
+    // shared/tokenizer/README.md's reference, from transformers' CLIPTokenizer.
+    let want = [49406, 320, 1125, 539, 48136, 1929, 49407, 49407];
+    let enc = shipped.encode("a photo of sks dog").unwrap();
+    assert_eq!(enc.ids.len(), 77);
+    assert_eq!(&enc.ids[..8], &want);
+    assert!(enc.ids[8..].iter().all(|&i| i == 49407));
+    assert!(!enc.truncated);
+    let long = shipped.encode(&"dog ".repeat(100)).unwrap();
+    assert!(long.truncated && long.ids[76] == 49407 && long.ids[75] != 49407);
+
+    // The tokenizer.json layout: the same pipeline, serialised, must encode the same.
+    let dir = temp_dir("tokjson");
+    let folder = ClipTokenizer::from_dir(&fixtures().join("reference/tiny/model/tokenizer")).unwrap();
+    folder.save_json(&dir.join("tokenizer.json")).unwrap();
+    std::fs::copy(fixtures().join("reference/tiny/model/tokenizer/tokenizer_config.json"), dir.join("tokenizer_config.json"))
+        .unwrap();
+    let from_json = ClipTokenizer::from_dir(&dir).unwrap();
+    for p in ["a photo of sks dog", "A  photo, of a DOG!!", "café 3.14"] {
+        assert_eq!(from_json.encode(p).unwrap().ids, shipped.encode(p).unwrap().ids, "{p}");
+    }
+}
+
+fn expect_err<T>(r: engine::Result<T>, needles: &[&str]) {
+    let msg = match r {
+        Ok(_) => panic!("expected an error containing {needles:?}"),
+        Err(e) => e.to_string(),
+    };
+    for n in needles {
+        assert!(msg.contains(n), "error {msg:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn broken_model_folders_give_errors_that_name_the_file_the_tensor_and_both_shapes() {
+    let src = fixtures().join("reference/tiny/model");
+    let unet_file = "unet/diffusion_pytorch_model.safetensors";
+
+    // A missing component.
+    let d = temp_dir("missing");
+    copy_dir(&src, &d);
+    std::fs::remove_dir_all(d.join("vae")).unwrap();
+    expect_err(Model::open(&d).unwrap().vae().map(|_| ()), &["has no vae/ folder"]);
+
+    // A missing weight file.
+    std::fs::remove_file(d.join(unet_file)).unwrap();
+    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["holds no diffusion_pytorch_model.safetensors"]);
+
+    // A tensor missing, and one with the wrong shape.
+    let f = SafeFile::open(&src.join(unet_file)).unwrap();
+    let mut tensors = Vec::new();
+    let mut datas = Vec::new();
+    for (name, e) in &f.entries {
+        let (shape, data) = f.read_f32(name).unwrap();
+        let _ = e;
+        datas.push((name.clone(), shape, data));
+    }
+    let victim = "down_blocks.1.attentions.0.proj_in.weight";
+    for (name, shape, data) in &datas {
+        if name == victim {
+            continue;
+        }
+        tensors.push((name.clone(), shape.clone(), OutData::F32(data)));
+    }
+    let meta = Default::default();
+    save(&d.join(unet_file), &tensors, &meta).unwrap();
+    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &[victim, "[64, 64, 1, 1]", "has no tensor"]);
+
+    let reshaped: Vec<f32>;
+    let (_, shape, data) = datas.iter().find(|(n, _, _)| n == victim).unwrap();
+    assert_eq!(shape, &[64, 64, 1, 1]);
+    reshaped = data.clone();
+    tensors.push((victim.to_string(), vec![32, 128, 1, 1], OutData::F32(&reshaped)));
+    save(&d.join(unet_file), &tensors, &meta).unwrap();
+    expect_err(
+        Model::open(&d).unwrap().unet(false).map(|_| ()),
+        &[victim, "[32, 128, 1, 1]", "[64, 64, 1, 1]", "diffusion_pytorch_model.safetensors"],
+    );
+
+    // A truncated download.
+    let bytes = std::fs::read(src.join(unet_file)).unwrap();
+    std::fs::write(d.join(unet_file), &bytes[..bytes.len() / 2]).unwrap();
+    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["truncated", "diffusion_pytorch_model.safetensors"]);
+    std::fs::write(d.join(unet_file), b"garbage").unwrap();
+    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["not a valid safetensors file"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn unsupported_architectures_say_what_is_supported() {
+    let src = fixtures().join("reference/tiny/model");
+    let d = temp_dir("arch");
+    copy_dir(&src, &d);
+    let cfg_path = d.join("unet/config.json");
+    let orig = std::fs::read_to_string(&cfg_path).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&orig).unwrap();
+        f(&mut v);
+        std::fs::write(&cfg_path, v.to_string()).unwrap();
+    };
+    // SD 2.x: OpenCLIP-H's 1024-wide conditioning.
+    edit(&|v| v["cross_attention_dim"] = 1024.into());
+    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["Stable Diffusion 2.x", "supports the Stable Diffusion 1.x"]);
+    // SDXL: added conditioning and a second text encoder.
+    edit(&|v| v["addition_embed_type"] = "text_time".into());
+    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["SDXL", "Stable Diffusion 1.x"]);
+    edit(&|v| v["down_block_types"][0] = "SimpleCrossAttnDownBlock2D".into());
+    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["SimpleCrossAttnDownBlock2D"]);
+    std::fs::write(&cfg_path, &orig).unwrap();
+    let index = d.join("model_index.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+    v["_class_name"] = "StableDiffusionXLPipeline".into();
+    v["text_encoder_2"] = serde_json::json!(["transformers", "CLIPTextModelWithProjection"]);
+    std::fs::write(&index, v.to_string()).unwrap();
+    expect_err(Model::open(&d).map(|_| ()), &["Stable Diffusion XL", "supports Stable Diffusion 1.x"]);
+    // Pickled checkpoints and files that are not SD 1.x.
+    let ckpt = d.join("model.ckpt");
+    std::fs::write(&ckpt, b"PK").unwrap();
+    expect_err(Model::open(&ckpt).map(|_| ()), &["pickled", ".safetensors"]);
+    expect_err(
+        Model::open(&src.join("vae/diffusion_pytorch_model.safetensors")).map(|_| ()),
+        &["not an original Stable Diffusion 1.x checkpoint"],
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
