@@ -82,7 +82,10 @@ fn parity(cases: &[std::path::PathBuf], json: bool, quiet: bool) -> Result<()> {
         let report = engine::parity::run(case, |s| eprintln!("[{}] {s} ...", case.display()))?;
         if !json {
             println!("{}", case.display());
-            println!("  {:<11} {:<64} {:>18} {:>11} {:>10} {:>9}  verdict", "section", "tensor", "shape", "max_abs_err", "rel_err", "tolerance");
+            println!(
+                "  {:<11} {:<64} {:>18} {:>11} {:>10} {:>9}  verdict",
+                "section", "tensor", "shape", "max_abs_err", "rel_err", "tolerance"
+            );
             for r in &report.rows {
                 if quiet && r.pass {
                     continue;
@@ -100,9 +103,8 @@ fn parity(cases: &[std::path::PathBuf], json: bool, quiet: bool) -> Result<()> {
                 );
             }
             let failed = report.rows.iter().filter(|r| !r.pass).count();
-            let worst = |sec: &str| {
-                report.rows.iter().filter(|r| r.section == sec).map(|r| r.rel_err).fold(f64::NAN, f64::max)
-            };
+            let worst =
+                |sec: &str| report.rows.iter().filter(|r| r.section == sec).map(|r| r.rel_err).fold(f64::NAN, f64::max);
             let mut secs: Vec<&str> = report.rows.iter().map(|r| r.section.as_str()).collect();
             secs.dedup();
             for s in secs {

@@ -99,7 +99,10 @@ impl Loader {
                 let key = rename.as_ref().and_then(|r| r.get(&full)).unwrap_or(&full);
                 let file = files.iter().find(|f| f.get(key).is_some()).ok_or_else(|| {
                     let via = if key != &full { format!(" (`{full}` in diffusers naming)") } else { String::new() };
-                    Error::invalid("weights", format!("{label} has no tensor `{key}`{via}; the config needs it with shape {shape:?}"))
+                    Error::invalid(
+                        "weights",
+                        format!("{label} has no tensor `{key}`{via}; the config needs it with shape {shape:?}"),
+                    )
                 })?;
                 let (got, data) = file.read_f32(key)?;
                 // Old VAE checkpoints store attention projections as 1x1 convs: [C, C, 1, 1] for [C, C].
@@ -157,8 +160,8 @@ pub fn component_files(dir: &std::path::Path, stem: &str) -> Result<Vec<SafeFile
     }
     if index.is_file() {
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(format!("reading {}", index.display()), e))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::invalid("weights", format!("{}: {e}", index.display())))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::invalid("weights", format!("{}: {e}", index.display())))?;
         let mut names: Vec<String> = v["weight_map"]
             .as_object()
             .ok_or_else(|| Error::invalid("weights", format!("{} has no weight_map", index.display())))?
@@ -231,10 +234,18 @@ impl GroupNorm {
         if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(Error::invalid(
                 "config",
-                format!("{}: {channels} channels do not split into norm_num_groups = {groups}", vb.prefix.trim_end_matches('.')),
+                format!(
+                    "{}: {channels} channels do not split into norm_num_groups = {groups}",
+                    vb.prefix.trim_end_matches('.')
+                ),
             ));
         }
-        Ok(GroupNorm { weight: vb.get("weight", &[channels])?, bias: vb.get("bias", &[channels])?, groups, eps: eps as f32 })
+        Ok(GroupNorm {
+            weight: vb.get("weight", &[channels])?,
+            bias: vb.get("bias", &[channels])?,
+            groups,
+            eps: eps as f32,
+        })
     }
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.group_norm(self.groups, &self.weight, &self.bias, self.eps)

@@ -59,11 +59,9 @@ impl Case {
         self.file.read_i64(name)
     }
     fn meta_f64(&self, key: &str) -> Result<f64> {
-        let v = self
-            .file
-            .metadata
-            .get(key)
-            .ok_or_else(|| Error::invalid("parity", format!("{}: metadata has no `{key}`", self.file.path.display())))?;
+        let v = self.file.metadata.get(key).ok_or_else(|| {
+            Error::invalid("parity", format!("{}: metadata has no `{key}`", self.file.path.display()))
+        })?;
         v.parse().map_err(|_| Error::invalid("parity", format!("metadata `{key}` = {v:?} is not a number")))
     }
 }
@@ -138,7 +136,9 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
             skipped.push((name.to_string(), "not in this case".to_string()));
         }
     }
-    for (name, key) in [("scheduler", "scheduler.alphas_cumprod"), ("ddim", "ddim.timesteps"), ("pipeline", "pipeline.latents")] {
+    for (name, key) in
+        [("scheduler", "scheduler.alphas_cumprod"), ("ddim", "ddim.timesteps"), ("pipeline", "pipeline.latents")]
+    {
         if case.has(key) {
             skipped.push((name.to_string(), "not implemented yet (the sampling issue)".to_string()));
         }
@@ -148,7 +148,10 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
 
 fn tokenizer(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
     let prompts: Vec<String> = serde_json::from_str(
-        case.file.metadata.get("tokenizer.prompts").ok_or_else(|| Error::invalid("parity", "no tokenizer.prompts metadata"))?,
+        case.file
+            .metadata
+            .get("tokenizer.prompts")
+            .ok_or_else(|| Error::invalid("parity", "no tokenizer.prompts metadata"))?,
     )
     .map_err(|e| Error::invalid("parity", format!("tokenizer.prompts: {e}")))?;
     let (shape, want) = case.ints("tokenizer.input_ids")?;

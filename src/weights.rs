@@ -97,7 +97,10 @@ impl SafeFile {
             let dtype = FileDType::parse(dtype_s).ok_or_else(|| {
                 Error::invalid(
                     "weights",
-                    format!("{}: tensor `{name}` is {dtype_s}; the engine reads F32, F16, BF16, F64, I64 and I32", path.display()),
+                    format!(
+                        "{}: tensor `{name}` is {dtype_s}; the engine reads F32, F16, BF16, F64, I64 and I32",
+                        path.display()
+                    ),
                 )
             })?;
             let shape: Vec<usize> = e
@@ -110,12 +113,17 @@ impl SafeFile {
                 .ok_or_else(|| bad("shape is not a list of sizes"))?;
             let offs = e.get("data_offsets").and_then(|s| s.as_array()).ok_or_else(|| bad("no data_offsets"))?;
             let (start, end) = match offs.as_slice() {
-                [a, b] => (a.as_u64().ok_or_else(|| bad("bad offsets"))?, b.as_u64().ok_or_else(|| bad("bad offsets"))?),
+                [a, b] => {
+                    (a.as_u64().ok_or_else(|| bad("bad offsets"))?, b.as_u64().ok_or_else(|| bad("bad offsets"))?)
+                }
                 _ => return Err(bad("data_offsets must be [start, end]")),
             };
             let want = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
             if end < start || end - start != want {
-                return Err(bad(&format!("shape {shape:?} of {dtype_s} needs {want} bytes, offsets give {}", end.wrapping_sub(start))));
+                return Err(bad(&format!(
+                    "shape {shape:?} of {dtype_s} needs {want} bytes, offsets give {}",
+                    end.wrapping_sub(start)
+                )));
             }
             if end > data_len {
                 return Err(corrupt(
@@ -151,12 +159,8 @@ impl SafeFile {
         let (e, buf) = self.raw(name)?;
         let data: Vec<f32> = match e.dtype {
             FileDType::F32 => buf.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-            FileDType::F16 => {
-                buf.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-            }
-            FileDType::BF16 => {
-                buf.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-            }
+            FileDType::F16 => buf.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            FileDType::BF16 => buf.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             FileDType::F64 => buf.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
             FileDType::I64 | FileDType::I32 => {
                 return Err(Error::invalid(
@@ -206,7 +210,16 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
             OutData::F16(d) => ("F16", d.len() * 2),
             OutData::I64(d) => ("I64", d.len() * 8),
         };
-        if bytes / if dtype == "F16" { 2 } else if dtype == "F32" { 4 } else { 8 } != shape.iter().product::<usize>() {
+        if bytes
+            / if dtype == "F16" {
+                2
+            } else if dtype == "F32" {
+                4
+            } else {
+                8
+            }
+            != shape.iter().product::<usize>()
+        {
             return Err(Error::invalid("save", format!("tensor `{name}`: {shape:?} does not match its data")));
         }
         header.insert(

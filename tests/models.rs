@@ -92,7 +92,10 @@ fn a_single_file_checkpoint_loads_the_same_weights_as_the_diffusers_folder() {
     let t = Tensor::from_slice(&[3.0, 700.0], &[2]).unwrap();
     let ctx = Tensor::from_slice(&rand_vec(2 * 77 * cfg.cross_attention_dim(), 2), &[2, 77, cfg.cross_attention_dim()])
         .unwrap();
-    assert_eq!(u1.forward(&x, &t, &ctx).unwrap().to_vec().unwrap(), u2.forward(&x, &t, &ctx).unwrap().to_vec().unwrap());
+    assert_eq!(
+        u1.forward(&x, &t, &ctx).unwrap().to_vec().unwrap(),
+        u2.forward(&x, &t, &ctx).unwrap().to_vec().unwrap()
+    );
 
     let (v1, v2) = (folder.vae().unwrap(), single.vae().unwrap());
     let img = Tensor::from_slice(&rand_vec(3 * 16 * 16, 3), &[1, 3, 16, 16]).unwrap();
@@ -123,8 +126,11 @@ fn the_tokenizer_matches_clip_and_reads_both_folder_layouts() {
     let dir = temp_dir("tokjson");
     let folder = ClipTokenizer::from_dir(&fixtures().join("reference/tiny/model/tokenizer")).unwrap();
     folder.save_json(&dir.join("tokenizer.json")).unwrap();
-    std::fs::copy(fixtures().join("reference/tiny/model/tokenizer/tokenizer_config.json"), dir.join("tokenizer_config.json"))
-        .unwrap();
+    std::fs::copy(
+        fixtures().join("reference/tiny/model/tokenizer/tokenizer_config.json"),
+        dir.join("tokenizer_config.json"),
+    )
+    .unwrap();
     let from_json = ClipTokenizer::from_dir(&dir).unwrap();
     for p in ["a photo of sks dog", "A  photo, of a DOG!!", "café 3.14"] {
         assert_eq!(from_json.encode(p).unwrap().ids, shipped.encode(p).unwrap().ids, "{p}");
@@ -176,10 +182,9 @@ fn broken_model_folders_give_errors_that_name_the_file_the_tensor_and_both_shape
     save(&d.join(unet_file), &tensors, &meta).unwrap();
     expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &[victim, "[64, 64, 1, 1]", "has no tensor"]);
 
-    let reshaped: Vec<f32>;
     let (_, shape, data) = datas.iter().find(|(n, _, _)| n == victim).unwrap();
     assert_eq!(shape, &[64, 64, 1, 1]);
-    reshaped = data.clone();
+    let reshaped: Vec<f32> = data.clone();
     tensors.push((victim.to_string(), vec![32, 128, 1, 1], OutData::F32(&reshaped)));
     save(&d.join(unet_file), &tensors, &meta).unwrap();
     expect_err(
@@ -210,7 +215,10 @@ fn unsupported_architectures_say_what_is_supported() {
     };
     // SD 2.x: OpenCLIP-H's 1024-wide conditioning.
     edit(&|v| v["cross_attention_dim"] = 1024.into());
-    expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["Stable Diffusion 2.x", "supports the Stable Diffusion 1.x"]);
+    expect_err(
+        Model::open(&d).unwrap().unet(false).map(|_| ()),
+        &["Stable Diffusion 2.x", "supports the Stable Diffusion 1.x"],
+    );
     // SDXL: added conditioning and a second text encoder.
     edit(&|v| v["addition_embed_type"] = "text_time".into());
     expect_err(Model::open(&d).unwrap().unet(false).map(|_| ()), &["SDXL", "Stable Diffusion 1.x"]);

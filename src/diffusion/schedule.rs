@@ -106,7 +106,12 @@ impl Schedule {
     pub fn add_noise(&self, x0: &Tensor, noise: &Tensor, timesteps: &[usize]) -> Result<Tensor> {
         let b = x0.dim(0);
         if timesteps.len() != b || x0.shape() != noise.shape() {
-            return Err(Error::shape_hint("add_noise", x0.shape(), noise.shape(), "one timestep per sample, same shapes"));
+            return Err(Error::shape_hint(
+                "add_noise",
+                x0.shape(),
+                noise.shape(),
+                "one timestep per sample, same shapes",
+            ));
         }
         let mut shape = vec![1; x0.rank()];
         shape[0] = b;

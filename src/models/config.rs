@@ -20,10 +20,9 @@ impl<T: Clone> PerBlock<T> {
         match self {
             PerBlock::One(v) => Ok(vec![v.clone(); n]),
             PerBlock::Many(v) if v.len() == n => Ok(v.clone()),
-            PerBlock::Many(v) => Err(Error::invalid(
-                "config",
-                format!("{field} lists {} values but the model has {n} blocks", v.len()),
-            )),
+            PerBlock::Many(v) => {
+                Err(Error::invalid("config", format!("{field} lists {} values but the model has {n} blocks", v.len())))
+            }
         }
     }
 }
@@ -115,7 +114,9 @@ pub struct UNetConfig {
 
 impl UNetConfig {
     fn d_down() -> Vec<String> {
-        ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"].map(String::from).to_vec()
+        ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+            .map(String::from)
+            .to_vec()
     }
     fn d_mid() -> Option<String> {
         Some("UNetMidBlock2DCrossAttn".into())
@@ -161,7 +162,10 @@ impl UNetConfig {
             )
         };
         if self.addition_embed_type.is_some() || self.encoder_hid_dim.is_some() {
-            return Err(unsupported("addition_embed_type/encoder_hid_dim are set, which is SDXL's (or another model's) extra conditioning".into()));
+            return Err(unsupported(
+                "addition_embed_type/encoder_hid_dim are set, which is SDXL's (or another model's) extra conditioning"
+                    .into(),
+            ));
         }
         if let Some(c) = &self.class_embed_type {
             return Err(unsupported(format!("class_embed_type `{c}` (class-conditioned U-Nets)")));
@@ -178,7 +182,10 @@ impl UNetConfig {
         if self.act_fn != "silu" {
             return Err(unsupported(format!("act_fn `{}`", self.act_fn)));
         }
-        if self.dual_cross_attention || self.only_cross_attention.as_bool() == Some(true) || self.only_cross_attention.is_array() {
+        if self.dual_cross_attention
+            || self.only_cross_attention.as_bool() == Some(true)
+            || self.only_cross_attention.is_array()
+        {
             return Err(unsupported("dual_cross_attention / only_cross_attention".into()));
         }
         if matches!(self.cross_attention_dim, PerBlock::Many(_)) {
@@ -207,7 +214,7 @@ impl UNetConfig {
         if self.mid_block_type.as_deref() != Some("UNetMidBlock2DCrossAttn") {
             return Err(unsupported(format!("mid block type {:?}", self.mid_block_type)));
         }
-        if self.conv_in_kernel % 2 == 0 || self.conv_out_kernel % 2 == 0 {
+        if self.conv_in_kernel.is_multiple_of(2) || self.conv_out_kernel.is_multiple_of(2) {
             return Err(unsupported("an even conv_in_kernel/conv_out_kernel".into()));
         }
         self.heads()?;
@@ -287,12 +294,16 @@ pub struct VaeConfig {
 impl VaeConfig {
     pub fn check(&self, path: &Path) -> Result<()> {
         let p = path.display();
-        let bad = |what: String| Error::invalid("config", format!("{p}: {what}; the engine supports AutoencoderKL with DownEncoderBlock2D/UpDecoderBlock2D blocks and SiLU (Stable Diffusion 1.x's VAE)"));
+        let bad = |what: String| {
+            Error::invalid("config", format!("{p}: {what}; the engine supports AutoencoderKL with DownEncoderBlock2D/UpDecoderBlock2D blocks and SiLU (Stable Diffusion 1.x's VAE)"))
+        };
         if self.block_out_channels.is_empty()
             || self.down_block_types.len() != self.block_out_channels.len()
             || self.up_block_types.len() != self.block_out_channels.len()
         {
-            return Err(bad("block_out_channels, down_block_types and up_block_types must have the same length".into()));
+            return Err(
+                bad("block_out_channels, down_block_types and up_block_types must have the same length".into()),
+            );
         }
         if let Some(t) = self.down_block_types.iter().find(|t| *t != "DownEncoderBlock2D") {
             return Err(bad(format!("down block type `{t}`")));
@@ -376,7 +387,10 @@ impl ClipConfig {
             }
         }
         if !["quick_gelu", "gelu"].contains(&self.hidden_act.as_str()) {
-            return Err(Error::invalid("config", format!("{p}: hidden_act `{}`; quick_gelu and gelu are supported", self.hidden_act)));
+            return Err(Error::invalid(
+                "config",
+                format!("{p}: hidden_act `{}`; quick_gelu and gelu are supported", self.hidden_act),
+            ));
         }
         if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(Error::invalid(

@@ -110,7 +110,9 @@ impl Model {
             Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => {
                 crate::diffusion::Schedule::from_file(&need_dir(&d.root, "scheduler")?.join("scheduler_config.json"))
             }
-            Model::SingleFile { .. } => crate::diffusion::Schedule::new(single_file::builtin_config("sd15", "scheduler")?),
+            Model::SingleFile { .. } => {
+                crate::diffusion::Schedule::new(single_file::builtin_config("sd15", "scheduler")?)
+            }
         }
     }
 
@@ -150,7 +152,10 @@ impl ModelDir {
                 if class.contains("XL") || v.get("text_encoder_2").is_some() {
                     return Err(Error::invalid(
                         "model",
-                        format!("{} is a {class} (Stable Diffusion XL); the engine supports Stable Diffusion 1.x", root.display()),
+                        format!(
+                            "{} is a {class} (Stable Diffusion XL); the engine supports Stable Diffusion 1.x",
+                            root.display()
+                        ),
                     ));
                 }
             }
@@ -200,4 +205,3 @@ impl ModelDir {
         ClipTokenizer::from_dir(&need_dir(&self.root, "tokenizer")?)
     }
 }
-

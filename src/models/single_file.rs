@@ -45,7 +45,10 @@ pub fn builtin_config<T: for<'de> Deserialize<'de>>(model: &str, component: &str
 
 /// The longest key of `table` that `s` starts with, followed by a `.`.
 fn longest<'a>(table: &'a BTreeMap<String, String>, s: &str) -> Option<(&'a String, &'a String)> {
-    table.iter().filter(|(k, _)| s.len() > k.len() && s.starts_with(k.as_str()) && s.as_bytes()[k.len()] == b'.').max_by_key(|(k, _)| k.len())
+    table
+        .iter()
+        .filter(|(k, _)| s.len() > k.len() && s.starts_with(k.as_str()) && s.as_bytes()[k.len()] == b'.')
+        .max_by_key(|(k, _)| k.len())
 }
 
 /// The diffusers path of checkpoint key `key` (prefix already removed).

@@ -66,7 +66,8 @@ impl ClipTokenizer {
         let tok_json = dir.join("tokenizer.json");
         let (vocab_json, merges_txt) = (dir.join("vocab.json"), dir.join("merges.txt"));
         let inner = if vocab_json.is_file() && merges_txt.is_file() {
-            let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(format!("reading {}", p.display()), e));
+            let read =
+                |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(format!("reading {}", p.display()), e));
             let label = format!("{} + merges.txt", vocab_json.display());
             Self::from_vocab_merges(&read(&vocab_json)?, &read(&merges_txt)?, &settings, &label)?
         } else if tok_json.is_file() {
@@ -94,7 +95,11 @@ impl ClipTokenizer {
         Self::finish(inner, &settings, "the built-in CLIP vocabulary")
     }
 
-    fn finish(inner: tokenizers::Tokenizer, settings: &serde_json::Map<String, Value>, label: &str) -> Result<ClipTokenizer> {
+    fn finish(
+        inner: tokenizers::Tokenizer,
+        settings: &serde_json::Map<String, Value>,
+        label: &str,
+    ) -> Result<ClipTokenizer> {
         let id = |name: &str, default: &str| -> Result<u32> {
             let tok = token_string(settings.get(name)).unwrap_or_else(|| default.to_string());
             inner.token_to_id(&tok).ok_or_else(|| {
@@ -108,7 +113,7 @@ impl ClipTokenizer {
         let max_length = settings
             .get("model_max_length")
             .and_then(|v| v.as_f64())
-            .filter(|&m| m >= 2.0 && m <= 4096.0)
+            .filter(|&m| (2.0..=4096.0).contains(&m))
             .map(|m| m as usize)
             .unwrap_or(77);
         Ok(ClipTokenizer { inner, bos_id, eos_id, pad_id, max_length })
@@ -122,8 +127,8 @@ impl ClipTokenizer {
         settings: &serde_json::Map<String, Value>,
         label: &str,
     ) -> Result<tokenizers::Tokenizer> {
-        let vocab_v: Value =
-            serde_json::from_str(vocab).map_err(|e| Error::invalid("tokenizer", format!("{label}: vocab.json: {e}")))?;
+        let vocab_v: Value = serde_json::from_str(vocab)
+            .map_err(|e| Error::invalid("tokenizer", format!("{label}: vocab.json: {e}")))?;
         // The first line of CLIP's merges.txt is a `#version` header.
         let merges_v: Vec<Value> = merges_text
             .lines()
@@ -205,4 +210,3 @@ impl ClipTokenizer {
         self.inner.get_vocab(false).into_iter().collect()
     }
 }
-

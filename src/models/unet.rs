@@ -24,7 +24,14 @@ struct ResnetBlock {
 }
 
 impl ResnetBlock {
-    fn new(vb: &Loader, c: &UNetConfig, cin: usize, cout: usize, temb: usize, output_scale: f64) -> Result<ResnetBlock> {
+    fn new(
+        vb: &Loader,
+        c: &UNetConfig,
+        cin: usize,
+        cout: usize,
+        temb: usize,
+        output_scale: f64,
+    ) -> Result<ResnetBlock> {
         let (g, eps) = (c.norm_num_groups, c.norm_eps);
         Ok(ResnetBlock {
             norm1: GroupNorm::new(&vb.pp("norm1"), g, cin, eps)?,
@@ -32,7 +39,11 @@ impl ResnetBlock {
             time_emb_proj: Linear::new(&vb.pp("time_emb_proj"), temb, cout, true)?,
             norm2: GroupNorm::new(&vb.pp("norm2"), g, cout, eps)?,
             conv2: Conv2d::new(&vb.pp("conv2"), cout, cout, 3, 1, 1)?,
-            conv_shortcut: if cin != cout { Some(Conv2d::new(&vb.pp("conv_shortcut"), cin, cout, 1, 1, 0)?) } else { None },
+            conv_shortcut: if cin != cout {
+                Some(Conv2d::new(&vb.pp("conv_shortcut"), cin, cout, 1, 1, 0)?)
+            } else {
+                None
+            },
             output_scale: output_scale as f32,
         })
     }
@@ -214,9 +225,22 @@ impl UNet2DConditionModel {
             let mut resnets = Vec::new();
             let mut attentions = Vec::new();
             for j in 0..layers[i] {
-                resnets.push(ResnetBlock::new(&bv.pp("resnets").pp(j), c, if j == 0 { cin } else { cout }, cout, temb, 1.0)?);
+                resnets.push(ResnetBlock::new(
+                    &bv.pp("resnets").pp(j),
+                    c,
+                    if j == 0 { cin } else { cout },
+                    cout,
+                    temb,
+                    1.0,
+                )?);
                 if cross {
-                    attentions.push(SpatialTransformer::new(&bv.pp("attentions").pp(j), c, cout, heads[i], tlayers[i])?);
+                    attentions.push(SpatialTransformer::new(
+                        &bv.pp("attentions").pp(j),
+                        c,
+                        cout,
+                        heads[i],
+                        tlayers[i],
+                    )?);
                 }
             }
             let resample = if i + 1 < n {
@@ -256,7 +280,13 @@ impl UNet2DConditionModel {
                 let rin = if j == 0 { prev } else { cout };
                 resnets.push(ResnetBlock::new(&bv.pp("resnets").pp(j), c, rin + skip, cout, temb, 1.0)?);
                 if cross {
-                    attentions.push(SpatialTransformer::new(&bv.pp("attentions").pp(j), c, cout, rheads[i], rtlayers[i])?);
+                    attentions.push(SpatialTransformer::new(
+                        &bv.pp("attentions").pp(j),
+                        c,
+                        cout,
+                        rheads[i],
+                        rtlayers[i],
+                    )?);
                 }
             }
             let resample =
@@ -288,10 +318,18 @@ impl UNet2DConditionModel {
         let c = &self.config;
         let m = self.size_multiple();
         let b = sample.dim(0);
-        if sample.rank() != 4 || sample.dim(1) != c.in_channels || sample.dim(2) % m != 0 || sample.dim(3) % m != 0 {
+        if sample.rank() != 4
+            || sample.dim(1) != c.in_channels
+            || !sample.dim(2).is_multiple_of(m)
+            || !sample.dim(3).is_multiple_of(m)
+        {
             return Err(Error::invalid(
                 "unet",
-                format!("sample must be [B, {}, h, w] with h, w multiples of {m}, got {:?}", c.in_channels, sample.shape()),
+                format!(
+                    "sample must be [B, {}, h, w] with h, w multiples of {m}, got {:?}",
+                    c.in_channels,
+                    sample.shape()
+                ),
             ));
         }
         if timesteps.shape() != [b] {

@@ -28,7 +28,11 @@ impl ResnetBlock {
             conv1: Conv2d::new(&vb.pp("conv1"), cin, cout, 3, 1, 1)?,
             norm2: GroupNorm::new(&vb.pp("norm2"), groups, cout, EPS)?,
             conv2: Conv2d::new(&vb.pp("conv2"), cout, cout, 3, 1, 1)?,
-            conv_shortcut: if cin != cout { Some(Conv2d::new(&vb.pp("conv_shortcut"), cin, cout, 1, 1, 0)?) } else { None },
+            conv_shortcut: if cin != cout {
+                Some(Conv2d::new(&vb.pp("conv_shortcut"), cin, cout, 1, 1, 0)?)
+            } else {
+                None
+            },
         })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -209,10 +213,18 @@ impl AutoencoderKL {
     /// Images [B, C, H, W] in [-1, 1] -> the latent distribution (unscaled).
     pub fn encode(&self, x: &Tensor) -> Result<LatentDist> {
         let f = self.config.downscale();
-        if x.rank() != 4 || x.dim(1) != self.config.in_channels || x.dim(2) % f != 0 || x.dim(3) % f != 0 {
+        if x.rank() != 4
+            || x.dim(1) != self.config.in_channels
+            || !x.dim(2).is_multiple_of(f)
+            || !x.dim(3).is_multiple_of(f)
+        {
             return Err(Error::invalid(
                 "vae encode",
-                format!("images must be [B, {}, H, W] with H and W multiples of {f}, got {:?}", self.config.in_channels, x.shape()),
+                format!(
+                    "images must be [B, {}, H, W] with H and W multiples of {f}, got {:?}",
+                    self.config.in_channels,
+                    x.shape()
+                ),
             ));
         }
         let e = &self.encoder;
