@@ -1,6 +1,6 @@
 // Normalisation over contiguous rows with affine parameters: layer norm (Ba et al. 2016) and
 // group norm (Wu & He 2018) are the same kernels.
-//   The input is viewed as [rows, n]. Row r belongs to group g = r % groups; element i of the
+//   The input is viewed as [rows, n]. Row r belongs to group g = (r + group0) % groups; element i of the
 //   row has affine (channel) index a = g * (n / hw) + i / hw.
 //     layer norm [.., n]:            groups = 1, hw = 1        -> a = i
 //     group norm [N, C, HW], G:      rows = N*G, n = (C/G)*HW, groups = G, hw = HW
@@ -15,6 +15,8 @@ struct Params {
     rows: u32, n: u32, eps: f32, accumulate: u32,
     x_shift: u32, g_shift: u32, b_shift: u32, y_shift: u32,
     stat_shift: u32, dy_shift: u32, groups: u32, hw: u32,
+    // The group of row 0 of this dispatch: a chunk of a very large input may start mid-sample.
+    group0: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,7 +24,7 @@ struct Params {
 var<workgroup> red: array<f32, 256>;
 
 fn affine_index(row: u32, i: u32) -> u32 {
-    return (row % p.groups) * (p.n / p.hw) + i / p.hw;
+    return ((row + p.group0) % p.groups) * (p.n / p.hw) + i / p.hw;
 }
 
 fn reduce_sum(lid: u32, v: f32) -> f32 {
@@ -137,7 +139,7 @@ fn norm_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     let base = (a % per_group) * p.hw;
     var dg = 0.0;
     var db = 0.0;
-    for (var r = g; r < p.rows; r += p.groups) {
+    for (var r = (g + p.groups - p.group0) % p.groups; r < p.rows; r += p.groups) {
         let m = bp_mean[p.stat_shift + r];
         let rs = bp_rstd[p.stat_shift + r];
         let xb = p.x_shift + r * p.n + base;

@@ -11,11 +11,14 @@ pub mod bench;
 pub mod diffusion;
 pub mod error;
 pub mod gpu;
+pub mod imageio;
 pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod parity;
+pub mod rng;
+pub mod sample;
 pub mod tensor;
 pub mod weights;
 

@@ -154,31 +154,54 @@ fn mse_loss_split_into_partials() {
 }
 
 #[test]
-fn group_norm_splits_samples_forward_and_backward() {
+fn group_norm_splits_rows_forward_and_backward() {
     setup();
     let mut rng = Rng::new(6);
-    // 8 samples of 2 groups x 300 elements: chunks of whole samples.
-    let (n, c, hw, groups) = (8, 4, 150, 2);
-    let x = rng.vec(n * c * hw, -2.0, 2.0);
-    let g = rng.vec(c, 0.5, 1.5);
-    let b = rng.vec(c, -0.5, 0.5);
-    let (xs, gs, bs) = (param(&x, &[n, c, hw]), param(&g, &[c]), param(&b, &[c]));
-    let y = xs.group_norm(groups, &gs, &bs, 1e-6).unwrap();
-    let want = groupnorm_ref(&f64s(&x), &f64s(&g), &f64s(&b), n, c, hw, groups, 1e-6);
-    assert_close("group_norm chunked", &y.to_vec().unwrap(), &want, 2e-5, 2e-5);
-    y.backward_with(&engine::Tensor::ones(&[n, c, hw]).unwrap()).unwrap();
-    assert_close(
-        "group_norm dbeta chunked",
-        &bs.grad().unwrap().to_vec().unwrap(),
-        &vec![(n * hw) as f64; c],
-        1e-3,
-        1e-6,
-    );
-    let xhat = groupnorm_ref(&f64s(&x), &vec![1.0; c], &vec![0.0; c], n, c, hw, groups, 1e-6);
-    let want: Vec<f64> = (0..c)
-        .map(|ch| (0..n).flat_map(|s| (0..hw).map(move |p| (s, p))).map(|(s, p)| xhat[(s * c + ch) * hw + p]).sum())
-        .collect();
-    assert_close("group_norm dgamma chunked", &gs.grad().unwrap().to_vec().unwrap(), &want, 1e-3, 1e-4);
+    // 8 samples of 2 groups x 300 elements: chunks of 6 rows, whole samples. Then 3 groups of
+    // 200: chunks of 10 rows, which start mid-sample (the SD VAE's 512x512 activations: one
+    // sample is a whole binding).
+    for (n, c, hw, groups) in [(8, 4, 150, 2), (5, 6, 100, 3)] {
+        let x = rng.vec(n * c * hw, -2.0, 2.0);
+        let g = rng.vec(c, 0.5, 1.5);
+        let b = rng.vec(c, -0.5, 0.5);
+        let (xs, gs, bs) = (param(&x, &[n, c, hw]), param(&g, &[c]), param(&b, &[c]));
+        let y = xs.group_norm(groups, &gs, &bs, 1e-6).unwrap();
+        let want = groupnorm_ref(&f64s(&x), &f64s(&g), &f64s(&b), n, c, hw, groups, 1e-6);
+        assert_close("group_norm chunked", &y.to_vec().unwrap(), &want, 2e-5, 2e-5);
+        let dy = rng.vec(n * c * hw, -1.0, 1.0);
+        y.backward_with(&engine::Tensor::from_slice(&dy, &[n, c, hw]).unwrap()).unwrap();
+        let want_db: Vec<f64> = (0..c)
+            .map(|ch| (0..n).flat_map(|s| (0..hw).map(move |p| (s * c + ch) * hw + p)).map(|i| dy[i] as f64).sum())
+            .collect();
+        assert_close("group_norm dbeta chunked", &bs.grad().unwrap().to_vec().unwrap(), &want_db, 1e-3, 1e-4);
+        let xhat = groupnorm_ref(&f64s(&x), &vec![1.0; c], &vec![0.0; c], n, c, hw, groups, 1e-6);
+        let want: Vec<f64> = (0..c)
+            .map(|ch| {
+                (0..n)
+                    .flat_map(|s| (0..hw).map(move |p| (s * c + ch) * hw + p))
+                    .map(|i| xhat[i] * dy[i] as f64)
+                    .sum()
+            })
+            .collect();
+        assert_close("group_norm dgamma chunked", &gs.grad().unwrap().to_vec().unwrap(), &want, 1e-3, 1e-4);
+        // dx against the analytic rule on each (sample, group) slab.
+        let dx = xs.grad().unwrap().to_vec().unwrap();
+        let per = c / groups * hw;
+        for slab in 0..n * groups {
+            let idx: Vec<usize> = (slab * per..(slab + 1) * per).collect();
+            let ch = |i: usize| (i / hw) % c;
+            let gy: Vec<f64> = idx.iter().map(|&i| dy[i] as f64 * g[ch(i)] as f64).collect();
+            let xh: Vec<f64> = idx.iter().map(|&i| xhat[i]).collect();
+            let xs_: Vec<f64> = idx.iter().map(|&i| x[i] as f64).collect();
+            let mean = xs_.iter().sum::<f64>() / per as f64;
+            let var = xs_.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / per as f64;
+            let rstd = 1.0 / (var + 1e-6).sqrt();
+            let mg = gy.iter().sum::<f64>() / per as f64;
+            let mgx = gy.iter().zip(&xh).map(|(a, b)| a * b).sum::<f64>() / per as f64;
+            let want: Vec<f64> = gy.iter().zip(&xh).map(|(gi, xi)| rstd * (gi - mg - xi * mgx)).collect();
+            assert_close("group_norm dx chunked", &dx[slab * per..(slab + 1) * per], &want, 1e-4, 1e-4);
+        }
+    }
 }
 
 #[test]

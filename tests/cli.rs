@@ -53,3 +53,61 @@ fn an_unknown_bench_suite_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown suite"));
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn parity_passes_on_the_committed_case_and_fails_on_a_wrong_reference() {
+    use engine::weights::{save, FileDType, OutData, SafeFile};
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/tiny");
+    let out = engine().arg("parity").arg(&case).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for needle in ["tokenizer.input_ids", "clip.last_hidden_state", "vae.encode.mean", "unet.out", "pass", "6 of 6"] {
+        assert!(stdout.contains(needle), "missing {needle}: {stdout}");
+    }
+
+    // The same case with the expected U-Net output off by 1%: exit status 1, a FAIL row, JSON rows.
+    let dir = std::env::temp_dir().join(format!("engine-parity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&case, &dir);
+    let f = SafeFile::open(&case.join("reference.safetensors")).unwrap();
+    let mut floats = Vec::new();
+    let mut ints = Vec::new();
+    for (name, e) in &f.entries {
+        if e.dtype == FileDType::I64 {
+            ints.push((name.clone(), f.read_i64(name).unwrap()));
+        } else {
+            let (shape, mut data) = f.read_f32(name).unwrap();
+            if name == "unet.out" {
+                data.iter_mut().for_each(|v| *v *= 1.01);
+            }
+            floats.push((name.clone(), shape, data));
+        }
+    }
+    let mut tensors: Vec<(String, Vec<usize>, OutData)> =
+        floats.iter().map(|(n, s, d)| (n.clone(), s.clone(), OutData::F32(d))).collect();
+    tensors.extend(ints.iter().map(|(n, (s, d))| (n.clone(), s.clone(), OutData::I64(d))));
+    save(&dir.join("reference.safetensors"), &tensors, &f.metadata).unwrap();
+    let out = engine().arg("parity").arg(&dir).arg("--json").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let unet = rows.iter().find(|r| r["tensor"] == "unet.out").unwrap();
+    assert_eq!(unet["pass"], false);
+    assert!(rows.iter().filter(|r| r["tensor"] != "unet.out").all(|r| r["pass"] == true));
+    for key in ["section", "tensor", "max_abs_err", "rel_err", "pass"] {
+        assert!(unet.get(key).is_some(), "no {key} in {unet}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -41,6 +41,31 @@ pub struct ScheduleConfig {
     pub prediction_type: String,
     #[serde(default)]
     pub steps_offset: usize,
+    #[serde(default = "d_leading")]
+    pub timestep_spacing: String,
+    /// DDIM: whether ᾱ after the last step is 1 or ᾱ_0 (diffusers' default is true; SD 1.x's
+    /// config says false).
+    #[serde(default = "d_true")]
+    pub set_alpha_to_one: bool,
+    /// Clip the predicted x0 to ±clip_sample_range. DDIMScheduler's class default is true, but
+    /// every SD 1.x scheduler config sets it false and PNDM (SD 1.5's) has no such step, so an
+    /// absent field means false here.
+    #[serde(default)]
+    pub clip_sample: bool,
+    #[serde(default = "d_one")]
+    pub clip_sample_range: f64,
+    #[serde(default)]
+    pub thresholding: bool,
+}
+
+fn d_leading() -> String {
+    "leading".into()
+}
+fn d_true() -> bool {
+    true
+}
+fn d_one() -> f64 {
+    1.0
 }
 
 pub struct Schedule {

@@ -40,6 +40,7 @@ impl Layout {
     #[allow(clippy::too_many_arguments)]
     fn params(
         &self,
+        r0: usize,
         rows: usize,
         eps: f32,
         accumulate: bool,
@@ -49,22 +50,20 @@ impl Layout {
         y: u32,
         stat: u32,
         dy: u32,
-    ) -> [u32; 12] {
-        [u(rows), u(self.n), f(eps), accumulate as u32, x, g, b, y, stat, dy, u(self.groups), u(self.hw)]
+    ) -> [u32; 16] {
+        let g0 = u(r0 % self.groups);
+        [u(rows), u(self.n), f(eps), accumulate as u32, x, g, b, y, stat, dy, u(self.groups), u(self.hw), g0, 0, 0, 0]
     }
 
-    /// Row chunks that fit a binding; each starts at a multiple of `groups` so that a row's
-    /// group is the same counted from the chunk as from the tensor.
+    /// Row chunks that fit a binding (a chunk may start mid-sample: the kernel is told the
+    /// group of its first row).
     fn chunks(&self, op: &'static str) -> Result<Vec<(usize, usize)>> {
         let ctx = Tensor::ctx()?;
-        let per = ctx.max_binding_elems() / (self.n * self.groups).max(1) * self.groups;
+        let per = ctx.max_binding_elems() / self.n.max(1);
         if per == 0 {
             return Err(Error::invalid(
                 op,
-                format!(
-                    "one sample's {} x {} elements exceed the {}-byte binding limit",
-                    self.groups, self.n, ctx.max_binding
-                ),
+                format!("one row of {} elements (one group of one sample) exceeds the {}-byte binding limit", self.n, ctx.max_binding),
             ));
         }
         Ok(chunks(self.rows, per))
@@ -85,7 +84,7 @@ fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l
         // mean and rstd are equally sized fresh buffers: their windows have the same shift.
         let (mv, ms) = win(ctx, &mean, r0, rn)?;
         let (sv, _) = win(ctx, &rstd, r0, rn)?;
-        let params = l.params(rn, eps, false, xs, gs, bs, ys, ms, 0);
+        let params = l.params(r0, rn, eps, false, xs, gs, bs, ys, ms, 0);
         ctx.dispatch(&FORWARD, &Spec::new(), &params, &[xv, gv, bv, yv, mv, sv], grid(rn))?;
     }
     let (gx, gg, gb) = (needs_grad(x), needs_grad(gamma), needs_grad(beta));
@@ -103,7 +102,7 @@ fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l
                 let (sv, _) = win(ctx, &rstd, r0, rn)?;
                 let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
                 let (dxv, dxs) = win(ctx, &dx, r0 * n, rn * n)?;
-                let params = l.params(rn, 0.0, false, xs, gs, 0, dxs, ms, dys);
+                let params = l.params(r0, rn, 0.0, false, xs, gs, 0, dxs, ms, dys);
                 ctx.dispatch(&BACKWARD_INPUT, &Spec::new(), &params, &[xv, gv, mv, sv, dyv, dxv], grid(rn))?;
             }
             Some(dx)
@@ -120,7 +119,7 @@ fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l
                 let (mv, ms) = win(ctx, &mean, r0, rn)?;
                 let (sv, _) = win(ctx, &rstd, r0, rn)?;
                 let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
-                let params = l.params(rn, 0.0, i > 0, xs, dgs, dbs, 0, ms, dys);
+                let params = l.params(r0, rn, 0.0, i > 0, xs, dgs, dbs, 0, ms, dys);
                 let groups = grid(channels.div_ceil(256));
                 ctx.dispatch(&BACKWARD_PARAMS, &Spec::new(), &params, &[xv, mv, sv, dyv, dgv, dbv], groups)?;
             }

@@ -1,0 +1,124 @@
+//! Text to image: prompts through the tokenizer and text encoder, the sampler's loop over the
+//! U-Net with classifier-free guidance (Ho & Salimans 2022) — conditional and unconditional
+//! halves in one batched U-Net call — and the VAE decoder back to pixels.
+
+use crate::diffusion::{Sampler, Schedule};
+use crate::error::{Error, Result};
+use crate::models::{AutoencoderKL, ClipTextModel, ClipTokenizer, UNet2DConditionModel};
+use crate::ops::copy::cat;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Text embeddings [B, 77, D] of `prompts`, and for each whether it was cut to fit.
+pub fn encode_prompts(clip: &ClipTextModel, tok: &ClipTokenizer, prompts: &[String]) -> Result<(Tensor, Vec<bool>)> {
+    let mut ids = Vec::new();
+    let mut cut = Vec::new();
+    for p in prompts {
+        let e = tok.encode(p)?;
+        ids.push(e.ids);
+        cut.push(e.truncated);
+    }
+    Ok((clip.forward(&ids)?, cut))
+}
+
+/// ε from the U-Net at step i, guided: ε_u + g (ε_c - ε_u) with `uncond` given and g ≠ 1.
+pub fn guided_eps(
+    unet: &UNet2DConditionModel,
+    x_in: &Tensor,
+    t: usize,
+    cond: &Tensor,
+    uncond: Option<&Tensor>,
+    guidance: f32,
+) -> Result<Tensor> {
+    let b = x_in.dim(0);
+    match uncond {
+        Some(u) if guidance != 1.0 => {
+            let x2 = cat(&[x_in, x_in], 0)?;
+            let ctx = cat(&[u, cond], 0)?;
+            let ts = Tensor::from_slice(&vec![t as f32; 2 * b], &[2 * b])?;
+            let e = unet.forward(&x2, &ts, &ctx)?;
+            let (eu, ec) = (e.narrow0(0, b)?, e.narrow0(b, b)?);
+            eu.add(&ec.sub(&eu)?.scale(guidance)?)
+        }
+        _ => unet.forward(x_in, &Tensor::from_slice(&vec![t as f32; b], &[b])?, cond),
+    }
+}
+
+/// The sampler's loop from `latents` (already scaled by the initial noise sigma) to x_0.
+/// `on_step(i)` is called after each step (progress bars).
+#[allow(clippy::too_many_arguments)]
+pub fn denoise(
+    unet: &UNet2DConditionModel,
+    sampler: &Sampler,
+    latents: Tensor,
+    cond: &Tensor,
+    uncond: Option<&Tensor>,
+    guidance: f32,
+    rng: &mut Rng,
+    mut on_step: impl FnMut(usize) -> Result<()>,
+) -> Result<Tensor> {
+    let mut x = latents;
+    for (i, &t) in sampler.timesteps.iter().enumerate() {
+        let x_in = sampler.scale_model_input(&x, i)?;
+        let eps = guided_eps(unet, &x_in, t, cond, uncond, guidance)?;
+        x = sampler.step(&eps, i, &x, rng)?;
+        on_step(i)?;
+    }
+    Ok(x)
+}
+
+/// Initial latents: N(0, 1) noise from `rng` times the sampler's initial sigma.
+pub fn initial_latents(rng: &mut Rng, shape: &[usize], sigma: f32) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut v = rng.normal(n);
+    if sigma != 1.0 {
+        v.iter_mut().for_each(|x| *x *= sigma);
+    }
+    Tensor::from_slice(&v, shape)
+}
+
+/// Latents (scaled, as the U-Net sees them) -> 8-bit RGB images, row-major [H, W, 3] each.
+pub fn decode_images(vae: &AutoencoderKL, latents: &Tensor) -> Result<Vec<(usize, usize, Vec<u8>)>> {
+    let z = latents.scale(1.0 / vae.config.scaling_factor as f32)?;
+    let img = vae.decode(&z)?;
+    let (b, c, h, w) = (img.dim(0), img.dim(1), img.dim(2), img.dim(3));
+    if c != 3 {
+        return Err(Error::invalid("decode", format!("the VAE makes {c}-channel images; RGB needs 3")));
+    }
+    let v = img.to_vec()?;
+    let mut out = Vec::new();
+    for i in 0..b {
+        let mut px = vec![0u8; h * w * 3];
+        for ch in 0..3 {
+            for p in 0..h * w {
+                // diffusers: (x / 2 + 0.5).clamp(0, 1), then round(x * 255).
+                let x = (v[(i * 3 + ch) * h * w + p] / 2.0 + 0.5).clamp(0.0, 1.0);
+                px[p * 3 + ch] = (x * 255.0).round() as u8;
+            }
+        }
+        out.push((h, w, px));
+    }
+    Ok(out)
+}
+
+/// Everything one text-to-image run needs, loaded once.
+pub struct Pipeline {
+    pub unet: UNet2DConditionModel,
+    pub vae: AutoencoderKL,
+    pub clip: ClipTextModel,
+    pub tokenizer: ClipTokenizer,
+    pub schedule: Schedule,
+}
+
+impl Pipeline {
+    pub fn load(model: &crate::models::Model) -> Result<Pipeline> {
+        let (unet, _) = model.unet(false)?;
+        let (clip, _) = model.text_encoder(false)?;
+        Ok(Pipeline { unet, vae: model.vae()?, clip, tokenizer: model.tokenizer()?, schedule: model.schedule()? })
+    }
+
+    /// Pixels per latent along a side (8 for SD).
+    pub fn vae_scale(&self) -> usize {
+        self.vae.config.downscale()
+    }
+}

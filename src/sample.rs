@@ -1,0 +1,136 @@
+//! `engine sample`: text to image with a Stable Diffusion 1.x model.
+
+use std::path::PathBuf;
+
+use crate::diffusion::pipeline::{decode_images, denoise, encode_prompts, initial_latents, Pipeline};
+use crate::diffusion::{Sampler, SamplerKind};
+use crate::error::{Error, Result};
+use crate::imageio::{next_index, save_png, slug, writable_dir};
+use crate::models::Model;
+use crate::rng::Rng;
+
+#[derive(Clone, Debug)]
+pub struct SampleArgs {
+    pub model: PathBuf,
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub steps: usize,
+    pub guidance_scale: f32,
+    pub sampler: String,
+    pub eta: f64,
+    pub seed: u64,
+    pub num_images: usize,
+    pub height: Option<usize>,
+    pub width: Option<usize>,
+    pub out: PathBuf,
+    pub progress: bool,
+}
+
+/// Checks everything that needs no GPU: sizes, steps, sampler, the model's configs, the output
+/// directory. Returns the model and the (height, width) to render.
+pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
+    let kind = SamplerKind::parse(&a.sampler)?;
+    if a.steps == 0 {
+        return Err(Error::invalid("sample", "--steps must be at least 1"));
+    }
+    if a.num_images == 0 {
+        return Err(Error::invalid("sample", "--num-images must be at least 1"));
+    }
+    if kind != SamplerKind::Ddim && a.eta != 0.0 {
+        return Err(Error::invalid("sample", "--eta applies to the ddim sampler only"));
+    }
+    for (name, v) in [("--height", a.height), ("--width", a.width)] {
+        if let Some(v) = v {
+            if v == 0 || !v.is_multiple_of(8) {
+                return Err(Error::invalid("sample", format!("{name} {v} is not a positive multiple of 8")));
+            }
+        }
+    }
+    let model = Model::open(&a.model)?;
+    let unet = model.unet_config()?;
+    let vae = model.vae_config()?;
+    model.clip_config()?;
+    let schedule = model.schedule()?;
+    crate::diffusion::sampler::spaced_timesteps(&schedule, a.steps)?;
+    let f = vae.downscale();
+    let multiple = f << (unet.block_out_channels.len() - 1);
+    let default = unet.sample_size.unwrap_or(64) * f;
+    let (h, w) = (a.height.unwrap_or(default), a.width.unwrap_or(default));
+    for (name, v) in [("height", h), ("width", w)] {
+        if !v.is_multiple_of(multiple) {
+            return Err(Error::invalid(
+                "sample",
+                format!("{name} {v} must be a multiple of {multiple} for this model (VAE factor {f} times the U-Net's {} levels)", unet.block_out_channels.len()),
+            ));
+        }
+    }
+    writable_dir(&a.out)?;
+    Ok((model, h, w))
+}
+
+/// Renders `num_images` images (image i with seed + i) and returns their paths.
+pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
+    let (model, h, w) = validate(a)?;
+    let kind = SamplerKind::parse(&a.sampler)?;
+    let pipe = Pipeline::load(&model)?;
+    let _g = crate::no_grad();
+    let (cond, cut) = encode_prompts(&pipe.clip, &pipe.tokenizer, std::slice::from_ref(&a.prompt))?;
+    if cut[0] {
+        eprintln!("warning: the prompt is longer than {} tokens; the rest was cut", pipe.tokenizer.max_length - 2);
+    }
+    let uncond = if a.guidance_scale != 1.0 {
+        Some(encode_prompts(&pipe.clip, &pipe.tokenizer, std::slice::from_ref(&a.negative_prompt))?.0)
+    } else {
+        None
+    };
+    let sampler = Sampler::new(&pipe.schedule, kind, a.steps, a.eta)?;
+    let sigma = sampler.init_noise_sigma(&pipe.schedule.config.timestep_spacing);
+    let f = pipe.vae_scale();
+    let latent_c = pipe.unet.config.in_channels;
+    let mut paths = Vec::new();
+    for i in 0..a.num_images {
+        let seed = a.seed.wrapping_add(i as u64);
+        let mut rng = Rng::new(seed);
+        let latents = initial_latents(&mut rng, &[1, latent_c, h / f, w / f], sigma)?;
+        let bar = progress_bar(a.progress, a.steps as u64, &format!("image {}/{}", i + 1, a.num_images));
+        let x = denoise(&pipe.unet, &sampler, latents, &cond, uncond.as_ref(), a.guidance_scale, &mut rng, |_| {
+            bar.inc(1);
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+        let (ih, iw, px) = decode_images(&pipe.vae, &x)?.remove(0);
+        let path = a.out.join(format!("{:05}-{seed}-{}.png", next_index(&a.out)?, slug(&a.prompt, 48)));
+        save_png(&path, iw, ih, &px, &text_chunks(a, &model, seed, kind))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+fn text_chunks(a: &SampleArgs, model: &Model, seed: u64, kind: SamplerKind) -> Vec<(&'static str, String)> {
+    vec![
+        ("prompt", a.prompt.clone()),
+        ("negative_prompt", a.negative_prompt.clone()),
+        ("seed", seed.to_string()),
+        ("steps", a.steps.to_string()),
+        ("guidance_scale", a.guidance_scale.to_string()),
+        ("sampler", kind.name().to_string()),
+        ("eta", a.eta.to_string()),
+        ("model", model.label()),
+        ("Software", format!("engine {}", env!("CARGO_PKG_VERSION"))),
+    ]
+}
+
+pub fn progress_bar(show: bool, len: u64, msg: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar.set_message(msg.to_string());
+    bar
+}
+
