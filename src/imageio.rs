@@ -15,7 +15,11 @@ pub fn save_png(path: &Path, width: usize, height: usize, pixels: &[u8], text: &
     enc.set_depth(png::BitDepth::Eight);
     for (k, v) in text {
         // tEXt is Latin-1 only; prompts may hold any character, so those go in iTXt.
-        let r = if v.is_ascii() { enc.add_text_chunk(k.to_string(), v.clone()) } else { enc.add_itxt_chunk(k.to_string(), v.clone()) };
+        let r = if v.is_ascii() {
+            enc.add_text_chunk(k.to_string(), v.clone())
+        } else {
+            enc.add_itxt_chunk(k.to_string(), v.clone())
+        };
         r.map_err(|e| Error::invalid("png", format!("{}: text chunk `{k}`: {e}", path.display())))?;
     }
     let mut w = enc.write_header().map_err(|e| Error::invalid("png", format!("{}: {e}", path.display())))?;

@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::diffusion::pipeline::denoise;
+use crate::diffusion::{Sampler, SamplerKind};
 use crate::error::{Error, Result};
 use crate::models::{Model, ModelDir};
 use crate::ops::loss::mse_loss;
 use crate::optim::{clip_grad_norm, AdamW};
+use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::weights::SafeFile;
 
@@ -120,12 +123,16 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     type Section = fn(&Case, &mut Vec<Row>) -> Result<()>;
-    let sections: [(&str, &str, Section); 6] = [
+    let sections: [(&str, &str, Section); 10] = [
         ("tokenizer", "tokenizer.input_ids", tokenizer),
         ("clip", "clip.input_ids", clip),
         ("vae encode", "vae.encode.sample", vae_encode),
         ("vae decode", "vae.decode.latents", vae_decode),
         ("unet", "unet.sample", unet),
+        ("scheduler", "scheduler.alphas_cumprod", scheduler),
+        ("ddim", "ddim.timesteps", ddim),
+        ("samplers", "sampler.model_output", samplers),
+        ("pipeline", "pipeline.latents", pipeline),
         ("train", "train.latents", train),
     ];
     for (name, key, f) in sections {
@@ -134,13 +141,6 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
             f(&case, &mut rows)?;
         } else {
             skipped.push((name.to_string(), "not in this case".to_string()));
-        }
-    }
-    for (name, key) in
-        [("scheduler", "scheduler.alphas_cumprod"), ("ddim", "ddim.timesteps"), ("pipeline", "pipeline.latents")]
-    {
-        if case.has(key) {
-            skipped.push((name.to_string(), "not implemented yet (the sampling issue)".to_string()));
         }
     }
     Ok(Report { rows, skipped })
@@ -210,6 +210,93 @@ fn unet(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
     let out = model.forward(&case.tensor("unet.sample")?, &t, &case.tensor("unet.encoder_hidden_states")?)?;
     let (s, want) = case.f32("unet.out")?;
     rows.push(compare("unet", "unet.out", &s, &out.to_vec()?, &want, TOL_FORWARD));
+    Ok(())
+}
+
+fn scheduler(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+    let schedule = case.model.schedule()?;
+    let (s, want) = case.f32("scheduler.alphas_cumprod")?;
+    rows.push(compare("scheduler", "scheduler.alphas_cumprod", &s, &schedule.alphas_cumprod, &want, TOL_FORWARD));
+    let (ts, _) = timesteps(case, "scheduler.add_noise.timesteps")?;
+    let out =
+        schedule.add_noise(&case.tensor("scheduler.add_noise.x0")?, &case.tensor("scheduler.add_noise.noise")?, &ts)?;
+    let (s, want) = case.f32("scheduler.add_noise.out")?;
+    rows.push(compare("scheduler", "scheduler.add_noise.out", &s, &out.to_vec()?, &want, TOL_FORWARD));
+    Ok(())
+}
+
+fn ddim(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+    let schedule = case.model.schedule()?;
+    let steps = case.meta_f64("ddim.num_inference_steps")? as usize;
+    let eta = case.meta_f64("ddim.eta")?;
+    let sampler = Sampler::new(&schedule, SamplerKind::Ddim, steps, eta)?;
+    let (s, want) = case.ints("ddim.timesteps")?;
+    let got: Vec<i64> = sampler.timesteps.iter().map(|&t| t as i64).collect();
+    rows.push(exact("ddim", "ddim.timesteps", &s, &got, &want));
+    let (_, t) = case.ints("ddim.step.timestep")?;
+    let i = sampler.timesteps.iter().position(|&x| x as i64 == t[0]).ok_or_else(|| {
+        Error::invalid("parity", format!("ddim.step.timestep {} is not among the engine's timesteps", t[0]))
+    })?;
+    let mut rng = Rng::new(0);
+    let out = sampler.step(&case.tensor("ddim.step.model_output")?, i, &case.tensor("ddim.step.sample")?, &mut rng)?;
+    let (s, want) = case.f32("ddim.step.prev_sample")?;
+    rows.push(compare("ddim", "ddim.step.prev_sample", &s, &out.to_vec()?, &want, TOL_FORWARD));
+    Ok(())
+}
+
+/// Engine-specific: one step of DDIM with eta > 0, DDPM and Euler ancestral, with diffusers'
+/// noise injected; Euler's timesteps, initial sigma and input scaling.
+fn samplers(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+    let schedule = case.model.schedule()?;
+    let steps = case.meta_f64("sampler.num_inference_steps")? as usize;
+    let i = case.meta_f64("sampler.index")? as usize;
+    let eta = case.meta_f64("sampler.eta")?;
+    let (mo, x, noise) =
+        (case.tensor("sampler.model_output")?, case.tensor("sampler.sample")?, case.tensor("sampler.noise")?);
+    for (kind, eta, name) in [
+        (SamplerKind::Ddim, eta, "ddim_eta"),
+        (SamplerKind::Ddpm, 0.0, "ddpm"),
+        (SamplerKind::EulerAncestral, 0.0, "euler_a"),
+    ] {
+        let sampler = Sampler::new(&schedule, kind, steps, eta)?;
+        let key = format!("sampler.{name}.timesteps");
+        if case.has(&key) {
+            let (s, want) = case.ints(&key)?;
+            let got: Vec<i64> = sampler.timesteps.iter().map(|&t| t as i64).collect();
+            rows.push(exact("samplers", &key, &s, &got, &want));
+        }
+        if kind == SamplerKind::EulerAncestral {
+            let key = "sampler.euler_a.init_noise_sigma";
+            let (s, want) = case.f32(key)?;
+            let got = [sampler.init_noise_sigma(&schedule.config.timestep_spacing)];
+            rows.push(compare("samplers", key, &s, &got, &want, TOL_FORWARD));
+            let key = "sampler.euler_a.scaled_input";
+            let (s, want) = case.f32(key)?;
+            rows.push(compare("samplers", key, &s, &sampler.scale_model_input(&x, i)?.to_vec()?, &want, TOL_FORWARD));
+        }
+        let out = sampler.step_with_noise(&mo, i, &x, &mut |_| Ok(noise.clone()))?;
+        let key = format!("sampler.{name}.prev_sample");
+        let (s, want) = case.f32(&key)?;
+        rows.push(compare("samplers", &key, &s, &out.to_vec()?, &want, TOL_FORWARD));
+    }
+    Ok(())
+}
+
+fn pipeline(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+    let schedule = case.model.schedule()?;
+    let steps = case.meta_f64("pipeline.num_inference_steps")? as usize;
+    let guidance = case.meta_f64("pipeline.guidance_scale")? as f32;
+    let sampler = Sampler::new(&schedule, SamplerKind::Ddim, steps, 0.0)?;
+    let (unet, _) = case.model.unet(false)?;
+    let _g = crate::no_grad();
+    let (cond, uncond) = (case.tensor("pipeline.cond")?, case.tensor("pipeline.uncond")?);
+    let mut rng = Rng::new(0);
+    let x =
+        denoise(&unet, &sampler, case.tensor("pipeline.latents")?, &cond, Some(&uncond), guidance, &mut rng, |_| {
+            Ok(())
+        })?;
+    let (s, want) = case.f32("pipeline.latents_out")?;
+    rows.push(compare("pipeline", "pipeline.latents_out", &s, &x.to_vec()?, &want, TOL_FORWARD));
     Ok(())
 }
 

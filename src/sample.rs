@@ -60,7 +60,10 @@ pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
         if !v.is_multiple_of(multiple) {
             return Err(Error::invalid(
                 "sample",
-                format!("{name} {v} must be a multiple of {multiple} for this model (VAE factor {f} times the U-Net's {} levels)", unet.block_out_channels.len()),
+                format!(
+                    "{name} {v} must be a multiple of {multiple} for this model (the VAE's factor {f} times {} for the U-Net's downsamplings)",
+                    multiple / f
+                ),
             ));
         }
     }
@@ -133,4 +136,3 @@ pub fn progress_bar(show: bool, len: u64, msg: &str) -> indicatif::ProgressBar {
     bar.set_message(msg.to_string());
     bar
 }
-

@@ -177,10 +177,7 @@ fn group_norm_splits_rows_forward_and_backward() {
         let xhat = groupnorm_ref(&f64s(&x), &vec![1.0; c], &vec![0.0; c], n, c, hw, groups, 1e-6);
         let want: Vec<f64> = (0..c)
             .map(|ch| {
-                (0..n)
-                    .flat_map(|s| (0..hw).map(move |p| (s * c + ch) * hw + p))
-                    .map(|i| xhat[i] * dy[i] as f64)
-                    .sum()
+                (0..n).flat_map(|s| (0..hw).map(move |p| (s * c + ch) * hw + p)).map(|i| xhat[i] * dy[i] as f64).sum()
             })
             .collect();
         assert_close("group_norm dgamma chunked", &gs.grad().unwrap().to_vec().unwrap(), &want, 1e-3, 1e-4);

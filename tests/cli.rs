@@ -73,7 +73,17 @@ fn parity_passes_on_the_committed_case_and_fails_on_a_wrong_reference() {
     let out = engine().arg("parity").arg(&case).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for needle in ["tokenizer.input_ids", "clip.last_hidden_state", "vae.encode.mean", "unet.out", "pass", "6 of 6"] {
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    for needle in [
+        "tokenizer.input_ids",
+        "clip.last_hidden_state",
+        "vae.encode.mean",
+        "unet.out",
+        "ddim.step.prev_sample",
+        "pipeline.latents_out",
+        "pass",
+        "tensors pass",
+    ] {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
     }
 
@@ -110,4 +120,89 @@ fn parity_passes_on_the_committed_case_and_fails_on_a_wrong_reference() {
         assert!(unet.get(key).is_some(), "no {key} in {unet}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn temp(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("engine-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn sample(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    engine()
+        .args(["sample", "--model", "builtin:tiny", "--prompt", "a photo of sks dog", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn pixels(path: &std::path::Path) -> Vec<u8> {
+    image::open(path).unwrap().to_rgb8().into_raw()
+}
+
+#[test]
+fn sample_writes_numbered_pngs_with_settings_and_same_seed_gives_same_image() {
+    let out = temp("sample");
+    let a = sample(&out, &["--seed", "42", "--num-images", "2", "--steps", "3"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = sample(&out, &["--seed", "42", "--steps", "3"]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let mut files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+    assert_eq!(
+        names,
+        ["00000-42-a-photo-of-sks-dog.png", "00001-43-a-photo-of-sks-dog.png", "00002-42-a-photo-of-sks-dog.png"]
+    );
+    // The embedded tiny model renders 64x64; the second run's image equals the first's.
+    assert_eq!(image::open(&files[0]).unwrap().width(), 64);
+    assert_eq!(pixels(&files[0]), pixels(&files[2]));
+    assert_ne!(pixels(&files[0]), pixels(&files[1]));
+    let text = engine::imageio::png_text(&files[1]).unwrap();
+    for (k, v) in [
+        ("prompt", "a photo of sks dog"),
+        ("seed", "43"),
+        ("steps", "3"),
+        ("sampler", "ddim"),
+        ("guidance_scale", "7.5"),
+    ] {
+        assert!(text.iter().any(|(kk, vv)| kk == k && vv == v), "no {k}={v} in {text:?}");
+    }
+    // The other samplers run too.
+    for s in ["ddpm", "euler-a"] {
+        let r = sample(&out, &["--seed", "1", "--sampler", s, "--steps", "2"]);
+        assert!(r.status.success(), "{s}: {}", String::from_utf8_lossy(&r.stderr));
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn sample_rejects_bad_input_before_any_gpu_work() {
+    let out = temp("sample-bad");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--height".into(), "100".into()], "multiple of 8"),
+        (vec!["--width".into(), "72".into()], "multiple of 32"),
+        (vec!["--steps".into(), "0".into()], "--steps must be at least 1"),
+        (vec!["--sampler".into(), "plms".into()], "unknown sampler"),
+    ];
+    for (extra, needle) in cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let r = sample(&out, &extra);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains(needle) && !err.contains("panicked"), "{extra:?}: {err}");
+    }
+    let empty = temp("empty-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let r = engine().args(["sample", "--prompt", "x", "--model"]).arg(&empty).arg("--out").arg(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("no model_index.json"), "{err}");
+    // An output "directory" that is a file.
+    let file = temp("out-file");
+    std::fs::write(&file, b"x").unwrap();
+    let r = sample(&file, &[]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("output directory"), "{err}");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_dir_all(&empty).unwrap();
 }

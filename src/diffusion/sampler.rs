@@ -62,7 +62,10 @@ pub fn spaced_timesteps(schedule: &Schedule, steps: usize) -> Result<Vec<usize>>
             if steps == 1 {
                 vec![0]
             } else {
-                (0..steps).rev().map(|i| ((t - 1) as f64 * i as f64 / (steps - 1) as f64).round_ties_even() as usize).collect()
+                (0..steps)
+                    .rev()
+                    .map(|i| ((t - 1) as f64 * i as f64 / (steps - 1) as f64).round_ties_even() as usize)
+                    .collect()
             }
         }
         other => {
@@ -73,7 +76,10 @@ pub fn spaced_timesteps(schedule: &Schedule, steps: usize) -> Result<Vec<usize>>
         }
     };
     if let Some(&bad) = ts.iter().find(|&&x| x >= t) {
-        return Err(Error::invalid("scheduler", format!("timestep {bad} (steps_offset {}) is outside 0..{t}", c.steps_offset)));
+        return Err(Error::invalid(
+            "scheduler",
+            format!("timestep {bad} (steps_offset {}) is outside 0..{t}", c.steps_offset),
+        ));
     }
     Ok(ts)
 }
@@ -100,11 +106,7 @@ impl Sampler {
             return Err(Error::invalid("scheduler", "dynamic thresholding is not supported (SD 1.x does not use it)"));
         }
         let final_acp = if c.set_alpha_to_one { 1.0 } else { acp[0] };
-        let sigmas = timesteps
-            .iter()
-            .map(|&t| ((1.0 - acp[t]) / acp[t]).sqrt())
-            .chain(std::iter::once(0.0))
-            .collect();
+        let sigmas = timesteps.iter().map(|&t| ((1.0 - acp[t]) / acp[t]).sqrt()).chain(std::iter::once(0.0)).collect();
         if eta < 0.0 {
             return Err(Error::invalid("sampler", format!("eta must be at least 0, got {eta}")));
         }
@@ -156,15 +158,30 @@ impl Sampler {
 
     /// x0 = (x - sqrt(1 - ᾱ) ε) / sqrt(ᾱ), clipped where the config asks.
     fn pred_x0(&self, x: &Tensor, eps: &Tensor, acp_t: f64) -> Result<Tensor> {
-        let x0 = x.scale((1.0 / acp_t.sqrt()) as f32)?.sub(&eps.scale(((1.0 - acp_t).sqrt() / acp_t.sqrt()) as f32)?)?;
+        let x0 =
+            x.scale((1.0 / acp_t.sqrt()) as f32)?.sub(&eps.scale(((1.0 - acp_t).sqrt() / acp_t.sqrt()) as f32)?)?;
         match self.clip {
             Some(r) => clamp(&x0, r),
             None => Ok(x0),
         }
     }
 
-    /// One step from timestep index i: x_t and the model's ε -> x at the next timestep.
+    /// One step from timestep index i: x_t and the model's ε -> x at the next timestep, with
+    /// fresh N(0, 1) noise from `rng` where the sampler is stochastic.
     pub fn step(&self, eps: &Tensor, i: usize, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        self.step_with_noise(eps, i, x, &mut |shape: &[usize]| {
+            Tensor::from_slice(&rng.normal(shape.iter().product()), shape)
+        })
+    }
+
+    /// [`Sampler::step`] with the noise supplied (parity checks inject diffusers' noise).
+    pub fn step_with_noise(
+        &self,
+        eps: &Tensor,
+        i: usize,
+        x: &Tensor,
+        noise: &mut dyn FnMut(&[usize]) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         let t = self.timesteps[i];
         match self.kind {
             SamplerKind::Ddim => {
@@ -182,7 +199,7 @@ impl Sampler {
                     self.pred_x0(x, eps, a_t)?.scale(a_prev.sqrt() as f32)?.add(&eps.scale(dir as f32)?)?
                 };
                 if self.eta > 0.0 {
-                    let n = Tensor::from_slice(&rng.normal(x.numel()), x.shape())?;
+                    let n = noise(x.shape())?;
                     prev.add(&n.scale(std as f32)?)
                 } else {
                     Ok(prev)
@@ -200,7 +217,7 @@ impl Sampler {
                 let mean = x0.scale(c0 as f32)?.add(&x.scale(ct as f32)?)?;
                 if t > 0 {
                     let var = (b_prev / b_t * cur_beta).max(1e-20);
-                    let n = Tensor::from_slice(&rng.normal(x.numel()), x.shape())?;
+                    let n = noise(x.shape())?;
                     mean.add(&n.scale(var.sqrt() as f32)?)
                 } else {
                     Ok(mean)
@@ -212,7 +229,7 @@ impl Sampler {
                 let down = (to * to - up * up).max(0.0).sqrt();
                 // x0 = x - σ ε; derivative (x - x0)/σ = ε; x' = x + ε (σ_down - σ) + σ_up n.
                 let prev = x.add(&eps.scale((down - from) as f32)?)?;
-                let n = Tensor::from_slice(&rng.normal(x.numel()), x.shape())?;
+                let n = noise(x.shape())?;
                 prev.add(&n.scale(up as f32)?)
             }
         }

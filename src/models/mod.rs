@@ -23,12 +23,30 @@ pub use vae::AutoencoderKL;
 /// configs from weights.toml (or from a folder's config.json files).
 pub enum Model {
     Folder(ModelDir),
-    SingleFile { file: single_file::SingleFile, configs: Option<ModelDir> },
+    SingleFile {
+        file: single_file::SingleFile,
+        configs: Option<ModelDir>,
+    },
+    /// A model of weights.toml `[models.<name>]` with deterministic random weights
+    /// (`builtin:tiny`).
+    Builtin {
+        name: String,
+        seed: u64,
+    },
 }
 
 impl Model {
     /// A diffusers folder, or a `.safetensors` single-file checkpoint.
     pub fn open(path: &Path) -> Result<Model> {
+        if let Some(name) = path.to_str().and_then(|s| s.strip_prefix("builtin:")) {
+            let seed = single_file::builtin_table(&format!("models.{name}.seed"))
+                .ok()
+                .and_then(|v| v.as_integer())
+                .ok_or_else(|| {
+                    Error::invalid("model", format!("there is no built-in model `{name}`; `builtin:tiny` is"))
+                })?;
+            return Ok(Model::Builtin { name: name.to_string(), seed: seed as u64 });
+        }
         if path.is_dir() {
             return Ok(Model::Folder(ModelDir::open(path)?));
         }
@@ -47,18 +65,21 @@ impl Model {
         match self {
             Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => d.unet_config(),
             Model::SingleFile { .. } => single_file::builtin_config("sd15", "unet"),
+            Model::Builtin { name, .. } => single_file::builtin_config(name, "unet"),
         }
     }
     pub fn vae_config(&self) -> Result<VaeConfig> {
         match self {
             Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => d.vae_config(),
             Model::SingleFile { .. } => single_file::builtin_config("sd15", "vae"),
+            Model::Builtin { name, .. } => single_file::builtin_config(name, "vae"),
         }
     }
     pub fn clip_config(&self) -> Result<ClipConfig> {
         match self {
             Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => d.clip_config(),
             Model::SingleFile { .. } => single_file::builtin_config("sd15", "text_encoder"),
+            Model::Builtin { name, .. } => single_file::builtin_config(name, "text_encoder"),
         }
     }
 
@@ -66,6 +87,8 @@ impl Model {
         match self {
             Model::Folder(d) => d.source(component, stem),
             Model::SingleFile { file, .. } => file.source(component),
+            // One seed per component, so that each part is the same whatever else is built.
+            Model::Builtin { seed, .. } => Ok(Source::Random { seed: seed ^ crate::nn::fnv1a(component) }),
         }
     }
 
@@ -100,7 +123,7 @@ impl Model {
     pub fn tokenizer(&self) -> Result<ClipTokenizer> {
         match self {
             Model::Folder(d) => d.tokenizer(),
-            Model::SingleFile { .. } => ClipTokenizer::shipped(),
+            Model::SingleFile { .. } | Model::Builtin { .. } => ClipTokenizer::shipped(),
         }
     }
 
@@ -113,6 +136,9 @@ impl Model {
             Model::SingleFile { .. } => {
                 crate::diffusion::Schedule::new(single_file::builtin_config("sd15", "scheduler")?)
             }
+            Model::Builtin { name, .. } => {
+                crate::diffusion::Schedule::new(single_file::builtin_config(name, "scheduler")?)
+            }
         }
     }
 
@@ -120,6 +146,7 @@ impl Model {
         match self {
             Model::Folder(d) => d.root.display().to_string(),
             Model::SingleFile { file, .. } => file.path.display().to_string(),
+            Model::Builtin { name, .. } => format!("builtin:{name}"),
         }
     }
 }

@@ -63,7 +63,10 @@ impl Layout {
         if per == 0 {
             return Err(Error::invalid(
                 op,
-                format!("one row of {} elements (one group of one sample) exceeds the {}-byte binding limit", self.n, ctx.max_binding),
+                format!(
+                    "one row of {} elements (one group of one sample) exceeds the {}-byte binding limit",
+                    self.n, ctx.max_binding
+                ),
             ));
         }
         Ok(chunks(self.rows, per))
