@@ -20,6 +20,7 @@ pub mod parity;
 pub mod rng;
 pub mod sample;
 pub mod tensor;
+pub mod train;
 pub mod weights;
 
 pub use autograd::{no_grad, with_no_grad};

@@ -66,6 +66,15 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// DreamBooth fine-tuning (with no arguments: a complete small run on the built-in tiny
+    /// model and the embedded dog photos).
+    Train {
+        /// A TOML file with the same settings (kebab-case keys); flags override it.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        options: engine::train::TrainOptions,
+    },
     /// Check the engine against reference cases written by tools/make_reference.py
     /// (diffusers/transformers outputs, gradients and an AdamW step); exits 0 only if all pass.
     Parity {
@@ -96,6 +105,11 @@ fn main() -> ExitCode {
         Command::Info => info(&opts),
         Command::Bench { kernels, json } => run_bench(&kernels, json.as_deref()),
         Command::Parity { cases, json, quiet } => parity(&cases, json, quiet),
+        Command::Train { config, options } => options
+            .with_file(config.as_deref())
+            .and_then(|o| o.resolve())
+            .and_then(|cfg| engine::train::run(&cfg, true))
+            .map(|_| ()),
         Command::Sample {
             model,
             prompt,

@@ -68,6 +68,18 @@ impl AdamW {
         param.leaf_id().and_then(|id| self.state.get(&id))
     }
 
+    /// Sets the state of `param` (resuming from a checkpoint).
+    pub fn set_state(&mut self, param: &Tensor, state: AdamState) -> Result<()> {
+        let id = param.leaf_id().ok_or_else(|| {
+            Error::invalid("AdamW", format!("a tensor of shape {:?} is not a parameter", param.shape()))
+        })?;
+        if state.exp_avg.shape() != param.shape() || state.exp_avg_sq.shape() != param.shape() {
+            return Err(Error::shape("AdamW state", param.shape(), state.exp_avg.shape()));
+        }
+        self.state.insert(id, state);
+        Ok(())
+    }
+
     /// Updates every parameter that has a gradient, in place.
     pub fn step(&mut self, params: &[Tensor]) -> Result<()> {
         let ctx = Tensor::ctx()?;

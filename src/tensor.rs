@@ -90,6 +90,20 @@ impl Tensor {
         Ok(t)
     }
 
+    /// Overwrites the elements in place (restoring a checkpoint into a parameter).
+    pub fn write(&self, data: &[f32]) -> Result<()> {
+        if data.len() != self.numel() {
+            return Err(Error::invalid(
+                "write",
+                format!("{} values for a tensor of shape {:?}", data.len(), self.shape),
+            ));
+        }
+        if !data.is_empty() {
+            context()?.write(self.buffer(), self.offset as u64 * 4, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
     pub fn scalar(v: f32) -> Result<Tensor> {
         Tensor::from_slice(&[v], &[1])
     }

@@ -111,8 +111,40 @@ impl Model {
     }
 
     pub fn vae(&self) -> Result<AutoencoderKL> {
+        Ok(self.vae_with_loader()?.0)
+    }
+
+    /// The VAE and its (frozen) parameters by name, for writing it back out.
+    pub fn vae_with_loader(&self) -> Result<(AutoencoderKL, Loader)> {
         let vb = Loader::new(self.source("vae", "diffusion_pytorch_model")?, false);
-        AutoencoderKL::new(&vb, &self.vae_config()?)
+        Ok((AutoencoderKL::new(&vb, &self.vae_config()?)?, vb))
+    }
+
+    /// The component config as JSON, as a diffusers folder would hold it (`unet`, `vae`,
+    /// `text_encoder`, `scheduler`).
+    pub fn config_json(&self, component: &str) -> Result<serde_json::Value> {
+        let (file, class) = match component {
+            "unet" => ("unet/config.json", "UNet2DConditionModel"),
+            "vae" => ("vae/config.json", "AutoencoderKL"),
+            "text_encoder" => ("text_encoder/config.json", "CLIPTextModel"),
+            _ => ("scheduler/scheduler_config.json", "DDIMScheduler"),
+        };
+        let mut v: serde_json::Value = match self {
+            Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => read_config(&d.root.join(file))?,
+            Model::SingleFile { .. } | Model::Builtin { .. } => {
+                let name = if let Model::Builtin { name, .. } = self { name.as_str() } else { "sd15" };
+                let t = single_file::builtin_table(&format!("models.{name}.{component}"))?;
+                serde_json::to_value(t).map_err(|e| Error::invalid("weights.toml", e.to_string()))?
+            }
+        };
+        if let serde_json::Value::Object(o) = &mut v {
+            if component == "text_encoder" {
+                o.entry("model_type").or_insert("clip_text_model".into());
+            } else {
+                o.entry("_class_name").or_insert(class.into());
+            }
+        }
+        Ok(v)
     }
 
     pub fn text_encoder(&self, trainable: bool) -> Result<(ClipTextModel, Loader)> {

@@ -1,0 +1,186 @@
+//! Training checkpoints: the trainable weights, AdamW's moments and step counts, the RNG state
+//! and the loss history, in `checkpoint-<step>/` under the output directory. Written into a
+//! temporary folder that is renamed only once complete, so a crash, Ctrl-C or a full disk never
+//! leaves a checkpoint that loads wrong; older ones are deleted only after a new one is in place.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::optim::{AdamState, AdamW};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use crate::train::export::save_params;
+use crate::train::TrainConfig;
+use crate::weights::SafeFile;
+
+const FORMAT: &str = "engine-checkpoint/1";
+
+pub struct State {
+    pub step: usize,
+    pub rng: u64,
+    pub losses: Vec<(usize, f64, f64)>,
+}
+
+fn step_of(p: &Path) -> Option<usize> {
+    p.file_name()?.to_str()?.strip_prefix("checkpoint-")?.parse().ok()
+}
+
+/// The checkpoints in `out`, oldest first.
+pub fn list(out: &Path) -> Vec<(usize, PathBuf)> {
+    let mut v: Vec<(usize, PathBuf)> = std::fs::read_dir(out)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter_map(|p| step_of(&p).map(|s| (s, p))).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `latest` (the newest checkpoint in `out`) or a path, which must hold a checkpoint.
+pub fn find(out: &Path, r: &str) -> Result<PathBuf> {
+    let dir = if r == "latest" {
+        list(out).pop().map(|(_, p)| p).ok_or_else(|| {
+            Error::invalid(
+                "train",
+                format!("--resume-from-checkpoint latest: {} holds no checkpoint-* folder", out.display()),
+            )
+        })?
+    } else {
+        PathBuf::from(r)
+    };
+    if !dir.join("state.json").is_file() || !dir.join("params.safetensors").is_file() {
+        return Err(Error::invalid(
+            "train",
+            format!("{} does not hold a checkpoint (state.json and params.safetensors)", dir.display()),
+        ));
+    }
+    Ok(dir)
+}
+
+pub fn save(
+    cfg: &TrainConfig,
+    step: usize,
+    params: &[(String, Tensor)],
+    opt: &AdamW,
+    rng: &Rng,
+    losses: &[(usize, f64, f64)],
+) -> Result<PathBuf> {
+    let out = &cfg.output_dir;
+    let final_dir = out.join(format!("checkpoint-{step}"));
+    let tmp = out.join(format!(".checkpoint-{step}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let r = (|| -> Result<()> {
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut weights = Vec::new();
+        let mut moments = Vec::new();
+        let mut steps = BTreeMap::new();
+        for (name, p) in params {
+            weights.push((name.clone(), p.shape().to_vec(), p.to_vec()?));
+            if let Some(st) = opt.state(p) {
+                moments.push((format!("exp_avg.{name}"), p.shape().to_vec(), st.exp_avg.to_vec()?));
+                moments.push((format!("exp_avg_sq.{name}"), p.shape().to_vec(), st.exp_avg_sq.to_vec()?));
+                steps.insert(name.clone(), st.step);
+            }
+        }
+        let meta = BTreeMap::from([("format".to_string(), FORMAT.to_string())]);
+        save_params(&tmp.join("params.safetensors"), &weights, &meta)?;
+        save_params(&tmp.join("optimizer.safetensors"), &moments, &meta)?;
+        let state = serde_json::json!({
+            "format": FORMAT, "step": step, "rng": rng.state().to_string(), "seed": cfg.seed,
+            "adam_steps": steps, "losses": losses,
+            "max_train_steps": cfg.max_train_steps, "train_text_encoder": cfg.train_text_encoder,
+        });
+        let sp = tmp.join("state.json");
+        std::fs::write(&sp, serde_json::to_string(&state).unwrap())
+            .map_err(|e| Error::io(format!("writing {}", sp.display()), e))?;
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir)
+                .map_err(|e| Error::io(format!("replacing {}", final_dir.display()), e))?;
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))
+    })();
+    if let Err(e) = r {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::invalid(
+            "train",
+            format!("writing checkpoint {} failed ({e}); earlier checkpoints are untouched", final_dir.display()),
+        ));
+    }
+    if let Some(limit) = cfg.checkpoints_total_limit {
+        let all = list(out);
+        let extra = all.len().saturating_sub(limit.max(1));
+        for (_, p) in all.into_iter().take(extra) {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+    Ok(final_dir)
+}
+
+/// Restores the weights into `params` and the moments into `opt`; returns the step, RNG state
+/// and loss history.
+pub fn load(dir: &Path, params: &[(String, Tensor)], opt: &mut AdamW) -> Result<State> {
+    let sp = dir.join("state.json");
+    let text = std::fs::read_to_string(&sp).map_err(|e| Error::io(format!("reading {}", sp.display()), e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::invalid("train", format!("{}: {e}", sp.display())))?;
+    if v["format"] != FORMAT {
+        return Err(Error::invalid("train", format!("{} is not an {FORMAT} checkpoint", sp.display())));
+    }
+    let weights = SafeFile::open(&dir.join("params.safetensors"))?;
+    let moments = SafeFile::open(&dir.join("optimizer.safetensors"))?;
+    for (name, p) in params {
+        let e = weights.get(name).ok_or_else(|| {
+            Error::invalid(
+                "train",
+                format!("checkpoint {} has no `{name}`: it was written by a run with other settings (--train-text-encoder?)", dir.display()),
+            )
+        })?;
+        if e.shape != p.shape() {
+            return Err(Error::invalid(
+                "train",
+                format!("checkpoint tensor `{name}` is {:?} but the model needs {:?}", e.shape, p.shape()),
+            ));
+        }
+        p.write(&weights.read_f32(name)?.1)?;
+        if let Some(step) = v["adam_steps"][name].as_u64() {
+            let m = moments.read_f32(&format!("exp_avg.{name}"))?.1;
+            let s = moments.read_f32(&format!("exp_avg_sq.{name}"))?.1;
+            opt.set_state(
+                p,
+                AdamState {
+                    exp_avg: Tensor::from_slice(&m, p.shape())?,
+                    exp_avg_sq: Tensor::from_slice(&s, p.shape())?,
+                    step,
+                },
+            )?;
+        }
+    }
+    let losses = v["losses"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| Some((x[0].as_u64()? as usize, x[1].as_f64()?, x[2].as_f64().unwrap_or(0.0))))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(State {
+        step: v["step"].as_u64().unwrap_or(0) as usize,
+        rng: v["rng"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+        losses,
+    })
+}
+
+/// Drops log lines after `step` (an interrupted run may have logged past its last checkpoint).
+pub fn truncate_log(path: &Path, step: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s as usize <= step)
+        })
+        .collect();
+    let body = if kept.is_empty() { String::new() } else { kept.join("\n") + "\n" };
+    std::fs::write(path, body).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}

@@ -1,0 +1,177 @@
+//! Writing the fine-tuned model: a diffusers-layout folder that `StableDiffusionPipeline.
+//! from_pretrained` and `engine sample` load, and optionally one original-layout (CompVis)
+//! `.safetensors`. Every file is written to a temporary name and renamed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::models::single_file::builtin_table;
+use crate::models::Model;
+use crate::tensor::Tensor;
+use crate::weights::{save, OutData};
+
+/// Parameters as (name, shape, data), read back from the GPU.
+pub fn host_params(params: &[(String, Tensor)]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    params.iter().map(|(n, t)| Ok((n.clone(), t.shape().to_vec(), t.to_vec()?))).collect()
+}
+
+pub fn save_params(
+    path: &Path,
+    params: &[(String, Vec<usize>, Vec<f32>)],
+    meta: &BTreeMap<String, String>,
+) -> Result<()> {
+    let tensors: Vec<(String, Vec<usize>, OutData)> =
+        params.iter().map(|(n, s, d)| (n.clone(), s.clone(), OutData::F32(d))).collect();
+    save(path, &tensors, meta)
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(v).unwrap() + "\n")
+        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+fn mkdir(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).map_err(|e| Error::io(format!("creating {}", p.display()), e))
+}
+
+/// Writes `out` as a diffusers Stable Diffusion folder.
+pub fn write_diffusers(
+    out: &Path,
+    model: &Model,
+    unet: &[(String, Vec<usize>, Vec<f32>)],
+    text_encoder: &[(String, Vec<usize>, Vec<f32>)],
+    vae: &[(String, Vec<usize>, Vec<f32>)],
+) -> Result<()> {
+    let pt = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    for (dir, file, params, comp) in [
+        ("unet", "diffusion_pytorch_model.safetensors", unet, "unet"),
+        ("vae", "diffusion_pytorch_model.safetensors", vae, "vae"),
+        ("text_encoder", "model.safetensors", text_encoder, "text_encoder"),
+    ] {
+        let d = out.join(dir);
+        mkdir(&d)?;
+        save_params(&d.join(file), params, &pt)?;
+        let mut cfg = model.config_json(comp)?;
+        if comp == "text_encoder" {
+            if let serde_json::Value::Object(o) = &mut cfg {
+                o.insert("architectures".into(), serde_json::json!(["CLIPTextModel"]));
+                o.entry("torch_dtype").or_insert("float32".into());
+            }
+        }
+        write_json(&d.join("config.json"), &cfg)?;
+    }
+    let sd = out.join("scheduler");
+    mkdir(&sd)?;
+    write_json(&sd.join("scheduler_config.json"), &model.config_json("scheduler")?)?;
+    let td = out.join("tokenizer");
+    mkdir(&td)?;
+    match model {
+        Model::Folder(d) => {
+            for e in std::fs::read_dir(d.root.join("tokenizer"))
+                .map_err(|e| Error::io("reading tokenizer/".to_string(), e))?
+            {
+                let e = e.map_err(|e| Error::io("reading tokenizer/".to_string(), e))?;
+                std::fs::copy(e.path(), td.join(e.file_name()))
+                    .map_err(|err| Error::io(format!("copying {}", e.path().display()), err))?;
+            }
+        }
+        _ => {
+            for (name, text) in [
+                ("vocab.json", include_str!("../../assets/tokenizer/vocab.json")),
+                ("merges.txt", include_str!("../../assets/tokenizer/merges.txt")),
+                ("tokenizer_config.json", include_str!("../../assets/tokenizer/tokenizer_config.json")),
+                ("special_tokens_map.json", include_str!("../../assets/tokenizer/special_tokens_map.json")),
+            ] {
+                std::fs::write(td.join(name), text).map_err(|e| Error::io(format!("writing {}", td.display()), e))?;
+            }
+        }
+    }
+    let scheduler_class =
+        model.config_json("scheduler")?["_class_name"].as_str().unwrap_or("DDIMScheduler").to_string();
+    let index = serde_json::json!({
+        "_class_name": "StableDiffusionPipeline",
+        "_diffusers_version": "0.31.0",
+        "feature_extractor": [null, null],
+        "requires_safety_checker": false,
+        "safety_checker": [null, null],
+        "scheduler": ["diffusers", scheduler_class],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    });
+    write_json(&out.join("model_index.json"), &index)
+}
+
+/// The checkpoint key of diffusers name `name`: weights.toml's map read backwards.
+fn compvis_name(component: &str, name: &str) -> Result<String> {
+    let t = builtin_table(&format!("single_file.{component}"))?;
+    let prefix = t.get("prefix").and_then(|p| p.as_str()).unwrap_or("").to_string();
+    let inv = |key: &str| -> BTreeMap<String, String> {
+        t.get(key)
+            .and_then(|m| m.as_table())
+            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (v.to_string(), k.clone()))).collect())
+            .unwrap_or_default()
+    };
+    let (modules, inner) =
+        if component == "text_encoder" { (BTreeMap::new(), BTreeMap::new()) } else { (inv("modules"), inv("inner")) };
+    let longest = |m: &BTreeMap<String, String>, s: &str| {
+        m.keys()
+            .filter(|k| s.len() > k.len() && s.starts_with(k.as_str()) && s.as_bytes()[k.len()] == b'.')
+            .max_by_key(|k| k.len())
+            .cloned()
+    };
+    let key = match longest(&modules, name) {
+        None => name.to_string(),
+        Some(m) => {
+            let rest = &name[m.len() + 1..];
+            let rest = match longest(&inner, rest) {
+                Some(i) => format!("{}{}", inner[&i], &rest[i.len()..]),
+                None => rest.to_string(),
+            };
+            format!("{}.{rest}", modules[&m])
+        }
+    };
+    Ok(format!("{prefix}{key}"))
+}
+
+/// One original-layout checkpoint. Only for SD 1.x's own topology (four levels, two layers per
+/// block), which is what weights.toml's name map describes.
+pub fn write_single_file(
+    path: &Path,
+    model: &Model,
+    unet: &[(String, Vec<usize>, Vec<f32>)],
+    text_encoder: &[(String, Vec<usize>, Vec<f32>)],
+    vae: &[(String, Vec<usize>, Vec<f32>)],
+) -> Result<()> {
+    let (u, v) = (model.unet_config()?, model.vae_config()?);
+    let sd1 = u.block_out_channels.len() == 4
+        && u.layers_per_block.expand(4, "layers_per_block")? == [2, 2, 2, 2]
+        && u.down_block_types
+            == ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+        && v.block_out_channels.len() == 4
+        && v.layers_per_block == 2;
+    if !sd1 {
+        return Err(Error::invalid(
+            "train",
+            "--save-single-file writes the original SD 1.x layout, which fixes four U-Net levels (three with cross-attention) and two layers per block; this model has another shape — use the diffusers folder",
+        ));
+    }
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for (comp, params) in [("unet", unet), ("text_encoder", text_encoder), ("vae", vae)] {
+        for (n, s, d) in params {
+            let key = compvis_name(comp, n)?;
+            // The original VAE keeps its attention projections as 1x1 convolutions.
+            let shape = if comp == "vae" && key.contains(".mid.attn_1.") && s.len() == 2 {
+                vec![s[0], s[1], 1, 1]
+            } else {
+                s.clone()
+            };
+            tensors.push((key, shape, d.clone()));
+        }
+    }
+    save_params(path, &tensors, &BTreeMap::from([("format".to_string(), "pt".to_string())]))
+}

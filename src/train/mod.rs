@@ -1,0 +1,495 @@
+//! DreamBooth (Ruiz et al. 2022, "DreamBooth: Fine Tuning Text-to-Image Diffusion Models for
+//! Subject-Driven Generation"): a rare-token identifier bound to the subject by fine-tuning on
+//! 3-5 photos, with the autogenous class-specific prior-preservation loss — class images made by
+//! the frozen model itself, and loss = MSE(instance half) + λ · MSE(class half) on the ε target.
+
+pub mod args;
+pub mod checkpoint;
+pub mod data;
+pub mod export;
+pub mod plot;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::diffusion::pipeline::{decode_images, denoise, encode_prompts, initial_latents};
+use crate::diffusion::{Sampler, SamplerKind, Schedule};
+use crate::error::{Error, Result};
+use crate::imageio::{save_png, writable_dir};
+use crate::models::{AutoencoderKL, ClipTextModel, ClipTokenizer, Model, UNet2DConditionModel};
+use crate::ops::copy::cat;
+use crate::ops::loss::mse_loss;
+use crate::optim::{clip_grad_norm, AdamW};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+pub use args::{TrainConfig, TrainOptions};
+
+/// Salts that give each use of randomness its own stream, so that e.g. class-image generation
+/// never shifts the training noise.
+const SALT_CROP: u64 = 0xC809;
+const SALT_CLASS: u64 = 0xC1A5;
+const SALT_ORDER: u64 = 0x0DE5;
+const SALT_VALID: u64 = 0x5A1D;
+const SALT_IDENT: u64 = 0x1DE7;
+
+/// `--identifier auto`, the paper's rare-token rule adapted to CLIP's BPE vocabulary: among the
+/// vocabulary's whole-word tokens (`…</w>`) of one to three lower-case ASCII letters that
+/// tokenize back to exactly that one token, take those in the rarest part of the vocabulary
+/// (ids ≥ 40000: BPE merges are ordered by frequency, so late ids are rare words; `sks` is
+/// 48136), sort them by id, and pick one with the seed.
+pub fn auto_identifier(tok: &ClipTokenizer, seed: u64) -> Result<String> {
+    let mut cands: Vec<(u32, String)> = tok
+        .vocab()
+        .into_iter()
+        .filter(|(_, id)| *id >= 40000)
+        .filter_map(|(t, id)| {
+            let stem = t.strip_suffix("</w>")?.to_string();
+            let ok = (1..=3).contains(&stem.len()) && stem.bytes().all(|b| b.is_ascii_lowercase());
+            ok.then_some((id, stem))
+        })
+        .collect();
+    cands.sort();
+    cands.retain(|(id, stem)| tok.pieces(stem).map(|p| p == [*id]).unwrap_or(false));
+    if cands.is_empty() {
+        return Err(Error::invalid("train", "the vocabulary has no rare 1-3 letter token; give --identifier"));
+    }
+    let i = Rng::new(seed ^ SALT_IDENT).below(cands.len());
+    Ok(cands[i].1.clone())
+}
+
+/// A cached latent distribution of one training image (or its mirror image): mean and std.
+struct Cached {
+    mean: Vec<f32>,
+    std: Vec<f32>,
+}
+
+/// What one run reports.
+pub struct Summary {
+    pub steps: usize,
+    /// (step, instance loss, prior loss) for every step run, resumed ones included.
+    pub losses: Vec<(usize, f64, f64)>,
+    pub identifier: String,
+    pub output_dir: PathBuf,
+    /// Whether the run reached max_train_steps and wrote the model.
+    pub finished: bool,
+}
+
+fn replace_identifier(prompt: &str, ident: &str) -> String {
+    prompt.replace("[V]", ident)
+}
+
+fn encode_images(vae: &AutoencoderKL, pixels: &[Vec<f32>], res: usize) -> Result<Vec<Cached>> {
+    let _g = crate::no_grad();
+    let mut out = Vec::new();
+    for px in pixels {
+        let d = vae.encode(&Tensor::from_slice(px, &[1, 3, res, res])?)?;
+        let std = d.logvar.iter().map(|l| (0.5 * l).exp()).collect();
+        out.push(Cached { mean: d.mean.to_vec()?, std });
+    }
+    Ok(out)
+}
+
+/// Images (already prepared) -> cached latents, mirrored copies appended with `hflip`.
+fn cache_latents(vae: &AutoencoderKL, pixels: Vec<Vec<f32>>, res: usize, hflip: bool) -> Result<Vec<Vec<Cached>>> {
+    let plain = encode_images(vae, &pixels, res)?;
+    let flipped = if hflip {
+        let f: Vec<Vec<f32>> = pixels.iter().map(|p| data::hflip(p, res)).collect();
+        Some(encode_images(vae, &f, res)?)
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    let mut fl = flipped.map(|v| v.into_iter());
+    for c in plain {
+        let mut v = vec![c];
+        if let Some(it) = fl.as_mut() {
+            v.push(it.next().unwrap());
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// The index of sample k in a stream that walks through a fresh permutation of n items each
+/// epoch; the permutation depends only on (seed, epoch), so a resumed run sees the same order.
+fn ordered(seed: u64, n: usize, k: usize) -> usize {
+    let (epoch, pos) = (k / n, k % n);
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut r = Rng::new(seed ^ SALT_ORDER ^ (epoch as u64).wrapping_mul(0x9E37_79B9));
+    for i in (1..n).rev() {
+        perm.swap(i, r.below(i + 1));
+    }
+    perm[pos]
+}
+
+/// Generates the class images that `dir` is missing, with the frozen model.
+#[allow(clippy::too_many_arguments)]
+fn ensure_class_images(
+    cfg: &TrainConfig,
+    unet: &UNet2DConditionModel,
+    clip: &ClipTextModel,
+    tok: &ClipTokenizer,
+    vae: &AutoencoderKL,
+    schedule: &Schedule,
+    progress: bool,
+) -> Result<()> {
+    let dir = &cfg.class_data_dir;
+    writable_dir(dir)?;
+    let have = data::load_dir(dir, "class").map(|v| v.len()).unwrap_or(0);
+    if have >= cfg.num_class_images {
+        return Ok(());
+    }
+    let missing = cfg.num_class_images - have;
+    eprintln!("generating {missing} class images of \"{}\" into {} ...", cfg.class_prompt, dir.display());
+    let _g = crate::no_grad();
+    let (cond, _) = encode_prompts(clip, tok, std::slice::from_ref(&cfg.class_prompt))?;
+    let (uncond, _) = encode_prompts(clip, tok, &[String::new()])?;
+    let sampler = Sampler::new(schedule, SamplerKind::Ddim, cfg.sample_steps, 0.0)?;
+    let f = vae.config.downscale();
+    let lat = cfg.resolution / f;
+    let bar = crate::sample::progress_bar(progress, missing as u64, "class images");
+    for i in have..cfg.num_class_images {
+        let mut rng = Rng::new(cfg.seed ^ SALT_CLASS ^ (i as u64).wrapping_mul(0x2545_F491));
+        let x0 = initial_latents(&mut rng, &[1, unet.config.in_channels, lat, lat], 1.0)?;
+        let x = denoise(unet, &sampler, x0, &cond, Some(&uncond), 7.5, &mut rng, |_| Ok(()))?;
+        let (h, w, px) = decode_images(vae, &x)?.remove(0);
+        let path = dir.join(format!("class-{i:05}.png"));
+        save_png(&path, w, h, &px, &[("prompt", cfg.class_prompt.clone()), ("Software", "engine train".into())])?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Samples `n` validation images with the current weights.
+#[allow(clippy::too_many_arguments)]
+fn validate(
+    cfg: &TrainConfig,
+    prompt: &str,
+    unet: &UNet2DConditionModel,
+    clip: &ClipTextModel,
+    tok: &ClipTokenizer,
+    vae: &AutoencoderKL,
+    schedule: &Schedule,
+    step: usize,
+) -> Result<()> {
+    let _g = crate::no_grad();
+    let dir = cfg.output_dir.join("validation");
+    writable_dir(&dir)?;
+    let (cond, _) = encode_prompts(clip, tok, &[prompt.to_string()])?;
+    let (uncond, _) = encode_prompts(clip, tok, &[String::new()])?;
+    let sampler = Sampler::new(schedule, SamplerKind::Ddim, cfg.sample_steps, 0.0)?;
+    let lat = cfg.resolution / vae.config.downscale();
+    for i in 0..cfg.num_validation_images {
+        let mut rng = Rng::new(cfg.seed ^ SALT_VALID ^ i as u64);
+        let x0 = initial_latents(&mut rng, &[1, unet.config.in_channels, lat, lat], 1.0)?;
+        let x = denoise(unet, &sampler, x0, &cond, Some(&uncond), 7.5, &mut rng, |_| Ok(()))?;
+        let (h, w, px) = decode_images(vae, &x)?.remove(0);
+        let text = [("prompt", prompt.to_string()), ("step", step.to_string())];
+        save_png(&dir.join(format!("step-{step:06}-{i}.png")), w, h, &px, &text)?;
+    }
+    Ok(())
+}
+
+/// Builds the batch's latents on the host: z = (mean + std · n) · scaling_factor.
+fn sample_latents(items: &[&Cached], shape: &[usize], sf: f32, rng: &mut Rng) -> Result<Tensor> {
+    let mut v = Vec::new();
+    for c in items {
+        let n = rng.normal(c.mean.len());
+        v.extend(c.mean.iter().zip(&c.std).zip(&n).map(|((m, s), e)| (m + s * e) * sf));
+    }
+    Tensor::from_slice(&v, shape)
+}
+
+/// Runs DreamBooth as `cfg` says.
+pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
+    // Everything that needs no GPU first: output, model, images, resume point.
+    writable_dir(&cfg.output_dir)?;
+    let model = Model::open(&cfg.pretrained_model)?;
+    let ucfg = model.unet_config()?;
+    let vcfg = model.vae_config()?;
+    model.clip_config()?;
+    let multiple = vcfg.downscale() << (ucfg.block_out_channels.len() - 1);
+    if !cfg.resolution.is_multiple_of(multiple) {
+        return Err(Error::invalid(
+            "train",
+            format!("--resolution {} must be a multiple of {multiple} for this model", cfg.resolution),
+        ));
+    }
+    let instance_images = match &cfg.instance_data_dir {
+        Some(d) => data::load_dir(d, "instance")?,
+        None => data::embedded_dog()?,
+    };
+    if instance_images.is_empty() {
+        return Err(Error::invalid(
+            "train",
+            format!(
+                "no usable images in the instance directory {}",
+                cfg.instance_data_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
+            ),
+        ));
+    }
+    let resume = match &cfg.resume_from_checkpoint {
+        Some(r) => Some(checkpoint::find(&cfg.output_dir, r)?),
+        None => None,
+    };
+    let tok = model.tokenizer()?;
+    let identifier = if cfg.identifier == "auto" { auto_identifier(&tok, cfg.seed)? } else { cfg.identifier.clone() };
+    if tok.pieces(&identifier)?.len() != 1 {
+        eprintln!("warning: the identifier `{identifier}` is more than one token; a rare single token binds better");
+    }
+    let instance_prompt = replace_identifier(&cfg.instance_prompt, &identifier);
+    eprintln!("identifier: `{identifier}`; instance prompt: \"{instance_prompt}\"");
+    for p in [&instance_prompt, &cfg.class_prompt] {
+        if tok.encode(p)?.truncated {
+            eprintln!("warning: \"{p}\" is longer than {} tokens; the rest is cut", tok.max_length - 2);
+        }
+    }
+
+    let schedule = model.schedule()?;
+    let (unet, unet_vb) = model.unet(true)?;
+    let (clip, clip_vb) = model.text_encoder(cfg.train_text_encoder)?;
+    let (vae, vae_vb) = model.vae_with_loader()?;
+
+    if cfg.with_prior_preservation {
+        ensure_class_images(cfg, &unet, &clip, &tok, &vae, &schedule, progress)?;
+    }
+    let res = cfg.resolution;
+    let mut crop_rng = Rng::new(cfg.seed ^ SALT_CROP);
+    let prep = |imgs: &[(PathBuf, image::DynamicImage)], rng: &mut Rng| -> Vec<Vec<f32>> {
+        imgs.iter().map(|(_, i)| data::prepare(i, res, cfg.center_crop, rng)).collect()
+    };
+    let inst_px = prep(&instance_images, &mut crop_rng);
+    let inst = cache_latents(&vae, inst_px, res, cfg.hflip)?;
+    let class = if cfg.with_prior_preservation {
+        let imgs = data::load_dir(&cfg.class_data_dir, "class")?;
+        let imgs: Vec<_> = imgs.into_iter().take(cfg.num_class_images).collect();
+        let px = prep(&imgs, &mut crop_rng);
+        cache_latents(&vae, px, res, cfg.hflip)?
+    } else {
+        Vec::new()
+    };
+    eprintln!(
+        "{} instance images, {} class images, latents cached ({}x{})",
+        inst.len(),
+        class.len(),
+        res / vcfg.downscale(),
+        res / vcfg.downscale()
+    );
+
+    let ids_inst = tok.encode(&instance_prompt)?.ids;
+    let ids_class = tok.encode(&cfg.class_prompt)?.ids;
+    let cached_text = if cfg.train_text_encoder {
+        None
+    } else {
+        let _g = crate::no_grad();
+        Some((clip.forward(std::slice::from_ref(&ids_inst))?, clip.forward(std::slice::from_ref(&ids_class))?))
+    };
+
+    let mut params: Vec<(String, Tensor)> = unet_vb.parameters();
+    if cfg.train_text_encoder {
+        params.extend(clip_vb.parameters().into_iter().map(|(n, t)| (format!("text_encoder.{n}"), t)));
+    }
+    let tensors: Vec<Tensor> = params.iter().map(|(_, t)| t.clone()).collect();
+    let mut opt = AdamW::new(cfg.learning_rate);
+    opt.beta1 = cfg.adam_beta1;
+    opt.beta2 = cfg.adam_beta2;
+    opt.eps = cfg.adam_epsilon;
+    opt.weight_decay = cfg.adam_weight_decay;
+
+    let mut rng = Rng::new(cfg.seed);
+    let mut start = 0;
+    let mut losses: Vec<(usize, f64, f64)> = Vec::new();
+    if let Some(dir) = &resume {
+        let st = checkpoint::load(dir, &params, &mut opt)?;
+        start = st.step;
+        rng = Rng::from_state(st.rng);
+        losses = st.losses;
+        eprintln!("resumed from {} at step {start}", dir.display());
+    }
+    let log_path = cfg.output_dir.join("logs.jsonl");
+    checkpoint::truncate_log(&log_path, start)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
+
+    let b = cfg.train_batch_size;
+    let lat = res / vcfg.downscale();
+    let lc = ucfg.in_channels;
+    let sf = vcfg.scaling_factor as f32;
+    let t_max = schedule.config.num_train_timesteps;
+    let lambda = cfg.prior_loss_weight as f32;
+    let end = cfg.stop_after.map_or(cfg.max_train_steps, |n| (start + n).min(cfg.max_train_steps));
+    let bar = crate::sample::progress_bar(false, 0, "");
+    let bar = if progress {
+        let bar = indicatif::ProgressBar::new(cfg.max_train_steps as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} eta {eta}")
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        bar.set_position(start as u64);
+        bar
+    } else {
+        bar
+    };
+    let t0 = Instant::now();
+    let ctx = Tensor::ctx()?;
+    for step in start..end {
+        let lr = cfg.lr_at(step);
+        opt.lr = lr;
+        let (mut li_sum, mut lp_sum) = (0.0, 0.0);
+        for micro in 0..cfg.gradient_accumulation_steps {
+            let k0 = (step * cfg.gradient_accumulation_steps + micro) * b;
+            let mut items: Vec<&Cached> = Vec::new();
+            for j in 0..b {
+                let i = ordered(cfg.seed, inst.len(), k0 + j);
+                let v = if inst[i].len() > 1 { rng.below(2) } else { 0 };
+                items.push(&inst[i][v]);
+            }
+            if !class.is_empty() {
+                for j in 0..b {
+                    let i = ordered(cfg.seed ^ SALT_CLASS, class.len(), k0 + j);
+                    let v = if class[i].len() > 1 { rng.below(2) } else { 0 };
+                    items.push(&class[i][v]);
+                }
+            }
+            let n = items.len();
+            let shape = [n, lc, lat, lat];
+            let latents = sample_latents(&items, &shape, sf, &mut rng)?;
+            let noise = Tensor::from_slice(&rng.normal(n * lc * lat * lat), &shape)?;
+            let ts: Vec<usize> = (0..n).map(|_| rng.below(t_max)).collect();
+            let noisy = schedule.add_noise(&latents, &noise, &ts)?;
+            let tt = Tensor::from_slice(&ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), &[n])?;
+            let ehs = match &cached_text {
+                Some((ei, ec)) => {
+                    let mut parts = vec![ei; b];
+                    if !class.is_empty() {
+                        parts.extend(vec![ec; b]);
+                    }
+                    cat(&parts, 0)?
+                }
+                None => {
+                    let mut ids = vec![ids_inst.clone(); b];
+                    if !class.is_empty() {
+                        ids.extend(vec![ids_class.clone(); b]);
+                    }
+                    clip.forward(&ids)?
+                }
+            };
+            let pred = unet.forward(&noisy, &tt, &ehs)?;
+            let li = mse_loss(&pred.narrow0(0, b)?, &noise.narrow0(0, b)?)?;
+            let (loss, lp) = if class.is_empty() {
+                (li.clone(), None)
+            } else {
+                let lp = mse_loss(&pred.narrow0(b, b)?, &noise.narrow0(b, b)?)?;
+                (li.add(&lp.scale(lambda)?)?, Some(lp))
+            };
+            let scale = 1.0 / cfg.gradient_accumulation_steps as f32;
+            let loss = if scale != 1.0 { loss.scale(scale)? } else { loss };
+            loss.backward()?;
+            li_sum += li.item()? as f64;
+            if let Some(lp) = lp {
+                lp_sum += lp.item()? as f64;
+            }
+        }
+        let acc = cfg.gradient_accumulation_steps as f64;
+        let (li, lp) = (li_sum / acc, lp_sum / acc);
+        if !li.is_finite() || !lp.is_finite() {
+            return Err(Error::invalid(
+                "train",
+                format!("the loss became {li} at step {step}; lower --learning-rate (now {lr:e})"),
+            ));
+        }
+        clip_grad_norm(&tensors, cfg.max_grad_norm as f32)?;
+        opt.step(&tensors)?;
+        for t in &tensors {
+            t.zero_grad();
+        }
+        losses.push((step + 1, li, lp));
+        let done = step + 1 - start;
+        let secs = t0.elapsed().as_secs_f64();
+        let gpu = ctx.pool.stats().live_bytes as f64 / (1u64 << 30) as f64;
+        let line = serde_json::json!({"step": step + 1, "loss": li + cfg.prior_loss_weight * lp, "loss_instance": li,
+            "loss_prior": lp, "lr": lr, "seconds": secs, "gpu_gib": gpu});
+        writeln!(log, "{line}").map_err(|e| Error::io(format!("writing {}", log_path.display()), e))?;
+        bar.set_message(format!(
+            "loss {:.4} lr {lr:.2e} {:.2} it/s GPU {gpu:.2} GiB",
+            li + cfg.prior_loss_weight * lp,
+            done as f64 / secs.max(1e-9)
+        ));
+        bar.set_position((step + 1) as u64);
+
+        let s = step + 1;
+        if let Some(vp) = &cfg.validation_prompt {
+            if s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps {
+                bar.suspend(|| {
+                    validate(cfg, &replace_identifier(vp, &identifier), &unet, &clip, &tok, &vae, &schedule, s)
+                })?;
+            }
+        }
+        let stopping = s == end && s < cfg.max_train_steps;
+        if s.is_multiple_of(cfg.checkpointing_steps) || stopping {
+            let dir = checkpoint::save(cfg, s, &params, &opt, &rng, &losses)?;
+            bar.suspend(|| eprintln!("checkpoint {}", dir.display()));
+        }
+    }
+    bar.finish_and_clear();
+    let steps_run = end - start;
+    let finished = end == cfg.max_train_steps;
+    if finished {
+        let te: Vec<(String, Tensor)> = clip_vb.parameters();
+        export::write_diffusers(
+            &cfg.output_dir,
+            &model,
+            &export::host_params(&unet_vb.parameters())?,
+            &export::host_params(&te)?,
+            &export::host_params(&vae_vb.parameters())?,
+        )?;
+        if cfg.save_single_file {
+            export::write_single_file(
+                &cfg.output_dir.join("model.safetensors"),
+                &model,
+                &export::host_params(&unet_vb.parameters())?,
+                &export::host_params(&te)?,
+                &export::host_params(&vae_vb.parameters())?,
+            )?;
+        }
+        let pts: Vec<(usize, f64)> = losses.iter().map(|&(s, li, lp)| (s, li + cfg.prior_loss_weight * lp)).collect();
+        plot::loss_curve(&cfg.output_dir.join("loss.png"), &pts)?;
+        write_validation_grid(cfg)?;
+        eprintln!("wrote {} ({steps_run} steps this run)", cfg.output_dir.display());
+    } else {
+        eprintln!("stopped after step {end} of {}; continue with --resume-from-checkpoint latest", cfg.max_train_steps);
+    }
+    Ok(Summary { steps: steps_run, losses, identifier, output_dir: cfg.output_dir.clone(), finished })
+}
+
+/// All validation images, one row per validation step.
+fn write_validation_grid(cfg: &TrainConfig) -> Result<()> {
+    let dir = cfg.output_dir.join("validation");
+    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(()) };
+    let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let mut imgs = Vec::new();
+    for f in &files {
+        if let Ok(i) = image::open(f) {
+            let i = i.to_rgb8();
+            imgs.push((i.height() as usize, i.width() as usize, i.into_raw()));
+        }
+    }
+    plot::grid(
+        &cfg.output_dir.join("validation_grid.png"),
+        &imgs,
+        cfg.num_validation_images,
+        "validation samples, one row per validation step",
+    )
+}
+
+/// The instance prompt with the identifier in place (for tests and `engine sample`).
+pub fn instance_prompt(cfg: &TrainConfig, identifier: &str) -> String {
+    replace_identifier(&cfg.instance_prompt, identifier)
+}
