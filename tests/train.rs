@@ -220,3 +220,120 @@ fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
 }
+
+#[test]
+fn bad_training_input_gives_clear_errors_and_bad_files_are_skipped() {
+    let out = temp("bad");
+    let err = |f: &dyn Fn(&mut TrainOptions)| -> String {
+        let mut o = TrainOptions { output_dir: Some(out.clone()), max_train_steps: Some(1), ..Default::default() };
+        f(&mut o);
+        match o.resolve().and_then(|c| engine::train::run(&c, false)) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    };
+    assert!(err(&|o| o.resolution = Some(100)).contains("not a positive multiple of 8"));
+    assert!(err(&|o| o.resolution = Some(72)).contains("multiple of 32 for this model"));
+    assert!(err(&|o| o.lr_scheduler = Some("polynomial".into()))
+        .contains("constant, constant_with_warmup, linear or cosine"));
+    let missing = out.join("no-such-dir");
+    assert!(err(&|o| o.instance_data_dir = Some(missing.clone())).contains("does not exist"));
+    // A folder of files that are not images: each skipped with a warning, then an error.
+    let junk = temp("junk");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("notes.txt"), b"hello").unwrap();
+    std::fs::write(junk.join("broken.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
+    assert!(err(&|o| o.instance_data_dir = Some(junk.clone())).contains("no usable images"));
+    let empty_model = temp("empty-model");
+    std::fs::create_dir_all(&empty_model).unwrap();
+    assert!(err(&|o| o.pretrained_model = Some(empty_model.clone())).contains("not a diffusers model folder"));
+    assert!(err(&|o| o.resume_from_checkpoint = Some("latest".into())).contains("holds no checkpoint"));
+    let file = temp("out-is-a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let e = TrainOptions { output_dir: Some(file.clone()), ..Default::default() }
+        .resolve()
+        .and_then(|c| engine::train::run(&c, false));
+    assert!(e.err().unwrap().to_string().contains("output directory"));
+
+    // A TOML file holds the same settings; flags override it.
+    let toml = junk.join("run.toml");
+    std::fs::write(&toml, "max-train-steps = 7\nlearning-rate = 2e-4\nresolution = 128\nlr-scheduler = \"cosine\"\n")
+        .unwrap();
+    let flags = TrainOptions { resolution: Some(64), ..Default::default() };
+    let c = flags.with_file(Some(&toml)).unwrap().resolve().unwrap();
+    assert_eq!((c.max_train_steps, c.learning_rate, c.resolution, c.lr_scheduler.as_str()), (7, 2e-4, 64, "cosine"));
+    std::fs::write(&toml, "max-steps = 7\n").unwrap();
+    assert!(TrainOptions::default().with_file(Some(&toml)).err().unwrap().to_string().contains("unknown field"));
+    for d in [&out, &junk, &empty_model] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn learning_rate_schedules_follow_diffusers() {
+    let mut o = TrainOptions {
+        max_train_steps: Some(100),
+        learning_rate: Some(1.0),
+        lr_warmup_steps: Some(10),
+        ..Default::default()
+    };
+    let at = |o: &TrainOptions, s: &str, step: usize| {
+        let mut o = o.clone();
+        o.lr_scheduler = Some(s.into());
+        o.resolve().unwrap().lr_at(step)
+    };
+    assert_eq!(at(&o, "constant", 0), 1.0);
+    assert_eq!(at(&o, "constant_with_warmup", 5), 0.5);
+    assert_eq!(at(&o, "linear", 55), 0.5);
+    assert!((at(&o, "cosine", 55) - 0.5).abs() < 1e-12);
+    assert_eq!(at(&o, "cosine", 10), 1.0);
+    o.lr_warmup_steps = Some(0);
+    assert_eq!(at(&o, "linear", 100), 0.0);
+}
+
+#[test]
+fn the_auto_identifier_is_one_rare_token_chosen_by_the_seed() {
+    let tok = engine::models::ClipTokenizer::shipped().unwrap();
+    let a = engine::train::auto_identifier(&tok, 0).unwrap();
+    assert_eq!(a, engine::train::auto_identifier(&tok, 0).unwrap());
+    let others: std::collections::BTreeSet<String> =
+        (0..20).map(|s| engine::train::auto_identifier(&tok, s).unwrap()).collect();
+    assert!(others.len() > 5, "{others:?}");
+    for id in others.iter().chain([&a]) {
+        assert!((1..=3).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_lowercase()), "{id}");
+        let pieces = tok.pieces(id).unwrap();
+        assert!(pieces.len() == 1 && pieces[0] >= 40000, "{id}: {pieces:?}");
+    }
+}
+
+#[test]
+fn a_single_file_export_loads_back_to_the_same_weights() {
+    // The single-file fixture has SD 1.x's topology, which the original key layout needs.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/single_file/model");
+    let model = Model::open(&dir).unwrap();
+    let (_, u) = model.unet(false).unwrap();
+    let (_, t) = model.text_encoder(false).unwrap();
+    let (_, v) = model.vae_with_loader().unwrap();
+    let host = |l: &engine::nn::Loader| engine::train::export::host_params(&l.parameters()).unwrap();
+    let out = temp("single");
+    std::fs::create_dir_all(&out).unwrap();
+    let path = out.join("model.safetensors");
+    engine::train::export::write_single_file(&path, &model, &host(&u), &host(&t), &host(&v)).unwrap();
+    let back = Model::single_file_with_configs(&path, &dir).unwrap();
+    let (_, u2) = back.unet(false).unwrap();
+    let (_, t2) = back.text_encoder(false).unwrap();
+    let (_, v2) = back.vae_with_loader().unwrap();
+    assert_eq!(host(&u), host(&u2));
+    assert_eq!(host(&t), host(&t2));
+    assert_eq!(host(&v), host(&v2));
+    // Byte-for-byte the key set of the fixture's own CompVis file (made by diffusers' names).
+    let ours = engine::weights::SafeFile::open(&path).unwrap();
+    let theirs = engine::weights::SafeFile::open(&dir.parent().unwrap().join("sd1-tiny.safetensors")).unwrap();
+    assert_eq!(ours.entries.keys().collect::<Vec<_>>(), theirs.entries.keys().collect::<Vec<_>>());
+    // The tiny model's shape has no original layout: a clear error.
+    let tiny = Model::open(Path::new("builtin:tiny")).unwrap();
+    let e = engine::train::export::write_single_file(&out.join("x.safetensors"), &tiny, &[], &[], &[]);
+    assert!(e.err().unwrap().to_string().contains("original SD 1.x layout"));
+    std::fs::remove_dir_all(&out).unwrap();
+}
