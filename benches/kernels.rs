@@ -13,6 +13,7 @@ fn main() {
     rows.extend(bench::norm_suite(peaks).expect("norm suite"));
     rows.extend(bench::attention_suite(peaks).expect("attention suite"));
     rows.extend(bench::adamw_suite(peaks).expect("adamw suite"));
+    rows.extend(bench::e2e_suite(peaks).expect("end-to-end suite"));
     for r in rows {
         println!("{}", r.to_json());
     }

@@ -179,16 +179,23 @@ pub fn bench_gemm(
     })
 }
 
-/// The rows of `engine bench gemm`: square GEMMs and the attention-like batched shapes.
+/// The rows of `engine bench gemm`: square GEMMs, SD 1.5's linear layers at 64x64 latents
+/// (4096 tokens of width 320), and the attention-like batched shapes.
 pub fn gemm_suite(fma_gflops: f64) -> Result<Vec<BenchRow>> {
-    Ok(vec![
-        bench_gemm("gemm", 1, 256, 256, 256, false, fma_gflops)?,
-        bench_gemm("gemm", 1, 1024, 1024, 1024, false, fma_gflops)?,
-        // Attention scores q·kᵀ, SD 1.5 at 256x256 (N=1024), 8 heads of 40.
-        bench_gemm("gemm_attn_scores", 8, 1024, 1024, 40, true, fma_gflops)?,
-        // Attention output p·v.
-        bench_gemm("gemm_attn_values", 8, 1024, 40, 1024, false, fma_gflops)?,
-    ])
+    let mut rows = Vec::new();
+    for n in [256, 512, 1024, 2048] {
+        rows.push(bench_gemm("gemm", 1, n, n, n, false, fma_gflops)?);
+    }
+    // x·wᵀ as nn.Linear runs them: to_q/to_k/to_v/to_out, GEGLU's projection, the MLP's output,
+    // and the cross-attention keys from CLIP's 77 x 768 states.
+    rows.push(bench_gemm("linear_attn_proj", 1, 4096, 320, 320, true, fma_gflops)?);
+    rows.push(bench_gemm("linear_geglu_proj", 1, 4096, 2560, 320, true, fma_gflops)?);
+    rows.push(bench_gemm("linear_ff_out", 1, 4096, 320, 1280, true, fma_gflops)?);
+    rows.push(bench_gemm("linear_cross_kv", 1, 77, 320, 768, true, fma_gflops)?);
+    // Attention scores q·kᵀ and output p·v, SD 1.5 at 256x256 (N=1024), 8 heads of 40.
+    rows.push(bench_gemm("gemm_attn_scores", 8, 1024, 1024, 40, true, fma_gflops)?);
+    rows.push(bench_gemm("gemm_attn_values", 8, 1024, 40, 1024, false, fma_gflops)?);
+    Ok(rows)
 }
 
 fn row(
@@ -206,44 +213,146 @@ fn row(
     BenchRow { kernel: kernel.into(), shape, seconds: secs, gflops, gbps, peak_fraction, timer }
 }
 
-/// conv2d forward at an SD 1.5 shape (320 -> 320, 3x3, padding 1, 32x32 latents).
+/// conv2d at SD 1.5's 3x3 shapes on 64x64, 32x32, 16x16 and 8x8 latents: forward, and the
+/// input and weight gradients (each timed as forward + that backward, minus the forward).
 pub fn conv_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
-    let (ci, co, h) = (320, 320, 32);
-    let x = rand_tensor(&[1, ci, h, h], 3)?;
-    let w = rand_tensor(&[co, ci, 3, 3], 4)?.scale(0.05)?;
-    let (secs, timer) = time_gpu(3, || x.conv2d(&w, None, 1, 1).map(|_| ()))?;
-    let flops = 2.0 * (co * ci * 9 * h * h) as f64;
-    Ok(vec![row("conv2d", format!("[1,{ci},{h},{h}] {ci}->{co} 3x3"), secs, timer, Some(flops), None, peaks)])
+    let mut rows = Vec::new();
+    for (c, h) in [(320, 64), (640, 32), (1280, 16), (1280, 8)] {
+        let x = rand_tensor(&[1, c, h, h], 3)?;
+        let w = rand_tensor(&[c, c, 3, 3], 4)?.scale(0.05)?;
+        let dy = rand_tensor(&[1, c, h, h], 5)?;
+        let flops = 2.0 * (c * c * 9 * h * h) as f64;
+        let reps = if flops > 4e9 { 3 } else { 5 };
+        let shape = format!("[1,{c},{h},{h}] {c}->{c} 3x3");
+        let (fwd, timer) = time_gpu(reps, || x.conv2d(&w, None, 1, 1).map(|_| ()))?;
+        rows.push(row("conv2d_fwd", shape.clone(), fwd, timer, Some(flops), None, peaks));
+        for (name, gx) in [("conv2d_bwd_input", true), ("conv2d_bwd_weight", false)] {
+            let (both, _) = time_gpu(reps, || {
+                let (xi, wi) = if gx {
+                    (x.detach().requires_grad_(), w.detach())
+                } else {
+                    (x.detach(), w.detach().requires_grad_())
+                };
+                xi.conv2d(&wi, None, 1, 1)?.backward_with(&dy)
+            })?;
+            rows.push(row(name, shape.clone(), (both - fwd).max(1e-9), timer, Some(flops), None, peaks));
+        }
+    }
+    Ok(rows)
 }
 
-/// group norm at an SD 1.5 shape ([1, 320, 64, 64], 32 groups): bytes = 2 reads + 1 write.
+/// Group norm at SD 1.5 shapes (32 groups): bytes = 2 reads + 1 write.
 pub fn norm_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
-    let x = rand_tensor(&[1, 320, 64, 64], 5)?;
-    let (g, b) = (Tensor::ones(&[320])?, Tensor::zeros(&[320])?);
-    let (secs, timer) = time_gpu(5, || x.group_norm(32, &g, &b, 1e-5).map(|_| ()))?;
-    let bytes = 3.0 * 4.0 * x.numel() as f64;
-    Ok(vec![row("group_norm", "[1,320,64,64] 32 groups".into(), secs, timer, None, Some(bytes), peaks)])
+    let mut rows = Vec::new();
+    for (c, h) in [(320, 64), (640, 32), (1280, 16)] {
+        let x = rand_tensor(&[1, c, h, h], 5)?;
+        let (g, b) = (Tensor::ones(&[c])?, Tensor::zeros(&[c])?);
+        let (secs, timer) = time_gpu(5, || x.group_norm(32, &g, &b, 1e-5).map(|_| ()))?;
+        let bytes = 3.0 * 4.0 * x.numel() as f64;
+        rows.push(row("group_norm", format!("[1,{c},{h},{h}] 32 groups"), secs, timer, None, Some(bytes), peaks));
+    }
+    Ok(rows)
 }
 
-/// Self-attention forward with 1024 tokens, 8 heads of 40; FLOPs = 4 B N² D.
+/// Attention with 8 heads of 40: self with 1024 and 4096 tokens, cross from 4096 queries to
+/// CLIP's 77 keys; forward, and backward (forward + backward minus forward). FLOPs = 4 B Nq Nk D
+/// forward, twice that backward.
 pub fn attention_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
-    let (b, n, d) = (8, 1024, 40);
-    let q = rand_tensor(&[b, n, d], 6)?;
-    let k = rand_tensor(&[b, n, d], 7)?;
-    let v = rand_tensor(&[b, n, d], 8)?;
-    let scale = 1.0 / (d as f32).sqrt();
-    let (secs, timer) = time_gpu(3, || crate::ops::attention::attention(&q, &k, &v, false, scale).map(|_| ()))?;
-    let flops = 4.0 * (b * n * n * d) as f64;
-    Ok(vec![row("attention_fwd", format!("[{b},{n},{d}] self"), secs, timer, Some(flops), None, peaks)])
+    let mut rows = Vec::new();
+    for (nq, nk, kind) in [(1024, 1024, "self"), (4096, 4096, "self"), (4096, 77, "cross")] {
+        let (b, d) = (8, 40);
+        let q = rand_tensor(&[b, nq, d], 6)?;
+        let k = rand_tensor(&[b, nk, d], 7)?;
+        let v = rand_tensor(&[b, nk, d], 8)?;
+        let dout = rand_tensor(&[b, nq, d], 9)?;
+        let scale = 1.0 / (d as f32).sqrt();
+        let flops = 4.0 * (b * nq * nk * d) as f64;
+        let reps = if flops > 1e10 { 2 } else { 3 };
+        let shape = format!("[{b},{nq},{d}] x [{b},{nk},{d}] {kind}");
+        let (fwd, timer) = time_gpu(reps, || crate::ops::attention::attention(&q, &k, &v, false, scale).map(|_| ()))?;
+        rows.push(row("attention_fwd", shape.clone(), fwd, timer, Some(flops), None, peaks));
+        let (both, _) = time_gpu(reps, || {
+            let (qi, ki, vi) = (q.detach().requires_grad_(), k.detach().requires_grad_(), v.detach().requires_grad_());
+            crate::ops::attention::attention(&qi, &ki, &vi, false, scale)?.backward_with(&dout)
+        })?;
+        rows.push(row("attention_bwd", shape, (both - fwd).max(1e-9), timer, Some(2.0 * flops), None, peaks));
+    }
+    Ok(rows)
 }
 
-/// One AdamW step over 10 M parameters: bytes = 7 x 4 per parameter (p, m, v read and
+/// One AdamW step over 100 M parameters: bytes = 7 x 4 per parameter (p, m, v read and
 /// written, g read).
 pub fn adamw_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
-    let n = 10_000_000;
+    let n = 100_000_000;
     let p = Tensor::zeros(&[n])?.requires_grad_();
     p.sum_all()?.backward()?;
     let mut opt = crate::optim::AdamW::new(1e-4);
-    let (secs, timer) = time_gpu(5, || opt.step(std::slice::from_ref(&p)))?;
+    let (secs, timer) = time_gpu(3, || opt.step(std::slice::from_ref(&p)))?;
     Ok(vec![row("adamw", format!("{n} params"), secs, timer, None, Some(28.0 * n as f64), peaks)])
+}
+
+/// End to end: one DreamBooth training step of the U-Net (forward, backward, gradient clipping,
+/// AdamW; 1 instance + 1 class sample) and one sampling step (a guided U-Net call on a batch of
+/// 2 and a DDIM step), for the built-in tiny model at 8x8 latents and a mid-size one: SD 1.5's
+/// topology at half width (160/320/640/640, 215 M parameters) at 32x32 latents (256 px).
+pub fn e2e_suite(_peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    use crate::models::config::UNetConfig;
+    use crate::nn::{Loader, Source};
+    let mut rows = Vec::new();
+    let tiny: UNetConfig = crate::models::single_file::builtin_config("tiny", "unet")?;
+    let mut mid: UNetConfig = crate::models::single_file::builtin_config("sd15", "unet")?;
+    mid.block_out_channels = vec![160, 320, 640, 640];
+    let schedule = crate::diffusion::Schedule::new(crate::models::single_file::builtin_config("sd15", "scheduler")?)?;
+    for (name, cfg, lat) in [("tiny", tiny, 8usize), ("mid", mid, 32usize)] {
+        let vb = Loader::new(Source::Random { seed: 11 }, true);
+        let unet = crate::models::UNet2DConditionModel::new(&vb, &cfg)?;
+        let params: Vec<Tensor> = vb.parameters().into_iter().map(|(_, t)| t).collect();
+        let np: usize = params.iter().map(|p| p.numel()).sum();
+        let cross = cfg.cross_attention_dim();
+        let x = rand_tensor(&[2, cfg.in_channels, lat, lat], 12)?;
+        let noise = rand_tensor(&[2, cfg.in_channels, lat, lat], 13)?;
+        let ctx = rand_tensor(&[2, 77, cross], 14)?;
+        let t = Tensor::from_slice(&[100.0, 700.0], &[2])?;
+        let mut opt = crate::optim::AdamW::new(1e-6);
+        let reps = if name == "mid" { 2 } else { 5 };
+        let shape = format!("U-Net {:.1} M params, batch 2 x {}x{}x{lat}", np as f64 / 1e6, cfg.in_channels, lat);
+        let (secs, timer) = time_gpu(reps, || {
+            let pred = unet.forward(&x, &t, &ctx)?;
+            let li = crate::ops::loss::mse_loss(&pred.narrow0(0, 1)?, &noise.narrow0(0, 1)?)?;
+            let lp = crate::ops::loss::mse_loss(&pred.narrow0(1, 1)?, &noise.narrow0(1, 1)?)?;
+            li.add(&lp)?.backward()?;
+            crate::optim::clip_grad_norm(&params, 1.0)?;
+            opt.step(&params)?;
+            params.iter().for_each(|p| p.zero_grad());
+            Ok(())
+        })?;
+        rows.push(BenchRow {
+            kernel: format!("train_step_{name}"),
+            shape: shape.clone(),
+            seconds: secs,
+            gflops: None,
+            gbps: None,
+            peak_fraction: None,
+            timer,
+        });
+        let sampler = crate::diffusion::Sampler::new(&schedule, crate::diffusion::SamplerKind::Ddim, 50, 0.0)?;
+        let x1 = x.narrow0(0, 1)?.detach();
+        let (c1, u1) = (ctx.narrow0(0, 1)?.detach(), ctx.narrow0(1, 1)?.detach());
+        let mut rng = crate::rng::Rng::new(0);
+        let (secs, timer) = time_gpu(reps, || {
+            let _g = crate::no_grad();
+            let eps = crate::diffusion::pipeline::guided_eps(&unet, &x1, sampler.timesteps[10], &c1, Some(&u1), 7.5)?;
+            sampler.step(&eps, 10, &x1, &mut rng).map(|_| ())
+        })?;
+        rows.push(BenchRow {
+            kernel: format!("sample_step_{name}"),
+            shape: shape.replace("batch 2", "guided, batch 2"),
+            seconds: secs,
+            gflops: None,
+            gbps: None,
+            peak_fraction: None,
+            timer,
+        });
+    }
+    Ok(rows)
 }

@@ -26,7 +26,7 @@ enum Command {
     Info,
     /// Time kernels next to the adapter's measured peaks.
     Bench {
-        /// Which suites to run: gemm, conv, norm, attention, adamw (default: all).
+        /// Which suites to run: gemm, conv, norm, attention, adamw, e2e (default: all).
         kernels: Vec<String>,
         /// Also write the rows as a JSON array to this file.
         #[arg(long)]
@@ -279,11 +279,11 @@ fn print_row(r: &BenchRow) {
         _ => String::new(),
     };
     let frac = r.peak_fraction.map_or(String::new(), |p| format!("{:6.1}% of peak", p * 100.0));
-    println!("{:<18} {:<34} {:>10.3} ms  {rate}  {frac}  ({})", r.kernel, r.shape, r.seconds * 1e3, r.timer);
+    println!("{:<18} {:<42} {:>10.3} ms  {rate}  {frac}  ({})", r.kernel, r.shape, r.seconds * 1e3, r.timer);
 }
 
 fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
-    let known = ["gemm", "conv", "norm", "attention", "adamw"];
+    let known = ["gemm", "conv", "norm", "attention", "adamw", "e2e"];
     for k in kernels {
         if !known.contains(&k.as_str()) {
             return Err(engine::Error::invalid("bench", format!("unknown suite `{k}`; known: {}", known.join(", "))));
@@ -304,12 +304,13 @@ fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
     rows.push(fma);
     rows.push(copy);
     type Suite = fn((f64, f64)) -> Result<Vec<BenchRow>>;
-    let suites: [(&str, Suite); 5] = [
+    let suites: [(&str, Suite); 6] = [
         ("gemm", |p| bench::gemm_suite(p.0)),
         ("conv", bench::conv_suite),
         ("norm", bench::norm_suite),
         ("attention", bench::attention_suite),
         ("adamw", bench::adamw_suite),
+        ("e2e", bench::e2e_suite),
     ];
     for (name, suite) in suites {
         if want(name) {
