@@ -40,7 +40,7 @@ fn bench_gemm_prints_gflops_next_to_the_fma_peak_and_writes_json() {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
     }
     let body = std::fs::read_to_string(&json).unwrap();
-    assert_eq!(body.matches("\"kernel\"").count(), 6, "{body}");
+    assert_eq!(body.matches("\"kernel\"").count(), 12, "{body}");
     for key in ["\"shape\"", "\"seconds\"", "\"gflops\"", "\"gbps\"", "\"peak_fraction\""] {
         assert!(body.contains(key), "{body}");
     }

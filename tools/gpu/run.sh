@@ -5,7 +5,10 @@
 #
 # BIN_DIR: a release `engine` built elsewhere, plus optional test binaries named test-NAME
 #          (from `cargo test --release --no-run`).
-# OUT_DIR: where info.txt, bench.txt, bench.json and tests.txt are written.
+# OUT_DIR: where info.txt, parity.txt, parity.json, bench.txt, bench.json and tests.txt are
+#          written.
+# The parity cases are read from tests/fixtures/reference/ next to this script's repository
+# (the run tool carries the working tree), or from $ENGINE_CASES.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
 set -u
 BIN=$(cd "$1" && pwd)
@@ -30,8 +33,13 @@ export ENGINE_CACHE_DIR=${ENGINE_CACHE_DIR:-$OUT/pipeline-cache}
 
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/nvidia-smi.txt"
 "$BIN/engine" info 2>&1 | tee "$OUT/info.txt"
-"$BIN/engine" bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
 rc=0
+CASES=${ENGINE_CASES:-$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/reference}
+if [ -d "$CASES" ]; then
+  "$BIN/engine" parity "$CASES"/*/ -q 2>&1 | tee "$OUT/parity.txt" || rc=1
+  "$BIN/engine" parity "$CASES"/*/ --json > "$OUT/parity.json" 2>/dev/null || true
+fi
+"$BIN/engine" bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
 for t in "$BIN"/test-*; do
   [ -x "$t" ] || continue
   echo "== $(basename "$t")" | tee -a "$OUT/tests.txt"
