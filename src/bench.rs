@@ -294,7 +294,7 @@ pub fn adamw_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
 /// End to end: one DreamBooth training step of the U-Net (forward, backward, gradient clipping,
 /// AdamW; 1 instance + 1 class sample) and one sampling step (a guided U-Net call on a batch of
 /// 2 and a DDIM step), for the built-in tiny model at 8x8 latents and a mid-size one: SD 1.5's
-/// topology at half width (160/320/640/640, 215 M parameters) at 32x32 latents (256 px).
+/// topology at half width (160/320/640/640, 219.8 M parameters) at 32x32 latents (256 px).
 pub fn e2e_suite(_peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     use crate::models::config::UNetConfig;
     use crate::nn::{Loader, Source};

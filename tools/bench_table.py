@@ -17,7 +17,7 @@ def rate(r):
 
 
 def ms(s):
-    return f"{s * 1e3:.3g} ms" if s < 10 else f"{s:.1f} s"
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.2f} s"
 
 
 def main():
