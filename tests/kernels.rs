@@ -33,7 +33,19 @@ fn gemm_case(batch: usize, m: usize, n: usize, k: usize, ta: bool, tb: bool, gra
 fn gemm_awkward_shapes_all_transposes() {
     for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
         for &(batch, m, n, k) in
-            &[(1, 1, 1, 1), (1, 3, 5, 7), (2, 65, 33, 17), (1, 1, 127, 3), (3, 64, 64, 64), (1, 130, 1, 66)]
+            // The last three take the 8x8-block kernel (M, N >= 128): a partial 128-tile, and
+            // exact and ragged multiples of it.
+            &[
+                (1, 1, 1, 1),
+                (1, 3, 5, 7),
+                (2, 65, 33, 17),
+                (1, 1, 127, 3),
+                (3, 64, 64, 64),
+                (1, 130, 1, 66),
+                (1, 128, 128, 5),
+                (2, 131, 257, 19),
+                (1, 300, 129, 64),
+            ]
         {
             gemm_case(batch, m, n, k, ta, tb, false);
         }

@@ -23,8 +23,21 @@ pub static SHADER: Shader = Shader {
 };
 static GEMM: Kernel =
     Kernel { shader: &SHADER, entry: "gemm", bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite] };
+static GEMM8: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "gemm8x8",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
 
-const TILE: u32 = 64;
+/// The kernel for an M x N output and its tile side: the 8x8-block kernel where both sides
+/// fill its 128-wide tile, the 4x4 one (64-wide) for narrow products.
+fn pick(m: u32, n: u32) -> (&'static Kernel, u32) {
+    if m >= 128 && n >= 128 {
+        (&GEMM8, 128)
+    } else {
+        (&GEMM, 64)
+    }
+}
 
 /// The uniform block of `gemm.wgsl`, field for field.
 #[repr(C)]
@@ -123,8 +136,9 @@ pub(crate) fn gemm_raw(
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
-        let groups = [p.n.div_ceil(TILE), p.m.div_ceil(TILE), batches as u32];
-        ctx.dispatch(&GEMM, spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias_view, c.0], groups)
+        let (kernel, tile) = pick(p.m, p.n);
+        let groups = [p.n.div_ceil(tile), p.m.div_ceil(tile), batches as u32];
+        ctx.dispatch(kernel, spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias_view, c.0], groups)
     };
     let max = ctx.max_binding_elems();
     let per_batch = max / a_bs.max(b_bs).max(c_bs);
