@@ -43,6 +43,19 @@ fn load_b(base: u32, kk: u32, col: u32) -> f32 {
     return b[base + kk * p.ldb + col];
 }
 
+// c = alpha * acc (+ bias) (+ beta * c) at (r, col).
+fn store(c_base: u32, r: u32, col: u32, acc: f32) {
+    var v = p.alpha * acc;
+    if (HAS_BIAS) {
+        v += bias[p.bias_shift + col];
+    }
+    let ci = c_base + r * p.ldc + col;
+    if (p.beta != 0.0) {
+        v += p.beta * c[ci];
+    }
+    c[ci] = v;
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let batch = wg.z;
@@ -93,15 +106,7 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + 16u * j;
             if (col >= p.n) { break; }
-            var v = p.alpha * acc[i][j];
-            if (HAS_BIAS) {
-                v += bias[p.bias_shift + col];
-            }
-            let ci = c_base + r * p.ldc + col;
-            if (p.beta != 0.0) {
-                v += p.beta * c[ci];
-            }
-            c[ci] = v;
+            store(c_base, r, col, acc[i][j]);
         }
     }
 }
@@ -180,15 +185,7 @@ fn gemm8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
         for (var j = 0u; j < 8u; j++) {
             let col = col0 + 16u * j;
             if (col >= p.n) { break; }
-            var v = p.alpha * acc[i][j];
-            if (HAS_BIAS) {
-                v += bias[p.bias_shift + col];
-            }
-            let ci = c_base + r * p.ldc + col;
-            if (p.beta != 0.0) {
-                v += p.beta * c[ci];
-            }
-            c[ci] = v;
+            store(c_base, r, col, acc[i][j]);
         }
     }
 }

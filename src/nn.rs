@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
@@ -76,18 +75,6 @@ impl Loader {
     /// The loader for a sub-module: `pp("down_blocks").pp(0)` → `down_blocks.0.`.
     pub fn pp(&self, name: impl std::fmt::Display) -> Loader {
         Loader { prefix: format!("{}{name}.", self.prefix), ..self.clone() }
-    }
-
-    /// Whether the file has `name` under this prefix (optional tensors, e.g. a shortcut conv).
-    pub fn contains(&self, name: &str) -> bool {
-        let full = format!("{}{name}", self.prefix);
-        match &*self.source {
-            Source::Random { .. } => true,
-            Source::Files { files, rename, .. } => {
-                let key = rename.as_ref().and_then(|r| r.get(&full)).unwrap_or(&full);
-                files.iter().any(|f| f.get(key).is_some())
-            }
-        }
     }
 
     /// The tensor `name` under this prefix, which must have `shape`.
@@ -179,10 +166,6 @@ pub fn component_files(dir: &std::path::Path, stem: &str) -> Result<Vec<SafeFile
         ""
     };
     Err(Error::invalid("weights", format!("{} holds no {stem}.safetensors{hint}", dir.display())))
-}
-
-pub fn label_of(dir: &std::path::Path, stem: &str) -> String {
-    PathBuf::from(dir).join(format!("{stem}.safetensors")).display().to_string()
 }
 
 /// torch.nn.Linear.

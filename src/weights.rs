@@ -192,7 +192,6 @@ impl SafeFile {
 /// A tensor to write: f32 data or i64 data.
 pub enum OutData<'a> {
     F32(&'a [f32]),
-    F16(Vec<half::f16>),
     I64(&'a [i64]),
 }
 
@@ -205,21 +204,12 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
     }
     let mut offset = 0u64;
     for (name, shape, data) in tensors {
-        let (dtype, bytes) = match data {
-            OutData::F32(d) => ("F32", d.len() * 4),
-            OutData::F16(d) => ("F16", d.len() * 2),
-            OutData::I64(d) => ("I64", d.len() * 8),
+        let (dtype, len, size) = match data {
+            OutData::F32(d) => ("F32", d.len(), 4),
+            OutData::I64(d) => ("I64", d.len(), 8),
         };
-        if bytes
-            / if dtype == "F16" {
-                2
-            } else if dtype == "F32" {
-                4
-            } else {
-                8
-            }
-            != shape.iter().product::<usize>()
-        {
+        let bytes = len * size;
+        if len != shape.iter().product::<usize>() {
             return Err(Error::invalid("save", format!("tensor `{name}`: {shape:?} does not match its data")));
         }
         header.insert(
@@ -240,11 +230,6 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
     for (_, _, data) in tensors {
         match data {
             OutData::F32(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
-            OutData::F16(d) => {
-                for x in d {
-                    w.write_all(&x.to_le_bytes()).map_err(ctx)?;
-                }
-            }
             OutData::I64(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
         }
     }

@@ -201,10 +201,6 @@ impl ClipTokenizer {
         self.inner.token_to_id(token)
     }
 
-    pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
-    }
-
     /// Every (token, id) of the vocabulary.
     pub fn vocab(&self) -> Vec<(String, u32)> {
         self.inner.get_vocab(false).into_iter().collect()
