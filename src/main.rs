@@ -73,7 +73,7 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
         #[command(flatten)]
-        options: engine::train::TrainOptions,
+        options: Box<engine::train::TrainOptions>,
     },
     /// Check the engine against reference cases written by tools/make_reference.py
     /// (diffusers/transformers outputs, gradients and an AdamW step); exits 0 only if all pass.

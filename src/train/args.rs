@@ -258,7 +258,7 @@ impl TrainConfig {
         if self.max_train_steps == 0 {
             return bad("--max-train-steps must be at least 1".into());
         }
-        if !(self.learning_rate > 0.0) {
+        if self.learning_rate.is_nan() || self.learning_rate <= 0.0 {
             return bad(format!("--learning-rate {} must be positive", self.learning_rate));
         }
         if !["constant", "constant_with_warmup", "linear", "cosine"].contains(&self.lr_scheduler.as_str()) {

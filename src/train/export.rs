@@ -11,16 +11,15 @@ use crate::models::Model;
 use crate::tensor::Tensor;
 use crate::weights::{save, OutData};
 
-/// Parameters as (name, shape, data), read back from the GPU.
-pub fn host_params(params: &[(String, Tensor)]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+/// A parameter on the host: (name, shape, data).
+pub type HostParam = (String, Vec<usize>, Vec<f32>);
+
+/// Parameters read back from the GPU.
+pub fn host_params(params: &[(String, Tensor)]) -> Result<Vec<HostParam>> {
     params.iter().map(|(n, t)| Ok((n.clone(), t.shape().to_vec(), t.to_vec()?))).collect()
 }
 
-pub fn save_params(
-    path: &Path,
-    params: &[(String, Vec<usize>, Vec<f32>)],
-    meta: &BTreeMap<String, String>,
-) -> Result<()> {
+pub fn save_params(path: &Path, params: &[HostParam], meta: &BTreeMap<String, String>) -> Result<()> {
     let tensors: Vec<(String, Vec<usize>, OutData)> =
         params.iter().map(|(n, s, d)| (n.clone(), s.clone(), OutData::F32(d))).collect();
     save(path, &tensors, meta)
@@ -41,9 +40,9 @@ fn mkdir(p: &Path) -> Result<()> {
 pub fn write_diffusers(
     out: &Path,
     model: &Model,
-    unet: &[(String, Vec<usize>, Vec<f32>)],
-    text_encoder: &[(String, Vec<usize>, Vec<f32>)],
-    vae: &[(String, Vec<usize>, Vec<f32>)],
+    unet: &[HostParam],
+    text_encoder: &[HostParam],
+    vae: &[HostParam],
 ) -> Result<()> {
     let pt = BTreeMap::from([("format".to_string(), "pt".to_string())]);
     for (dir, file, params, comp) in [
@@ -143,9 +142,9 @@ fn compvis_name(component: &str, name: &str) -> Result<String> {
 pub fn write_single_file(
     path: &Path,
     model: &Model,
-    unet: &[(String, Vec<usize>, Vec<f32>)],
-    text_encoder: &[(String, Vec<usize>, Vec<f32>)],
-    vae: &[(String, Vec<usize>, Vec<f32>)],
+    unet: &[HostParam],
+    text_encoder: &[HostParam],
+    vae: &[HostParam],
 ) -> Result<()> {
     let (u, v) = (model.unet_config()?, model.vae_config()?);
     let sd1 = u.block_out_channels.len() == 4
@@ -160,7 +159,7 @@ pub fn write_single_file(
             "--save-single-file writes the original SD 1.x layout, which fixes four U-Net levels (three with cross-attention) and two layers per block; this model has another shape — use the diffusers folder",
         ));
     }
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    let mut tensors: Vec<HostParam> = Vec::new();
     for (comp, params) in [("unet", unet), ("text_encoder", text_encoder), ("vae", vae)] {
         for (n, s, d) in params {
             let key = compvis_name(comp, n)?;
