@@ -6,6 +6,8 @@
 //! Minutes on lavapipe, so ignored by default:
 //!     cargo test --release --test full_size -- --ignored --nocapture --test-threads 1
 
+mod common;
+
 use std::time::Instant;
 
 use engine::models::config::{ClipConfig, UNetConfig, VaeConfig};
@@ -15,13 +17,7 @@ use engine::nn::{Loader, Source};
 use engine::Tensor;
 
 fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    common::Rng::new(seed).vec(n, -1.0, 1.0)
 }
 
 fn report(what: &str, t0: Instant, params: usize) {

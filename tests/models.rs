@@ -1,6 +1,8 @@
 //! The SD 1.x models on real weight files: parity with diffusers/transformers on the committed
 //! reference cases, single-file checkpoints, the tokenizer, and the errors a user meets.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use engine::models::{ClipTokenizer, Model};
@@ -66,13 +68,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    common::Rng::new(seed).vec(n, -1.0, 1.0)
 }
 
 #[test]

@@ -23,13 +23,18 @@ struct NameMap {
     inner: BTreeMap<String, String>,
 }
 
-fn weights_toml() -> Result<toml::Table> {
-    WEIGHTS_TOML.parse::<toml::Table>().map_err(|e| Error::invalid("weights.toml", e.to_string()))
+/// weights.toml, parsed once per process.
+fn weights_toml() -> Result<&'static toml::Table> {
+    static PARSED: std::sync::OnceLock<std::result::Result<toml::Table, String>> = std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| WEIGHTS_TOML.parse::<toml::Table>().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::invalid("weights.toml", e.clone()))
 }
 
 /// A table of weights.toml by dotted path, e.g. `models.sd15.unet`.
 pub fn builtin_table(path: &str) -> Result<toml::Value> {
-    let mut v = toml::Value::Table(weights_toml()?);
+    let mut v = toml::Value::Table(weights_toml()?.clone());
     for part in path.split('.') {
         v = v.get(part).cloned().ok_or_else(|| Error::invalid("weights.toml", format!("has no [{path}]")))?;
     }
@@ -51,7 +56,8 @@ fn longest<'a>(table: &'a BTreeMap<String, String>, s: &str) -> Option<(&'a Stri
         .max_by_key(|(k, _)| k.len())
 }
 
-/// The diffusers path of checkpoint key `key` (prefix already removed).
+/// The other side's name of `key` (prefix already removed): the longest `modules` entry it
+/// starts with is replaced, then the longest `inner` entry of the remainder.
 fn rename(map: &NameMap, key: &str) -> String {
     let Some((m, to)) = longest(&map.modules, key) else { return key.to_string() };
     let rest = &key[m.len() + 1..];
@@ -60,6 +66,27 @@ fn rename(map: &NameMap, key: &str) -> String {
         None => rest.to_string(),
     };
     format!("{to}.{rest}")
+}
+
+fn name_map(component: &str) -> Result<NameMap> {
+    builtin_table(&format!("single_file.{component}"))?
+        .try_into()
+        .map_err(|e| Error::invalid("weights.toml", format!("[single_file.{component}]: {e}")))
+}
+
+/// The map from diffusers paths to checkpoint keys of `component` (`unet`, `vae`,
+/// `text_encoder`): weights.toml's tables read backwards, through the same longest-prefix rule.
+/// The text encoder's tables map the legacy layout (no `text_model.`) forward only; SD 1.5 files
+/// use the modern one, so backwards only its prefix applies.
+pub fn to_compvis(component: &str) -> Result<impl Fn(&str) -> String> {
+    let map = name_map(component)?;
+    let flip = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| (v.clone(), k.clone())).collect();
+    let inverse = if component == "text_encoder" {
+        NameMap { prefix: map.prefix, modules: BTreeMap::new(), inner: BTreeMap::new() }
+    } else {
+        NameMap { modules: flip(&map.modules), inner: flip(&map.inner), prefix: map.prefix }
+    };
+    Ok(move |name: &str| format!("{}{}", inverse.prefix, rename(&inverse, name)))
 }
 
 /// A single-file checkpoint, opened once per component.
@@ -99,9 +126,7 @@ impl SingleFile {
 
     /// The weight source of one component: `unet`, `vae` or `text_encoder`.
     pub fn source(&self, component: &str) -> Result<Source> {
-        let map: NameMap = builtin_table(&format!("single_file.{component}"))?
-            .try_into()
-            .map_err(|e| Error::invalid("weights.toml", format!("[single_file.{component}]: {e}")))?;
+        let map = name_map(component)?;
         let file = SafeFile::open(&self.path)?;
         let mut names = HashMap::new();
         for key in file.entries.keys() {

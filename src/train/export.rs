@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::models::single_file::builtin_table;
+use crate::models::single_file::to_compvis;
 use crate::models::Model;
 use crate::tensor::Tensor;
 use crate::weights::{save, OutData};
@@ -105,38 +105,6 @@ pub fn write_diffusers(
     write_json(&out.join("model_index.json"), &index)
 }
 
-/// The checkpoint key of diffusers name `name`: weights.toml's map read backwards.
-fn compvis_name(component: &str, name: &str) -> Result<String> {
-    let t = builtin_table(&format!("single_file.{component}"))?;
-    let prefix = t.get("prefix").and_then(|p| p.as_str()).unwrap_or("").to_string();
-    let inv = |key: &str| -> BTreeMap<String, String> {
-        t.get(key)
-            .and_then(|m| m.as_table())
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (v.to_string(), k.clone()))).collect())
-            .unwrap_or_default()
-    };
-    let (modules, inner) =
-        if component == "text_encoder" { (BTreeMap::new(), BTreeMap::new()) } else { (inv("modules"), inv("inner")) };
-    let longest = |m: &BTreeMap<String, String>, s: &str| {
-        m.keys()
-            .filter(|k| s.len() > k.len() && s.starts_with(k.as_str()) && s.as_bytes()[k.len()] == b'.')
-            .max_by_key(|k| k.len())
-            .cloned()
-    };
-    let key = match longest(&modules, name) {
-        None => name.to_string(),
-        Some(m) => {
-            let rest = &name[m.len() + 1..];
-            let rest = match longest(&inner, rest) {
-                Some(i) => format!("{}{}", inner[&i], &rest[i.len()..]),
-                None => rest.to_string(),
-            };
-            format!("{}.{rest}", modules[&m])
-        }
-    };
-    Ok(format!("{prefix}{key}"))
-}
-
 /// One original-layout checkpoint. Only for SD 1.x's own topology (four levels, two layers per
 /// block), which is what weights.toml's name map describes.
 pub fn write_single_file(
@@ -161,8 +129,9 @@ pub fn write_single_file(
     }
     let mut tensors: Vec<HostParam> = Vec::new();
     for (comp, params) in [("unet", unet), ("text_encoder", text_encoder), ("vae", vae)] {
+        let compvis = to_compvis(comp)?;
         for (n, s, d) in params {
-            let key = compvis_name(comp, n)?;
+            let key = compvis(n);
             // The original VAE keeps its attention projections as 1x1 convolutions.
             let shape = if comp == "vae" && key.contains(".mid.attn_1.") && s.len() == 2 {
                 vec![s[0], s[1], 1, 1]
