@@ -450,6 +450,8 @@ fn conv2d_backward_matches_finite_differences() {
         ([2usize, 3, 5, 4], [2usize, 3, 3, 3], 1usize, 1usize),
         ([1, 2, 7, 7], [3, 2, 3, 3], 2, 1),
         ([1, 3, 4, 4], [2, 3, 1, 1], 1, 0),
+        // Backward-input rows (40 input channels) take the 32x4 workgroup shape.
+        ([1, 40, 9, 9], [3, 40, 3, 3], 1, 1),
     ] {
         let x = rng.vec(xs.iter().product(), -1.0, 1.0);
         let w = rng.vec(ws.iter().product(), -1.0, 1.0);
@@ -462,6 +464,31 @@ fn conv2d_backward_matches_finite_differences() {
             1e-5,
             2e-3,
         );
+    }
+}
+
+/// Shapes wide enough for the 128x128 workgroup tiles and their clamped edge rows and
+/// columns, checked element by element against a direct f64 evaluation of dx and dw (finite
+/// differences over 150 k weights would take minutes).
+#[test]
+fn conv2d_backward_wide_matches_reference() {
+    let mut rng = Rng::new(59);
+    for &(xs, ws, stride, pad) in &[
+        ([2usize, 130, 6, 5], [129usize, 130, 3, 3], 2usize, 1usize),
+        ([1, 136, 11, 10], [140, 136, 3, 3], 1, 1),
+        ([1, 129, 4, 4], [131, 129, 1, 1], 1, 0),
+    ] {
+        let name = format!("conv2d x{xs:?} w{ws:?} s{stride} p{pad}");
+        let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
+        let (tx, tw) = (param(&x, &xs), param(&w, &ws));
+        let y = tx.conv2d(&tw, None, stride, pad).unwrap();
+        let dy = rng.vec(y.numel(), -1.0, 1.0);
+        y.backward_with(&t(&dy, y.shape())).unwrap();
+        let (dx, dw) = conv2d_grads_ref(&f64s(&x), &f64s(&w), &f64s(&dy), xs, ws, stride, pad);
+        let k = (ws[0] * ws[2] * ws[3]).max(y.numel() / ws[0]) as f64;
+        let tol = 1e-6 * k.sqrt() + 1e-6;
+        assert_close(&format!("{name} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
+        assert_close(&format!("{name} dw"), &tw.grad().unwrap().to_vec().unwrap(), &dw, tol, 1e-5);
     }
 }
 

@@ -1,5 +1,6 @@
 //! 2-D convolution (torch.nn.functional.conv2d: NCHW, any kernel size, stride, zero padding,
-//! optional bias), forward and backward, as implicit GEMMs in `conv.wgsl`.
+//! optional bias), forward and backward, as implicit GEMMs with 8x8 register blocks in
+//! `conv.wgsl`.
 //!
 //! Activations larger than one storage binding (a 512x512 VAE activation with 128 channels is
 //! 128 MiB) are split into images, input-channel and output-channel chunks; chunks along a
@@ -18,16 +19,30 @@ pub static SHADER: Shader = Shader {
     name: "conv",
     source: include_str!("../../shaders/conv.wgsl"),
     variants: &[
-        &[("MODE", U(0)), ("HAS_BIAS", B(true))],
-        &[("MODE", U(0)), ("HAS_BIAS", B(false))],
-        &[("MODE", U(1)), ("HAS_BIAS", B(false))],
-        &[("MODE", U(2)), ("HAS_BIAS", B(false))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
+        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(64)), ("WG_Y", U(1))],
+        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(4))],
     ],
 };
-static CONV: Kernel =
-    Kernel { shader: &SHADER, entry: "conv", bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite] };
+const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+static CONV: Kernel = Kernel { shader: &SHADER, entry: "conv", bindings: BINDINGS };
+static CONV_DW: Kernel = Kernel { shader: &SHADER, entry: "conv_dw", bindings: BINDINGS };
 
-const TILE: u32 = 64;
+/// The workgroup shape (WG_X, WG_Y) for an M x N output: each invocation computes 8x8, so a
+/// workgroup covers 8 WG_Y rows by 8 WG_X columns. 16x16 (128x128) where both sides fill it;
+/// 8-wide for the 64 pixels of an 8x8 latent; flat for narrow M (conv_out's 4 channels), so
+/// that few computed rows or columns are thrown away.
+fn shape_for(m: u32, n: u32) -> (u32, u32) {
+    let wx = if n <= 64 { 8 } else { 16 };
+    let wy = m.div_ceil(8).next_power_of_two().clamp(1, 256 / wx);
+    if wx * wy < 64 {
+        ((256 / wy).min(64), wy)
+    } else {
+        (wx, wy)
+    }
+}
 
 /// The uniform block of `conv.wgsl`, field for field.
 #[repr(C)]
@@ -35,7 +50,7 @@ const TILE: u32 = 64;
 struct Params {
     m: u32,
     n: u32,
-    k: u32,
+    chans: u32,
     beta: f32,
     a_shift: u32,
     b_shift: u32,
@@ -49,12 +64,18 @@ struct Params {
     kw: u32,
     stride: u32,
     pad: u32,
-    a_row: u32,
-    x_img: u32,
-    y_img: u32,
+    a_rs: u32,
+    a_cs: u32,
+    a_img: u32,
+    b_plane: u32,
+    b_img: u32,
     c_row: u32,
     c_img: u32,
-    _p: [u32; 3],
+    imgs: u32,
+    cw: u32,
+    a_px: u32,
+    b_px: u32,
+    _p: u32,
 }
 
 /// Sizes of one convolution.
@@ -130,19 +151,21 @@ impl Geom {
             kw: u(self.kw),
             stride: u(self.stride),
             pad: u(self.pad),
-            x_img: u(self.x_img()),
-            y_img: u(self.y_img()),
             ..Default::default()
         }
     }
 }
 
-fn run(spec: &Spec, p: Params, views: [(BindView, u32); 3], bias: (BindView, u32), imgs: usize) -> Result<()> {
+/// One dispatch of `kernel` over an M x N output (per image, or per tap for `conv_dw`), `z`
+/// deep.
+fn run(kernel: &'static Kernel, spec: Spec, p: Params, views: [(BindView, u32); 3], bias: (BindView, u32), z: usize) -> Result<()> {
     let ctx = Tensor::ctx()?;
     let [a, b, c] = views;
     let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, bias_shift: bias.1, ..p };
-    let groups = [p.n.div_ceil(TILE), p.m.div_ceil(TILE), imgs as u32];
-    ctx.dispatch(&CONV, spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias.0, c.0], groups)
+    let (wx, wy) = shape_for(p.m, p.n);
+    let spec = spec.u32("WG_X", wx).u32("WG_Y", wy);
+    let groups = [p.n.div_ceil(8 * wx), p.m.div_ceil(8 * wy), z as u32];
+    ctx.dispatch(kernel, &spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias.0, c.0], groups)
 }
 
 fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result<Tensor> {
@@ -165,14 +188,19 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                 let p = Params {
                     m: u(mc),
                     n: u(ohw),
-                    k: u(cc * kk),
+                    chans: u(cc),
                     beta: if first { 0.0 } else { 1.0 },
-                    a_row: u(g.w_row()),
+                    a_rs: u(g.w_row()),
+                    a_cs: u(kk),
+                    b_plane: u(hw),
+                    b_img: u(g.x_img()),
                     c_row: u(ohw),
                     c_img: u(g.y_img()),
+                    cw: u(g.ow),
                     ..g.params()
                 };
-                run(&Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias), p, [av, bv, cv], bias_v, nn)?;
+                let spec = Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias);
+                run(&CONV, spec, p, [av, bv, cv], bias_v, nn)?;
             }
         }
     }
@@ -184,7 +212,6 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
     let dx = Tensor::empty(&[g.n, g.ci, g.h, g.w])?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
-    let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
     for (n0, nn) in chunks(g.n, plan.imgs) {
         for (ci0, cc) in chunks(g.ci, plan.ci) {
             for (i, (co0, mc)) in chunks(g.co, plan.co).into_iter().enumerate() {
@@ -194,14 +221,19 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
                 let p = Params {
                     m: u(cc),
                     n: u(hw),
-                    k: u(mc * kk),
+                    chans: u(mc),
                     beta: if i == 0 { 0.0 } else { 1.0 },
-                    a_row: u(g.w_row()),
+                    a_rs: u(kk),
+                    a_cs: u(g.w_row()),
+                    b_plane: u(ohw),
+                    b_img: u(g.y_img()),
                     c_row: u(hw),
                     c_img: u(g.x_img()),
+                    cw: u(g.w),
                     ..g.params()
                 };
-                run(&spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
+                let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
+                run(&CONV, spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
             }
         }
     }
@@ -213,7 +245,32 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     let dw = Tensor::empty(&[g.co, g.ci, g.kh, g.kw])?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
-    let spec = Spec::new().u32("MODE", 2).bool("HAS_BIAS", false);
+    let spec = || Spec::new().u32("MODE", 0).bool("HAS_BIAS", false);
+    if plan.ci == g.ci && plan.co == g.co && plan.imgs >= g.n {
+        // Channels-last copies make the lanes of a subgroup (neighbouring channels) read
+        // neighbouring addresses; in NCHW they are a whole plane apart, which at 64x64 halved
+        // the kernel's rate on lavapipe. The copies cost two passes over dy and x.
+        let dyt = dy.permute(&[0, 2, 3, 1])?;
+        let xt = x.permute(&[0, 2, 3, 1])?;
+        let av = win(ctx, &dyt, 0, dyt.numel())?;
+        let bv = win(ctx, &xt, 0, xt.numel())?;
+        let cv = win(ctx, &dw, 0, dw.numel())?;
+        let p = Params {
+            m: u(g.co),
+            n: u(g.ci),
+            a_rs: 1,
+            a_px: u(g.co),
+            a_img: u(g.y_img()),
+            b_plane: 1,
+            b_px: u(g.ci),
+            b_img: u(g.x_img()),
+            c_row: u(g.w_row()),
+            imgs: u(g.n),
+            ..g.params()
+        };
+        run(&CONV_DW, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
+        return Ok(dw);
+    }
     for (co0, mc) in chunks(g.co, plan.co) {
         for (ci0, cc) in chunks(g.ci, plan.ci) {
             for (i, (n0, nn)) in chunks(g.n, plan.imgs).into_iter().enumerate() {
@@ -222,14 +279,19 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
                 let cv = win(ctx, &dw, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
                 let p = Params {
                     m: u(mc),
-                    n: u(cc * kk),
-                    k: u(nn * ohw),
+                    n: u(cc),
                     beta: if i == 0 { 0.0 } else { 1.0 },
+                    a_rs: u(ohw),
+                    a_px: 1,
+                    a_img: u(g.y_img()),
+                    b_plane: u(hw),
+                    b_px: 1,
+                    b_img: u(g.x_img()),
                     c_row: u(g.w_row()),
-                    c_img: 0,
+                    imgs: u(nn),
                     ..g.params()
                 };
-                run(&spec, p, [av, bv, cv], (dummy_binding()?, 0), 1)?;
+                run(&CONV_DW, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
             }
         }
     }

@@ -316,6 +316,48 @@ pub fn conv2d_ref(
     y
 }
 
+/// (dx, dw) of conv2d for the output gradient `dy`, by the definition (f64).
+pub fn conv2d_grads_ref(
+    x: &[f64],
+    w: &[f64],
+    dy: &[f64],
+    xs: [usize; 4],
+    ws: [usize; 4],
+    stride: usize,
+    pad: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let [n, ci, h, wd] = xs;
+    let [co, _, kh, kw] = ws;
+    let oh = (h + 2 * pad - kh) / stride + 1;
+    let ow = (wd + 2 * pad - kw) / stride + 1;
+    let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+    for b in 0..n {
+        for o in 0..co {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = dy[((b * co + o) * oh + oy) * ow + ox];
+                    for c in 0..ci {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * stride + ky) as isize - pad as isize;
+                                let ix = (ox * stride + kx) as isize - pad as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let wi = ((o * ci + c) * kh + ky) * kw + kx;
+                                let xi = ((b * ci + c) * h + iy as usize) * wd + ix as usize;
+                                dx[xi] += w[wi] * g;
+                                dw[wi] += x[xi] * g;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dx, dw)
+}
+
 /// diffusers' get_timestep_embedding: frequencies in the same f32 operations, sin/cos in f64.
 pub fn timestep_embedding_ref(ts: &[f32], dim: usize, flip: bool, shift: f32) -> Vec<f64> {
     let half = dim / 2;
