@@ -33,8 +33,9 @@ fn gemm_case(batch: usize, m: usize, n: usize, k: usize, ta: bool, tb: bool, gra
 fn gemm_awkward_shapes_all_transposes() {
     for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
         for &(batch, m, n, k) in
-            // The last three take the 8x8-block kernel (M, N >= 128): a partial 128-tile, and
-            // exact and ragged multiples of it.
+            // (1, 128, 128, 5) and the two after it take the 8x8-block kernel (M, N >= 128): a
+            // partial 128-tile, and exact and ragged multiples of it. N = 40, 80 and 160 take
+            // the 8x5-block kernel, with a workgroup of 1 to 32 rows of invocations.
             &[
                 (1, 1, 1, 1),
                 (1, 3, 5, 7),
@@ -45,6 +46,10 @@ fn gemm_awkward_shapes_all_transposes() {
                 (1, 128, 128, 5),
                 (2, 131, 257, 19),
                 (1, 300, 129, 64),
+                (2, 3, 40, 9),
+                (1, 77, 80, 33),
+                (2, 259, 160, 20),
+                (1, 1000, 40, 7),
             ]
         {
             gemm_case(batch, m, n, k, ta, tb, false);

@@ -9,33 +9,47 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
 use crate::tensor::Tensor;
 
-use SpecValue::Bool as B;
+use SpecValue::{Bool as B, U32 as U};
 
 pub static SHADER: Shader = Shader {
     name: "gemm",
     source: include_str!("../../shaders/gemm.wgsl"),
     variants: &[
-        &[("TRANS_A", B(false)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
-        &[("TRANS_A", B(false)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
-        &[("TRANS_A", B(true)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false))],
-        &[("TRANS_A", B(true)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true))],
+        &[("TRANS_A", B(false)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
+        &[("TRANS_A", B(false)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
+        &[("TRANS_A", B(true)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false)), ("WG_X", U(8)), ("WG_Y", U(32))],
+        &[("TRANS_A", B(true)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true)), ("WG_X", U(32)), ("WG_Y", U(8))],
     ],
 };
-static GEMM: Kernel =
-    Kernel { shader: &SHADER, entry: "gemm", bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite] };
-static GEMM8: Kernel = Kernel {
-    shader: &SHADER,
-    entry: "gemm8x8",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-};
+static GEMM: Kernel = Kernel { shader: &SHADER, entry: "gemm", bindings: BINDINGS };
+static GEMM8: Kernel = Kernel { shader: &SHADER, entry: "gemm8x8", bindings: BINDINGS };
+static GEMM85: Kernel = Kernel { shader: &SHADER, entry: "gemm8x5", bindings: BINDINGS };
+const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
-/// The kernel for an M x N output and its tile side: the 8x8-block kernel where both sides
-/// fill its 128-wide tile, the 4x4 one (64-wide) for narrow products.
-fn pick(m: u32, n: u32) -> (&'static Kernel, u32) {
+/// A kernel and its launch shape for one output size.
+struct Pick {
+    kernel: &'static Kernel,
+    wg: (u32, u32),
+    /// Rows and columns of C per workgroup.
+    tile: (u32, u32),
+}
+
+/// The kernel for an M x N output:
+/// - 8x8 blocks in 16x16 workgroups (128x128 tiles) where both sides fill them;
+/// - 8x5 blocks, WG_X = N/5, for the 40, 80 and 160 columns of SD's attention heads (P·V,
+///   dS·K), so that no column is computed and thrown away;
+/// - the 4x4 kernel (64x64 tiles) for other narrow products.
+fn pick(m: u32, n: u32) -> Pick {
+    let rows_for = |wx: u32| m.div_ceil(8).next_power_of_two().clamp(1, 256 / wx);
+    if matches!(n, 40 | 80 | 160) {
+        let wx = n / 5;
+        let wy = rows_for(wx);
+        return Pick { kernel: &GEMM85, wg: (wx, wy), tile: (8 * wy, n) };
+    }
     if m >= 128 && n >= 128 {
-        (&GEMM8, 128)
+        Pick { kernel: &GEMM8, wg: (16, 16), tile: (128, 128) }
     } else {
-        (&GEMM, 64)
+        Pick { kernel: &GEMM, wg: (16, 16), tile: (64, 64) }
     }
 }
 
@@ -136,9 +150,10 @@ pub(crate) fn gemm_raw(
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
-        let (kernel, tile) = pick(p.m, p.n);
-        let groups = [p.n.div_ceil(tile), p.m.div_ceil(tile), batches as u32];
-        ctx.dispatch(kernel, spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias_view, c.0], groups)
+        let pick = pick(p.m, p.n);
+        let spec = spec.clone().u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1);
+        let groups = [p.n.div_ceil(pick.tile.1), p.m.div_ceil(pick.tile.0), batches as u32];
+        ctx.dispatch(pick.kernel, &spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias_view, c.0], groups)
     };
     let max = ctx.max_binding_elems();
     let per_batch = max / a_bs.max(b_bs).max(c_bs);
