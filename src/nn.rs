@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::ops::attention::{attention, fused_supports};
-use crate::ops::gemm::{linear, matmul_t};
+use crate::ops::attention::attention;
+use crate::ops::gemm::linear;
 use crate::tensor::Tensor;
 use crate::weights::SafeFile;
 
@@ -252,9 +252,8 @@ impl LayerNorm {
 }
 
 /// Multi-head scaled dot-product attention of q [B, Nq, H·Dh] with k, v [B, Nk, H·Dh]
-/// -> [B, Nq, H·Dh]. Heads go through the fused flash kernel when one head's tile fits the
-/// adapter's workgroup memory; wider heads (the VAE's single 512-wide head) take the
-/// matmul–softmax–matmul path, which holds the [Nq, Nk] scores.
+/// -> [B, Nq, H·Dh], through [`attention`] (which picks its form: any head width, including
+/// the VAE's single 512-wide head, without storing the whole [Nq, Nk] score matrix).
 pub fn multi_head_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
     let (b, nq, c) = (q.dim(0), q.dim(1), q.dim(2));
     let nk = k.dim(1);
@@ -270,14 +269,7 @@ pub fn multi_head_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, ca
     };
     let (qh, kh, vh) = (split(q, nq)?, split(k, nk)?, split(v, nk)?);
     let scale = 1.0 / (dh as f32).sqrt();
-    let o = if fused_supports(dh)? {
-        attention(&qh, &kh, &vh, causal, scale)?
-    } else {
-        if causal {
-            return Err(Error::invalid("attention", format!("causal attention with head dim {dh} is not supported")));
-        }
-        matmul_t(&qh, &kh, false, true)?.scale(scale)?.softmax()?.matmul(&vh)?
-    };
+    let o = attention(&qh, &kh, &vh, causal, scale)?;
     if heads == 1 {
         return Ok(o);
     }

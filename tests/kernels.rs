@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use engine::ops::attention::{attention_with, Strategy};
 use engine::ops::gemm::{linear, matmul_t};
 use engine::ops::loss::mse_loss;
 use engine::Tensor;
@@ -611,6 +612,9 @@ fn timestep_embedding_matches_diffusers() {
 
 // ---------------------------------------------------------------- attention
 
+/// Both forms of attention; a causal case runs the fused kernel under either name.
+const FORMS: [Strategy; 2] = [Strategy::Fused, Strategy::Gemm];
+
 #[test]
 fn attention_forward_awkward_shapes() {
     let mut rng = Rng::new(73);
@@ -623,22 +627,18 @@ fn attention_forward_awkward_shapes() {
         let k = rng.vec(b * nk * d, -1.0, 1.0);
         let v = rng.vec(b * nk * d, -1.0, 1.0);
         let scale = 1.0 / (d as f32).sqrt();
-        let o = engine::ops::attention::attention(
-            &t(&q, &[b, nq, d]),
-            &t(&k, &[b, nk, d]),
-            &t(&v, &[b, nk, d]),
-            causal,
-            scale,
-        )
-        .unwrap();
         let want = attention_ref(&f64s(&q), &f64s(&k), &f64s(&v), b, nq, nk, d, causal, scale as f64);
-        assert_close(
-            &format!("attention b{b} nq{nq} nk{nk} d{d} causal {causal}"),
-            &o.to_vec().unwrap(),
-            &want,
-            1e-5,
-            1e-5,
-        );
+        for form in FORMS {
+            let (tq, tk, tv) = (t(&q, &[b, nq, d]), t(&k, &[b, nk, d]), t(&v, &[b, nk, d]));
+            let o = attention_with(&tq, &tk, &tv, causal, scale, Some(form)).unwrap();
+            assert_close(
+                &format!("attention {form:?} b{b} nq{nq} nk{nk} d{d} causal {causal}"),
+                &o.to_vec().unwrap(),
+                &want,
+                1e-5,
+                1e-5,
+            );
+        }
     }
 }
 
@@ -650,13 +650,15 @@ fn attention_backward_matches_finite_differences() {
         let k = rng.vec(b * nk * d, -1.0, 1.0);
         let v = rng.vec(b * nk * d, -1.0, 1.0);
         let scale = 0.7;
-        check_op(
-            &format!("attention grad b{b} nq{nq} nk{nk} d{d} causal {causal}"),
-            &[(q, vec![b, nq, d]), (k, vec![b, nk, d]), (v, vec![b, nk, d])],
-            &|t| engine::ops::attention::attention(&t[0], &t[1], &t[2], causal, scale),
-            &|x| attention_ref(&x[0], &x[1], &x[2], b, nq, nk, d, causal, scale as f64),
-            1e-5,
-            2e-3,
-        );
+        for form in FORMS {
+            check_op(
+                &format!("attention {form:?} grad b{b} nq{nq} nk{nk} d{d} causal {causal}"),
+                &[(q.clone(), vec![b, nq, d]), (k.clone(), vec![b, nk, d]), (v.clone(), vec![b, nk, d])],
+                &|t| attention_with(&t[0], &t[1], &t[2], causal, scale, Some(form)),
+                &|x| attention_ref(&x[0], &x[1], &x[2], b, nq, nk, d, causal, scale as f64),
+                1e-5,
+                2e-3,
+            );
+        }
     }
 }

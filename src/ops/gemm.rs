@@ -308,3 +308,66 @@ impl Tensor {
         matmul_t(self, b, false, false)
     }
 }
+
+/// One matrix operand of [`gemm_strided`]: `batch` matrices stored in `t`, the first at
+/// element `offset`, each `batch_stride` elements after the previous, rows `ld` apart. The
+/// stored shape is [rows, cols] (a transposed operand is stored transposed).
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub t: &'a Tensor,
+    pub offset: usize,
+    pub batch_stride: usize,
+    pub ld: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Mat<'_> {
+    /// Elements from the first to one past the last that the batches touch.
+    fn span(&self, batch: usize) -> usize {
+        (batch - 1) * self.batch_stride + (self.rows - 1) * self.ld + self.cols
+    }
+}
+
+/// c = alpha · op(a) · op(b) + beta · c over `batch` strided matrices, for callers that slice
+/// their operands in place (attention's query chunks). No autograd and no splitting: each
+/// operand's span must fit one storage binding, which the caller arranges.
+pub(crate) fn gemm_strided(a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, bool), alpha: f32, beta: f32) -> Result<()> {
+    let ctx = Tensor::ctx()?;
+    let (ta, tb) = trans;
+    let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
+    let n = if tb { b.rows } else { b.cols };
+    if batch == 0 || m == 0 || n == 0 || k == 0 {
+        return Ok(());
+    }
+    let aw = win(ctx, a.t, a.offset, a.span(batch))?;
+    let bw = win(ctx, b.t, b.offset, b.span(batch))?;
+    let cw = win(ctx, c.t, c.offset, c.span(batch))?;
+    let p = Params {
+        m: u(m),
+        n: u(n),
+        k: u(k),
+        beta,
+        a_batch: u(a.batch_stride),
+        b_batch: u(b.batch_stride),
+        c_batch: u(c.batch_stride),
+        _pad: 0,
+        a_shift: aw.1,
+        b_shift: bw.1,
+        c_shift: cw.1,
+        bias_shift: 0,
+        lda: u(a.ld),
+        ldb: u(b.ld),
+        ldc: u(c.ld),
+        alpha,
+    };
+    let pick = pick(p.m, p.n);
+    let spec = Spec::new()
+        .bool("TRANS_A", ta)
+        .bool("TRANS_B", tb)
+        .bool("HAS_BIAS", false)
+        .u32("WG_X", pick.wg.0)
+        .u32("WG_Y", pick.wg.1);
+    let groups = [p.n.div_ceil(pick.tile.1), p.m.div_ceil(pick.tile.0), u(batch)];
+    ctx.dispatch(pick.kernel, &spec, bytemuck::cast_slice(&[p]), &[aw.0, bw.0, dummy_binding()?, cw.0], groups)
+}

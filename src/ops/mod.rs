@@ -21,6 +21,7 @@ use crate::gpu::Shader;
 pub fn all_shaders() -> Vec<&'static Shader> {
     vec![
         &attention::SHADER,
+        &attention::ROWS_SHADER,
         &conv::SHADER,
         &copy::SHADER,
         &elementwise::SHADER,
