@@ -21,6 +21,7 @@ pub mod rng;
 pub mod sample;
 pub mod tensor;
 pub mod train;
+pub mod tune;
 pub mod weights;
 
 pub use autograd::{no_grad, with_no_grad};

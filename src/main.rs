@@ -31,6 +31,11 @@ enum Command {
         /// Also write the rows as a JSON array to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Autotune first: time every launch variant of each kernel's shape class and keep the
+        /// fastest in the tuning cache, which later runs (train, sample) read. Same as
+        /// ENGINE_TUNE=1.
+        #[arg(long)]
+        tune: bool,
     },
     /// Text to image with a Stable Diffusion 1.x model (PNG files with the settings in their text chunks).
     Sample {
@@ -103,7 +108,12 @@ fn main() -> ExitCode {
     opts.adapter = cli.adapter;
     let r = gpu::configure(opts.clone()).and_then(|_| match cli.command {
         Command::Info => info(&opts),
-        Command::Bench { kernels, json } => run_bench(&kernels, json.as_deref()),
+        Command::Bench { kernels, json, tune } => {
+            if tune {
+                engine::tune::enable();
+            }
+            run_bench(&kernels, json.as_deref())
+        }
         Command::Parity { cases, json, quiet } => parity(&cases, json, quiet),
         Command::Train { config, options } => options
             .with_file(config.as_deref())
@@ -268,6 +278,20 @@ fn info(opts: &GpuOptions) -> Result<()> {
     match ctx.pipeline_cache_path() {
         Some(p) => println!("  pipeline cache: {}", p.display()),
         None => println!("  pipeline cache: none (adapter lacks PIPELINE_CACHE, or disabled)"),
+    }
+    match engine::ops::gemm::subgroup_kernels()? {
+        Some(w) => println!("  GEMM subgroup kernels: in use (workgroup width {w})"),
+        None => println!(
+            "  GEMM subgroup kernels: not used (no SUBGROUP feature, sizes outside 8-64, or a failed self-test)"
+        ),
+    }
+    match engine::tune::cache_path() {
+        Some(p) => println!(
+            "  tuning cache: {}{}",
+            p.display(),
+            if p.exists() { "" } else { " (none yet: `engine bench --tune` writes it)" }
+        ),
+        None => println!("  tuning cache: none (no HOME or XDG_CACHE_HOME)"),
     }
     Ok(())
 }

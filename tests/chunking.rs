@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
-use engine::ops::attention::{attention_with, Strategy};
 use engine::gpu::{self, GpuOptions};
+use engine::ops::attention::{attention_with, Strategy};
 use engine::ops::gemm::{linear, matmul_t};
 use engine::ops::loss::mse_loss;
 use std::sync::Once;
@@ -313,7 +313,13 @@ fn attention_splits_heads_forward_and_backward() {
         assert_close(&format!("attention {form:?} chunked"), &o.to_vec().unwrap(), &want, 1e-5, 1e-5);
         o.backward_with(&t(&g, &[b, n, d])).unwrap();
         for (name, x, r) in [("dq", &tq, &dq), ("dk", &tk, &dk), ("dv", &tv, &dv)] {
-            assert_close(&format!("attention {form:?} {name} chunked"), &x.grad().unwrap().to_vec().unwrap(), r, 1e-5, 1e-4);
+            assert_close(
+                &format!("attention {form:?} {name} chunked"),
+                &x.grad().unwrap().to_vec().unwrap(),
+                r,
+                1e-5,
+                1e-4,
+            );
         }
     }
 }

@@ -65,6 +65,10 @@ impl Spec {
         }
         s
     }
+    /// The value of constant `name`, if set.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.0.iter().find(|(n, _, _)| *n == name).map(|(_, v, _)| *v)
+    }
     /// The WGSL prelude that defines these constants.
     pub fn wgsl(&self) -> String {
         let mut out = String::new();
@@ -79,7 +83,11 @@ impl Spec {
     }
 }
 
-/// The full source of `shader` specialised with `spec`.
+/// The full source of `shader` specialised with `spec`. Directives (`enable subgroups;`) must
+/// precede every declaration, so leading directive lines stay first.
 pub fn specialise(shader: &Shader, spec: &Spec) -> String {
-    format!("{}{}", spec.wgsl(), shader.source)
+    let src = shader.source;
+    let split = src.lines().take_while(|l| l.starts_with("enable ")).map(|l| l.len() + 1).sum::<usize>();
+    let (directives, body) = src.split_at(split.min(src.len()));
+    format!("{directives}{}{body}", spec.wgsl())
 }

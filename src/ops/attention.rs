@@ -19,6 +19,7 @@ use crate::autograd::{needs_grad, no_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
 use crate::tensor::Tensor;
+use crate::tune;
 
 use SpecValue::{Bool as B, U32 as U};
 
@@ -65,11 +66,8 @@ static BACKWARD_DKV: Kernel = Kernel {
     ],
 };
 
-pub static ROWS_SHADER: Shader = Shader {
-    name: "attention_rows",
-    source: include_str!("../../shaders/attention_rows.wgsl"),
-    variants: &[&[]],
-};
+pub static ROWS_SHADER: Shader =
+    Shader { name: "attention_rows", source: include_str!("../../shaders/attention_rows.wgsl"), variants: &[&[]] };
 static SOFTMAX_LSE: Kernel =
     Kernel { shader: &ROWS_SHADER, entry: "softmax_lse", bindings: &[Access::ReadWrite, Access::ReadWrite] };
 static PROBS: Kernel = Kernel { shader: &ROWS_SHADER, entry: "probs", bindings: &[Access::ReadWrite, Access::Read] };
@@ -88,7 +86,8 @@ pub enum Strategy {
 
 impl Strategy {
     /// The caller's choice where it applies; else `ENGINE_ATTENTION=fused|gemm` (for
-    /// benchmarks and comparisons); else the GEMM form wherever it applies.
+    /// benchmarks and comparisons); else, where both apply, the tuned choice for the shape
+    /// class (timed on the forward), by default the GEMM form.
     fn choose(dims: &Dims, fused_ok: bool, wanted: Option<Strategy>) -> Result<Strategy> {
         let gemm_ok = !dims.causal && dims.nk <= SCRATCH_FLOATS.min(Tensor::ctx()?.max_binding_elems());
         let wanted = wanted.or_else(|| match std::env::var("ENGINE_ATTENTION").ok().as_deref() {
@@ -99,9 +98,29 @@ impl Strategy {
         Ok(match wanted {
             Some(Strategy::Fused) if fused_ok => Strategy::Fused,
             Some(Strategy::Gemm) if gemm_ok => Strategy::Gemm,
+            _ if gemm_ok && fused_ok => Self::tuned(dims)?,
             _ if gemm_ok => Strategy::Gemm,
             _ => Strategy::Fused,
         })
+    }
+
+    fn tuned(dims: &Dims) -> Result<Strategy> {
+        let class = format!(
+            "attention d{} nq{} nk{} b{}",
+            dims.d,
+            tune::bucket(dims.nq),
+            tune::bucket(dims.nk),
+            tune::bucket(dims.batch)
+        );
+        let forms = [Strategy::Gemm, Strategy::Fused];
+        let name = tune::choose(&class, &["gemm", "fused"], 0, |i| {
+            let _g = no_grad();
+            let q = Tensor::zeros(&[dims.batch, dims.nq, dims.d])?;
+            let kv = Tensor::zeros(&[dims.batch, dims.nk, dims.d])?;
+            let run = || attention_with(&q, &kv, &kv, false, dims.scale, Some(forms[i])).map(|_| ());
+            Ok(crate::bench::time_gpu(3, run)?.0)
+        })?;
+        Ok(if name == "fused" { Strategy::Fused } else { Strategy::Gemm })
     }
 }
 
@@ -220,7 +239,15 @@ fn gemm_forward(dims: &Dims, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, lse
     let s = Tensor::empty(&[largest.max(1) * dims.nk])?;
     for (b0, bn, i0, ic) in plan {
         let sm = scores(&s, dims, ic);
-        gemm_strided(rows_of(q, dims, dims.nq, b0, i0, ic), rows_of(k, dims, dims.nk, b0, 0, dims.nk), sm, bn, (false, true), dims.scale, 0.0)?;
+        gemm_strided(
+            rows_of(q, dims, dims.nq, b0, i0, ic),
+            rows_of(k, dims, dims.nk, b0, 0, dims.nk),
+            sm,
+            bn,
+            (false, true),
+            dims.scale,
+            0.0,
+        )?;
         let sw = win(ctx, &s, 0, bn * ic * dims.nk)?;
         let lw = win(ctx, lse, b0 * dims.nq, bn * dims.nq)?;
         let p = RowParams {
@@ -234,7 +261,15 @@ fn gemm_forward(dims: &Dims, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, lse
             ..Default::default()
         };
         rows_dispatch(&SOFTMAX_LSE, p, &[sw.0, lw.0])?;
-        gemm_strided(sm, rows_of(v, dims, dims.nk, b0, 0, dims.nk), rows_of(o, dims, dims.nq, b0, i0, ic), bn, (false, false), 1.0, 0.0)?;
+        gemm_strided(
+            sm,
+            rows_of(v, dims, dims.nk, b0, 0, dims.nk),
+            rows_of(o, dims, dims.nq, b0, i0, ic),
+            bn,
+            (false, false),
+            1.0,
+            0.0,
+        )?;
     }
     Ok(())
 }

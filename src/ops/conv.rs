@@ -12,6 +12,7 @@ use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
 use crate::tensor::Tensor;
+use crate::tune;
 
 use SpecValue::{Bool as B, U32 as U};
 
@@ -42,6 +43,58 @@ fn shape_for(m: u32, n: u32) -> (u32, u32) {
     } else {
         (wx, wy)
     }
+}
+
+/// Workgroup shapes the tuner may try besides [`shape_for`]'s, by name.
+const SHAPES: [(&str, (u32, u32)); 4] = [("16x16", (16, 16)), ("32x8", (32, 8)), ("8x32", (8, 32)), ("64x4", (64, 4))];
+
+/// The workgroup shape for one dispatch: the tuned choice for its class, else [`shape_for`].
+/// Timing reruns the dispatch, so only dispatches that overwrite their output (beta = 0) tune.
+fn tuned_shape(
+    kernel: &'static Kernel,
+    spec: &Spec,
+    p: &Params,
+    views: &[BindView; 4],
+    z: usize,
+) -> Result<(u32, u32)> {
+    let default = shape_for(p.m, p.n);
+    let mut names = vec!["default"];
+    let mut shapes = vec![default];
+    for (name, shape) in SHAPES {
+        if shape != default && 8 * shape.1 <= p.m.next_power_of_two().max(8) * 2 {
+            names.push(name);
+            shapes.push(shape);
+        }
+    }
+    let class = format!(
+        "conv {} mode{} m{} n{} c{} k{}x{}",
+        kernel.entry,
+        spec.get("MODE").unwrap_or(0),
+        tune::bucket(p.m as usize),
+        tune::bucket(p.n as usize),
+        tune::bucket(p.chans.max(p.imgs) as usize),
+        p.kh,
+        p.kw
+    );
+    let time = |i: usize| -> Result<f64> {
+        let run = || launch(kernel, spec.clone(), shapes[i], *p, views, z);
+        Ok(crate::bench::time_gpu(3, run)?.0)
+    };
+    let name = tune::choose_if(&class, &names, 0, (p.beta == 0.0).then_some(time))?;
+    Ok(names.iter().position(|n| *n == name).map_or(default, |i| shapes[i]))
+}
+
+fn launch(
+    kernel: &'static Kernel,
+    spec: Spec,
+    (wx, wy): (u32, u32),
+    p: Params,
+    views: &[BindView; 4],
+    z: usize,
+) -> Result<()> {
+    let spec = spec.u32("WG_X", wx).u32("WG_Y", wy);
+    let groups = [p.n.div_ceil(8 * wx), p.m.div_ceil(8 * wy), z as u32];
+    Tensor::ctx()?.dispatch(kernel, &spec, bytemuck::cast_slice(&[p]), views, groups)
 }
 
 /// The uniform block of `conv.wgsl`, field for field.
@@ -158,14 +211,19 @@ impl Geom {
 
 /// One dispatch of `kernel` over an M x N output (per image, or per tap for `conv_dw`), `z`
 /// deep.
-fn run(kernel: &'static Kernel, spec: Spec, p: Params, views: [(BindView, u32); 3], bias: (BindView, u32), z: usize) -> Result<()> {
-    let ctx = Tensor::ctx()?;
+fn run(
+    kernel: &'static Kernel,
+    spec: Spec,
+    p: Params,
+    views: [(BindView, u32); 3],
+    bias: (BindView, u32),
+    z: usize,
+) -> Result<()> {
     let [a, b, c] = views;
     let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, bias_shift: bias.1, ..p };
-    let (wx, wy) = shape_for(p.m, p.n);
-    let spec = spec.u32("WG_X", wx).u32("WG_Y", wy);
-    let groups = [p.n.div_ceil(8 * wx), p.m.div_ceil(8 * wy), z as u32];
-    ctx.dispatch(kernel, &spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias.0, c.0], groups)
+    let views = [a.0, b.0, bias.0, c.0];
+    let shape = tuned_shape(kernel, &spec, &p, &views, z)?;
+    launch(kernel, spec, shape, p, &views, z)
 }
 
 fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result<Tensor> {

@@ -8,6 +8,8 @@ use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
 use crate::tensor::Tensor;
+use crate::tune;
+use std::sync::OnceLock;
 
 use SpecValue::{Bool as B, U32 as U};
 
@@ -24,33 +26,195 @@ pub static SHADER: Shader = Shader {
 static GEMM: Kernel = Kernel { shader: &SHADER, entry: "gemm", bindings: BINDINGS };
 static GEMM8: Kernel = Kernel { shader: &SHADER, entry: "gemm8x8", bindings: BINDINGS };
 static GEMM85: Kernel = Kernel { shader: &SHADER, entry: "gemm8x5", bindings: BINDINGS };
+pub static SUBGROUP_SHADER: Shader = Shader {
+    name: "gemm_subgroup",
+    source: include_str!("../../shaders/gemm_subgroup.wgsl"),
+    variants: &[&[
+        ("TRANS_A", B(false)),
+        ("TRANS_B", B(true)),
+        ("HAS_BIAS", B(true)),
+        ("WG_X", U(16)),
+        ("WG_Y", U(16)),
+    ]],
+};
+static GEMM8_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm8x8_subgroup", bindings: BINDINGS };
+static GEMM168_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm16x8_subgroup", bindings: BINDINGS };
+static GEMM328_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm32x8_subgroup", bindings: BINDINGS };
+static GEMM648_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm64x8_subgroup", bindings: BINDINGS };
+static GEMM85_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm8x5_subgroup", bindings: BINDINGS };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
 /// A kernel and its launch shape for one output size.
+#[derive(Clone, Copy)]
 struct Pick {
+    /// The variant's name in the tuning cache.
+    name: &'static str,
     kernel: &'static Kernel,
     wg: (u32, u32),
     /// Rows and columns of C per workgroup.
     tile: (u32, u32),
 }
 
-/// The kernel for an M x N output:
-/// - 8x8 blocks in 16x16 workgroups (128x128 tiles) where both sides fill them;
+/// WG_X for the subgroup kernels on this adapter, if they can run here. They take the rows of
+/// A from lanes 0-7 of the subgroup by broadcast (one load where the plain kernels make
+/// eight; on lavapipe 1024³ goes from 16.7 to 28 GFLOP/s), so every lane of a subgroup must
+/// share its rows: subgroups of 8 to 64 lanes that divide WG_X. Checked once against the plain
+/// kernels, in case a driver forms subgroups other than from consecutive invocations.
+fn subgroup_width() -> Result<Option<u32>> {
+    static WIDTH: OnceLock<Option<u32>> = OnceLock::new();
+    if let Some(w) = WIDTH.get() {
+        return Ok(*w);
+    }
+    let ctx = Tensor::ctx()?;
+    let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+    let usable = ctx.has(wgpu::Features::SUBGROUP) && lo >= 8 && hi <= 64 && hi.is_power_of_two();
+    let w = if usable && std::env::var("ENGINE_NO_SUBGROUPS").is_err() {
+        let wx = hi.max(16);
+        subgroup_self_test(wx)?.then_some(wx)
+    } else {
+        None
+    };
+    Ok(*WIDTH.get_or_init(|| w))
+}
+
+/// The workgroup width of the subgroup GEMM kernels if this adapter runs them (for `engine info`).
+pub fn subgroup_kernels() -> Result<Option<u32>> {
+    subgroup_width()
+}
+
+/// Runs each subgroup kernel beside its plain twin on one small product; true if all agree.
+fn subgroup_self_test(wx: u32) -> Result<bool> {
+    let wy = 256 / wx;
+    let cases = [
+        (Pick { name: "", kernel: &GEMM8_SG, wg: (wx, wy), tile: (8 * wy, 8 * wx) }, &GEMM8, 8),
+        (Pick { name: "", kernel: &GEMM168_SG, wg: (wx, wy), tile: (16 * wy, 8 * wx) }, &GEMM8, 8),
+        (Pick { name: "", kernel: &GEMM328_SG, wg: (wx, wy), tile: (32 * wy, 8 * wx) }, &GEMM8, 8),
+        (Pick { name: "", kernel: &GEMM85_SG, wg: (wx, wy), tile: (8 * wy, 5 * wx) }, &GEMM85, 5),
+    ];
+    for (sg, plain, cols) in cases {
+        // Small enough for any binding limit (the chunking tests shrink it to 8 KiB); rows of
+        // different invocations still differ, so lanes broadcasting the wrong rows show.
+        let (m, n, k) = (wy as usize + 3, if cols == 5 { 5 * wx as usize } else { 40 }, 5);
+        let a = Tensor::from_slice(
+            &(0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect::<Vec<_>>(),
+            &[1, m, k],
+        )?;
+        let b = Tensor::from_slice(
+            &(0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect::<Vec<_>>(),
+            &[1, k, n],
+        )?;
+        let plain = Pick { name: "", kernel: plain, wg: (wx, wy), tile: (8 * wy, cols as u32 * wx) };
+        let mut out = Vec::new();
+        for pick in [sg, plain] {
+            let c = Tensor::zeros(&[1, m, n])?;
+            launch(
+                pick,
+                Mat::dense(&a, m, k),
+                Mat::dense(&b, k, n),
+                Mat::dense(&c, m, n),
+                1,
+                (false, false),
+                1.0,
+                0.0,
+            )?;
+            out.push(c.to_vec()?);
+        }
+        if out[0].iter().zip(&out[1]).any(|(x, y)| (x - y).abs() > 1e-5 * (1.0 + y.abs())) {
+            eprintln!("note: this adapter's subgroups do not match the GEMM kernels' layout; using the plain kernels");
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The launch variants for an M x N output, and which of them is the default:
+/// - 8x8 blocks in 16x16 workgroups (128x128 tiles) where both sides fill them, and with
+///   subgroups the broadcast kernels with 8 to 64 rows per invocation (those whose tile is
+///   no taller than M rounded up);
 /// - 8x5 blocks, WG_X = N/5, for the 40, 80 and 160 columns of SD's attention heads (P·V,
-///   dS·K), so that no column is computed and thrown away;
-/// - the 4x4 kernel (64x64 tiles) for other narrow products.
-fn pick(m: u32, n: u32) -> Pick {
+///   dS·K), so that no column is computed and thrown away; with subgroups where N/5 allows;
+/// - the 4x4 kernel (64x64 tiles) for other narrow products, and 8x8 where M and N reach 64.
+///
+/// The defaults for an adapter that has not been tuned: on a CPU adapter (lavapipe), where they
+/// were measured, the subgroup kernels (32x8 for large products, 52% of the FMA probe at
+/// 1024³); elsewhere the plain 8x8 kernel, whose large tiles give GPUs enough workgroups. Tune
+/// (`engine bench --tune`) to let a GPU pick.
+fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
+    let ctx = Tensor::ctx()?;
+    let sg = subgroup_width()?;
+    let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
     let rows_for = |wx: u32| m.div_ceil(8).next_power_of_two().clamp(1, 256 / wx);
+    let mut v = Vec::new();
+    let mut default = 0;
     if matches!(n, 40 | 80 | 160) {
         let wx = n / 5;
         let wy = rows_for(wx);
-        return Pick { kernel: &GEMM85, wg: (wx, wy), tile: (8 * wy, n) };
-    }
-    if m >= 128 && n >= 128 {
-        Pick { kernel: &GEMM8, wg: (16, 16), tile: (128, 128) }
+        v.push(Pick { name: "8x5", kernel: &GEMM85, wg: (wx, wy), tile: (8 * wy, n) });
+        // Every subgroup size divides the largest, so WG_X a multiple of it keeps rows shared.
+        if sg.is_some() && wx.is_multiple_of(ctx.info.subgroup_max_size) {
+            v.push(Pick { name: "8x5 subgroup", kernel: &GEMM85_SG, wg: (wx, wy), tile: (8 * wy, n) });
+            default = if cpu { 1 } else { 0 };
+        }
+    } else if m >= 128 && n >= 128 {
+        v.push(Pick { name: "8x8", kernel: &GEMM8, wg: (16, 16), tile: (128, 128) });
+        if let Some(wx) = sg {
+            let wy = 256 / wx;
+            let tall = m.next_power_of_two().max(8 * wy);
+            for (name, kernel, rows) in [
+                ("8x8 subgroup", &GEMM8_SG, 8),
+                ("16x8 subgroup", &GEMM168_SG, 16),
+                ("32x8 subgroup", &GEMM328_SG, 32),
+                ("64x8 subgroup", &GEMM648_SG, 64),
+            ] {
+                if rows * wy <= tall {
+                    if cpu && rows <= 32 {
+                        default = v.len();
+                    }
+                    v.push(Pick { name, kernel, wg: (wx, wy), tile: (rows * wy, 8 * wx) });
+                }
+            }
+        }
     } else {
-        Pick { kernel: &GEMM, wg: (16, 16), tile: (64, 64) }
+        v.push(Pick { name: "4x4", kernel: &GEMM, wg: (16, 16), tile: (64, 64) });
+        if m >= 64 && n >= 64 {
+            v.push(Pick { name: "8x8", kernel: &GEMM8, wg: (16, 16), tile: (128, 128) });
+        }
     }
+    Ok((v, default))
+}
+
+/// The variant for this product: the tuned choice for its shape class, or the default.
+fn pick(m: usize, n: usize, k: usize, trans: (bool, bool)) -> Result<Pick> {
+    let (cands, default) = candidates(u(m), u(n))?;
+    // For tests and comparisons: force a variant by name where it applies.
+    if let Ok(force) = std::env::var("ENGINE_GEMM_VARIANT") {
+        if let Some(c) = cands.iter().find(|c| c.name == force) {
+            return Ok(*c);
+        }
+    }
+    if cands.len() == 1 {
+        return Ok(cands[0]);
+    }
+    let narrow = matches!(n, 40 | 80 | 160);
+    let class = format!(
+        "gemm ta{} tb{} m{} n{} k{}",
+        trans.0 as u8,
+        trans.1 as u8,
+        tune::bucket(m),
+        if narrow { n } else { tune::bucket(n) },
+        tune::bucket(k)
+    );
+    let name = tune::choose(&class, &cands.iter().map(|c| c.name).collect::<Vec<_>>(), default, |i| {
+        let (rows_a, cols_a) = if trans.0 { (k, m) } else { (m, k) };
+        let (rows_b, cols_b) = if trans.1 { (n, k) } else { (k, n) };
+        let a = Tensor::zeros(&[rows_a * cols_a])?;
+        let b = Tensor::zeros(&[rows_b * cols_b])?;
+        let c = Tensor::zeros(&[m * n])?;
+        let (am, bm, cm) = (Mat::dense(&a, rows_a, cols_a), Mat::dense(&b, rows_b, cols_b), Mat::dense(&c, m, n));
+        let run = || launch(cands[i], am, bm, cm, 1, trans, 1.0, 0.0);
+        Ok(crate::bench::time_gpu(3, run)?.0)
+    })?;
+    Ok(cands.into_iter().find(|c| c.name == name).unwrap_or_else(|| unreachable!("tune::choose returns a candidate")))
 }
 
 /// The uniform block of `gemm.wgsl`, field for field.
@@ -150,10 +314,8 @@ pub(crate) fn gemm_raw(
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
-        let pick = pick(p.m, p.n);
-        let spec = spec.clone().u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1);
-        let groups = [p.n.div_ceil(pick.tile.1), p.m.div_ceil(pick.tile.0), batches as u32];
-        ctx.dispatch(pick.kernel, &spec, bytemuck::cast_slice(&[p]), &[a.0, b.0, bias_view, c.0], groups)
+        let pick = pick(p.m as usize, p.n as usize, p.k as usize, (ta, tb))?;
+        dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches)
     };
     let max = ctx.max_binding_elems();
     let per_batch = max / a_bs.max(b_bs).max(c_bs);
@@ -322,7 +484,12 @@ pub(crate) struct Mat<'a> {
     pub cols: usize,
 }
 
-impl Mat<'_> {
+impl<'a> Mat<'a> {
+    /// A whole [rows, cols] matrix.
+    fn dense(t: &'a Tensor, rows: usize, cols: usize) -> Mat<'a> {
+        Mat { t, offset: 0, batch_stride: rows * cols, ld: cols, rows, cols }
+    }
+
     /// Elements from the first to one past the last that the batches touch.
     fn span(&self, batch: usize) -> usize {
         (batch - 1) * self.batch_stride + (self.rows - 1) * self.ld + self.cols
@@ -332,14 +499,31 @@ impl Mat<'_> {
 /// c = alpha · op(a) · op(b) + beta · c over `batch` strided matrices, for callers that slice
 /// their operands in place (attention's query chunks). No autograd and no splitting: each
 /// operand's span must fit one storage binding, which the caller arranges.
-pub(crate) fn gemm_strided(a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, bool), alpha: f32, beta: f32) -> Result<()> {
-    let ctx = Tensor::ctx()?;
+pub(crate) fn gemm_strided(
+    a: Mat,
+    b: Mat,
+    c: Mat,
+    batch: usize,
+    trans: (bool, bool),
+    alpha: f32,
+    beta: f32,
+) -> Result<()> {
     let (ta, tb) = trans;
     let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if tb { b.rows } else { b.cols };
     if batch == 0 || m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
+    launch(pick(m, n, k, trans)?, a, b, c, batch, trans, alpha, beta)
+}
+
+/// [`gemm_strided`] with a given variant.
+#[allow(clippy::too_many_arguments)]
+fn launch(pick: Pick, a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, bool), alpha: f32, beta: f32) -> Result<()> {
+    let ctx = Tensor::ctx()?;
+    let (ta, tb) = trans;
+    let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
+    let n = if tb { b.rows } else { b.cols };
     let aw = win(ctx, a.t, a.offset, a.span(batch))?;
     let bw = win(ctx, b.t, b.offset, b.span(batch))?;
     let cw = win(ctx, c.t, c.offset, c.span(batch))?;
@@ -361,13 +545,13 @@ pub(crate) fn gemm_strided(a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, b
         ldc: u(c.ld),
         alpha,
     };
-    let pick = pick(p.m, p.n);
-    let spec = Spec::new()
-        .bool("TRANS_A", ta)
-        .bool("TRANS_B", tb)
-        .bool("HAS_BIAS", false)
-        .u32("WG_X", pick.wg.0)
-        .u32("WG_Y", pick.wg.1);
-    let groups = [p.n.div_ceil(pick.tile.1), p.m.div_ceil(pick.tile.0), u(batch)];
-    ctx.dispatch(pick.kernel, &spec, bytemuck::cast_slice(&[p]), &[aw.0, bw.0, dummy_binding()?, cw.0], groups)
+    let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", false);
+    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch)
+}
+
+/// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag.
+fn dispatch(pick: Pick, spec: Spec, p: Params, views: [BindView; 4], batches: usize) -> Result<()> {
+    let spec = spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1);
+    let groups = [p.n.div_ceil(pick.tile.1), p.m.div_ceil(pick.tile.0), u(batches)];
+    Tensor::ctx()?.dispatch(pick.kernel, &spec, bytemuck::cast_slice(&[p]), &views, groups)
 }

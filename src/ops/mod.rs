@@ -27,6 +27,7 @@ pub fn all_shaders() -> Vec<&'static Shader> {
         &elementwise::SHADER,
         &embedding::SHADER,
         &gemm::SHADER,
+        &gemm::SUBGROUP_SHADER,
         &norm::SHADER,
         &loss::SHADER,
         &reduce::SHADER,
