@@ -10,12 +10,14 @@
 //
 // Each invocation holds an 8x8 register block of C (rows WG_Y apart, columns WG_X apart, so
 // that neighbouring lanes touch neighbouring pixels or channels); a workgroup covers
-// (8 WG_Y) x (8 WG_X). The loops put the tap outside the channel sum: for a fixed tap the
-// pixel offsets and their padding masks are the same for every channel, so they are computed
-// once per tap and the inner loop is a plain GEMM step, 16 loads for 64 FMAs. In `conv_dw`
-// every invocation walks the same pixels, so the padding shows as loop bounds and the inner loop
-// has no masks at all. (The previous kernel recomputed coordinates and bounds for every load and
-// ran at 2.8 GFLOP/s on lavapipe.) Accumulators are named scalars: as arrays, llvmpipe keeps them
+// (8 WG_Y) x (8 WG_X). The subgroup entries (conv_subgroup.wgsl) hold 8, 16 or 32 rows and
+// take the rows' A values from lanes 0-7 by broadcast, as the GEMM subgroup kernels do.
+// The loops put the tap outside the channel sum: for a fixed tap the pixel offsets and their
+// padding masks are the same for every channel, so they are computed once per tap and the
+// inner loop is a plain GEMM step, 16 loads for 64 FMAs. In `conv_dw` every invocation walks
+// the same pixels, so the padding shows as loop bounds and the inner loop has no masks at all.
+// (The previous kernel recomputed coordinates and bounds for every load and ran at 2.8
+// GFLOP/s on lavapipe.) Accumulators are named scalars: as arrays, llvmpipe keeps them
 // in memory. Written by tools/gen_conv_wgsl.py: edit that, not this file.
 //
 // Specialisation: MODE (u32: 0 or 1, for `conv`), HAS_BIAS (bool), WG_X, WG_Y (u32).

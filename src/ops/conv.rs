@@ -30,6 +30,50 @@ pub static SHADER: Shader = Shader {
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 static CONV: Kernel = Kernel { shader: &SHADER, entry: "conv", bindings: BINDINGS };
 static CONV_DW: Kernel = Kernel { shader: &SHADER, entry: "conv_dw", bindings: BINDINGS };
+pub static SUBGROUP_SHADER: Shader = Shader {
+    name: "conv_subgroup",
+    source: include_str!("../../shaders/conv_subgroup.wgsl"),
+    variants: &[
+        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
+        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(8))],
+    ],
+};
+/// The subgroup entries by rows per invocation: (rows, forward/backward-input, weight gradient).
+static SUBGROUP: [(u32, Kernel, Kernel); 3] = [
+    (
+        8,
+        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_subgroup8", bindings: BINDINGS },
+        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_dw_subgroup8", bindings: BINDINGS },
+    ),
+    (
+        16,
+        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_subgroup16", bindings: BINDINGS },
+        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_dw_subgroup16", bindings: BINDINGS },
+    ),
+    (
+        32,
+        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_subgroup32", bindings: BINDINGS },
+        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_dw_subgroup32", bindings: BINDINGS },
+    ),
+];
+
+/// Which pass a dispatch computes; picks the entry among the variants.
+#[derive(Clone, Copy, PartialEq)]
+enum Pass {
+    /// Forward or backward-input (`conv`, MODE in the spec).
+    Conv,
+    /// Weight gradient (`conv_dw`).
+    Weight,
+}
+
+/// A launch variant: the entry, its workgroup shape and rows per invocation (columns are 8).
+#[derive(Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    kernel: &'static Kernel,
+    wg: (u32, u32),
+    rows: u32,
+}
 
 /// The workgroup shape (WG_X, WG_Y) for an M x N output: each invocation computes 8x8, so a
 /// workgroup covers 8 WG_Y rows by 8 WG_X columns. 16x16 (128x128) where both sides fill it;
@@ -48,27 +92,67 @@ fn shape_for(m: u32, n: u32) -> (u32, u32) {
 /// Workgroup shapes the tuner may try besides [`shape_for`]'s, by name.
 const SHAPES: [(&str, (u32, u32)); 4] = [("16x16", (16, 16)), ("32x8", (32, 8)), ("8x32", (8, 32)), ("64x4", (64, 4))];
 
-/// The workgroup shape for one dispatch: the tuned choice for its class, else [`shape_for`].
-/// Timing reruns the dispatch, so only dispatches that overwrite their output (beta = 0) tune.
-fn tuned_shape(
-    kernel: &'static Kernel,
-    spec: &Spec,
-    p: &Params,
-    views: &[BindView; 4],
-    z: usize,
-) -> Result<(u32, u32)> {
-    let default = shape_for(p.m, p.n);
-    let mut names = vec!["default"];
-    let mut shapes = vec![default];
-    for (name, shape) in SHAPES {
-        if shape != default && 8 * shape.1 <= p.m.next_power_of_two().max(8) * 2 {
-            names.push(name);
-            shapes.push(shape);
+/// The variants for one dispatch and the default among them: the plain kernel in
+/// [`shape_for`]'s shape and the others of [`SHAPES`] that fit M; where the GEMM subgroup
+/// kernels run (same lane layout), the subgroup entries whose tiles fit M and N. On a CPU
+/// adapter the default is the tallest subgroup entry that fits (measured on lavapipe); elsewhere
+/// the plain kernel, until tuned.
+fn variants(pass: Pass, m: u32, n: u32) -> Result<(Vec<Variant>, usize)> {
+    let plain = if pass == Pass::Conv { &CONV } else { &CONV_DW };
+    let default = shape_for(m, n);
+    let mut v = vec![Variant { name: "plain", kernel: plain, wg: default, rows: 8 }];
+    for (name, wg) in SHAPES {
+        if wg != default && 8 * wg.1 <= m.next_power_of_two().max(8) * 2 {
+            v.push(Variant { name, kernel: plain, wg, rows: 8 });
+        }
+    }
+    let mut choice = 0;
+    if let Some(wide) = super::gemm::subgroup_kernels()? {
+        let ctx = Tensor::ctx()?;
+        let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
+        // The GEMM kernels' width, and the subgroup size itself where smaller (8 on lavapipe),
+        // whose 64-column tiles suit the 64 pixels of an 8x8 latent.
+        let narrow = ctx.info.subgroup_max_size;
+        for (wx, names) in [
+            (wide, ["subgroup 8", "subgroup 16", "subgroup 32"]),
+            (narrow, ["subgroup 8 narrow", "subgroup 16 narrow", "subgroup 32 narrow"]),
+        ] {
+            if wx == wide && names[0].ends_with("narrow") || 8 * wx > n.next_power_of_two() {
+                continue;
+            }
+            let wy = 256 / wx;
+            for ((rows, conv, dw), name) in SUBGROUP.iter().zip(names) {
+                if rows * wy <= m.next_power_of_two().max(8 * wy) {
+                    // Default: the widest, then tallest, subgroup variant that fits.
+                    if cpu && (choice == 0 || v[choice].wg.0 == wx) {
+                        choice = v.len();
+                    }
+                    v.push(Variant {
+                        name,
+                        kernel: if pass == Pass::Conv { conv } else { dw },
+                        wg: (wx, wy),
+                        rows: *rows,
+                    });
+                }
+            }
+        }
+    }
+    Ok((v, choice))
+}
+
+/// The variant for one dispatch: the tuned choice for its class, else the default. Timing
+/// reruns the dispatch, so only dispatches that overwrite their output (beta = 0) tune.
+/// `ENGINE_CONV_VARIANT` forces one by name where it applies (tests, comparisons).
+fn tuned(pass: Pass, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
+    let (vs, default) = variants(pass, p.m, p.n)?;
+    if let Ok(force) = std::env::var("ENGINE_CONV_VARIANT") {
+        if let Some(v) = vs.iter().find(|v| v.name == force) {
+            return Ok(*v);
         }
     }
     let class = format!(
         "conv {} mode{} m{} n{} c{} k{}x{}",
-        kernel.entry,
+        if pass == Pass::Conv { "conv" } else { "dw" },
         spec.get("MODE").unwrap_or(0),
         tune::bucket(p.m as usize),
         tune::bucket(p.n as usize),
@@ -77,24 +161,18 @@ fn tuned_shape(
         p.kw
     );
     let time = |i: usize| -> Result<f64> {
-        let run = || launch(kernel, spec.clone(), shapes[i], *p, views, z);
+        let run = || launch(vs[i], spec.clone(), *p, views, z);
         Ok(crate::bench::time_gpu(3, run)?.0)
     };
-    let name = tune::choose_if(&class, &names, 0, (p.beta == 0.0).then_some(time))?;
-    Ok(names.iter().position(|n| *n == name).map_or(default, |i| shapes[i]))
+    let names: Vec<&'static str> = vs.iter().map(|v| v.name).collect();
+    let name = tune::choose_if(&class, &names, default, (p.beta == 0.0).then_some(time))?;
+    Ok(vs.iter().find(|v| v.name == name).copied().unwrap_or(vs[default]))
 }
 
-fn launch(
-    kernel: &'static Kernel,
-    spec: Spec,
-    (wx, wy): (u32, u32),
-    p: Params,
-    views: &[BindView; 4],
-    z: usize,
-) -> Result<()> {
-    let spec = spec.u32("WG_X", wx).u32("WG_Y", wy);
-    let groups = [p.n.div_ceil(8 * wx), p.m.div_ceil(8 * wy), z as u32];
-    Tensor::ctx()?.dispatch(kernel, &spec, bytemuck::cast_slice(&[p]), views, groups)
+fn launch(v: Variant, spec: Spec, p: Params, views: &[BindView; 4], z: usize) -> Result<()> {
+    let spec = spec.u32("WG_X", v.wg.0).u32("WG_Y", v.wg.1);
+    let groups = [p.n.div_ceil(8 * v.wg.0), p.m.div_ceil(v.rows * v.wg.1), z as u32];
+    Tensor::ctx()?.dispatch(v.kernel, &spec, bytemuck::cast_slice(&[p]), views, groups)
 }
 
 /// The uniform block of `conv.wgsl`, field for field.
@@ -209,21 +287,14 @@ impl Geom {
     }
 }
 
-/// One dispatch of `kernel` over an M x N output (per image, or per tap for `conv_dw`), `z`
+/// One dispatch of `pass` over an M x N output (per image, or per tap for `conv_dw`), `z`
 /// deep.
-fn run(
-    kernel: &'static Kernel,
-    spec: Spec,
-    p: Params,
-    views: [(BindView, u32); 3],
-    bias: (BindView, u32),
-    z: usize,
-) -> Result<()> {
+fn run(pass: Pass, spec: Spec, p: Params, views: [(BindView, u32); 3], bias: (BindView, u32), z: usize) -> Result<()> {
     let [a, b, c] = views;
     let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, bias_shift: bias.1, ..p };
     let views = [a.0, b.0, bias.0, c.0];
-    let shape = tuned_shape(kernel, &spec, &p, &views, z)?;
-    launch(kernel, spec, shape, p, &views, z)
+    let variant = tuned(pass, &spec, &p, &views, z)?;
+    launch(variant, spec, p, &views, z)
 }
 
 fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result<Tensor> {
@@ -258,7 +329,7 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias);
-                run(&CONV, spec, p, [av, bv, cv], bias_v, nn)?;
+                run(Pass::Conv, spec, p, [av, bv, cv], bias_v, nn)?;
             }
         }
     }
@@ -291,7 +362,7 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
-                run(&CONV, spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
+                run(Pass::Conv, spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
             }
         }
     }
@@ -326,7 +397,7 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
             imgs: u(g.n),
             ..g.params()
         };
-        run(&CONV_DW, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
+        run(Pass::Weight, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
         return Ok(dw);
     }
     for (co0, mc) in chunks(g.co, plan.co) {
@@ -349,7 +420,7 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
                     imgs: u(nn),
                     ..g.params()
                 };
-                run(&CONV_DW, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
+                run(Pass::Weight, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
             }
         }
     }

@@ -23,6 +23,7 @@ pub fn all_shaders() -> Vec<&'static Shader> {
         &attention::SHADER,
         &attention::ROWS_SHADER,
         &conv::SHADER,
+        &conv::SUBGROUP_SHADER,
         &copy::SHADER,
         &elementwise::SHADER,
         &embedding::SHADER,
