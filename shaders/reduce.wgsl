@@ -5,11 +5,14 @@
 //             millions) are split across 256 invocations and combined in a tree.
 //   sum_cols: inner > 1, one invocation per output; neighbouring invocations read
 //             neighbouring elements.
+// Both can also split R into `pieces` runs of `piece_len` and write one partial sum per run
+// ([outer, pieces, inner]), which the launcher then sums: one workgroup per gradient-norm
+// parameter (outer = 1, R in the millions) kept a single core or SM busy for the whole sum.
 // Specialisation: SQUARE (bool) sums x^2 instead of x (gradient norms).
 
 struct Params {
     outer: u32, r: u32, inner: u32, x_shift: u32,
-    y_shift: u32, scale: f32, _p0: u32, _p1: u32,
+    y_shift: u32, scale: f32, pieces: u32, piece_len: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,11 +34,13 @@ fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
             @builtin(local_invocation_index) lid: u32) {
     let row = wg.y * nwg.x + wg.x;
     // Uniform control flow: every invocation reaches the barriers, out-of-range rows add 0.
-    let valid = row < p.outer;
+    let valid = row < p.outer * p.pieces;
     var acc = 0.0;
     if (valid) {
-        let base = p.x_shift + row * p.r;
-        for (var i = lid; i < p.r; i += 256u) {
+        let base = p.x_shift + (row / p.pieces) * p.r;
+        let start = (row % p.pieces) * p.piece_len;
+        let end = min(start + p.piece_len, p.r);
+        for (var i = start + lid; i < end; i += 256u) {
             acc += load(base + i);
         }
     }
@@ -56,12 +61,15 @@ fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let idx = (wg.y * nwg.x + wg.x) * 256u + lid;
-    if (idx >= p.outer * p.inner) { return; }
-    let o = idx / p.inner;
+    if (idx >= p.outer * p.pieces * p.inner) { return; }
+    let row = idx / p.inner;
     let j = idx % p.inner;
+    let o = row / p.pieces;
+    let start = (row % p.pieces) * p.piece_len;
+    let end = min(start + p.piece_len, p.r);
     let base = p.x_shift + o * p.r * p.inner + j;
     var acc = 0.0;
-    for (var i = 0u; i < p.r; i++) {
+    for (var i = start; i < end; i++) {
         acc += load(base + i * p.inner);
     }
     y[p.y_shift + idx] = acc * p.scale;

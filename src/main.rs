@@ -165,6 +165,12 @@ fn main() -> ExitCode {
     if let Ok(ctx) = gpu::context() {
         ctx.save_pipeline_cache();
     }
+    if gpu::profile::requested() {
+        match gpu::context().ok().and_then(|c| c.profile()) {
+            Some(rows) => eprint!("{}", gpu::profile::format(&rows)),
+            None => eprintln!("ENGINE_PROFILE=1: no profile (the adapter lacks timestamp queries)"),
+        }
+    }
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -23,7 +23,7 @@ fn every_conv_variant_matches_the_reference() {
         "subgroup 32 narrow",
     ];
     // (x, w, stride, padding): tall and wide enough for the largest tiles, with ragged edges;
-    // an 8x8 image (64 pixels, the narrow tiles); stride 2.
+    // an 8x8 image (64 pixels, the narrow tiles); stride 2; a 4x4 image (two lanes across).
     let cases: [([usize; 4], [usize; 4], usize, usize); 3] = [
         ([1, 20, 17, 16], [300, 20, 3, 3], 1, 1),
         ([2, 33, 8, 8], [70, 33, 3, 3], 1, 1),

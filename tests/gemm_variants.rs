@@ -13,7 +13,7 @@ fn every_gemm_variant_matches_the_reference() {
     let variants =
         ["4x4", "8x8", "8x5", "8x8 subgroup", "16x8 subgroup", "32x8 subgroup", "64x8 subgroup", "8x5 subgroup"];
     // Shapes that offer each variant: wide products (every block height), ragged edges, and
-    // the 40/80/160-column attention products.
+    // the narrow products of attention heads.
     let shapes = [
         (1usize, 1100usize, 300usize, 19usize),
         (2, 131, 257, 8),

@@ -272,6 +272,13 @@ fn long_reductions() {
         let want = sum_axis_ref(&f64s(&x), &shape, axis);
         assert_close(&format!("sum {shape:?} axis {axis}"), &got, &want, 1e-3, 1e-5);
     }
+    // Few long sums split into runs with partial sums: rows, and columns with outer > 1.
+    for (shape, axis) in [(vec![3usize, 140_001, 2], 1usize), (vec![2, 200_000, 1], 1)] {
+        let x = rng.vec(numel(&shape), -1.0, 1.0);
+        let got = t(&x, &shape).sum(axis as isize, false).unwrap().to_vec().unwrap();
+        let want = sum_axis_ref(&f64s(&x), &shape, axis);
+        assert_close(&format!("sum {shape:?} axis {axis}"), &got, &want, 1e-3, 1e-5);
+    }
     let x = rng.vec(123_457, 0.0, 1.0);
     let got = t(&x, &[123_457]).mean_all().unwrap().item().unwrap();
     let want = x.iter().map(|&v| v as f64).sum::<f64>() / 123_457.0;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::kernel::{specialise, Access, Kernel, Spec};
 use super::pool::{Pool, PooledBuffer};
+use super::profile::{self, ProfileRow, Profiler};
 use crate::error::{Error, Result};
 
 /// Which backend to open. `Auto` prefers Vulkan/Metal/DX12 and falls back to GL.
@@ -133,6 +134,8 @@ struct Recorder {
     uniforms: Vec<u8>,
     uniform_buffer: wgpu::Buffer,
     dispatches: usize,
+    /// Per-dispatch timestamps, when profiling (`ENGINE_PROFILE=1`).
+    profiler: Option<Profiler>,
 }
 
 const UNIFORM_SLOT: u64 = 256;
@@ -271,6 +274,8 @@ impl Context {
         } else {
             None
         };
+        let profiler = (profile::requested() && features.contains(wgpu::Features::TIMESTAMP_QUERY))
+            .then(|| Profiler::new(&device, MAX_DISPATCHES_PER_SUBMIT));
         Ok(Context {
             instance,
             adapter,
@@ -282,7 +287,13 @@ impl Context {
             max_binding,
             offset_align,
             pool: Pool::new(),
-            recorder: Mutex::new(Recorder { encoder: None, uniforms: Vec::new(), uniform_buffer, dispatches: 0 }),
+            recorder: Mutex::new(Recorder {
+                encoder: None,
+                uniforms: Vec::new(),
+                uniform_buffer,
+                dispatches: 0,
+                profiler,
+            }),
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             disk_cache,
@@ -458,10 +469,13 @@ impl Context {
         }
         let bind_group =
             self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &bgl, entries: &entries });
-        let encoder = self.encoder(&mut rec);
+        self.encoder(&mut rec);
+        let Recorder { encoder, profiler, .. } = &mut *rec;
+        let encoder = encoder.as_mut().expect("encoder created above");
+        let timestamp_writes = profiler.as_mut().and_then(|p| p.next_writes((kernel.shader.name, kernel.entry)));
         {
             let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[slot]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -523,14 +537,26 @@ impl Context {
     }
 
     fn submit_locked(&self, rec: &mut Recorder) {
-        if let Some(encoder) = rec.encoder.take() {
+        if let Some(mut encoder) = rec.encoder.take() {
             if !rec.uniforms.is_empty() {
                 self.queue.write_buffer(&rec.uniform_buffer, 0, &rec.uniforms);
             }
+            if let Some(p) = &rec.profiler {
+                p.resolve(&mut encoder);
+            }
             self.queue.submit([encoder.finish()]);
+            if let Some(p) = &mut rec.profiler {
+                p.collect(&self.device, self.queue.get_timestamp_period() as f64);
+            }
         }
         rec.uniforms.clear();
         rec.dispatches = 0;
+    }
+
+    /// GPU time per kernel so far, if profiling (`ENGINE_PROFILE=1` and timestamp queries).
+    pub fn profile(&self) -> Option<Vec<ProfileRow>> {
+        self.flush();
+        self.recorder.lock().unwrap().profiler.as_ref().map(|p| p.report())
     }
 
     /// Submits everything recorded so far without waiting for it.

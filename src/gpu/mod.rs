@@ -4,6 +4,7 @@
 mod context;
 pub mod kernel;
 mod pool;
+pub mod profile;
 
 pub use context::{
     configure, context, enumerate, new_instance, no_adapter_message, BackendChoice, BindView, Context, GpuOptions,

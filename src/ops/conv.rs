@@ -76,17 +76,16 @@ struct Variant {
 }
 
 /// The workgroup shape (WG_X, WG_Y) for an M x N output: each invocation computes 8x8, so a
-/// workgroup covers 8 WG_Y rows by 8 WG_X columns. 16x16 (128x128) where both sides fill it;
-/// 8-wide for the 64 pixels of an 8x8 latent; flat for narrow M (conv_out's 4 channels), so
-/// that few computed rows or columns are thrown away.
+/// workgroup covers 8 WG_Y rows by 8 WG_X columns, at most 256 invocations. As many lanes
+/// across as the columns need, up to 16 (the 64 pixels of an 8x8 latent take 8, a 4x4 latent's
+/// 16 take 2), then as many rows as M needs, then wider where M is narrow (conv_out's 4
+/// channels), so that few computed rows or columns are thrown away.
 fn shape_for(m: u32, n: u32) -> (u32, u32) {
-    let wx = if n <= 64 { 8 } else { 16 };
-    let wy = m.div_ceil(8).next_power_of_two().clamp(1, 256 / wx);
-    if wx * wy < 64 {
-        ((256 / wy).min(64), wy)
-    } else {
-        (wx, wy)
-    }
+    let wx_need = n.div_ceil(8).next_power_of_two().clamp(1, 64);
+    let wy_need = m.div_ceil(8).next_power_of_two().clamp(1, 256);
+    let wx = wx_need.min(16);
+    let wy = wy_need.min(256 / wx);
+    (wx_need.min(256 / wy).max(wx), wy)
 }
 
 /// Workgroup shapes the tuner may try besides [`shape_for`]'s, by name.

@@ -127,60 +127,65 @@ fn subgroup_self_test(wx: u32) -> Result<bool> {
     Ok(true)
 }
 
-/// The launch variants for an M x N output, and which of them is the default:
-/// - 8x8 blocks in 16x16 workgroups (128x128 tiles) where both sides fill them, and with
-///   subgroups the broadcast kernels with 8 to 64 rows per invocation (those whose tile is
-///   no taller than M rounded up);
-/// - 8x5 blocks, WG_X = N/5, for the 40, 80 and 160 columns of SD's attention heads (P·V,
-///   dS·K), so that no column is computed and thrown away; with subgroups where N/5 allows;
-/// - the 4x4 kernel (64x64 tiles) for other narrow products, and 8x8 where M and N reach 64.
+/// The launch variants for an M x N output, and which of them is the default. Each
+/// invocation holds a register block (4x4, 8x5, 8x8, or 8-64 rows x 8 with subgroup
+/// broadcasts); a workgroup's tile is the block times its shape. Offered:
+/// - the 4x4 kernel in 64x64 tiles;
+/// - 8x8 blocks, 128 columns wide, as tall as M needs (up to 128 rows);
+/// - for N up to 160, 8x5 blocks with WG_X = N/5 rounded up to a power of two, so the 20, 40,
+///   80 and 160 columns of attention heads and the 77 keys of cross-attention waste little;
+/// - with subgroups (CPU adapters by default, any adapter when tuned), the broadcast twins:
+///   8x5 where WG_X allows, and 8, 16, 32 or 64 rows x 8 for N of 128 or more.
 ///
-/// The defaults for an adapter that has not been tuned: on a CPU adapter (lavapipe), where they
-/// were measured, the subgroup kernels (32x8 for large products, 52% of the FMA probe at
-/// 1024³); elsewhere the plain 8x8 kernel, whose large tiles give GPUs enough workgroups. Tune
-/// (`engine bench --tune`) to let a GPU pick.
+/// The default minimises a cost model: the padded tile area (rows and columns computed and
+/// thrown away count) times 1 + 13.5 loads per FMA, 13.5 being what one storage load cost in
+/// FMAs on lavapipe. Off a CPU adapter only the plain kernels are default candidates, and the
+/// tuner (`engine bench --tune`) decides the rest.
 fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
     let ctx = Tensor::ctx()?;
     let sg = subgroup_width()?;
     let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
     let rows_for = |wx: u32| m.div_ceil(8).next_power_of_two().clamp(1, 256 / wx);
-    let mut v = Vec::new();
-    let mut default = 0;
-    if matches!(n, 40 | 80 | 160) {
-        let wx = n / 5;
+    // (pick, loads per FMA of its block)
+    let mut v: Vec<(Pick, f64)> = Vec::new();
+    v.push((Pick { name: "4x4", kernel: &GEMM, wg: (16, 16), tile: (64, 64) }, 8.0 / 16.0));
+    let wy = rows_for(16);
+    v.push((Pick { name: "8x8", kernel: &GEMM8, wg: (16, wy), tile: (8 * wy, 128) }, 16.0 / 64.0));
+    if n <= 160 {
+        let wx = n.div_ceil(5).next_power_of_two();
         let wy = rows_for(wx);
-        v.push(Pick { name: "8x5", kernel: &GEMM85, wg: (wx, wy), tile: (8 * wy, n) });
+        v.push((Pick { name: "8x5", kernel: &GEMM85, wg: (wx, wy), tile: (8 * wy, 5 * wx) }, 13.0 / 40.0));
         // Every subgroup size divides the largest, so WG_X a multiple of it keeps rows shared.
         if sg.is_some() && wx.is_multiple_of(ctx.info.subgroup_max_size) {
-            v.push(Pick { name: "8x5 subgroup", kernel: &GEMM85_SG, wg: (wx, wy), tile: (8 * wy, n) });
-            default = if cpu { 1 } else { 0 };
-        }
-    } else if m >= 128 && n >= 128 {
-        v.push(Pick { name: "8x8", kernel: &GEMM8, wg: (16, 16), tile: (128, 128) });
-        if let Some(wx) = sg {
-            let wy = 256 / wx;
-            let tall = m.next_power_of_two().max(8 * wy);
-            for (name, kernel, rows) in [
-                ("8x8 subgroup", &GEMM8_SG, 8),
-                ("16x8 subgroup", &GEMM168_SG, 16),
-                ("32x8 subgroup", &GEMM328_SG, 32),
-                ("64x8 subgroup", &GEMM648_SG, 64),
-            ] {
-                if rows * wy <= tall {
-                    if cpu && rows <= 32 {
-                        default = v.len();
-                    }
-                    v.push(Pick { name, kernel, wg: (wx, wy), tile: (rows * wy, 8 * wx) });
-                }
-            }
-        }
-    } else {
-        v.push(Pick { name: "4x4", kernel: &GEMM, wg: (16, 16), tile: (64, 64) });
-        if m >= 64 && n >= 64 {
-            v.push(Pick { name: "8x8", kernel: &GEMM8, wg: (16, 16), tile: (128, 128) });
+            let p = Pick { name: "8x5 subgroup", kernel: &GEMM85_SG, wg: (wx, wy), tile: (8 * wy, 5 * wx) };
+            v.push((p, 6.0 / 40.0));
         }
     }
-    Ok((v, default))
+    if let (Some(wx), true) = (sg, n >= 128) {
+        let wy = rows_for(wx);
+        for (name, kernel, rows) in [
+            ("8x8 subgroup", &GEMM8_SG, 8),
+            ("16x8 subgroup", &GEMM168_SG, 16),
+            ("32x8 subgroup", &GEMM328_SG, 32),
+            ("64x8 subgroup", &GEMM648_SG, 64),
+        ] {
+            if rows == 8 || rows * wy <= m.next_power_of_two() {
+                let loads = (rows / 8 + 8) as f64 / (rows * 8) as f64;
+                v.push((Pick { name, kernel, wg: (wx, wy), tile: (rows * wy, 8 * wx) }, loads));
+            }
+        }
+    }
+    let cost = |(p, loads): &(Pick, f64)| {
+        let padded = (m.div_ceil(p.tile.0) * p.tile.0) as f64 * (n.div_ceil(p.tile.1) * p.tile.1) as f64;
+        padded * (1.0 + 13.5 * loads)
+    };
+    let default = (0..v.len())
+        .filter(|&i| cpu || !v[i].0.name.contains("subgroup"))
+        // The 64-row kernel is for the tuner: its tall tiles lose on all but the largest products.
+        .filter(|&i| v[i].0.name != "64x8 subgroup")
+        .min_by(|&a, &b| cost(&v[a]).total_cmp(&cost(&v[b])))
+        .unwrap_or(0);
+    Ok((v.into_iter().map(|(p, _)| p).collect(), default))
 }
 
 /// The variant for this product: the tuned choice for its shape class, or the default.
@@ -192,10 +197,13 @@ fn pick(m: usize, n: usize, k: usize, trans: (bool, bool)) -> Result<Pick> {
             return Ok(*c);
         }
     }
+    if std::env::var("ENGINE_DEBUG_GEMM").is_ok() {
+        eprintln!("GEMM {} m{m} n{n} k{k} t{trans:?}", cands[default].name);
+    }
     if cands.len() == 1 {
         return Ok(cands[0]);
     }
-    let narrow = matches!(n, 40 | 80 | 160);
+    let narrow = n <= 160;
     let class = format!(
         "gemm ta{} tb{} m{} n{} k{}",
         trans.0 as u8,

@@ -34,12 +34,39 @@ pub(crate) fn reduce_into(
     let spec = Spec::new().bool("SQUARE", square);
     // Second-level sums (of partial sums) never square.
     let plain = Spec::new().bool("SQUARE", false);
+    let pieces = pieces_for(outer * inner, r);
+    if pieces > 1 && outer * r * inner <= max {
+        // Few long sums: partial sums over runs of R in parallel, then the sum of those.
+        let len = r.div_ceil(pieces);
+        let partial = Tensor::empty(&[outer, pieces, inner])?;
+        let (xv, xs) = win(ctx, x, 0, outer * r * inner)?;
+        let (pv, ps) = win(ctx, &partial, 0, partial.numel())?;
+        let params = [u(outer), u(r), u(inner), xs, ps, f(1.0), u(pieces), u(len)];
+        if inner == 1 {
+            ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], grid(outer * pieces))?;
+        } else {
+            ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, pv], grid((outer * pieces * inner).div_ceil(256)))?;
+        }
+        return reduce_into(&partial, outer, pieces, inner, scale, false, y, y_start);
+    }
+    if inner == 1 && r <= 64 {
+        // Short rows (a head's 40 channels, an upsampling's 2x2 block): one invocation per
+        // sum, as for columns; a 256-wide workgroup with its barrier tree per 2 to 64 elements
+        // cost more than the sums themselves.
+        for (o0, on) in chunks(outer, max / r.max(1)) {
+            let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
+            let (yv, ys) = win(ctx, y, y_start + o0, on)?;
+            let params = [u(on), u(r), 1, xs, ys, f(scale), 1, u(r)];
+            ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid(on.div_ceil(256)))?;
+        }
+        return Ok(());
+    }
     if inner == 1 {
         if r <= max {
             for (o0, on) in chunks(outer, max / r.max(1)) {
                 let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
                 let (yv, ys) = win(ctx, y, y_start + o0, on)?;
-                let params = [u(on), u(r), 1, xs, ys, f(scale), 0, 0];
+                let params = [u(on), u(r), 1, xs, ys, f(scale), 1, u(r)];
                 ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, yv], grid(on))?;
             }
         } else {
@@ -50,12 +77,12 @@ pub(crate) fn reduce_into(
                 for (pi, (s, len)) in pieces.iter().enumerate() {
                     let (xv, xs) = win(ctx, x, o * r + s, *len)?;
                     let (pv, ps) = win(ctx, &partial, pi, 1)?;
-                    let params = [1, u(*len), 1, xs, ps, f(1.0), 0, 0];
+                    let params = [1, u(*len), 1, xs, ps, f(1.0), 1, u(*len)];
                     ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], [1, 1, 1])?;
                 }
                 let (pv, ps) = win(ctx, &partial, 0, pieces.len())?;
                 let (yv, ys) = win(ctx, y, y_start + o, 1)?;
-                let params = [1, u(pieces.len()), 1, ps, ys, f(scale), 0, 0];
+                let params = [1, u(pieces.len()), 1, ps, ys, f(scale), 1, u(pieces.len())];
                 ctx.dispatch(&SUM_ROWS, &plain, &params, &[pv, yv], [1, 1, 1])?;
             }
         }
@@ -65,7 +92,7 @@ pub(crate) fn reduce_into(
             for (o0, on) in chunks(outer, max / slab) {
                 let (xv, xs) = win(ctx, x, o0 * slab, on * slab)?;
                 let (yv, ys) = win(ctx, y, y_start + o0 * inner, on * inner)?;
-                let params = [u(on), u(r), u(inner), xs, ys, f(scale), 0, 0];
+                let params = [u(on), u(r), u(inner), xs, ys, f(scale), 1, u(r)];
                 ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid((on * inner).div_ceil(256)))?;
             }
         } else if inner <= max {
@@ -76,7 +103,7 @@ pub(crate) fn reduce_into(
                 for (pi, (r0, rn)) in pieces.iter().enumerate() {
                     let (xv, xs) = win(ctx, x, (o * r + r0) * inner, rn * inner)?;
                     let (pv, ps) = win(ctx, &partial, pi * inner, inner)?;
-                    let params = [1, u(*rn), u(inner), xs, ps, f(1.0), 0, 0];
+                    let params = [1, u(*rn), u(inner), xs, ps, f(1.0), 1, u(*rn)];
                     ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, pv], grid(inner.div_ceil(256)))?;
                 }
                 reduce_into(&partial, 1, pieces.len(), inner, scale, false, y, y_start + o * inner)?;
@@ -89,6 +116,18 @@ pub(crate) fn reduce_into(
         }
     }
     Ok(())
+}
+
+/// How many runs to split each sum of `r` into when there are only `sums` of them: up to about
+/// 256 runs in all (a GPU's worth of workgroups), each at least 65536 long, so that the
+/// per-workgroup cost of the tree reduction stays small (on lavapipe runs of 4096 halved the
+/// rate).
+fn pieces_for(sums: usize, r: usize) -> usize {
+    const MIN_RUN: usize = 65536;
+    if sums >= 256 || r < 2 * MIN_RUN {
+        return 1;
+    }
+    (256 / sums.max(1)).min(r / MIN_RUN).clamp(1, 65535)
 }
 
 fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> {
