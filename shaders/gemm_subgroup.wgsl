@@ -258,6 +258,278 @@ fn gemm8x5_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
 }
 
 @compute @workgroup_size(WG_X * WG_Y, 1, 1)
+fn gemm16x5_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    let lid = vec2<u32>(li % WG_X, li / WG_X);
+    let batch = wg.z;
+    let a_base = p.a_shift + batch * p.a_batch;
+    let b_base = p.b_shift + batch * p.b_batch;
+    let c_base = p.c_shift + batch * p.c_batch;
+    let row0 = wg.y * 16u * WG_Y + lid.y;
+    let col0 = wg.x * 5u * WG_X + lid.x;
+    let r_mine0 = min(row0 + (lane % 8u + 0u) * WG_Y, p.m - 1u);
+    let r_mine1 = min(row0 + (lane % 8u + 8u) * WG_Y, p.m - 1u);
+    let c0 = min(col0 + 0u * WG_X, p.n - 1u);
+    let c1 = min(col0 + 1u * WG_X, p.n - 1u);
+    let c2 = min(col0 + 2u * WG_X, p.n - 1u);
+    let c3 = min(col0 + 3u * WG_X, p.n - 1u);
+    let c4 = min(col0 + 4u * WG_X, p.n - 1u);
+    var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0; var acc0_4 = 0.0;
+    var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0; var acc1_4 = 0.0;
+    var acc2_0 = 0.0; var acc2_1 = 0.0; var acc2_2 = 0.0; var acc2_3 = 0.0; var acc2_4 = 0.0;
+    var acc3_0 = 0.0; var acc3_1 = 0.0; var acc3_2 = 0.0; var acc3_3 = 0.0; var acc3_4 = 0.0;
+    var acc4_0 = 0.0; var acc4_1 = 0.0; var acc4_2 = 0.0; var acc4_3 = 0.0; var acc4_4 = 0.0;
+    var acc5_0 = 0.0; var acc5_1 = 0.0; var acc5_2 = 0.0; var acc5_3 = 0.0; var acc5_4 = 0.0;
+    var acc6_0 = 0.0; var acc6_1 = 0.0; var acc6_2 = 0.0; var acc6_3 = 0.0; var acc6_4 = 0.0;
+    var acc7_0 = 0.0; var acc7_1 = 0.0; var acc7_2 = 0.0; var acc7_3 = 0.0; var acc7_4 = 0.0;
+    var acc8_0 = 0.0; var acc8_1 = 0.0; var acc8_2 = 0.0; var acc8_3 = 0.0; var acc8_4 = 0.0;
+    var acc9_0 = 0.0; var acc9_1 = 0.0; var acc9_2 = 0.0; var acc9_3 = 0.0; var acc9_4 = 0.0;
+    var acc10_0 = 0.0; var acc10_1 = 0.0; var acc10_2 = 0.0; var acc10_3 = 0.0; var acc10_4 = 0.0;
+    var acc11_0 = 0.0; var acc11_1 = 0.0; var acc11_2 = 0.0; var acc11_3 = 0.0; var acc11_4 = 0.0;
+    var acc12_0 = 0.0; var acc12_1 = 0.0; var acc12_2 = 0.0; var acc12_3 = 0.0; var acc12_4 = 0.0;
+    var acc13_0 = 0.0; var acc13_1 = 0.0; var acc13_2 = 0.0; var acc13_3 = 0.0; var acc13_4 = 0.0;
+    var acc14_0 = 0.0; var acc14_1 = 0.0; var acc14_2 = 0.0; var acc14_3 = 0.0; var acc14_4 = 0.0;
+    var acc15_0 = 0.0; var acc15_1 = 0.0; var acc15_2 = 0.0; var acc15_3 = 0.0; var acc15_4 = 0.0;
+    for (var kk = 0u; kk < p.k; kk++) {
+        let a_mine0 = load_a(a_base, r_mine0, kk);
+        let a_mine1 = load_a(a_base, r_mine1, kk);
+        let a0 = subgroupBroadcast(a_mine0, 0u);
+        let a1 = subgroupBroadcast(a_mine0, 1u);
+        let a2 = subgroupBroadcast(a_mine0, 2u);
+        let a3 = subgroupBroadcast(a_mine0, 3u);
+        let a4 = subgroupBroadcast(a_mine0, 4u);
+        let a5 = subgroupBroadcast(a_mine0, 5u);
+        let a6 = subgroupBroadcast(a_mine0, 6u);
+        let a7 = subgroupBroadcast(a_mine0, 7u);
+        let a8 = subgroupBroadcast(a_mine1, 0u);
+        let a9 = subgroupBroadcast(a_mine1, 1u);
+        let a10 = subgroupBroadcast(a_mine1, 2u);
+        let a11 = subgroupBroadcast(a_mine1, 3u);
+        let a12 = subgroupBroadcast(a_mine1, 4u);
+        let a13 = subgroupBroadcast(a_mine1, 5u);
+        let a14 = subgroupBroadcast(a_mine1, 6u);
+        let a15 = subgroupBroadcast(a_mine1, 7u);
+        let b0 = load_b(b_base, kk, c0);
+        let b1 = load_b(b_base, kk, c1);
+        let b2 = load_b(b_base, kk, c2);
+        let b3 = load_b(b_base, kk, c3);
+        let b4 = load_b(b_base, kk, c4);
+        acc0_0 = fma(a0, b0, acc0_0); acc0_1 = fma(a0, b1, acc0_1); acc0_2 = fma(a0, b2, acc0_2); acc0_3 = fma(a0, b3, acc0_3); acc0_4 = fma(a0, b4, acc0_4);
+        acc1_0 = fma(a1, b0, acc1_0); acc1_1 = fma(a1, b1, acc1_1); acc1_2 = fma(a1, b2, acc1_2); acc1_3 = fma(a1, b3, acc1_3); acc1_4 = fma(a1, b4, acc1_4);
+        acc2_0 = fma(a2, b0, acc2_0); acc2_1 = fma(a2, b1, acc2_1); acc2_2 = fma(a2, b2, acc2_2); acc2_3 = fma(a2, b3, acc2_3); acc2_4 = fma(a2, b4, acc2_4);
+        acc3_0 = fma(a3, b0, acc3_0); acc3_1 = fma(a3, b1, acc3_1); acc3_2 = fma(a3, b2, acc3_2); acc3_3 = fma(a3, b3, acc3_3); acc3_4 = fma(a3, b4, acc3_4);
+        acc4_0 = fma(a4, b0, acc4_0); acc4_1 = fma(a4, b1, acc4_1); acc4_2 = fma(a4, b2, acc4_2); acc4_3 = fma(a4, b3, acc4_3); acc4_4 = fma(a4, b4, acc4_4);
+        acc5_0 = fma(a5, b0, acc5_0); acc5_1 = fma(a5, b1, acc5_1); acc5_2 = fma(a5, b2, acc5_2); acc5_3 = fma(a5, b3, acc5_3); acc5_4 = fma(a5, b4, acc5_4);
+        acc6_0 = fma(a6, b0, acc6_0); acc6_1 = fma(a6, b1, acc6_1); acc6_2 = fma(a6, b2, acc6_2); acc6_3 = fma(a6, b3, acc6_3); acc6_4 = fma(a6, b4, acc6_4);
+        acc7_0 = fma(a7, b0, acc7_0); acc7_1 = fma(a7, b1, acc7_1); acc7_2 = fma(a7, b2, acc7_2); acc7_3 = fma(a7, b3, acc7_3); acc7_4 = fma(a7, b4, acc7_4);
+        acc8_0 = fma(a8, b0, acc8_0); acc8_1 = fma(a8, b1, acc8_1); acc8_2 = fma(a8, b2, acc8_2); acc8_3 = fma(a8, b3, acc8_3); acc8_4 = fma(a8, b4, acc8_4);
+        acc9_0 = fma(a9, b0, acc9_0); acc9_1 = fma(a9, b1, acc9_1); acc9_2 = fma(a9, b2, acc9_2); acc9_3 = fma(a9, b3, acc9_3); acc9_4 = fma(a9, b4, acc9_4);
+        acc10_0 = fma(a10, b0, acc10_0); acc10_1 = fma(a10, b1, acc10_1); acc10_2 = fma(a10, b2, acc10_2); acc10_3 = fma(a10, b3, acc10_3); acc10_4 = fma(a10, b4, acc10_4);
+        acc11_0 = fma(a11, b0, acc11_0); acc11_1 = fma(a11, b1, acc11_1); acc11_2 = fma(a11, b2, acc11_2); acc11_3 = fma(a11, b3, acc11_3); acc11_4 = fma(a11, b4, acc11_4);
+        acc12_0 = fma(a12, b0, acc12_0); acc12_1 = fma(a12, b1, acc12_1); acc12_2 = fma(a12, b2, acc12_2); acc12_3 = fma(a12, b3, acc12_3); acc12_4 = fma(a12, b4, acc12_4);
+        acc13_0 = fma(a13, b0, acc13_0); acc13_1 = fma(a13, b1, acc13_1); acc13_2 = fma(a13, b2, acc13_2); acc13_3 = fma(a13, b3, acc13_3); acc13_4 = fma(a13, b4, acc13_4);
+        acc14_0 = fma(a14, b0, acc14_0); acc14_1 = fma(a14, b1, acc14_1); acc14_2 = fma(a14, b2, acc14_2); acc14_3 = fma(a14, b3, acc14_3); acc14_4 = fma(a14, b4, acc14_4);
+        acc15_0 = fma(a15, b0, acc15_0); acc15_1 = fma(a15, b1, acc15_1); acc15_2 = fma(a15, b2, acc15_2); acc15_3 = fma(a15, b3, acc15_3); acc15_4 = fma(a15, b4, acc15_4);
+    }
+    var acc = array<array<f32, 5>, 16>(
+        array<f32, 5>(acc0_0, acc0_1, acc0_2, acc0_3, acc0_4),
+        array<f32, 5>(acc1_0, acc1_1, acc1_2, acc1_3, acc1_4),
+        array<f32, 5>(acc2_0, acc2_1, acc2_2, acc2_3, acc2_4),
+        array<f32, 5>(acc3_0, acc3_1, acc3_2, acc3_3, acc3_4),
+        array<f32, 5>(acc4_0, acc4_1, acc4_2, acc4_3, acc4_4),
+        array<f32, 5>(acc5_0, acc5_1, acc5_2, acc5_3, acc5_4),
+        array<f32, 5>(acc6_0, acc6_1, acc6_2, acc6_3, acc6_4),
+        array<f32, 5>(acc7_0, acc7_1, acc7_2, acc7_3, acc7_4),
+        array<f32, 5>(acc8_0, acc8_1, acc8_2, acc8_3, acc8_4),
+        array<f32, 5>(acc9_0, acc9_1, acc9_2, acc9_3, acc9_4),
+        array<f32, 5>(acc10_0, acc10_1, acc10_2, acc10_3, acc10_4),
+        array<f32, 5>(acc11_0, acc11_1, acc11_2, acc11_3, acc11_4),
+        array<f32, 5>(acc12_0, acc12_1, acc12_2, acc12_3, acc12_4),
+        array<f32, 5>(acc13_0, acc13_1, acc13_2, acc13_3, acc13_4),
+        array<f32, 5>(acc14_0, acc14_1, acc14_2, acc14_3, acc14_4),
+        array<f32, 5>(acc15_0, acc15_1, acc15_2, acc15_3, acc15_4),
+    );
+    for (var i = 0u; i < 16u; i++) {
+        let r = row0 + i * WG_Y;
+        if (r >= p.m) { break; }
+        for (var j = 0u; j < 5u; j++) {
+            let col = col0 + j * WG_X;
+            if (col >= p.n) { break; }
+            store(c_base, r, col, acc[i][j]);
+        }
+    }
+}
+
+@compute @workgroup_size(WG_X * WG_Y, 1, 1)
+fn gemm32x5_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    let lid = vec2<u32>(li % WG_X, li / WG_X);
+    let batch = wg.z;
+    let a_base = p.a_shift + batch * p.a_batch;
+    let b_base = p.b_shift + batch * p.b_batch;
+    let c_base = p.c_shift + batch * p.c_batch;
+    let row0 = wg.y * 32u * WG_Y + lid.y;
+    let col0 = wg.x * 5u * WG_X + lid.x;
+    let r_mine0 = min(row0 + (lane % 8u + 0u) * WG_Y, p.m - 1u);
+    let r_mine1 = min(row0 + (lane % 8u + 8u) * WG_Y, p.m - 1u);
+    let r_mine2 = min(row0 + (lane % 8u + 16u) * WG_Y, p.m - 1u);
+    let r_mine3 = min(row0 + (lane % 8u + 24u) * WG_Y, p.m - 1u);
+    let c0 = min(col0 + 0u * WG_X, p.n - 1u);
+    let c1 = min(col0 + 1u * WG_X, p.n - 1u);
+    let c2 = min(col0 + 2u * WG_X, p.n - 1u);
+    let c3 = min(col0 + 3u * WG_X, p.n - 1u);
+    let c4 = min(col0 + 4u * WG_X, p.n - 1u);
+    var acc0_0 = 0.0; var acc0_1 = 0.0; var acc0_2 = 0.0; var acc0_3 = 0.0; var acc0_4 = 0.0;
+    var acc1_0 = 0.0; var acc1_1 = 0.0; var acc1_2 = 0.0; var acc1_3 = 0.0; var acc1_4 = 0.0;
+    var acc2_0 = 0.0; var acc2_1 = 0.0; var acc2_2 = 0.0; var acc2_3 = 0.0; var acc2_4 = 0.0;
+    var acc3_0 = 0.0; var acc3_1 = 0.0; var acc3_2 = 0.0; var acc3_3 = 0.0; var acc3_4 = 0.0;
+    var acc4_0 = 0.0; var acc4_1 = 0.0; var acc4_2 = 0.0; var acc4_3 = 0.0; var acc4_4 = 0.0;
+    var acc5_0 = 0.0; var acc5_1 = 0.0; var acc5_2 = 0.0; var acc5_3 = 0.0; var acc5_4 = 0.0;
+    var acc6_0 = 0.0; var acc6_1 = 0.0; var acc6_2 = 0.0; var acc6_3 = 0.0; var acc6_4 = 0.0;
+    var acc7_0 = 0.0; var acc7_1 = 0.0; var acc7_2 = 0.0; var acc7_3 = 0.0; var acc7_4 = 0.0;
+    var acc8_0 = 0.0; var acc8_1 = 0.0; var acc8_2 = 0.0; var acc8_3 = 0.0; var acc8_4 = 0.0;
+    var acc9_0 = 0.0; var acc9_1 = 0.0; var acc9_2 = 0.0; var acc9_3 = 0.0; var acc9_4 = 0.0;
+    var acc10_0 = 0.0; var acc10_1 = 0.0; var acc10_2 = 0.0; var acc10_3 = 0.0; var acc10_4 = 0.0;
+    var acc11_0 = 0.0; var acc11_1 = 0.0; var acc11_2 = 0.0; var acc11_3 = 0.0; var acc11_4 = 0.0;
+    var acc12_0 = 0.0; var acc12_1 = 0.0; var acc12_2 = 0.0; var acc12_3 = 0.0; var acc12_4 = 0.0;
+    var acc13_0 = 0.0; var acc13_1 = 0.0; var acc13_2 = 0.0; var acc13_3 = 0.0; var acc13_4 = 0.0;
+    var acc14_0 = 0.0; var acc14_1 = 0.0; var acc14_2 = 0.0; var acc14_3 = 0.0; var acc14_4 = 0.0;
+    var acc15_0 = 0.0; var acc15_1 = 0.0; var acc15_2 = 0.0; var acc15_3 = 0.0; var acc15_4 = 0.0;
+    var acc16_0 = 0.0; var acc16_1 = 0.0; var acc16_2 = 0.0; var acc16_3 = 0.0; var acc16_4 = 0.0;
+    var acc17_0 = 0.0; var acc17_1 = 0.0; var acc17_2 = 0.0; var acc17_3 = 0.0; var acc17_4 = 0.0;
+    var acc18_0 = 0.0; var acc18_1 = 0.0; var acc18_2 = 0.0; var acc18_3 = 0.0; var acc18_4 = 0.0;
+    var acc19_0 = 0.0; var acc19_1 = 0.0; var acc19_2 = 0.0; var acc19_3 = 0.0; var acc19_4 = 0.0;
+    var acc20_0 = 0.0; var acc20_1 = 0.0; var acc20_2 = 0.0; var acc20_3 = 0.0; var acc20_4 = 0.0;
+    var acc21_0 = 0.0; var acc21_1 = 0.0; var acc21_2 = 0.0; var acc21_3 = 0.0; var acc21_4 = 0.0;
+    var acc22_0 = 0.0; var acc22_1 = 0.0; var acc22_2 = 0.0; var acc22_3 = 0.0; var acc22_4 = 0.0;
+    var acc23_0 = 0.0; var acc23_1 = 0.0; var acc23_2 = 0.0; var acc23_3 = 0.0; var acc23_4 = 0.0;
+    var acc24_0 = 0.0; var acc24_1 = 0.0; var acc24_2 = 0.0; var acc24_3 = 0.0; var acc24_4 = 0.0;
+    var acc25_0 = 0.0; var acc25_1 = 0.0; var acc25_2 = 0.0; var acc25_3 = 0.0; var acc25_4 = 0.0;
+    var acc26_0 = 0.0; var acc26_1 = 0.0; var acc26_2 = 0.0; var acc26_3 = 0.0; var acc26_4 = 0.0;
+    var acc27_0 = 0.0; var acc27_1 = 0.0; var acc27_2 = 0.0; var acc27_3 = 0.0; var acc27_4 = 0.0;
+    var acc28_0 = 0.0; var acc28_1 = 0.0; var acc28_2 = 0.0; var acc28_3 = 0.0; var acc28_4 = 0.0;
+    var acc29_0 = 0.0; var acc29_1 = 0.0; var acc29_2 = 0.0; var acc29_3 = 0.0; var acc29_4 = 0.0;
+    var acc30_0 = 0.0; var acc30_1 = 0.0; var acc30_2 = 0.0; var acc30_3 = 0.0; var acc30_4 = 0.0;
+    var acc31_0 = 0.0; var acc31_1 = 0.0; var acc31_2 = 0.0; var acc31_3 = 0.0; var acc31_4 = 0.0;
+    for (var kk = 0u; kk < p.k; kk++) {
+        let a_mine0 = load_a(a_base, r_mine0, kk);
+        let a_mine1 = load_a(a_base, r_mine1, kk);
+        let a_mine2 = load_a(a_base, r_mine2, kk);
+        let a_mine3 = load_a(a_base, r_mine3, kk);
+        let a0 = subgroupBroadcast(a_mine0, 0u);
+        let a1 = subgroupBroadcast(a_mine0, 1u);
+        let a2 = subgroupBroadcast(a_mine0, 2u);
+        let a3 = subgroupBroadcast(a_mine0, 3u);
+        let a4 = subgroupBroadcast(a_mine0, 4u);
+        let a5 = subgroupBroadcast(a_mine0, 5u);
+        let a6 = subgroupBroadcast(a_mine0, 6u);
+        let a7 = subgroupBroadcast(a_mine0, 7u);
+        let a8 = subgroupBroadcast(a_mine1, 0u);
+        let a9 = subgroupBroadcast(a_mine1, 1u);
+        let a10 = subgroupBroadcast(a_mine1, 2u);
+        let a11 = subgroupBroadcast(a_mine1, 3u);
+        let a12 = subgroupBroadcast(a_mine1, 4u);
+        let a13 = subgroupBroadcast(a_mine1, 5u);
+        let a14 = subgroupBroadcast(a_mine1, 6u);
+        let a15 = subgroupBroadcast(a_mine1, 7u);
+        let a16 = subgroupBroadcast(a_mine2, 0u);
+        let a17 = subgroupBroadcast(a_mine2, 1u);
+        let a18 = subgroupBroadcast(a_mine2, 2u);
+        let a19 = subgroupBroadcast(a_mine2, 3u);
+        let a20 = subgroupBroadcast(a_mine2, 4u);
+        let a21 = subgroupBroadcast(a_mine2, 5u);
+        let a22 = subgroupBroadcast(a_mine2, 6u);
+        let a23 = subgroupBroadcast(a_mine2, 7u);
+        let a24 = subgroupBroadcast(a_mine3, 0u);
+        let a25 = subgroupBroadcast(a_mine3, 1u);
+        let a26 = subgroupBroadcast(a_mine3, 2u);
+        let a27 = subgroupBroadcast(a_mine3, 3u);
+        let a28 = subgroupBroadcast(a_mine3, 4u);
+        let a29 = subgroupBroadcast(a_mine3, 5u);
+        let a30 = subgroupBroadcast(a_mine3, 6u);
+        let a31 = subgroupBroadcast(a_mine3, 7u);
+        let b0 = load_b(b_base, kk, c0);
+        let b1 = load_b(b_base, kk, c1);
+        let b2 = load_b(b_base, kk, c2);
+        let b3 = load_b(b_base, kk, c3);
+        let b4 = load_b(b_base, kk, c4);
+        acc0_0 = fma(a0, b0, acc0_0); acc0_1 = fma(a0, b1, acc0_1); acc0_2 = fma(a0, b2, acc0_2); acc0_3 = fma(a0, b3, acc0_3); acc0_4 = fma(a0, b4, acc0_4);
+        acc1_0 = fma(a1, b0, acc1_0); acc1_1 = fma(a1, b1, acc1_1); acc1_2 = fma(a1, b2, acc1_2); acc1_3 = fma(a1, b3, acc1_3); acc1_4 = fma(a1, b4, acc1_4);
+        acc2_0 = fma(a2, b0, acc2_0); acc2_1 = fma(a2, b1, acc2_1); acc2_2 = fma(a2, b2, acc2_2); acc2_3 = fma(a2, b3, acc2_3); acc2_4 = fma(a2, b4, acc2_4);
+        acc3_0 = fma(a3, b0, acc3_0); acc3_1 = fma(a3, b1, acc3_1); acc3_2 = fma(a3, b2, acc3_2); acc3_3 = fma(a3, b3, acc3_3); acc3_4 = fma(a3, b4, acc3_4);
+        acc4_0 = fma(a4, b0, acc4_0); acc4_1 = fma(a4, b1, acc4_1); acc4_2 = fma(a4, b2, acc4_2); acc4_3 = fma(a4, b3, acc4_3); acc4_4 = fma(a4, b4, acc4_4);
+        acc5_0 = fma(a5, b0, acc5_0); acc5_1 = fma(a5, b1, acc5_1); acc5_2 = fma(a5, b2, acc5_2); acc5_3 = fma(a5, b3, acc5_3); acc5_4 = fma(a5, b4, acc5_4);
+        acc6_0 = fma(a6, b0, acc6_0); acc6_1 = fma(a6, b1, acc6_1); acc6_2 = fma(a6, b2, acc6_2); acc6_3 = fma(a6, b3, acc6_3); acc6_4 = fma(a6, b4, acc6_4);
+        acc7_0 = fma(a7, b0, acc7_0); acc7_1 = fma(a7, b1, acc7_1); acc7_2 = fma(a7, b2, acc7_2); acc7_3 = fma(a7, b3, acc7_3); acc7_4 = fma(a7, b4, acc7_4);
+        acc8_0 = fma(a8, b0, acc8_0); acc8_1 = fma(a8, b1, acc8_1); acc8_2 = fma(a8, b2, acc8_2); acc8_3 = fma(a8, b3, acc8_3); acc8_4 = fma(a8, b4, acc8_4);
+        acc9_0 = fma(a9, b0, acc9_0); acc9_1 = fma(a9, b1, acc9_1); acc9_2 = fma(a9, b2, acc9_2); acc9_3 = fma(a9, b3, acc9_3); acc9_4 = fma(a9, b4, acc9_4);
+        acc10_0 = fma(a10, b0, acc10_0); acc10_1 = fma(a10, b1, acc10_1); acc10_2 = fma(a10, b2, acc10_2); acc10_3 = fma(a10, b3, acc10_3); acc10_4 = fma(a10, b4, acc10_4);
+        acc11_0 = fma(a11, b0, acc11_0); acc11_1 = fma(a11, b1, acc11_1); acc11_2 = fma(a11, b2, acc11_2); acc11_3 = fma(a11, b3, acc11_3); acc11_4 = fma(a11, b4, acc11_4);
+        acc12_0 = fma(a12, b0, acc12_0); acc12_1 = fma(a12, b1, acc12_1); acc12_2 = fma(a12, b2, acc12_2); acc12_3 = fma(a12, b3, acc12_3); acc12_4 = fma(a12, b4, acc12_4);
+        acc13_0 = fma(a13, b0, acc13_0); acc13_1 = fma(a13, b1, acc13_1); acc13_2 = fma(a13, b2, acc13_2); acc13_3 = fma(a13, b3, acc13_3); acc13_4 = fma(a13, b4, acc13_4);
+        acc14_0 = fma(a14, b0, acc14_0); acc14_1 = fma(a14, b1, acc14_1); acc14_2 = fma(a14, b2, acc14_2); acc14_3 = fma(a14, b3, acc14_3); acc14_4 = fma(a14, b4, acc14_4);
+        acc15_0 = fma(a15, b0, acc15_0); acc15_1 = fma(a15, b1, acc15_1); acc15_2 = fma(a15, b2, acc15_2); acc15_3 = fma(a15, b3, acc15_3); acc15_4 = fma(a15, b4, acc15_4);
+        acc16_0 = fma(a16, b0, acc16_0); acc16_1 = fma(a16, b1, acc16_1); acc16_2 = fma(a16, b2, acc16_2); acc16_3 = fma(a16, b3, acc16_3); acc16_4 = fma(a16, b4, acc16_4);
+        acc17_0 = fma(a17, b0, acc17_0); acc17_1 = fma(a17, b1, acc17_1); acc17_2 = fma(a17, b2, acc17_2); acc17_3 = fma(a17, b3, acc17_3); acc17_4 = fma(a17, b4, acc17_4);
+        acc18_0 = fma(a18, b0, acc18_0); acc18_1 = fma(a18, b1, acc18_1); acc18_2 = fma(a18, b2, acc18_2); acc18_3 = fma(a18, b3, acc18_3); acc18_4 = fma(a18, b4, acc18_4);
+        acc19_0 = fma(a19, b0, acc19_0); acc19_1 = fma(a19, b1, acc19_1); acc19_2 = fma(a19, b2, acc19_2); acc19_3 = fma(a19, b3, acc19_3); acc19_4 = fma(a19, b4, acc19_4);
+        acc20_0 = fma(a20, b0, acc20_0); acc20_1 = fma(a20, b1, acc20_1); acc20_2 = fma(a20, b2, acc20_2); acc20_3 = fma(a20, b3, acc20_3); acc20_4 = fma(a20, b4, acc20_4);
+        acc21_0 = fma(a21, b0, acc21_0); acc21_1 = fma(a21, b1, acc21_1); acc21_2 = fma(a21, b2, acc21_2); acc21_3 = fma(a21, b3, acc21_3); acc21_4 = fma(a21, b4, acc21_4);
+        acc22_0 = fma(a22, b0, acc22_0); acc22_1 = fma(a22, b1, acc22_1); acc22_2 = fma(a22, b2, acc22_2); acc22_3 = fma(a22, b3, acc22_3); acc22_4 = fma(a22, b4, acc22_4);
+        acc23_0 = fma(a23, b0, acc23_0); acc23_1 = fma(a23, b1, acc23_1); acc23_2 = fma(a23, b2, acc23_2); acc23_3 = fma(a23, b3, acc23_3); acc23_4 = fma(a23, b4, acc23_4);
+        acc24_0 = fma(a24, b0, acc24_0); acc24_1 = fma(a24, b1, acc24_1); acc24_2 = fma(a24, b2, acc24_2); acc24_3 = fma(a24, b3, acc24_3); acc24_4 = fma(a24, b4, acc24_4);
+        acc25_0 = fma(a25, b0, acc25_0); acc25_1 = fma(a25, b1, acc25_1); acc25_2 = fma(a25, b2, acc25_2); acc25_3 = fma(a25, b3, acc25_3); acc25_4 = fma(a25, b4, acc25_4);
+        acc26_0 = fma(a26, b0, acc26_0); acc26_1 = fma(a26, b1, acc26_1); acc26_2 = fma(a26, b2, acc26_2); acc26_3 = fma(a26, b3, acc26_3); acc26_4 = fma(a26, b4, acc26_4);
+        acc27_0 = fma(a27, b0, acc27_0); acc27_1 = fma(a27, b1, acc27_1); acc27_2 = fma(a27, b2, acc27_2); acc27_3 = fma(a27, b3, acc27_3); acc27_4 = fma(a27, b4, acc27_4);
+        acc28_0 = fma(a28, b0, acc28_0); acc28_1 = fma(a28, b1, acc28_1); acc28_2 = fma(a28, b2, acc28_2); acc28_3 = fma(a28, b3, acc28_3); acc28_4 = fma(a28, b4, acc28_4);
+        acc29_0 = fma(a29, b0, acc29_0); acc29_1 = fma(a29, b1, acc29_1); acc29_2 = fma(a29, b2, acc29_2); acc29_3 = fma(a29, b3, acc29_3); acc29_4 = fma(a29, b4, acc29_4);
+        acc30_0 = fma(a30, b0, acc30_0); acc30_1 = fma(a30, b1, acc30_1); acc30_2 = fma(a30, b2, acc30_2); acc30_3 = fma(a30, b3, acc30_3); acc30_4 = fma(a30, b4, acc30_4);
+        acc31_0 = fma(a31, b0, acc31_0); acc31_1 = fma(a31, b1, acc31_1); acc31_2 = fma(a31, b2, acc31_2); acc31_3 = fma(a31, b3, acc31_3); acc31_4 = fma(a31, b4, acc31_4);
+    }
+    var acc = array<array<f32, 5>, 32>(
+        array<f32, 5>(acc0_0, acc0_1, acc0_2, acc0_3, acc0_4),
+        array<f32, 5>(acc1_0, acc1_1, acc1_2, acc1_3, acc1_4),
+        array<f32, 5>(acc2_0, acc2_1, acc2_2, acc2_3, acc2_4),
+        array<f32, 5>(acc3_0, acc3_1, acc3_2, acc3_3, acc3_4),
+        array<f32, 5>(acc4_0, acc4_1, acc4_2, acc4_3, acc4_4),
+        array<f32, 5>(acc5_0, acc5_1, acc5_2, acc5_3, acc5_4),
+        array<f32, 5>(acc6_0, acc6_1, acc6_2, acc6_3, acc6_4),
+        array<f32, 5>(acc7_0, acc7_1, acc7_2, acc7_3, acc7_4),
+        array<f32, 5>(acc8_0, acc8_1, acc8_2, acc8_3, acc8_4),
+        array<f32, 5>(acc9_0, acc9_1, acc9_2, acc9_3, acc9_4),
+        array<f32, 5>(acc10_0, acc10_1, acc10_2, acc10_3, acc10_4),
+        array<f32, 5>(acc11_0, acc11_1, acc11_2, acc11_3, acc11_4),
+        array<f32, 5>(acc12_0, acc12_1, acc12_2, acc12_3, acc12_4),
+        array<f32, 5>(acc13_0, acc13_1, acc13_2, acc13_3, acc13_4),
+        array<f32, 5>(acc14_0, acc14_1, acc14_2, acc14_3, acc14_4),
+        array<f32, 5>(acc15_0, acc15_1, acc15_2, acc15_3, acc15_4),
+        array<f32, 5>(acc16_0, acc16_1, acc16_2, acc16_3, acc16_4),
+        array<f32, 5>(acc17_0, acc17_1, acc17_2, acc17_3, acc17_4),
+        array<f32, 5>(acc18_0, acc18_1, acc18_2, acc18_3, acc18_4),
+        array<f32, 5>(acc19_0, acc19_1, acc19_2, acc19_3, acc19_4),
+        array<f32, 5>(acc20_0, acc20_1, acc20_2, acc20_3, acc20_4),
+        array<f32, 5>(acc21_0, acc21_1, acc21_2, acc21_3, acc21_4),
+        array<f32, 5>(acc22_0, acc22_1, acc22_2, acc22_3, acc22_4),
+        array<f32, 5>(acc23_0, acc23_1, acc23_2, acc23_3, acc23_4),
+        array<f32, 5>(acc24_0, acc24_1, acc24_2, acc24_3, acc24_4),
+        array<f32, 5>(acc25_0, acc25_1, acc25_2, acc25_3, acc25_4),
+        array<f32, 5>(acc26_0, acc26_1, acc26_2, acc26_3, acc26_4),
+        array<f32, 5>(acc27_0, acc27_1, acc27_2, acc27_3, acc27_4),
+        array<f32, 5>(acc28_0, acc28_1, acc28_2, acc28_3, acc28_4),
+        array<f32, 5>(acc29_0, acc29_1, acc29_2, acc29_3, acc29_4),
+        array<f32, 5>(acc30_0, acc30_1, acc30_2, acc30_3, acc30_4),
+        array<f32, 5>(acc31_0, acc31_1, acc31_2, acc31_3, acc31_4),
+    );
+    for (var i = 0u; i < 32u; i++) {
+        let r = row0 + i * WG_Y;
+        if (r >= p.m) { break; }
+        for (var j = 0u; j < 5u; j++) {
+            let col = col0 + j * WG_X;
+            if (col >= p.n) { break; }
+            store(c_base, r, col, acc[i][j]);
+        }
+    }
+}
+
+@compute @workgroup_size(WG_X * WG_Y, 1, 1)
 fn gemm16x8_subgroup(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
     let lid = vec2<u32>(li % WG_X, li / WG_X);
     let batch = wg.z;

@@ -65,4 +65,4 @@ text = path.read_text()
 head = text[: text.index(MARKER)] if MARKER in text else text
 path.write_text(head + MARKER + "\n" + entry(8, 8) + "\n" + entry(8, 5))
 sg = path.parent / "gemm_subgroup.wgsl"
-sg.write_text(head + MARKER + "\n" + entry(8, 8, True) + "\n" + entry(8, 5, True) + "\n" + entry(16, 8, True) + "\n" + entry(32, 8, True) + "\n" + entry(64, 8, True))
+sg.write_text(head + MARKER + "\n" + entry(8, 8, True) + "\n" + entry(8, 5, True) + "\n" + entry(16, 5, True) + "\n" + entry(32, 5, True) + "\n" + entry(16, 8, True) + "\n" + entry(32, 8, True) + "\n" + entry(64, 8, True))

@@ -41,6 +41,8 @@ static GEMM8_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm8x8_sub
 static GEMM168_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm16x8_subgroup", bindings: BINDINGS };
 static GEMM328_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm32x8_subgroup", bindings: BINDINGS };
 static GEMM648_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm64x8_subgroup", bindings: BINDINGS };
+static GEMM165_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm16x5_subgroup", bindings: BINDINGS };
+static GEMM325_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm32x5_subgroup", bindings: BINDINGS };
 static GEMM85_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm8x5_subgroup", bindings: BINDINGS };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
@@ -146,6 +148,12 @@ fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
     let sg = subgroup_width()?;
     let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
     let rows_for = |wx: u32| m.div_ceil(8).next_power_of_two().clamp(1, 256 / wx);
+    // WG_Y for a subgroup block of `rows` rows: no taller a tile than M rounded up needs, and
+    // none at all for the taller blocks if M is shorter than one block.
+    let sg_rows = |rows: u32, wx: u32| {
+        let tall = m.next_power_of_two();
+        (rows == 8 || rows <= tall).then(|| (tall / rows).clamp(1, 256 / wx))
+    };
     // (pick, loads per FMA of its block)
     let mut v: Vec<(Pick, f64)> = Vec::new();
     v.push((Pick { name: "4x4", kernel: &GEMM, wg: (16, 16), tile: (64, 64) }, 8.0 / 16.0));
@@ -157,19 +165,26 @@ fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
         v.push((Pick { name: "8x5", kernel: &GEMM85, wg: (wx, wy), tile: (8 * wy, 5 * wx) }, 13.0 / 40.0));
         // Every subgroup size divides the largest, so WG_X a multiple of it keeps rows shared.
         if sg.is_some() && wx.is_multiple_of(ctx.info.subgroup_max_size) {
-            let p = Pick { name: "8x5 subgroup", kernel: &GEMM85_SG, wg: (wx, wy), tile: (8 * wy, 5 * wx) };
-            v.push((p, 6.0 / 40.0));
+            for (name, kernel, rows) in [
+                ("8x5 subgroup", &GEMM85_SG, 8),
+                ("16x5 subgroup", &GEMM165_SG, 16),
+                ("32x5 subgroup", &GEMM325_SG, 32),
+            ] {
+                if let Some(wy) = sg_rows(rows, wx) {
+                    let loads = (rows / 8 + 5) as f64 / (rows * 5) as f64;
+                    v.push((Pick { name, kernel, wg: (wx, wy), tile: (rows * wy, 5 * wx) }, loads));
+                }
+            }
         }
     }
     if let (Some(wx), true) = (sg, n >= 128) {
-        let wy = rows_for(wx);
         for (name, kernel, rows) in [
             ("8x8 subgroup", &GEMM8_SG, 8),
             ("16x8 subgroup", &GEMM168_SG, 16),
             ("32x8 subgroup", &GEMM328_SG, 32),
             ("64x8 subgroup", &GEMM648_SG, 64),
         ] {
-            if rows == 8 || rows * wy <= m.next_power_of_two() {
+            if let Some(wy) = sg_rows(rows, wx) {
                 let loads = (rows / 8 + 8) as f64 / (rows * 8) as f64;
                 v.push((Pick { name, kernel, wg: (wx, wy), tile: (rows * wy, 8 * wx) }, loads));
             }
