@@ -5,8 +5,10 @@
 #
 # BIN_DIR: a release `engine` built elsewhere, plus optional test binaries named test-NAME
 #          (from `cargo test --release --no-run`).
-# OUT_DIR: where info.txt, parity.txt, parity.json, bench.txt, bench.json and tests.txt are
-#          written.
+# OUT_DIR: where info.txt, parity.txt, parity.json, bench.txt, bench.json (default kernel
+#          choices), bench-tuned.txt/.json (after the autotuner chose per shape class; its
+#          choices and timings in tune.json), profile.txt (GPU time per kernel of the end-to-end
+#          suite) and tests.txt are written.
 # The parity cases are read from tests/fixtures/reference/ next to this script's repository
 # (the run tool carries the working tree), or from $ENGINE_CASES.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
@@ -40,6 +42,9 @@ if [ -d "$CASES" ]; then
   "$BIN/engine" parity "$CASES"/*/ --json > "$OUT/parity.json" 2>/dev/null || true
 fi
 "$BIN/engine" bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+ENGINE_TUNE_CACHE="$OUT/tune.json" "$BIN/engine" bench --tune gemm conv attention e2e --json "$OUT/bench-tuned.json" 2>&1 \
+  | tee "$OUT/bench-tuned.txt"
+ENGINE_TUNE_CACHE="$OUT/tune.json" ENGINE_PROFILE=1 "$BIN/engine" bench e2e 2>&1 | tee "$OUT/profile.txt"
 for t in "$BIN"/test-*; do
   [ -x "$t" ] || continue
   echo "== $(basename "$t")" | tee -a "$OUT/tests.txt"
