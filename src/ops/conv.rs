@@ -93,9 +93,9 @@ const SHAPES: [(&str, (u32, u32)); 4] = [("16x16", (16, 16)), ("32x8", (32, 8)),
 
 /// The variants for one dispatch and the default among them: the plain kernel in
 /// [`shape_for`]'s shape and the others of [`SHAPES`] that fit M; where the GEMM subgroup
-/// kernels run (same lane layout), the subgroup entries whose tiles fit M and N. On a CPU
-/// adapter the default is the tallest subgroup entry that fits (measured on lavapipe); elsewhere
-/// the plain kernel, until tuned.
+/// kernels run (same lane layout), the subgroup entries whose tiles fit M and N, each as tall
+/// as M needs. On a CPU adapter the default minimises the GEMM kernels' cost model (measured
+/// on lavapipe); elsewhere it is the plain kernel, until tuned.
 fn variants(pass: Pass, m: u32, n: u32) -> Result<(Vec<Variant>, usize)> {
     let plain = if pass == Pass::Conv { &CONV } else { &CONV_DW };
     let default = shape_for(m, n);
@@ -105,7 +105,9 @@ fn variants(pass: Pass, m: u32, n: u32) -> Result<(Vec<Variant>, usize)> {
             v.push(Variant { name, kernel: plain, wg, rows: 8 });
         }
     }
-    let mut choice = 0;
+    // Loads per FMA of each variant's block, for the default's cost model.
+    let mut loads = vec![16.0 / 64.0; v.len()];
+    let mut default = 0;
     if let Some(wide) = super::gemm::subgroup_kernels()? {
         let ctx = Tensor::ctx()?;
         let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
@@ -119,24 +121,26 @@ fn variants(pass: Pass, m: u32, n: u32) -> Result<(Vec<Variant>, usize)> {
             if wx == wide && names[0].ends_with("narrow") || 8 * wx > n.next_power_of_two() {
                 continue;
             }
-            let wy = 256 / wx;
             for ((rows, conv, dw), name) in SUBGROUP.iter().zip(names) {
-                if rows * wy <= m.next_power_of_two().max(8 * wy) {
-                    // Default: the widest, then tallest, subgroup variant that fits.
-                    if cpu && (choice == 0 || v[choice].wg.0 == wx) {
-                        choice = v.len();
-                    }
-                    v.push(Variant {
-                        name,
-                        kernel: if pass == Pass::Conv { conv } else { dw },
-                        wg: (wx, wy),
-                        rows: *rows,
-                    });
+                if *rows == 8 || *rows <= m {
+                    let wy = super::gemm::balanced_rows(m, *rows, 256 / wx);
+                    let kernel = if pass == Pass::Conv { conv } else { dw };
+                    v.push(Variant { name, kernel, wg: (wx, wy), rows: *rows });
+                    loads.push((rows / 8 + 8) as f64 / (8 * rows) as f64);
                 }
             }
         }
+        // On a CPU adapter (where it was measured) the cheapest by the GEMM kernels' model:
+        // padded tile area times 1 + 13.5 loads per FMA. Elsewhere the plain kernel until tuned.
+        if cpu {
+            let cost = |i: usize| {
+                let (x, y) = (8 * v[i].wg.0, v[i].rows * v[i].wg.1);
+                (m.div_ceil(y) * y) as f64 * (n.div_ceil(x) * x) as f64 * (1.0 + 13.5 * loads[i])
+            };
+            default = (0..v.len()).min_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0);
+        }
     }
-    Ok((v, choice))
+    Ok((v, default))
 }
 
 /// The variant for one dispatch: the tuned choice for its class, else the default. Timing

@@ -147,13 +147,10 @@ fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
     let ctx = Tensor::ctx()?;
     let sg = subgroup_width()?;
     let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
-    let rows_for = |wx: u32| m.div_ceil(8).next_power_of_two().clamp(1, 256 / wx);
-    // WG_Y for a subgroup block of `rows` rows: no taller a tile than M rounded up needs, and
-    // none at all for the taller blocks if M is shorter than one block.
-    let sg_rows = |rows: u32, wx: u32| {
-        let tall = m.next_power_of_two();
-        (rows == 8 || rows <= tall).then(|| (tall / rows).clamp(1, 256 / wx))
-    };
+    let rows_for = |wx: u32| balanced_rows(m, 8, 256 / wx);
+    // WG_Y for a subgroup block of `rows` rows; none for the taller blocks if M is shorter
+    // than one block.
+    let sg_rows = |rows: u32, wx: u32| (rows == 8 || rows <= m).then(|| balanced_rows(m, rows, 256 / wx));
     // (pick, loads per FMA of its block)
     let mut v: Vec<(Pick, f64)> = Vec::new();
     v.push((Pick { name: "4x4", kernel: &GEMM, wg: (16, 16), tile: (64, 64) }, 8.0 / 16.0));
@@ -201,6 +198,16 @@ fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
         .min_by(|&a, &b| cost(&v[a]).total_cmp(&cost(&v[b])))
         .unwrap_or(0);
     Ok((v.into_iter().map(|(p, _)| p).collect(), default))
+}
+
+/// WG_Y (at most `max`) for blocks of `rows` rows over M rows: the fewest tiles of
+/// `rows` x WG_Y that cover M, each as short as that many tiles allow, so that little is
+/// computed and thrown away (640 rows in 32-row blocks: two tiles of 320, WG_Y = 10, where a
+/// power of two would take two of 512). Not a power of two in general, which WGSL allows.
+pub(crate) fn balanced_rows(m: u32, rows: u32, max: u32) -> u32 {
+    let max = max.max(1);
+    let tiles = m.max(1).div_ceil(rows * max);
+    m.max(1).div_ceil(rows * tiles).clamp(1, max)
 }
 
 /// The variant for this product: the tuned choice for its shape class, or the default.
