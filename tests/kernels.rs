@@ -352,6 +352,38 @@ fn mse_loss_forward_and_backward() {
 
 // ---------------------------------------------------------------- layout ops
 
+/// Permutes that are transposes once axes merge (the tiled transpose kernel): a matrix, a
+/// batch of them, channels-last [n, c, h, w] -> [n, h, w, c], with edges off the 16-tile, and
+/// one that is not (strided copy), each against a host permute.
+#[test]
+fn permute_transposes_match_host() {
+    let mut rng = Rng::new(61);
+    let cases: [(Vec<usize>, Vec<usize>); 5] = [
+        (vec![37, 50], vec![1, 0]),
+        (vec![3, 17, 33], vec![0, 2, 1]),
+        (vec![2, 19, 5, 7], vec![0, 2, 3, 1]),
+        (vec![1, 40, 1, 3], vec![0, 3, 2, 1]),
+        (vec![2, 5, 3, 4], vec![0, 2, 1, 3]),
+    ];
+    for (shape, perm) in cases {
+        let x = rng.vec(numel(&shape), -1.0, 1.0);
+        let got = t(&x, &shape).permute(&perm).unwrap();
+        let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+        assert_eq!(got.shape(), &out[..]);
+        let in_str: Vec<usize> = (0..shape.len()).map(|i| shape[i + 1..].iter().product()).collect();
+        let mut want = vec![0.0f32; x.len()];
+        for (o, w) in want.iter_mut().enumerate() {
+            let (mut rem, mut src) = (o, 0);
+            for d in (0..out.len()).rev() {
+                src += (rem % out[d]) * in_str[perm[d]];
+                rem /= out[d];
+            }
+            *w = x[src];
+        }
+        assert_eq!(got.to_vec().unwrap(), want, "permute {shape:?} by {perm:?}");
+    }
+}
+
 #[test]
 fn permute_expand_narrow_forward_and_backward() {
     let mut rng = Rng::new(41);

@@ -11,6 +11,64 @@ use crate::tensor::{contiguous_strides, numel, Tensor};
 pub static SHADER: Shader = Shader { name: "copy", source: include_str!("../../shaders/copy.wgsl"), variants: &[&[]] };
 static STRIDED_COPY: Kernel =
     Kernel { shader: &SHADER, entry: "strided_copy", bindings: &[Access::Read, Access::ReadWrite] };
+static TRANSPOSE: Kernel = Kernel { shader: &SHADER, entry: "transpose", bindings: &[Access::Read, Access::ReadWrite] };
+
+/// `dims` and both stride lists with size-1 axes dropped and neighbouring axes merged where
+/// both sides are contiguous across them (a permute of [b, c, h, w] to [b, h, w, c] is a
+/// [b, c, h·w] transpose).
+fn simplify(dims: &[usize], a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (mut d, mut sa, mut sb): (Vec<usize>, Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..dims.len() {
+        if dims[i] == 1 {
+            continue;
+        }
+        if let (Some(&last), Some(&la), Some(&lb)) = (d.last(), sa.last(), sb.last()) {
+            if la == dims[i] * a[i] && lb == dims[i] * b[i] {
+                let k = d.len() - 1;
+                d[k] = last * dims[i];
+                sa[k] = a[i];
+                sb[k] = b[i];
+                continue;
+            }
+        }
+        d.push(dims[i]);
+        sa.push(a[i]);
+        sb.push(b[i]);
+    }
+    (d, sa, sb)
+}
+
+/// The batched transpose kernel where the copy is one: dst contiguous [B, X, Y] from src
+/// contiguous [B, Y, X], both within a binding. Returns false where it does not apply.
+fn try_transpose(
+    src: &Tensor,
+    src_off: usize,
+    src_str: &[usize],
+    dst: &Tensor,
+    dst_off: usize,
+    dst_str: &[usize],
+    dims: &[usize],
+) -> Result<bool> {
+    let (d, s, t) = simplify(dims, src_str, dst_str);
+    let (batch, x, y) = match (d.len(), &s[..], &t[..]) {
+        (2, &[1, sy], &[ty, 1]) if sy == d[0] && ty == d[1] => (1, d[0], d[1]),
+        (3, &[sb, 1, sy], &[tb, ty, 1]) if sy == d[1] && ty == d[2] && sb == d[1] * d[2] && tb == sb => {
+            (d[0], d[1], d[2])
+        }
+        _ => return Ok(false),
+    };
+    let ctx = Tensor::ctx()?;
+    let n = batch * x * y;
+    if n > ctx.max_binding_elems() || batch > 65535 || x.div_ceil(16) > 65535 || y.div_ceil(16) > 65535 {
+        return Ok(false);
+    }
+    let (sv, ss) = ctx.window(src.buffer(), src.offset() + src_off, n)?;
+    let (dv, ds) = ctx.window(dst.buffer(), dst.offset() + dst_off, n)?;
+    let params = [u(x), u(y), ss, ds];
+    let groups = [u(x.div_ceil(16)), u(y.div_ceil(16)), u(batch)];
+    ctx.dispatch(&TRANSPOSE, &Spec::new(), &params, &[sv, dv], groups)?;
+    Ok(true)
+}
 
 /// For every coordinate c of `dims`: dst[dst_off + c·dst_str] = src[src_off + c·src_str]
 /// (offsets in elements, relative to each tensor).
@@ -30,6 +88,9 @@ pub(crate) fn strided_copy(
     }
     if dims.len() > 8 {
         return Err(Error::invalid("copy", format!("at most 8 dims are supported, got {dims:?}")));
+    }
+    if try_transpose(src, src_off, src_str, dst, dst_off, dst_str, dims)? {
+        return Ok(());
     }
     let extent = |str_: &[usize]| 1 + dims.iter().zip(str_).map(|(d, s)| (d - 1) * s).sum::<usize>();
     let (se, de) = (extent(src_str), extent(dst_str));
