@@ -52,16 +52,22 @@ fn softmax_lse(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     let row = row_index(wg, nwg);
     let valid = row < p.rows;
     let base = p.s_shift + min(row, p.rows - 1u) * p.n;
+    // One pass for the statistics (online softmax: a running max and the sum rescaled to it),
+    // then the lanes' (max, sum) pairs combine: reading the row once instead of twice.
     var m = -3.4028235e38;
-    for (var i = lid; i < p.n; i += WG) { m = max(m, sm_s[base + i]); }
-    m = reduce(lid, m, true);
-    var s = 0.0;
-    for (var i = lid; i < p.n; i += WG) { s += exp(sm_s[base + i] - m); }
-    s = reduce(lid, s, false);
+    var l = 0.0;
+    for (var i = lid; i < p.n; i += WG) {
+        let x = sm_s[base + i];
+        let m2 = max(m, x);
+        l = l * exp(m - m2) + exp(x - m2);
+        m = m2;
+    }
+    let mx = reduce(lid, m, true);
+    let s = reduce(lid, l * exp(m - mx), false);
     if (valid) {
         let inv = 1.0 / s;
-        for (var i = lid; i < p.n; i += WG) { sm_s[base + i] = exp(sm_s[base + i] - m) * inv; }
-        if (lid == 0u) { sm_lse[p.lse_shift + stat_index(row)] = m + log(s); }
+        for (var i = lid; i < p.n; i += WG) { sm_s[base + i] = exp(sm_s[base + i] - mx) * inv; }
+        if (lid == 0u) { sm_lse[p.lse_shift + stat_index(row)] = mx + log(s); }
     }
 }
 
