@@ -64,5 +64,10 @@ path = pathlib.Path(__file__).resolve().parent.parent / "shaders" / "gemm.wgsl"
 text = path.read_text()
 head = text[: text.index(MARKER)] if MARKER in text else text
 path.write_text(head + MARKER + "\n" + entry(8, 8) + "\n" + entry(8, 5))
+# The subgroup file shares the parameters, bindings and load/store helpers, not the 4x4 entry.
+shared = head[: head.index("@compute @workgroup_size(16, 16, 1)\nfn gemm(")]
 sg = path.parent / "gemm_subgroup.wgsl"
-sg.write_text(head + MARKER + "\n" + entry(8, 8, True) + "\n" + entry(8, 5, True) + "\n" + entry(16, 5, True) + "\n" + entry(32, 5, True) + "\n" + entry(16, 8, True) + "\n" + entry(32, 8, True) + "\n" + entry(64, 8, True))
+note = ("// The subgroup twins of gemm.wgsl's register-blocked entries (8x8, 8x5, 16x5, 32x5, 16x8, 32x8,\n"
+        "// 64x8): a copy of its header and helpers, generated with them. The 4x4 `gemm` entry\n"
+        "// described below lives only in gemm.wgsl.\n")
+sg.write_text(note + shared + MARKER + "\n" + entry(8, 8, True) + "\n" + entry(8, 5, True) + "\n" + entry(16, 5, True) + "\n" + entry(32, 5, True) + "\n" + entry(16, 8, True) + "\n" + entry(32, 8, True) + "\n" + entry(64, 8, True))

@@ -219,9 +219,6 @@ fn pick(m: usize, n: usize, k: usize, trans: (bool, bool)) -> Result<Pick> {
             return Ok(*c);
         }
     }
-    if std::env::var("ENGINE_DEBUG_GEMM").is_ok() {
-        eprintln!("GEMM {} m{m} n{n} k{k} t{trans:?}", cands[default].name);
-    }
     if cands.len() == 1 {
         return Ok(cands[0]);
     }
