@@ -96,7 +96,7 @@ const SHAPES: [(&str, (u32, u32)); 4] = [("16x16", (16, 16)), ("32x8", (32, 8)),
 /// kernels run (same lane layout), the subgroup entries whose tiles fit M and N, each as tall
 /// as M needs. On a CPU adapter the default minimises the GEMM kernels' cost model (measured
 /// on lavapipe); elsewhere it is the plain kernel, until tuned.
-fn variants(pass: Pass, m: u32, n: u32) -> Result<(Vec<Variant>, usize)> {
+fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)> {
     let plain = if pass == Pass::Conv { &CONV } else { &CONV_DW };
     let default = shape_for(m, n);
     let mut v = vec![Variant { name: "plain", kernel: plain, wg: default, rows: 8 }];
@@ -135,7 +135,8 @@ fn variants(pass: Pass, m: u32, n: u32) -> Result<(Vec<Variant>, usize)> {
         if cpu {
             let cost = |i: usize| {
                 let (x, y) = (8 * v[i].wg.0, v[i].rows * v[i].wg.1);
-                (m.div_ceil(y) * y) as f64 * (n.div_ceil(x) * x) as f64 * (1.0 + 13.5 * loads[i])
+                let idle = super::gemm::idle_factor(m.div_ceil(y) * n.div_ceil(x) * z);
+                (m.div_ceil(y) * y) as f64 * (n.div_ceil(x) * x) as f64 * (1.0 + 13.5 * loads[i]) * idle
             };
             default = (0..v.len()).min_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0);
         }
@@ -147,7 +148,7 @@ fn variants(pass: Pass, m: u32, n: u32) -> Result<(Vec<Variant>, usize)> {
 /// reruns the dispatch, so only dispatches that overwrite their output (beta = 0) tune.
 /// `ENGINE_CONV_VARIANT` forces one by name where it applies (tests, comparisons).
 fn tuned(pass: Pass, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
-    let (vs, default) = variants(pass, p.m, p.n)?;
+    let (vs, default) = variants(pass, p.m, p.n, z as u32)?;
     if let Ok(force) = std::env::var("ENGINE_CONV_VARIANT") {
         if let Some(v) = vs.iter().find(|v| v.name == force) {
             return Ok(*v);

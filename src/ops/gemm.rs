@@ -143,7 +143,7 @@ fn subgroup_self_test(wx: u32) -> Result<bool> {
 /// thrown away count) times 1 + 13.5 loads per FMA, 13.5 being what one storage load cost in
 /// FMAs on lavapipe. Off a CPU adapter only the plain kernels are default candidates, and the
 /// tuner (`engine bench --tune`) decides the rest.
-fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
+fn candidates(m: u32, n: u32, batch: u32) -> Result<(Vec<Pick>, usize)> {
     let ctx = Tensor::ctx()?;
     let sg = subgroup_width()?;
     let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
@@ -188,8 +188,9 @@ fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
         }
     }
     let cost = |(p, loads): &(Pick, f64)| {
-        let padded = (m.div_ceil(p.tile.0) * p.tile.0) as f64 * (n.div_ceil(p.tile.1) * p.tile.1) as f64;
-        padded * (1.0 + 13.5 * loads)
+        let (tm, tn) = (m.div_ceil(p.tile.0), n.div_ceil(p.tile.1));
+        let padded = (tm * p.tile.0) as f64 * (tn * p.tile.1) as f64;
+        padded * (1.0 + 13.5 * loads) * idle_factor(tm * tn * batch)
     };
     let default = (0..v.len())
         .filter(|&i| cpu || !v[i].0.name.contains("subgroup"))
@@ -198,6 +199,16 @@ fn candidates(m: u32, n: u32) -> Result<(Vec<Pick>, usize)> {
         .min_by(|&a, &b| cost(&v[a]).total_cmp(&cost(&v[b])))
         .unwrap_or(0);
     Ok((v.into_iter().map(|(p, _)| p).collect(), default))
+}
+
+/// How much longer a dispatch of `workgroups` takes than its work alone would on a CPU adapter
+/// whose threads outnumber them: lavapipe runs each workgroup on one thread, so one workgroup
+/// for a whole 1024 x 40 product left the other core idle (the 32x5 block ran at half the 8x5's
+/// rate there). 1 once there are at least as many workgroups as host threads.
+pub(crate) fn idle_factor(workgroups: u32) -> f64 {
+    static THREADS: OnceLock<u32> = OnceLock::new();
+    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    (threads as f64 / workgroups.max(1) as f64).max(1.0)
 }
 
 /// WG_Y (at most `max`) for blocks of `rows` rows over M rows: the fewest tiles of
@@ -211,8 +222,8 @@ pub(crate) fn balanced_rows(m: u32, rows: u32, max: u32) -> u32 {
 }
 
 /// The variant for this product: the tuned choice for its shape class, or the default.
-fn pick(m: usize, n: usize, k: usize, trans: (bool, bool)) -> Result<Pick> {
-    let (cands, default) = candidates(u(m), u(n))?;
+fn pick(m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<Pick> {
+    let (cands, default) = candidates(u(m), u(n), u(batch))?;
     // For tests and comparisons: force a variant by name where it applies.
     if let Ok(force) = std::env::var("ENGINE_GEMM_VARIANT") {
         if let Some(c) = cands.iter().find(|c| c.name == force) {
@@ -224,21 +235,23 @@ fn pick(m: usize, n: usize, k: usize, trans: (bool, bool)) -> Result<Pick> {
     }
     let narrow = n <= 160;
     let class = format!(
-        "gemm ta{} tb{} m{} n{} k{}",
+        "gemm ta{} tb{} m{} n{} k{} b{}",
         trans.0 as u8,
         trans.1 as u8,
         tune::bucket(m),
         if narrow { n } else { tune::bucket(n) },
-        tune::bucket(k)
+        tune::bucket(k),
+        tune::bucket(batch)
     );
     let name = tune::choose(&class, &cands.iter().map(|c| c.name).collect::<Vec<_>>(), default, |i| {
         let (rows_a, cols_a) = if trans.0 { (k, m) } else { (m, k) };
         let (rows_b, cols_b) = if trans.1 { (n, k) } else { (k, n) };
-        let a = Tensor::zeros(&[rows_a * cols_a])?;
-        let b = Tensor::zeros(&[rows_b * cols_b])?;
-        let c = Tensor::zeros(&[m * n])?;
+        // The real batch count: it decides how many workgroups run at once.
+        let a = Tensor::zeros(&[batch * rows_a * cols_a])?;
+        let b = Tensor::zeros(&[batch * rows_b * cols_b])?;
+        let c = Tensor::zeros(&[batch * m * n])?;
         let (am, bm, cm) = (Mat::dense(&a, rows_a, cols_a), Mat::dense(&b, rows_b, cols_b), Mat::dense(&c, m, n));
-        let run = || launch(cands[i], am, bm, cm, 1, trans, 1.0, 0.0);
+        let run = || launch(cands[i], am, bm, cm, batch, trans, 1.0, 0.0);
         Ok(crate::bench::time_gpu(3, run)?.0)
     })?;
     Ok(cands.into_iter().find(|c| c.name == name).unwrap_or_else(|| unreachable!("tune::choose returns a candidate")))
@@ -341,7 +354,7 @@ pub(crate) fn gemm_raw(
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
-        let pick = pick(p.m as usize, p.n as usize, p.k as usize, (ta, tb))?;
+        let pick = pick(p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
         dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches)
     };
     let max = ctx.max_binding_elems();
@@ -541,7 +554,7 @@ pub(crate) fn gemm_strided(
     if batch == 0 || m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
-    launch(pick(m, n, k, trans)?, a, b, c, batch, trans, alpha, beta)
+    launch(pick(m, n, k, batch, trans)?, a, b, c, batch, trans, alpha, beta)
 }
 
 /// [`gemm_strided`] with a given variant.
