@@ -35,7 +35,7 @@ type File = BTreeMap<String, BTreeMap<String, Entry>>;
 struct State {
     file: File,
     path: Option<PathBuf>,
-    /// Per-process choices by class (also those taken by default).
+    /// Per-process choices by class: tuned here or read from the file.
     memo: HashMap<String, String>,
     warned: bool,
 }
@@ -117,14 +117,11 @@ pub fn choose_if(
             return Ok(name);
         }
     }
+    // Not tuning: this shape's own default. It is not remembered, because other shapes of the
+    // same class may have other defaults (the cost model sees the exact sizes).
     let mut time = match time {
         Some(t) if enabled() => t,
-        Some(_) => {
-            let name = candidates[default];
-            state().lock().unwrap_or_else(|e| e.into_inner()).memo.insert(class.to_string(), name.to_string());
-            return Ok(name);
-        }
-        None => return Ok(candidates[default]),
+        _ => return Ok(candidates[default]),
     };
     // Time outside the lock: a candidate may itself launch tuned kernels. Two interleaved
     // rounds, each candidate's best kept, so that a burst of load on a shared machine hits one
