@@ -46,7 +46,7 @@ fn reset() {
 }
 
 #[test]
-#[ignore = "SD 1.5 U-Net (860 M parameters) at 64x64 latents: minutes on lavapipe"]
+#[ignore = "SD 1.5 U-Net (860 M parameters) at 64x64 latents: about a minute on lavapipe with loading"]
 fn sd15_unet_forward_at_64x64_latents() {
     let cfg: UNetConfig = builtin_config("sd15", "unet").unwrap();
     reset();
@@ -66,7 +66,7 @@ fn sd15_unet_forward_at_64x64_latents() {
 }
 
 #[test]
-#[ignore = "SD 1.5 VAE at 512x512: minutes on lavapipe"]
+#[ignore = "SD 1.5 VAE at 512x512: about two minutes on lavapipe"]
 fn sd15_vae_encode_and_decode_at_512x512() {
     let cfg: VaeConfig = builtin_config("sd15", "vae").unwrap();
     reset();
@@ -90,7 +90,7 @@ fn sd15_vae_encode_and_decode_at_512x512() {
 }
 
 #[test]
-#[ignore = "CLIP ViT-L/14 text tower (123 M parameters): tens of seconds on lavapipe"]
+#[ignore = "CLIP ViT-L/14 text tower (123 M parameters): loads 0.5 GB of random weights; seconds on lavapipe"]
 fn sd15_clip_text_encoder_on_77_tokens() {
     let cfg: ClipConfig = builtin_config("sd15", "text_encoder").unwrap();
     reset();

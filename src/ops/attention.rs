@@ -320,14 +320,6 @@ fn gemm_backward(dims: &Dims, saved: [&Tensor; 6], grads: [&Tensor; 3]) -> Resul
     Ok(())
 }
 
-/// Whether attention takes heads of dimension `d` on this adapter: the GEMM form takes any
-/// (without a causal mask); the fused kernel needs its K and V tiles in workgroup memory.
-pub fn supports(d: usize, causal: bool) -> Result<bool> {
-    let ctx = Tensor::ctx()?;
-    let fused = d > 0 && ((2 * TILE * d + 2 * TILE) as u32) * 4 <= ctx.limits.max_compute_workgroup_storage_size;
-    Ok(d > 0 && (fused || !causal))
-}
-
 /// softmax(scale · q kᵀ [causal]) v for q [B, Nq, D], k and v [B, Nk, D] -> [B, Nq, D].
 /// `scale` is usually 1/sqrt(D).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, scale: f32) -> Result<Tensor> {
@@ -366,8 +358,14 @@ pub fn attention_with(
         return Err(Error::invalid(
             "attention",
             format!(
-                "causal attention with head dimension {} needs {wg_bytes} bytes of workgroup memory; the adapter has {}",
-                dims.d, ctx.limits.max_compute_workgroup_storage_size
+                "attention with head dimension {} (causal: {}, {} keys) needs the fused kernel, which needs \
+                 {wg_bytes} bytes of workgroup memory; the adapter has {}. The GEMM form takes no causal mask \
+                 and at most {} keys",
+                dims.d,
+                dims.causal,
+                dims.nk,
+                ctx.limits.max_compute_workgroup_storage_size,
+                SCRATCH_FLOATS.min(ctx.max_binding_elems())
             ),
         ));
     }
