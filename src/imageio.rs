@@ -1,30 +1,33 @@
 //! Images in and out: PNG files with their generation settings in text chunks, and numbered
 //! output names that never overwrite an earlier run's files.
 
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// Writes 8-bit RGB `pixels` ([H, W, 3], row-major) as a PNG with `text` as tEXt/iTXt chunks.
 pub fn save_png(path: &Path, width: usize, height: usize, pixels: &[u8], text: &[(&str, String)]) -> Result<()> {
-    let ctx = |e: std::io::Error| Error::io(format!("writing {}", path.display()), e);
-    let file = std::fs::File::create(path).map_err(ctx)?;
-    let mut enc = png::Encoder::new(BufWriter::new(file), width as u32, height as u32);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    for (k, v) in text {
-        // tEXt is Latin-1 only; prompts may hold any character, so those go in iTXt.
-        let r = if v.is_ascii() {
-            enc.add_text_chunk(k.to_string(), v.clone())
-        } else {
-            enc.add_itxt_chunk(k.to_string(), v.clone())
-        };
-        r.map_err(|e| Error::invalid("png", format!("{}: text chunk `{k}`: {e}", path.display())))?;
-    }
-    let mut w = enc.write_header().map_err(|e| Error::invalid("png", format!("{}: {e}", path.display())))?;
-    w.write_image_data(pixels).map_err(|e| Error::invalid("png", format!("{}: {e}", path.display())))?;
-    w.finish().map_err(|e| Error::invalid("png", format!("{}: {e}", path.display())))
+    let bad = |e: png::EncodingError| match e {
+        png::EncodingError::IoError(e) => Error::io(format!("writing {}", path.display()), e),
+        e => Error::invalid("png", format!("{}: {e}", path.display())),
+    };
+    crate::fsutil::write_atomic(path, |out| {
+        let mut enc = png::Encoder::new(out, width as u32, height as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        for (k, v) in text {
+            // tEXt is Latin-1 only; prompts may hold any character, so those go in iTXt.
+            if v.is_ascii() {
+                enc.add_text_chunk(k.to_string(), v.clone())
+            } else {
+                enc.add_itxt_chunk(k.to_string(), v.clone())
+            }
+            .map_err(bad)?;
+        }
+        let mut w = enc.write_header().map_err(bad)?;
+        w.write_image_data(pixels).map_err(bad)?;
+        w.finish().map_err(bad)
+    })
 }
 
 /// The text chunks of a PNG (tEXt, zTXt and iTXt), for tests and for reading settings back.

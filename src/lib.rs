@@ -10,6 +10,7 @@ pub mod autograd;
 pub mod bench;
 pub mod diffusion;
 pub mod error;
+pub mod fsutil;
 pub mod gpu;
 pub mod imageio;
 pub mod models;

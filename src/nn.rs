@@ -18,16 +18,11 @@ use crate::weights::SafeFile;
 /// Where a model's tensors come from.
 pub enum Source {
     /// One or more safetensors files (shards); `rename` maps a module path to the key in the file
-    /// (the single-file CompVis layout), absent for diffusers folders.
+    /// (the single-file CompVis layout, or a text encoder saved by transformers 5.x), absent where
+    /// the file's keys are the module paths.
     Files { files: Vec<SafeFile>, rename: Option<HashMap<String, String>>, label: String },
     /// Deterministic random weights from a seed (full-size tests, the embedded tiny model).
     Random { seed: u64 },
-}
-
-impl Source {
-    pub fn files(files: Vec<SafeFile>, label: impl Into<String>) -> Source {
-        Source::Files { files, rename: None, label: label.into() }
-    }
 }
 
 /// Hands out parameters under a module path. Cheap to clone; clones share the record.

@@ -160,9 +160,8 @@ fn save(st: &State) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_string_pretty(&st.file).map_err(std::io::Error::other)?)?;
-    std::fs::rename(&tmp, path)
+    let text = serde_json::to_string_pretty(&st.file).map_err(std::io::Error::other)?;
+    crate::fsutil::write_bytes(path, text.as_bytes()).map_err(std::io::Error::other)
 }
 
 /// Shape classes: a size rounded up to a power of two, so that nearby shapes share a choice.

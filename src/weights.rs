@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -195,8 +195,8 @@ pub enum OutData<'a> {
     I64(&'a [i64]),
 }
 
-/// Writes a safetensors file atomically: to `path.tmp`, synced, then renamed over `path`, so a
-/// crash or a full disk never leaves a half-written file under the real name.
+/// Writes a safetensors file atomically (`fsutil::write_atomic`): a crash or a full disk never
+/// leaves a half-written file under the real name, nor its temporary file.
 pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &BTreeMap<String, String>) -> Result<()> {
     let mut header = serde_json::Map::new();
     if !metadata.is_empty() {
@@ -222,19 +222,16 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
     while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
-    let tmp = path.with_extension("safetensors.tmp");
-    let ctx = |e| Error::io(format!("writing {}", tmp.display()), e);
-    let mut w = std::io::BufWriter::new(File::create(&tmp).map_err(ctx)?);
-    w.write_all(&(h.len() as u64).to_le_bytes()).map_err(ctx)?;
-    w.write_all(&h).map_err(ctx)?;
-    for (_, _, data) in tensors {
-        match data {
-            OutData::F32(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
-            OutData::I64(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
+    crate::fsutil::write_atomic(path, |w| {
+        let ctx = |e| Error::io(format!("writing {}", path.display()), e);
+        w.write_all(&(h.len() as u64).to_le_bytes()).map_err(ctx)?;
+        w.write_all(&h).map_err(ctx)?;
+        for (_, _, data) in tensors {
+            match data {
+                OutData::F32(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
+                OutData::I64(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
+            }
         }
-    }
-    let f = w.into_inner().map_err(|e| ctx(e.into_error()))?;
-    f.sync_all().map_err(ctx)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming {} to {}", tmp.display(), path.display()), e))
+        Ok(())
+    })
 }

@@ -237,3 +237,46 @@ fn unsupported_architectures_say_what_is_supported() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// transformers 5.x saves `CLIPTextModel` without the `text_model.` prefix that 4.x writes. A
+/// case's text encoder rewritten into the other layout loads the same parameters under the same
+/// names and passes `engine parity` as the original does.
+#[test]
+fn a_text_encoder_in_either_transformers_layout_loads_the_same_and_passes_parity() {
+    let case = fixtures().join("reference/tiny");
+    let other = temp_dir("te-layout").join("tiny");
+    copy_dir(&case, &other);
+    let file = other.join("model/text_encoder/model.safetensors");
+    let f = SafeFile::open(&file).unwrap();
+    let prefixed = f.entries.keys().all(|k| k.starts_with("text_model."));
+    let rewritten: Vec<(String, Vec<usize>, Vec<f32>)> = f
+        .entries
+        .keys()
+        .map(|k| {
+            let (shape, data) = f.read_f32(k).unwrap();
+            let key =
+                if prefixed { k.strip_prefix("text_model.").unwrap().to_string() } else { format!("text_model.{k}") };
+            (key, shape, data)
+        })
+        .collect();
+    drop(f);
+    let tensors: Vec<(String, Vec<usize>, OutData)> =
+        rewritten.iter().map(|(k, s, d)| (k.clone(), s.clone(), OutData::F32(d))).collect();
+    save(&file, &tensors, &Default::default()).unwrap();
+    assert_ne!(
+        SafeFile::open(&file).unwrap().entries.contains_key("text_model.embeddings.token_embedding.weight"),
+        prefixed,
+        "the copy is in the other layout"
+    );
+
+    let params = |dir: &Path| {
+        let (_, vb) = Model::open(&dir.join("model")).unwrap().text_encoder(false).unwrap();
+        vb.parameters().into_iter().map(|(n, t)| (n, t.to_vec().unwrap())).collect::<Vec<_>>()
+    };
+    let (a, b) = (params(&case), params(&other));
+    assert!(a.iter().all(|(n, _)| n.starts_with("text_model.")), "the engine names parameters as transformers 4.x");
+    assert_eq!(a, b);
+    let report = engine::parity::run(&other, |_| {}).unwrap();
+    assert!(report.rows.iter().any(|r| r.section == "clip") && report.passed());
+    std::fs::remove_dir_all(other.parent().unwrap()).unwrap();
+}

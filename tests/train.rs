@@ -132,31 +132,81 @@ fn dreambooth_on_the_tiny_model_learns_the_subject_and_its_output_loads_back() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
-/// Loads the output folder with diffusers (where Python has it) and compares U-Net outputs.
-fn diffusers_check(out: &Path, pipe: &Pipeline) {
-    let python = std::env::var("ENGINE_PYTHON").unwrap_or_else(|_| "python3".into());
+/// Runs `tools/check_diffusers_load.py ARGS… RESULT` with `python` when it has `modules`, and
+/// opens what it wrote; None (the check is skipped, and says so) where that Python lacks them.
+fn python_check(
+    python: &str,
+    modules: &str,
+    args: &[&std::ffi::OsStr],
+    result: &Path,
+) -> Option<engine::weights::SafeFile> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/check_diffusers_load.py");
-    let probe = std::process::Command::new(&python).args(["-c", "import diffusers, torch"]).output();
+    let probe = std::process::Command::new(python).args(["-c", &format!("import {modules}")]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED the diffusers load check: `{python} -c 'import diffusers, torch'` fails (set ENGINE_PYTHON to a Python with tools/requirements.txt installed)");
-        return;
+        eprintln!("SKIPPED a check through {modules}: `{python} -c 'import {modules}'` fails (set ENGINE_PYTHON to a Python with tools/requirements.txt installed)");
+        return None;
     }
-    let result = out.join("diffusers_unet.safetensors");
-    let r = std::process::Command::new(&python).arg(&script).arg(out).arg(&result).output().unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let f = engine::weights::SafeFile::open(&result).unwrap();
-    let get = |n: &str| {
-        let (s, d) = f.read_f32(n).unwrap();
-        Tensor::from_slice(&d, &s).unwrap()
-    };
-    let _g = engine::no_grad();
-    let got =
-        pipe.unet.forward(&get("sample"), &get("timestep"), &get("encoder_hidden_states")).unwrap().to_vec().unwrap();
-    let (_, want) = f.read_f32("out").unwrap();
+    let r = std::process::Command::new(python).arg(&script).args(args).arg(result).output().unwrap();
+    assert!(r.status.success(), "{python} {} {args:?}: {}", script.display(), String::from_utf8_lossy(&r.stderr));
+    Some(engine::weights::SafeFile::open(result).unwrap())
+}
+
+fn read(f: &engine::weights::SafeFile, name: &str) -> Tensor {
+    let (s, d) = f.read_f32(name).unwrap();
+    Tensor::from_slice(&d, &s).unwrap()
+}
+
+/// max |got - want| ≤ rtol · max |want|, printed with the library versions that computed `want`.
+fn assert_matches(what: &str, got: &Tensor, f: &engine::weights::SafeFile, name: &str, rtol: f32) {
+    let got = got.to_vec().unwrap();
+    let (_, want) = f.read_f32(name).unwrap();
+    assert_eq!(got.len(), want.len(), "{what}: sizes differ");
     let max = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    eprintln!("diffusers loads the output folder: U-Net max |engine - diffusers| = {err:.3e} (max |out| {max:.3})");
-    assert!(err <= 1e-4 * max.max(1e-6), "U-Net outputs differ: {err} vs max {max}");
+    let versions: Vec<String> = f.metadata.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!("{what}: max |engine - python| = {err:.3e}, max |out| {max:.3} ({})", versions.join(", "));
+    assert!(err <= rtol * max.max(1e-6), "{what} differs: {err} vs max {max}");
+}
+
+/// The text encoder's output on the ids the script tokenized.
+fn clip_output(pipe: &Pipeline, f: &engine::weights::SafeFile) -> Tensor {
+    let (_, ids) = f.read_i64("input_ids").unwrap();
+    pipe.clip.forward(&[ids.iter().map(|&i| i as u32).collect()]).unwrap()
+}
+
+/// Loads the output folder with diffusers and transformers (where Python has them) and compares
+/// U-Net and text-encoder outputs; then the text encoder alone with every Python named in
+/// ENGINE_PYTHONS (space-separated: e.g. one with transformers 4.4x and one with 5.x).
+fn diffusers_check(out: &Path, pipe: &Pipeline) {
+    let _g = engine::no_grad();
+    let python = std::env::var("ENGINE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let result = out.join("diffusers_unet.safetensors");
+    if let Some(f) = python_check(&python, "diffusers, torch", &["folder".as_ref(), out.as_os_str()], &result) {
+        let got =
+            pipe.unet.forward(&read(&f, "sample"), &read(&f, "timestep"), &read(&f, "encoder_hidden_states")).unwrap();
+        assert_matches("diffusers loads the output folder: U-Net", &got, &f, "out", 1e-5);
+        assert_matches(
+            "diffusers loads the output folder: text encoder",
+            &clip_output(pipe, &f),
+            &f,
+            "last_hidden_state",
+            1e-5,
+        );
+    }
+    for (i, python) in std::env::var("ENGINE_PYTHONS").unwrap_or_default().split_whitespace().enumerate() {
+        let result = out.join(format!("text_encoder_{i}.safetensors"));
+        if let Some(f) =
+            python_check(python, "transformers, torch", &["text-encoder".as_ref(), out.as_os_str()], &result)
+        {
+            assert_matches(
+                &format!("{python} loads the text encoder"),
+                &clip_output(pipe, &f),
+                &f,
+                "last_hidden_state",
+                1e-5,
+            );
+        }
+    }
 }
 
 #[test]
@@ -331,6 +381,19 @@ fn a_single_file_export_loads_back_to_the_same_weights() {
     let ours = engine::weights::SafeFile::open(&path).unwrap();
     let theirs = engine::weights::SafeFile::open(&dir.parent().unwrap().join("sd1-tiny.safetensors")).unwrap();
     assert_eq!(ours.entries.keys().collect::<Vec<_>>(), theirs.entries.keys().collect::<Vec<_>>());
+    // diffusers' own single-file loader reads it (configs from the fixture folder, no network).
+    let python = std::env::var("ENGINE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let args = ["single-file".as_ref(), path.as_os_str(), dir.as_os_str()];
+    if let Some(f) = python_check(&python, "diffusers, torch", &args, &out.join("from_single_file.safetensors")) {
+        let _g = engine::no_grad();
+        let pipe = Pipeline::load(&back).unwrap();
+        let got =
+            pipe.unet.forward(&read(&f, "sample"), &read(&f, "timestep"), &read(&f, "encoder_hidden_states")).unwrap();
+        assert_matches("from_single_file: U-Net", &got, &f, "out", 1e-5);
+        assert_matches("from_single_file: text encoder", &clip_output(&pipe, &f), &f, "last_hidden_state", 1e-5);
+        let decoded = pipe.vae.decode(&read(&f, "vae.latents")).unwrap();
+        assert_matches("from_single_file: VAE decoder", &decoded, &f, "vae.decoded", 1e-5);
+    }
     // The tiny model's shape has no original layout: a clear error.
     let tiny = Model::open(Path::new("builtin:tiny")).unwrap();
     let e = engine::train::export::write_single_file(&out.join("x.safetensors"), &tiny, &[], &[], &[]);

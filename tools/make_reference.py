@@ -97,6 +97,11 @@ def write_model(path, unet, vae, text_encoder, scheduler, tokenizer_dir, half):
     # Keep the tokenizer files as SD 1.5 ships them (vocab.json + merges.txt), byte for byte.
     for name in ["vocab.json", "merges.txt"]:
         shutil.copyfile(os.path.join(tokenizer_dir, name), os.path.join(path, "tokenizer", name))
+    # transformers 5 also writes tokenizer.json (3.6 MB); the engine reads vocab.json + merges.txt
+    # where both are present, and tests/models.rs covers a folder with tokenizer.json alone.
+    fast = os.path.join(path, "tokenizer", "tokenizer.json")
+    if os.path.exists(fast):
+        os.remove(fast)
     return tokenizer
 
 

@@ -635,10 +635,7 @@ impl Context {
             return;
         }
         if let Some(data) = d.cache.get_data() {
-            let tmp = d.path.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, &data).is_ok() {
-                let _ = std::fs::rename(&tmp, &d.path);
-            }
+            let _ = crate::fsutil::write_bytes(&d.path, &data);
         }
         *st = (false, Instant::now());
     }

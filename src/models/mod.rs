@@ -8,10 +8,12 @@ pub mod tokenizer;
 pub mod unet;
 pub mod vae;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::nn::{component_files, Loader, Source};
+use crate::weights::SafeFile;
 use config::{read_config, ClipConfig, UNetConfig, VaeConfig};
 
 pub use clip::ClipTextModel;
@@ -183,6 +185,18 @@ impl Model {
     }
 }
 
+/// The text encoder's parameters are named as transformers 4.x saves `CLIPTextModel` (and as
+/// every SD 1.x release holds them): `text_model.embeddings.…`. transformers 5.x saves the same
+/// model without the `text_model.` prefix. Which layout a file has is decided by the keys present:
+/// for a file of the unprefixed layout, the map from the engine's names to the file's keys.
+fn text_model_layout(files: &[SafeFile]) -> Option<HashMap<String, String>> {
+    let has = |k: &str| files.iter().any(|f| f.get(k).is_some());
+    if has("text_model.embeddings.token_embedding.weight") || !has("embeddings.token_embedding.weight") {
+        return None;
+    }
+    Some(files.iter().flat_map(|f| f.entries.keys()).map(|k| (format!("text_model.{k}"), k.clone())).collect())
+}
+
 /// A diffusers-layout model folder (`model_index.json`, one sub-folder per component).
 pub struct ModelDir {
     pub root: PathBuf,
@@ -257,7 +271,9 @@ impl ModelDir {
     fn source(&self, component: &str, stem: &str) -> Result<Source> {
         let dir = need_dir(&self.root, component)?;
         let files = component_files(&dir, stem)?;
-        Ok(Source::files(files, format!("{}/{stem}.safetensors", dir.display())))
+        let label = format!("{}/{stem}.safetensors", dir.display());
+        let rename = if component == "text_encoder" { text_model_layout(&files) } else { None };
+        Ok(Source::Files { files, rename, label })
     }
 
     pub fn tokenizer(&self) -> Result<ClipTokenizer> {

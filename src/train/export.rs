@@ -26,10 +26,7 @@ pub fn save_params(path: &Path, params: &[HostParam], meta: &BTreeMap<String, St
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(v).unwrap() + "\n")
-        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    crate::fsutil::write_bytes(path, (serde_json::to_string_pretty(v).unwrap() + "\n").as_bytes())
 }
 
 fn mkdir(p: &Path) -> Result<()> {

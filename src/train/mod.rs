@@ -58,6 +58,63 @@ pub fn auto_identifier(tok: &ClipTokenizer, seed: u64) -> Result<String> {
     Ok(cands[i].1.clone())
 }
 
+/// The rare tokens a prompt holds: its words that are one token of the vocabulary's rare part
+/// (the ids `auto_identifier` draws from), with their ids.
+pub fn rare_tokens(tok: &ClipTokenizer, prompt: &str) -> Result<Vec<(String, u32)>> {
+    let mut out: Vec<(String, u32)> = Vec::new();
+    for word in prompt.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let w = word.to_lowercase();
+        if let [id] = tok.pieces(&w)?[..] {
+            if id >= 40000 && !out.iter().any(|(x, _)| *x == w) {
+                out.push((w, id));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The identifier `[V]` stands for, and what the user is told about it. A prompt without `[V]`
+/// (diffusers' convention: "a photo of sks dog") is used as written; then the identifier is the
+/// rare token it holds, and the user is warned when it holds none.
+fn choose_identifier(cfg: &TrainConfig, tok: &ClipTokenizer) -> Result<String> {
+    let chosen = || -> Result<String> {
+        let id = if cfg.identifier == "auto" { auto_identifier(tok, cfg.seed)? } else { cfg.identifier.clone() };
+        if tok.pieces(&id)?.len() != 1 {
+            eprintln!("warning: the identifier `{id}` is more than one token; a rare single token binds better");
+        }
+        Ok(id)
+    };
+    if cfg.instance_prompt.contains("[V]") {
+        let id = chosen()?;
+        let how = if cfg.identifier == "auto" { " (chosen by --identifier auto with the seed)" } else { "" };
+        eprintln!("identifier: `{id}`{how}; instance prompt: \"{}\"", replace_identifier(&cfg.instance_prompt, &id));
+        return Ok(id);
+    }
+    let rare = rare_tokens(tok, &cfg.instance_prompt)?;
+    let uses_v = cfg.validation_prompt.as_deref().is_some_and(|p| p.contains("[V]"));
+    if let Some((word, id)) = rare.first() {
+        eprintln!(
+            "the instance prompt has no [V] and is used as written: \"{}\"; its rare token is `{word}` (id {id}){}",
+            cfg.instance_prompt,
+            if uses_v { ", which [V] in the validation prompt stands for" } else { "" }
+        );
+        if cfg.identifier != "auto" && cfg.identifier != *word {
+            eprintln!("warning: --identifier {} is not used: the instance prompt has no [V]", cfg.identifier);
+        }
+        return Ok(word.clone());
+    }
+    eprintln!(
+        "warning: the instance prompt \"{}\" has no [V] and no rare token (a word that is one token of id >= 40000, such as `sks`); DreamBooth binds the subject to a rare identifier: write [V] where it goes, or a rare word",
+        cfg.instance_prompt
+    );
+    if uses_v {
+        let id = chosen()?;
+        eprintln!("[V] in the validation prompt stands for `{id}`");
+        return Ok(id);
+    }
+    Ok(String::new())
+}
+
 /// A cached latent distribution of one training image (or its mirror image): mean and std.
 struct Cached {
     mean: Vec<f32>,
@@ -235,12 +292,8 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         None => None,
     };
     let tok = model.tokenizer()?;
-    let identifier = if cfg.identifier == "auto" { auto_identifier(&tok, cfg.seed)? } else { cfg.identifier.clone() };
-    if tok.pieces(&identifier)?.len() != 1 {
-        eprintln!("warning: the identifier `{identifier}` is more than one token; a rare single token binds better");
-    }
+    let identifier = choose_identifier(cfg, &tok)?;
     let instance_prompt = replace_identifier(&cfg.instance_prompt, &identifier);
-    eprintln!("identifier: `{identifier}`; instance prompt: \"{instance_prompt}\"");
     for p in [&instance_prompt, &cfg.class_prompt] {
         if tok.encode(p)?.truncated {
             eprintln!("warning: \"{p}\" is longer than {} tokens; the rest is cut", tok.max_length - 2);
@@ -336,6 +389,15 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     } else {
         bar
     };
+    // Samples of the untouched model, the first row of the validation grid (their randomness is
+    // a stream of its own, so training is the same with or without them).
+    if let (0, Some(vp)) = (start, &cfg.validation_prompt) {
+        if cfg.num_validation_images > 0 && end > 0 {
+            bar.suspend(|| {
+                validate(cfg, &replace_identifier(vp, &identifier), &unet, &clip, &tok, &vae, &schedule, 0)
+            })?;
+        }
+    }
     let t0 = Instant::now();
     let ctx = Tensor::ctx()?;
     for step in start..end {
@@ -458,35 +520,100 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
                 &export::host_params(&vae_vb.parameters())?,
             )?;
         }
-        let pts: Vec<(usize, f64)> = losses.iter().map(|&(s, li, lp)| (s, li + cfg.prior_loss_weight * lp)).collect();
-        plot::loss_curve(&cfg.output_dir.join("loss.png"), &pts)?;
-        write_validation_grid(cfg)?;
-        eprintln!("wrote {} ({steps_run} steps this run)", cfg.output_dir.display());
+        let pts: Vec<plot::StepPoint> = losses
+            .iter()
+            .map(|&(s, li, lp)| plot::StepPoint {
+                step: s,
+                loss: li + cfg.prior_loss_weight * lp,
+                instance: li,
+                prior: lp,
+                lr: cfg.lr_at(s - 1),
+            })
+            .collect();
+        let title = run_title(cfg, &model, &identifier);
+        plot::loss_curve(&cfg.output_dir.join("loss.png"), &title, &pts, cfg.with_prior_preservation)?;
+        write_validation_grid(cfg, &title)?;
+        report_outputs(cfg, steps_run, t0.elapsed().as_secs_f64(), &identifier);
     } else {
         eprintln!("stopped after step {end} of {}; continue with --resume-from-checkpoint latest", cfg.max_train_steps);
     }
     Ok(Summary { steps: steps_run, losses, identifier, output_dir: cfg.output_dir.clone(), finished })
 }
 
-/// All validation images, one row per validation step.
-fn write_validation_grid(cfg: &TrainConfig) -> Result<()> {
+/// "DreamBooth on <model>, identifier `sks`": the title of the run's pictures.
+fn run_title(cfg: &TrainConfig, model: &Model, identifier: &str) -> String {
+    let name = cfg.output_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let ident = if identifier.is_empty() { "no identifier".to_string() } else { format!("identifier `{identifier}`") };
+    let prior = if cfg.with_prior_preservation {
+        format!(", prior preservation (weight {})", cfg.prior_loss_weight)
+    } else {
+        String::new()
+    };
+    format!("{name}: DreamBooth on {}, {ident}{prior}", model.label())
+}
+
+/// All validation images (`validation/step-SSSSSS-I.png`), one row per validation step.
+fn write_validation_grid(cfg: &TrainConfig, title: &str) -> Result<()> {
     let dir = cfg.output_dir.join("validation");
     let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(()) };
     let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
-    let mut imgs = Vec::new();
+    let mut samples = Vec::new();
     for f in &files {
-        if let Ok(i) = image::open(f) {
-            let i = i.to_rgb8();
-            imgs.push((i.height() as usize, i.width() as usize, i.into_raw()));
-        }
+        let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let Some(step) = name.strip_prefix("step-").and_then(|r| r.split('-').next()).and_then(|s| s.parse().ok())
+        else {
+            continue;
+        };
+        let Ok(img) = image::open(f) else { continue };
+        let prompt = crate::imageio::png_text(f)
+            .ok()
+            .and_then(|t| t.into_iter().find(|(k, _)| k == "prompt").map(|(_, v)| v))
+            .unwrap_or_default();
+        let img = img.to_rgb8();
+        let (width, height) = (img.width() as usize, img.height() as usize);
+        samples.push(plot::Sample { step, prompt, height, width, rgb: img.into_raw() });
     }
-    plot::grid(
-        &cfg.output_dir.join("validation_grid.png"),
-        &imgs,
-        cfg.num_validation_images,
-        "validation samples, one row per validation step",
-    )
+    plot::validation_grid(&cfg.output_dir.join("validation_grid.png"), title, &samples)
+}
+
+/// What a finished run prints: where each output went, and the command that samples from it.
+fn report_outputs(cfg: &TrainConfig, steps_run: usize, secs: f64, identifier: &str) {
+    let out = &cfg.output_dir;
+    let o = |p: &str| out.join(p).display().to_string();
+    eprintln!("finished: {steps_run} steps in {secs:.0} s this run; the outputs are in {}", out.display());
+    eprintln!(
+        "  model (diffusers folder): {}  (unet/ text_encoder/ vae/ tokenizer/ scheduler/ model_index.json)",
+        out.display()
+    );
+    if cfg.save_single_file {
+        eprintln!("  single-file checkpoint:   {}", o("model.safetensors"));
+    }
+    eprintln!("  loss curve:               {}", o("loss.png"));
+    eprintln!("  per-step log:             {}", o("logs.jsonl"));
+    if cfg.validation_prompt.is_some() && cfg.num_validation_images > 0 {
+        eprintln!("  validation samples:       {} and {}", o("validation/"), o("validation_grid.png"));
+    }
+    let prompt = match &cfg.validation_prompt {
+        Some(p) if !p.is_empty() => replace_identifier(p, identifier),
+        _ => replace_identifier(&cfg.instance_prompt, identifier),
+    };
+    eprintln!("sample from it:");
+    eprintln!(
+        "  engine sample --model {} --prompt {} --out {}",
+        shell_quote(&out.display().to_string()),
+        shell_quote(&prompt),
+        shell_quote(&o("samples"))
+    );
+}
+
+/// `s` as one POSIX shell word.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:=+,".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The instance prompt with the identifier in place (for tests and `engine sample`).

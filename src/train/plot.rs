@@ -1,109 +1,290 @@
-//! The pictures at the end of a run: the loss curve and a grid of validation samples, drawn
-//! into plain RGB buffers (no plotting dependency).
+//! The pictures at the end of a run, drawn with `plotters` into an RGB buffer (text through
+//! ab_glyph with the embedded DejaVu Sans, so nothing depends on the system's fonts) and written
+//! by `save_png`: the loss curve with axes, ticks and a legend, and the grid of validation samples
+//! with the step of each row and the prompt of each column.
 
 use std::path::Path;
 
-use crate::error::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
 use crate::imageio::save_png;
 
-struct Canvas {
-    w: usize,
-    h: usize,
-    px: Vec<u8>,
+const FONT: &str = "sans-serif";
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is a fixed, valid TTF built into the binary; a failure here is a build error.
+        let _ = plotters::style::register_font(
+            FONT,
+            FontStyle::Normal,
+            include_bytes!("../../assets/fonts/DejaVuSans.ttf"),
+        );
+    });
 }
 
-impl Canvas {
-    fn new(w: usize, h: usize) -> Canvas {
-        Canvas { w, h, px: vec![255; w * h * 3] }
-    }
-    fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
-        if x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h {
-            let i = (y as usize * self.w + x as usize) * 3;
-            self.px[i..i + 3].copy_from_slice(&c);
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::invalid("plot", format!("drawing {}: {e}", path.display()))
+}
+
+/// One step of a run, as the loss curve shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct StepPoint {
+    pub step: usize,
+    /// instance + λ · prior, what the optimiser minimised.
+    pub loss: f64,
+    pub instance: f64,
+    pub prior: f64,
+    pub lr: f64,
+}
+
+/// The trailing mean over `w` values at each position.
+fn moving_mean(v: &[f64], w: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut sum = 0.0;
+    for (i, x) in v.iter().enumerate() {
+        sum += x;
+        if i >= w {
+            sum -= v[i - w];
         }
+        out.push(sum / (i + 1).min(w) as f64);
     }
-    /// Bresenham.
-    fn line(&mut self, (mut x0, mut y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) {
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let mut err = dx + dy;
-        loop {
-            self.set(x0, y0, c);
-            if x0 == x1 && y0 == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x0 += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y0 += sy;
-            }
-        }
+    out
+}
+
+/// `loss.png`: the loss per step and its moving average on a log axis (with the instance and
+/// prior losses' averages when prior preservation is on), the learning rate in a panel below,
+/// step on both x axes, and `title` (the run and its identifier) above.
+pub fn loss_curve(path: &Path, title: &str, points: &[StepPoint], with_prior: bool) -> Result<()> {
+    register_font();
+    let (w, h) = (1000u32, 640u32);
+    let mut px = vec![255u8; (w * h * 3) as usize];
+    let pts: Vec<StepPoint> =
+        points.iter().copied().filter(|p| p.loss.is_finite() && p.loss > 0.0 && p.instance.is_finite()).collect();
+    {
+        let root = BitMapBackend::with_buffer(&mut px, (w, h)).into_drawing_area();
+        draw_loss(&root, title, &pts, with_prior).map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))?;
+    }
+    save_png(path, w as usize, h as usize, &px, &[("Title", title.to_string())])
+}
+
+type DrawResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn draw_loss(
+    root: &DrawingArea<BitMapBackend, Shift>,
+    title: &str,
+    pts: &[StepPoint],
+    with_prior: bool,
+) -> DrawResult<()> {
+    root.fill(&WHITE)?;
+    let root = root.titled(title, (FONT, 20))?;
+    let (upper, lower) = root.split_vertically(root.dim_in_pixel().1 * 7 / 10);
+    if pts.is_empty() {
+        upper.draw(&Text::new("no finite loss was recorded", (60, 60), (FONT, 16)))?;
+        return Ok(());
+    }
+    let steps: Vec<f64> = pts.iter().map(|p| p.step as f64).collect();
+    let (x0, x1) = (steps[0], steps[steps.len() - 1].max(steps[0] + 1.0));
+    let window = (pts.len() / 25).clamp(1, 100);
+    let series = |f: fn(&StepPoint) -> f64| pts.iter().map(f).collect::<Vec<f64>>();
+    let loss = series(|p| p.loss);
+    let mut lines: Vec<(String, RGBColor, u32, Vec<f64>)> = vec![
+        ("loss per step".into(), RGBColor(200, 200, 200), 1, loss.clone()),
+        (format!("loss, mean of the last {window} steps"), RGBColor(30, 80, 200), 3, moving_mean(&loss, window)),
+    ];
+    if with_prior {
+        let (inst, prior) = (series(|p| p.instance), series(|p| p.prior));
+        lines.push((
+            format!("instance loss (mean of {window})"),
+            RGBColor(230, 120, 20),
+            2,
+            moving_mean(&inst, window),
+        ));
+        lines.push((format!("prior loss (mean of {window})"), RGBColor(40, 150, 60), 2, moving_mean(&prior, window)));
+    }
+    let positive = lines.iter().flat_map(|l| l.3.iter().copied()).filter(|v| *v > 0.0 && v.is_finite());
+    let (lo, hi) = positive.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = (lo / 1.2, (hi * 1.2).max(lo * 2.0));
+
+    let mut chart = ChartBuilder::on(&upper)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("loss (MSE on epsilon, log scale)")
+        .y_label_formatter(&|v| format_tick(*v))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    for (name, color, width, ys) in &lines {
+        let style = color.stroke_width(*width);
+        let data = steps.iter().zip(ys).filter(|(_, y)| **y > 0.0).map(|(x, y)| (*x, *y));
+        chart
+            .draw_series(LineSeries::new(data, style))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()?;
+
+    let lrs = series(|p| p.lr);
+    let lr_hi = lrs.iter().copied().fold(0.0, f64::max).max(1e-12) * 1.1;
+    let mut lr_chart = ChartBuilder::on(&lower)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, 0.0..lr_hi)?;
+    lr_chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("learning rate")
+        .y_labels(4)
+        .y_label_formatter(&|v| format!("{v:.1e}"))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    lr_chart.draw_series(LineSeries::new(steps.iter().copied().zip(lrs), RGBColor(120, 60, 160).stroke_width(2)))?;
+    Ok(())
+}
+
+/// A log-axis tick: enough digits to tell neighbours apart, no trailing zeros.
+fn format_tick(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{}", (v * 100.0).round() / 100.0)
+    } else {
+        let digits = (-v.log10()).ceil() as usize + 1;
+        let s = format!("{v:.digits$}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
-/// Loss per step (light grey) and its exponential moving average (blue), on a log scale, with
-/// a frame and one tick line per decade.
-pub fn loss_curve(path: &Path, losses: &[(usize, f64)]) -> Result<()> {
-    let (w, h, m) = (800usize, 400usize, 30i64);
-    let mut c = Canvas::new(w, h);
-    let pts: Vec<(usize, f64)> = losses.iter().copied().filter(|(_, l)| l.is_finite() && *l > 0.0).collect();
-    let frame = [0, 0, 0];
-    let (x0, y0, x1, y1) = (m, m, w as i64 - m, h as i64 - m);
-    for (a, b) in [((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))] {
-        c.line(a, b, frame);
-    }
-    if pts.len() >= 2 {
-        let (lo, hi) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (_, l)| (lo.min(l.log10()), hi.max(l.log10())));
-        let (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
-        let (s0, s1) = (pts[0].0 as f64, pts[pts.len() - 1].0.max(pts[0].0 + 1) as f64);
-        let map = |s: usize, l: f64| {
-            let x = x0 as f64 + (s as f64 - s0) / (s1 - s0) * (x1 - x0) as f64;
-            let y = y1 as f64 - (l.log10() - lo) / (hi - lo) * (y1 - y0) as f64;
-            (x.round() as i64, y.round() as i64)
-        };
-        let mut d = lo;
-        while d <= hi {
-            let y = (y1 as f64 - (d - lo) / (hi - lo) * (y1 - y0) as f64).round() as i64;
-            c.line((x0, y), (x1, y), [220, 220, 220]);
-            d += 1.0;
-        }
-        for p in pts.windows(2) {
-            c.line(map(p[0].0, p[0].1), map(p[1].0, p[1].1), [190, 190, 190]);
-        }
-        let mut ema = pts[0].1;
-        let mut prev = map(pts[0].0, ema);
-        for &(s, l) in &pts[1..] {
-            ema = 0.95 * ema + 0.05 * l;
-            let p = map(s, ema);
-            c.line(prev, p, [30, 80, 200]);
-            c.line((prev.0, prev.1 + 1), (p.0, p.1 + 1), [30, 80, 200]);
-            prev = p;
-        }
-    }
-    save_png(path, w, h, &c.px, &[("Title", "training loss per step (grey) and its EMA (blue), log scale".to_string())])
+/// One validation sample: the step it was drawn at, its prompt and its pixels (h x w RGB).
+pub struct Sample {
+    pub step: usize,
+    pub prompt: String,
+    pub height: usize,
+    pub width: usize,
+    pub rgb: Vec<u8>,
 }
 
-/// Images (each h x w RGB) in rows of `cols`, 4-pixel white gutters.
-pub fn grid(path: &Path, images: &[(usize, usize, Vec<u8>)], cols: usize, title: &str) -> Result<()> {
-    let Some((h, w, _)) = images.first() else { return Ok(()) };
-    let (h, w, g) = (*h, *w, 4usize);
-    let cols = cols.max(1).min(images.len());
-    let rows = images.len().div_ceil(cols);
-    let (gw, gh) = (cols * w + (cols + 1) * g, rows * h + (rows + 1) * g);
+/// `validation_grid.png`: one row per validation step (labelled with the step; step 0 is the
+/// model before training), one column per sample, the prompts above. Small images are enlarged
+/// by whole factors to at least 128 pixels, so that a 64-pixel run is visible.
+pub fn validation_grid(path: &Path, title: &str, samples: &[Sample]) -> Result<()> {
+    register_font();
+    let Some(first) = samples.first() else { return Ok(()) };
+    let (sh, sw) = (first.height, first.width);
+    let samples: Vec<&Sample> = samples.iter().filter(|s| s.height == sh && s.width == sw).collect();
+    let mut steps: Vec<usize> = samples.iter().map(|s| s.step).collect();
+    steps.sort();
+    steps.dedup();
+    // Columns: for each prompt in order of appearance, as many as its largest row holds.
+    let mut prompts: Vec<(String, usize)> = Vec::new();
+    for &step in &steps {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for s in samples.iter().filter(|s| s.step == step) {
+            match counts.iter_mut().find(|(p, _)| *p == s.prompt) {
+                Some(c) => c.1 += 1,
+                None => counts.push((s.prompt.clone(), 1)),
+            }
+        }
+        for (p, n) in counts {
+            match prompts.iter_mut().find(|(q, _)| *q == p) {
+                Some(c) => c.1 = c.1.max(n),
+                None => prompts.push((p, n)),
+            }
+        }
+    }
+    let cols: usize = prompts.iter().map(|p| p.1).sum();
+    let scale = 128usize.div_ceil(sh.max(sw)).max(1);
+    let (cw, ch) = (sw * scale, sh * scale);
+    let (gap, label_w, line_h) = (6usize, 150usize, 22usize);
+    let head_h = line_h * (1 + prompts.len()) + gap;
+    let gw = (label_w + cols * (cw + gap) + gap).max(640);
+    let gh = head_h + steps.len() * (ch + gap) + gap;
     let mut px = vec![255u8; gw * gh * 3];
-    for (i, (ih, iw, img)) in images.iter().enumerate() {
-        if *ih != h || *iw != w {
-            continue;
+    let col0 = |prompt: &str| {
+        let i = prompts.iter().position(|p| p.0 == prompt).unwrap_or(0);
+        prompts[..i].iter().map(|p| p.1).sum::<usize>()
+    };
+    for (row, &step) in steps.iter().enumerate() {
+        let mut used: Vec<(String, usize)> = Vec::new();
+        for s in samples.iter().filter(|s| s.step == step) {
+            let k = match used.iter_mut().find(|(p, _)| *p == s.prompt) {
+                Some(u) => {
+                    u.1 += 1;
+                    u.1 - 1
+                }
+                None => {
+                    used.push((s.prompt.clone(), 1));
+                    0
+                }
+            };
+            let (ox, oy) = (label_w + (col0(&s.prompt) + k) * (cw + gap), head_h + row * (ch + gap));
+            for y in 0..ch {
+                for x in 0..cw {
+                    let src = ((y / scale) * sw + x / scale) * 3;
+                    let dst = ((oy + y) * gw + ox + x) * 3;
+                    px[dst..dst + 3].copy_from_slice(&s.rgb[src..src + 3]);
+                }
+            }
         }
-        let (ox, oy) = (g + (i % cols) * (w + g), g + (i / cols) * (h + g));
-        for y in 0..h {
-            let dst = ((oy + y) * gw + ox) * 3;
-            px[dst..dst + w * 3].copy_from_slice(&img[y * w * 3..(y + 1) * w * 3]);
+    }
+    {
+        let root = BitMapBackend::with_buffer(&mut px, (gw as u32, gh as u32)).into_drawing_area();
+        let font = (FONT, 16).into_font();
+        let text =
+            |s: &str, x: usize, y: usize| root.draw(&Text::new(s.to_string(), (x as i32, y as i32), font.clone()));
+        text(title, gap, 4).map_err(|e| plot_err(path, e))?;
+        for (i, (p, n)) in prompts.iter().enumerate() {
+            let c = col0(p);
+            let which = if prompts.len() == 1 {
+                "prompt".to_string()
+            } else if *n == 1 {
+                format!("column {}", c + 1)
+            } else {
+                format!("columns {}-{}", c + 1, c + n)
+            };
+            let p = if p.is_empty() { "(empty prompt)" } else { p.as_str() };
+            text(&format!("{which}: \"{p}\""), gap, 4 + line_h * (i + 1)).map_err(|e| plot_err(path, e))?;
         }
+        for (row, &step) in steps.iter().enumerate() {
+            let y = head_h + row * (ch + gap) + ch / 2 - 10;
+            let label = if step == 0 { "before training".to_string() } else { format!("step {step}") };
+            text(&label, gap, y).map_err(|e| plot_err(path, e))?;
+        }
+        root.present().map_err(|e| plot_err(path, e))?;
     }
     save_png(path, gw, gh, &px, &[("Title", title.to_string())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_mean_is_trailing() {
+        assert_eq!(moving_mean(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn ticks_keep_the_digits_that_matter() {
+        assert_eq!(format_tick(0.05), "0.05");
+        assert_eq!(format_tick(0.2), "0.2");
+        assert_eq!(format_tick(2.0), "2");
+        assert_eq!(format_tick(0.003), "0.003");
+    }
 }

@@ -1,0 +1,41 @@
+//! Files that appear whole or not at all: every writer of the engine goes through
+//! [`write_atomic`], which writes a temporary sibling, syncs it and renames it over the final
+//! name, and removes the temporary file when anything fails (a full disk, a closed pipe), so a
+//! failed write never leaves a half-written file under the real name nor a stray `.tmp` beside it.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The temporary sibling of `path`: `.<name>.tmp<pid>`, hidden, and unique per process so that
+/// two processes writing the same file do not write into each other's temporary.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// Writes `path` through `fill`, atomically (see the module's comment).
+pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let tmp = temp_sibling(path);
+    let r = (|| {
+        let ctx = |e| Error::io(format!("writing {}", path.display()), e);
+        let mut w = BufWriter::new(File::create(&tmp).map_err(ctx)?);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| ctx(e.into_error()))?;
+        f.sync_all().map_err(ctx)?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+            .map_err(|e| Error::io(format!("renaming {} to {}", tmp.display(), path.display()), e))
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// `bytes` as the whole of `path`, atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, |w| w.write_all(bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e)))
+}
