@@ -10,9 +10,9 @@ use engine::Result;
 #[derive(Parser)]
 #[command(name = "engine", version, about = "Fine-tune Stable Diffusion 1.x with DreamBooth on any GPU (wgpu + WGSL)")]
 struct Cli {
-    /// Graphics backend to use.
-    #[arg(long, global = true, value_enum, env = "ENGINE_BACKEND", default_value = "auto")]
-    backend: BackendChoice,
+    /// Graphics backend to use (default: ENGINE_BACKEND, else auto).
+    #[arg(long, global = true, value_enum)]
+    backend: Option<BackendChoice>,
     /// Adapter index, as listed by `engine info`.
     #[arg(long, global = true, env = "ENGINE_ADAPTER")]
     adapter: Option<usize>,
@@ -104,7 +104,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    opts.backend = cli.backend;
+    if let Some(b) = cli.backend {
+        if let Err(e) = b.check_platform(&format!("--backend {}", format!("{b:?}").to_lowercase())) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        opts.backend = b;
+    }
     opts.adapter = cli.adapter;
     let r = gpu::configure(opts.clone()).and_then(|_| match cli.command {
         Command::Info => info(&opts),

@@ -95,6 +95,17 @@ impl Loader {
                     }
                     v
                 };
+                let bad = data.iter().filter(|v| !v.is_finite()).count();
+                if bad > 0 {
+                    return Err(Error::invalid(
+                        "weights",
+                        format!(
+                            "{}: tensor `{key}` holds {bad} non-finite values (NaN or Inf) of {}: the file is damaged or was saved from a run that diverged; these weights cannot be used",
+                            file.path.display(),
+                            data.len()
+                        ),
+                    ));
+                }
                 if got != shape && strip(&got) != strip(shape) {
                     return Err(Error::invalid(
                         "weights",

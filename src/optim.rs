@@ -13,7 +13,7 @@ pub static SHADER: Shader = Shader { name: "adamw", source: include_str!("../sha
 static ADAMW: Kernel = Kernel {
     shader: &SHADER,
     entry: "adamw_step",
-    bindings: &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    bindings: &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
 };
 static CLIP: Kernel = Kernel { shader: &SHADER, entry: "clip_scale", bindings: &[Access::Read, Access::ReadWrite] };
 
@@ -27,7 +27,10 @@ struct Params {
     m_shift: u32,
     v_shift: u32,
     norm_shift: u32,
-    _p: [u32; 2],
+    /// Index into the non-finite flags of the tensor being updated (1 + its position).
+    flag: u32,
+    /// Index of the "any" flag (the window's shift).
+    flag_any: u32,
     decay: f32,
     one_minus_beta1: f32,
     one_minus_beta2: f32,
@@ -55,12 +58,15 @@ pub struct AdamW {
     pub eps: f64,
     pub weight_decay: f64,
     state: HashMap<u64, AdamState>,
+    /// [1 + params]: element 0 is 1 once any update produced a NaN or Inf, element 1 + i once
+    /// the update of `params[i]` (as passed to `step`) did. Sticky: never reset.
+    nonfinite: Option<Tensor>,
 }
 
 impl AdamW {
     /// torch's defaults: betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2.
     pub fn new(lr: f64) -> Self {
-        AdamW { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-2, state: HashMap::new() }
+        AdamW { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-2, state: HashMap::new(), nonfinite: None }
     }
 
     /// The state of `param`, once it has taken a step.
@@ -80,10 +86,28 @@ impl AdamW {
         Ok(())
     }
 
+    /// The flags that `step` sets (see the field), [1 + params], on the GPU; None before the first step.
+    pub fn nonfinite_flags(&self) -> Option<&Tensor> {
+        self.nonfinite.as_ref()
+    }
+
+    /// The positions (in `step`'s `params`) of the parameters an update made non-finite, read
+    /// back; empty when every update so far was finite.
+    pub fn nonfinite_params(&self) -> Result<Vec<usize>> {
+        let Some(f) = &self.nonfinite else { return Ok(Vec::new()) };
+        let v = f.to_vec()?;
+        Ok(v[1..].iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, _)| i).collect())
+    }
+
     /// Updates every parameter that has a gradient, in place.
     pub fn step(&mut self, params: &[Tensor]) -> Result<()> {
         let ctx = Tensor::ctx()?;
-        for p in params {
+        if self.nonfinite.as_ref().is_none_or(|f| f.numel() != 1 + params.len()) {
+            self.nonfinite = Some(Tensor::zeros(&[1 + params.len()])?);
+        }
+        let flags = self.nonfinite.as_ref().unwrap();
+        let (fv, fs) = win(ctx, flags, 0, flags.numel())?;
+        for (index, p) in params.iter().enumerate() {
             let id = p.leaf_id().ok_or_else(|| {
                 Error::invalid(
                     "AdamW",
@@ -120,12 +144,14 @@ impl AdamW {
                 let (gv, gs) = win(ctx, &g, s, n)?;
                 let (mv, ms) = win(ctx, &st.exp_avg, s, n)?;
                 let (vv, vs) = win(ctx, &st.exp_avg_sq, s, n)?;
-                let prm = Params { n: u(n), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, ..base };
+                let flag = fs + u(1 + index);
+                let prm =
+                    Params { n: u(n), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, flag, flag_any: fs, ..base };
                 ctx.dispatch(
                     &ADAMW,
                     &Spec::new(),
                     bytemuck::cast_slice(&[prm]),
-                    &[pv, gv, mv, vv],
+                    &[pv, gv, mv, vv, fv],
                     grid(n.div_ceil(256)),
                 )?;
             }

@@ -36,6 +36,12 @@ pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
     if a.num_images == 0 {
         return Err(Error::invalid("sample", "--num-images must be at least 1"));
     }
+    if !a.guidance_scale.is_finite() {
+        return Err(Error::invalid("sample", format!("--guidance-scale {} must be a finite number", a.guidance_scale)));
+    }
+    if !a.eta.is_finite() || a.eta < 0.0 {
+        return Err(Error::invalid("sample", format!("--eta {} must be finite and at least 0", a.eta)));
+    }
     if kind != SamplerKind::Ddim && a.eta != 0.0 {
         return Err(Error::invalid("sample", "--eta applies to the ddim sampler only"));
     }
@@ -67,6 +73,11 @@ pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
             ));
         }
     }
+    let flags = match (a.height, a.width) {
+        (None, None) => "the model's default size".to_string(),
+        _ => format!("--height {h} --width {w}"),
+    };
+    crate::models::check_image_size(&vae, h, w, &flags)?;
     writable_dir(&a.out)?;
     Ok((model, h, w))
 }

@@ -17,13 +17,34 @@ fn info_lists_adapters_and_the_chosen_one() {
 
 #[test]
 fn a_missing_backend_is_an_actionable_error_not_a_panic() {
-    // Metal does not exist on Linux (DX12 not outside Windows); on a Mac pick DX12 instead.
-    let backend = if cfg!(target_os = "macos") { "dx12" } else { "metal" };
-    let out = engine().args(["--backend", backend, "info"]).env_remove("ENGINE_BACKEND").output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains("no GPU adapter") && stderr.contains("lavapipe"), "{stderr}");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = engine();
+        c.args(args).env_remove("ENGINE_BACKEND");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{args:?} {env:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    };
+    // A backend this platform does not have: named as given, with the ones it has.
+    let (other, name) = if cfg!(target_os = "macos") { ("dx12", "DX12") } else { ("metal", "Metal") };
+    let e = run(&["--backend", other, "info"], &[]);
+    assert!(e.contains(&format!("--backend {other}")) && e.contains(name) && e.contains("the backends are"), "{e}");
+    let e = run(&["info"], &[("ENGINE_BACKEND", other)]);
+    assert!(e.contains(&format!("ENGINE_BACKEND={other}")), "{e}");
+    let e = run(&["info"], &[("ENGINE_BACKEND", "vulkn")]);
+    assert!(e.contains("ENGINE_BACKEND=\"vulkn\" is not one of"), "{e}");
+    // A backend that exists but has no driver: what to install.
+    if cfg!(target_os = "linux") {
+        let e = run(
+            &["--backend", "vulkan", "info"],
+            &[("VK_DRIVER_FILES", "/nonexistent.json"), ("VK_ICD_FILENAMES", "/nonexistent.json")],
+        );
+        assert!(e.contains("no GPU adapter") && e.contains("lavapipe"), "{e}");
+    }
 }
 
 #[test]

@@ -45,7 +45,9 @@ pub fn guided_eps(
 }
 
 /// The sampler's loop from `latents` (already scaled by the initial noise sigma) to x_0.
-/// `on_step(i)` is called after each step (progress bars).
+/// `on_step(i)` is called after each step (progress bars). Each step's latent sum goes into a
+/// slot of a small GPU tensor that is read once at the end: latents that became NaN or Inf are
+/// an error naming the first such step, without a readback per step.
 #[allow(clippy::too_many_arguments)]
 pub fn denoise(
     unet: &UNet2DConditionModel,
@@ -58,11 +60,24 @@ pub fn denoise(
     mut on_step: impl FnMut(usize) -> Result<()>,
 ) -> Result<Tensor> {
     let mut x = latents;
+    let steps = sampler.timesteps.len();
+    let sums = Tensor::zeros(&[steps.max(1)])?;
     for (i, &t) in sampler.timesteps.iter().enumerate() {
         let x_in = sampler.scale_model_input(&x, i)?;
         let eps = guided_eps(unet, &x_in, t, cond, uncond, guidance)?;
         x = sampler.step(&eps, i, &x, rng)?;
+        crate::ops::reduce::reduce_into(&x.reshape(&[x.numel()])?, 1, x.numel(), 1, 1.0, false, &sums, i)?;
         on_step(i)?;
+    }
+    if let Some(i) = sums.to_vec()?.iter().take(steps).position(|s| !s.is_finite()) {
+        return Err(Error::invalid(
+            "sample",
+            format!(
+                "the latents became non-finite (NaN or Inf) at step {} of {steps} (timestep {}); nothing was written. With finite weights this comes from the guidance scale ({guidance}) or the sampler settings",
+                i + 1,
+                sampler.timesteps[i]
+            ),
+        ));
     }
     Ok(x)
 }

@@ -33,6 +33,37 @@ impl BackendChoice {
             _ => None,
         }
     }
+    /// The backends a build for this platform can open.
+    pub fn on_this_platform() -> &'static [BackendChoice] {
+        if cfg!(any(target_os = "macos", target_os = "ios")) {
+            &[Self::Metal, Self::Vulkan]
+        } else if cfg!(windows) {
+            &[Self::Dx12, Self::Vulkan, Self::Gl]
+        } else {
+            &[Self::Vulkan, Self::Gl]
+        }
+    }
+
+    /// An error naming what the user gave (`given`: "--backend metal" or "ENGINE_BACKEND=metal")
+    /// when this platform has no such backend at all.
+    pub fn check_platform(self, given: &str) -> Result<()> {
+        let here = Self::on_this_platform();
+        if self == Self::Auto || here.contains(&self) {
+            return Ok(());
+        }
+        let names: Vec<String> = here.iter().map(|b| format!("{b:?}").to_lowercase()).collect();
+        let home = match self {
+            Self::Metal => "Metal exists only on macOS and iOS",
+            Self::Dx12 => "DX12 exists only on Windows",
+            _ => "that backend does not exist here",
+        };
+        Err(Error::Gpu(format!(
+            "{given}: {home}; on this platform ({}) the backends are {} (or auto)",
+            std::env::consts::OS,
+            names.join(", ")
+        )))
+    }
+
     fn backends(self) -> wgpu::Backends {
         match self {
             Self::Auto => wgpu::Backends::PRIMARY | wgpu::Backends::GL,
@@ -67,6 +98,7 @@ impl GpuOptions {
             o.backend = BackendChoice::parse(&b).ok_or_else(|| {
                 Error::Gpu(format!("ENGINE_BACKEND={b:?} is not one of auto, vulkan, gl, metal, dx12"))
             })?;
+            o.backend.check_platform(&format!("ENGINE_BACKEND={b}"))?;
         }
         if let Ok(a) = std::env::var("ENGINE_ADAPTER") {
             o.adapter =

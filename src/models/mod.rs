@@ -197,6 +197,42 @@ fn text_model_layout(files: &[SafeFile]) -> Option<HashMap<String, String>> {
     Some(files.iter().flat_map(|f| f.entries.keys()).map(|k| (format!("text_model.{k}"), k.clone())).collect())
 }
 
+/// The largest side an image may have, in pixels: far beyond any size SD 1.x was trained for
+/// (512), and small enough that the host's copy of one image stays under 4 GB.
+pub const MAX_IMAGE_SIDE: usize = 16384;
+
+/// Refuses an image size before anything is allocated: a side above [`MAX_IMAGE_SIDE`], or a
+/// VAE activation at full resolution (its widest level, batch 1, f32) larger than one buffer
+/// of the adapter may be. `flags` names what the user set ("--resolution 70000").
+pub fn check_image_size(vae: &VaeConfig, h: usize, w: usize, flags: &str) -> Result<()> {
+    if h > MAX_IMAGE_SIDE || w > MAX_IMAGE_SIDE {
+        return Err(Error::invalid(
+            "size",
+            format!("{flags}: {h}x{w} pixels is above the engine's limit of {MAX_IMAGE_SIDE} a side (SD 1.x is trained at 512)"),
+        ));
+    }
+    let widest = vae.block_out_channels.iter().copied().max().unwrap_or(1);
+    let full = vae.block_out_channels.first().copied().unwrap_or(1);
+    // The decoder's last level runs `full` channels at full resolution; the widest level at
+    // its own resolution is never larger for SD's VAE, but check the larger of the two.
+    let levels = vae.block_out_channels.len().saturating_sub(1) as u32;
+    let bytes = ((full * h * w).max(widest * h * w >> (2 * levels)) * 4) as u64;
+    let ctx = crate::tensor::Tensor::ctx()?;
+    let limit = ctx.limits.max_buffer_size;
+    if bytes > limit {
+        return Err(Error::invalid(
+            "size",
+            format!(
+                "{flags}: at {h}x{w} pixels one VAE activation ([1, {full}, {h}, {w}] in f32) needs {}, but this adapter ({}) allows buffers of at most {}; choose a smaller size",
+                crate::fsutil::human_bytes(bytes),
+                ctx.info.name,
+                crate::fsutil::human_bytes(limit)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A diffusers-layout model folder (`model_index.json`, one sub-folder per component).
 pub struct ModelDir {
     pub root: PathBuf,

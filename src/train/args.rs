@@ -258,8 +258,37 @@ impl TrainConfig {
         if self.max_train_steps == 0 {
             return bad("--max-train-steps must be at least 1".into());
         }
-        if self.learning_rate.is_nan() || self.learning_rate <= 0.0 {
-            return bad(format!("--learning-rate {} must be positive", self.learning_rate));
+        // Every float flag: finite and in its range, named as the user wrote it.
+        let floats: [(&str, f64, f64, f64, bool); 7] = [
+            // (flag, value, low, high, low included)
+            ("--learning-rate", self.learning_rate, 0.0, f64::MAX, false),
+            ("--prior-loss-weight", self.prior_loss_weight, 0.0, f64::MAX, true),
+            ("--adam-beta1", self.adam_beta1, 0.0, 1.0 - f64::EPSILON, true),
+            ("--adam-beta2", self.adam_beta2, 0.0, 1.0 - f64::EPSILON, true),
+            ("--adam-weight-decay", self.adam_weight_decay, 0.0, f64::MAX, true),
+            ("--adam-epsilon", self.adam_epsilon, 0.0, f64::MAX, false),
+            ("--max-grad-norm", self.max_grad_norm, 0.0, f64::MAX, false),
+        ];
+        for (flag, v, lo, hi, lo_ok) in floats {
+            let range = match (lo_ok, hi < 1.0) {
+                (true, true) => "in [0, 1)",
+                (true, false) => "finite and at least 0",
+                _ => "finite and above 0",
+            };
+            if !v.is_finite() || v > hi || v < lo || (v == lo && !lo_ok) {
+                return bad(format!("{flag} {v} must be {range}"));
+            }
+        }
+        if self.instance_prompt.trim().is_empty() {
+            return bad("--instance-prompt is empty; it names the subject, e.g. \"a photo of [V] dog\"".into());
+        }
+        if self.with_prior_preservation && self.class_prompt.trim().is_empty() {
+            return bad(
+                "--class-prompt is empty; with prior preservation it names the class, e.g. \"a photo of dog\"".into()
+            );
+        }
+        if self.stop_after == Some(0) {
+            return bad("--stop-after 0 would stop before the first step; give at least 1 (or leave it out)".into());
         }
         if !["constant", "constant_with_warmup", "linear", "cosine"].contains(&self.lr_scheduler.as_str()) {
             return bad(format!(

@@ -22,7 +22,7 @@ pub struct State {
     pub losses: Vec<(usize, f64, f64)>,
 }
 
-fn step_of(p: &Path) -> Option<usize> {
+pub fn step_of(p: &Path) -> Option<usize> {
     p.file_name()?.to_str()?.strip_prefix("checkpoint-")?.parse().ok()
 }
 

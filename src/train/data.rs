@@ -81,7 +81,10 @@ pub fn load_dir(dir: &Path, what: &str) -> Result<Vec<(PathBuf, DynamicImage)>> 
         }
         let bytes = std::fs::read(&f).map_err(|e| Error::io(format!("reading {}", f.display()), e))?;
         match decode(&bytes) {
-            Ok(img) => out.push((f, img)),
+            Ok(img) => {
+                check_image(&f, &bytes, &img)?;
+                out.push((f, img))
+            }
             Err(e) => {
                 let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
                 let why =
@@ -91,6 +94,47 @@ pub fn load_dir(dir: &Path, what: &str) -> Result<Vec<(PathBuf, DynamicImage)>> 
         }
     }
     Ok(out)
+}
+
+/// The smallest side an instance or class image may have: anything smaller is not a photo of
+/// a subject (a 1x1 placeholder, a favicon), and training on it cannot be what was meant.
+pub const MIN_IMAGE_SIDE: u32 = 16;
+
+/// Refuses an image too small to be a photo, and warns about a JPEG that ends before its
+/// end-of-image marker (the decoder fills the missing rows in grey, and trains on them).
+fn check_image(path: &Path, bytes: &[u8], img: &DynamicImage) -> Result<()> {
+    let (w, h) = (img.width(), img.height());
+    if w.min(h) < MIN_IMAGE_SIDE {
+        return Err(Error::invalid(
+            "train",
+            format!("{} is {w}x{h} pixels, too small to train on (at least {MIN_IMAGE_SIDE} a side); remove it or replace it with the photo it stands for", path.display()),
+        ));
+    }
+    let is_jpeg = bytes.starts_with(&[0xFF, 0xD8]);
+    let end = bytes.iter().rposition(|&b| b != 0 && b != b'\n' && b != b'\r').map_or(0, |i| i + 1);
+    if is_jpeg && !bytes[..end].ends_with(&[0xFF, 0xD9]) {
+        eprintln!(
+            "warning: {} looks truncated (the JPEG has no end-of-image marker): its lower part may be grey; re-download or re-export it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Warns about images that `resolution` enlarges by more than 2x (they train blurry).
+pub fn warn_small(images: &[(PathBuf, DynamicImage)], resolution: usize) {
+    for (p, img) in images {
+        let side = img.width().min(img.height()) as usize;
+        if side * 2 < resolution {
+            eprintln!(
+                "warning: {} is {}x{}: its shorter side is scaled up {:.1}x to --resolution {resolution}, which blurs it",
+                p.display(),
+                img.width(),
+                img.height(),
+                resolution as f64 / side as f64
+            );
+        }
+    }
 }
 
 /// The embedded dog photos, decoded.

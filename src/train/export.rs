@@ -14,9 +14,23 @@ use crate::weights::{save, OutData};
 /// A parameter on the host: (name, shape, data).
 pub type HostParam = (String, Vec<usize>, Vec<f32>);
 
-/// Parameters read back from the GPU.
+/// Parameters read back from the GPU; a non-finite value is an error that names the tensor, so
+/// that no file is ever written from weights that are NaN or Inf.
 pub fn host_params(params: &[(String, Tensor)]) -> Result<Vec<HostParam>> {
-    params.iter().map(|(n, t)| Ok((n.clone(), t.shape().to_vec(), t.to_vec()?))).collect()
+    params
+        .iter()
+        .map(|(n, t)| {
+            let data = t.to_vec()?;
+            let bad = data.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                return Err(Error::invalid(
+                    "export",
+                    format!("parameter `{n}` holds {bad} non-finite values (NaN or Inf); nothing was written from it"),
+                ));
+            }
+            Ok((n.clone(), t.shape().to_vec(), data))
+        })
+        .collect()
 }
 
 pub fn save_params(path: &Path, params: &[HostParam], meta: &BTreeMap<String, String>) -> Result<()> {
@@ -102,15 +116,48 @@ pub fn write_diffusers(
     write_json(&out.join("model_index.json"), &index)
 }
 
-/// One original-layout checkpoint. Only for SD 1.x's own topology (four levels, two layers per
-/// block), which is what weights.toml's name map describes.
-pub fn write_single_file(
-    path: &Path,
+/// The whole model as `out` will hold it — the diffusers folder and, with `single_file`,
+/// `model.safetensors` — built in a temporary sibling (`out/.export.tmp`) and moved into place
+/// only once every file is complete, `model_index.json` last: a failed export (a full disk)
+/// leaves `out` as it was, with no partial component under its final name.
+pub fn write_model(
+    out: &Path,
     model: &Model,
     unet: &[HostParam],
     text_encoder: &[HostParam],
     vae: &[HostParam],
+    single_file: bool,
 ) -> Result<()> {
+    let staging = out.join(".export.tmp");
+    let _ = std::fs::remove_dir_all(&staging);
+    let r = (|| {
+        mkdir(&staging)?;
+        write_diffusers(&staging, model, unet, text_encoder, vae)?;
+        if single_file {
+            write_single_file(&staging.join("model.safetensors"), model, unet, text_encoder, vae)?;
+        }
+        let mut names = vec!["unet", "vae", "text_encoder", "tokenizer", "scheduler"];
+        if single_file {
+            names.push("model.safetensors");
+        }
+        names.push("model_index.json");
+        for name in names {
+            let (from, to) = (staging.join(name), out.join(name));
+            if to.is_dir() {
+                std::fs::remove_dir_all(&to).map_err(|e| Error::io(format!("replacing {}", to.display()), e))?;
+            }
+            std::fs::rename(&from, &to)
+                .map_err(|e| Error::io(format!("moving {} to {}", from.display(), to.display()), e))?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    r
+}
+
+/// Whether `model` has the topology of the original single-file layout (`--save-single-file`),
+/// asked before training so that a run never ends on this error.
+pub fn single_file_supported(model: &Model) -> Result<()> {
     let (u, v) = (model.unet_config()?, model.vae_config()?);
     let sd1 = u.block_out_channels.len() == 4
         && u.layers_per_block.expand(4, "layers_per_block")? == [2, 2, 2, 2]
@@ -124,6 +171,19 @@ pub fn write_single_file(
             "--save-single-file writes the original SD 1.x layout, which fixes four U-Net levels (three with cross-attention) and two layers per block; this model has another shape — use the diffusers folder",
         ));
     }
+    Ok(())
+}
+
+/// One original-layout checkpoint. Only for SD 1.x's own topology (four levels, two layers per
+/// block), which is what weights.toml's name map describes.
+pub fn write_single_file(
+    path: &Path,
+    model: &Model,
+    unet: &[HostParam],
+    text_encoder: &[HostParam],
+    vae: &[HostParam],
+) -> Result<()> {
+    single_file_supported(model)?;
     let mut tensors: Vec<HostParam> = Vec::new();
     for (comp, params) in [("unet", unet), ("text_encoder", text_encoder), ("vae", vae)] {
         let compvis = to_compvis(comp)?;

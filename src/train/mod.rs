@@ -278,6 +278,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         Some(d) => data::load_dir(d, "instance")?,
         None => data::embedded_dog()?,
     };
+    data::warn_small(&instance_images, cfg.resolution);
     if instance_images.is_empty() {
         return Err(Error::invalid(
             "train",
@@ -287,10 +288,35 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
             ),
         ));
     }
+    crate::models::check_image_size(
+        &vcfg,
+        cfg.resolution,
+        cfg.resolution,
+        &format!("--resolution {}", cfg.resolution),
+    )?;
+    if cfg.save_single_file {
+        export::single_file_supported(&model)?;
+    }
     let resume = match &cfg.resume_from_checkpoint {
         Some(r) => Some(checkpoint::find(&cfg.output_dir, r)?),
         None => None,
     };
+    if let Some(step) = resume.as_deref().and_then(checkpoint::step_of) {
+        if step > cfg.max_train_steps {
+            return Err(Error::invalid(
+                "train",
+                format!(
+                    "the checkpoint to resume from is at step {step}, past --max-train-steps {}: give --max-train-steps above {step} to train on, or {step} to write the model from it",
+                    cfg.max_train_steps
+                ),
+            ));
+        }
+        if step == cfg.max_train_steps {
+            eprintln!(
+                "the checkpoint is at step {step} = --max-train-steps: nothing to train; writing the model from it"
+            );
+        }
+    }
     let tok = model.tokenizer()?;
     let identifier = choose_identifier(cfg, &tok)?;
     let instance_prompt = replace_identifier(&cfg.instance_prompt, &identifier);
@@ -351,11 +377,18 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     opt.eps = cfg.adam_epsilon;
     opt.weight_decay = cfg.adam_weight_decay;
 
+    check_disk_room(cfg, &params, &[&unet_vb, &clip_vb, &vae_vb])?;
     let mut rng = Rng::new(cfg.seed);
     let mut start = 0;
     let mut losses: Vec<(usize, f64, f64)> = Vec::new();
     if let Some(dir) = &resume {
         let st = checkpoint::load(dir, &params, &mut opt)?;
+        if st.step > cfg.max_train_steps {
+            return Err(Error::invalid(
+                "train",
+                format!("{} is at step {}, past --max-train-steps {}", dir.display(), st.step, cfg.max_train_steps),
+            ));
+        }
         start = st.step;
         rng = Rng::from_state(st.rng);
         losses = st.losses;
@@ -453,9 +486,22 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
             let scale = 1.0 / cfg.gradient_accumulation_steps as f32;
             let loss = if scale != 1.0 { loss.scale(scale)? } else { loss };
             loss.backward()?;
-            li_sum += li.item()? as f64;
-            if let Some(lp) = lp {
-                lp_sum += lp.item()? as f64;
+            // One readback per micro-step: the losses, and whether an earlier update made a
+            // parameter non-finite (the optimizer's flag, written by the last step's AdamW).
+            let mut parts = vec![li.reshape(&[1])?];
+            if let Some(lp) = &lp {
+                parts.push(lp.reshape(&[1])?);
+            }
+            if let Some(f) = opt.nonfinite_flags() {
+                parts.push(f.narrow0(0, 1)?);
+            }
+            let stats = cat(&parts.iter().collect::<Vec<_>>(), 0)?.to_vec()?;
+            li_sum += stats[0] as f64;
+            if lp.is_some() {
+                lp_sum += stats[1] as f64;
+            }
+            if opt.nonfinite_flags().is_some() && stats[stats.len() - 1] != 0.0 {
+                return Err(nonfinite_update(&opt, &params, step, cfg));
             }
         }
         let acc = cfg.gradient_accumulation_steps as f64;
@@ -463,7 +509,12 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         if !li.is_finite() || !lp.is_finite() {
             return Err(Error::invalid(
                 "train",
-                format!("the loss became {li} at step {step}; lower --learning-rate (now {lr:e})"),
+                format!(
+                    "the loss became {} at step {}; the weights are still finite (the update was not applied): lower --learning-rate (now {lr:e}){}",
+                    li + cfg.prior_loss_weight * lp,
+                    step + 1,
+                    last_checkpoint_hint(cfg)
+                ),
             ));
         }
         clip_grad_norm(&tensors, cfg.max_grad_norm as f32)?;
@@ -494,7 +545,12 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
             }
         }
         let stopping = s == end && s < cfg.max_train_steps;
-        if s.is_multiple_of(cfg.checkpointing_steps) || stopping {
+        if s.is_multiple_of(cfg.checkpointing_steps) || stopping || s == cfg.max_train_steps {
+            // Never a checkpoint of non-finite weights; and the final state is always saved
+            // before the export, so that a failed export loses nothing.
+            if !opt.nonfinite_params()?.is_empty() {
+                return Err(nonfinite_update(&opt, &params, step + 1, cfg));
+            }
             let dir = checkpoint::save(cfg, s, &params, &opt, &rng, &losses)?;
             bar.suspend(|| eprintln!("checkpoint {}", dir.display()));
         }
@@ -503,22 +559,26 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let steps_run = end - start;
     let finished = end == cfg.max_train_steps;
     if finished {
-        let te: Vec<(String, Tensor)> = clip_vb.parameters();
-        export::write_diffusers(
-            &cfg.output_dir,
-            &model,
-            &export::host_params(&unet_vb.parameters())?,
-            &export::host_params(&te)?,
-            &export::host_params(&vae_vb.parameters())?,
-        )?;
-        if cfg.save_single_file {
-            export::write_single_file(
-                &cfg.output_dir.join("model.safetensors"),
-                &model,
-                &export::host_params(&unet_vb.parameters())?,
-                &export::host_params(&te)?,
-                &export::host_params(&vae_vb.parameters())?,
-            )?;
+        let host = |vb: &crate::nn::Loader| export::host_params(&vb.parameters());
+        let r = (|| {
+            let (u, t, v) = (host(&unet_vb)?, host(&clip_vb)?, host(&vae_vb)?);
+            export::write_model(&cfg.output_dir, &model, &u, &t, &v, cfg.save_single_file)
+        })();
+        if let Err(e) = r {
+            let (step, dir) = checkpoint::list(&cfg.output_dir).pop().unwrap_or((end, cfg.output_dir.clone()));
+            return Err(Error::invalid(
+                "train",
+                format!(
+                    "training finished, but writing the model failed: {e}. Nothing was lost: {} holds the weights of step {step}; once the cause is fixed, write the model again with the same command plus --resume-from-checkpoint {} (no step is trained again)",
+                    dir.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        // The final checkpoint was the export's insurance; keep it only where the user asked
+        // for one at this step.
+        if steps_run > 0 && !end.is_multiple_of(cfg.checkpointing_steps) {
+            let _ = std::fs::remove_dir_all(cfg.output_dir.join(format!("checkpoint-{end}")));
         }
         let pts: Vec<plot::StepPoint> = losses
             .iter()
@@ -538,6 +598,58 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         eprintln!("stopped after step {end} of {}; continue with --resume-from-checkpoint latest", cfg.max_train_steps);
     }
     Ok(Summary { steps: steps_run, losses, identifier, output_dir: cfg.output_dir.clone(), finished })
+}
+
+/// Refuses to start when the output disk cannot hold what the end of the run writes: the final
+/// checkpoint (trained weights and both AdamW moments) beside the exported model (twice with
+/// `--save-single-file`), all f32.
+fn check_disk_room(cfg: &TrainConfig, trained: &[(String, Tensor)], parts: &[&crate::nn::Loader]) -> Result<()> {
+    let Some(free) = crate::fsutil::free_bytes(&cfg.output_dir) else { return Ok(()) };
+    let numel = |ps: &[(String, Tensor)]| ps.iter().map(|(_, t)| t.numel() as u64).sum::<u64>();
+    let model: u64 = parts.iter().map(|l| numel(&l.parameters())).sum::<u64>() * 4;
+    let export = model * if cfg.save_single_file { 2 } else { 1 };
+    let checkpoint = numel(trained) * 4 * 3;
+    let need = export + checkpoint;
+    if need > free {
+        return Err(Error::invalid(
+            "train",
+            format!(
+                "the output disk ({}) has {} free, but the end of this run writes {} (the model {}{}, and its final checkpoint {}); free some space or choose another --output-dir",
+                cfg.output_dir.display(),
+                crate::fsutil::human_bytes(free),
+                crate::fsutil::human_bytes(need),
+                crate::fsutil::human_bytes(model),
+                if cfg.save_single_file { " twice: folder and single file" } else { "" },
+                crate::fsutil::human_bytes(checkpoint)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The error for an update that made parameters non-finite, naming the first few.
+fn nonfinite_update(opt: &AdamW, params: &[(String, Tensor)], step: usize, cfg: &TrainConfig) -> Error {
+    let names: Vec<String> = match opt.nonfinite_params() {
+        Ok(idx) => idx.iter().take(3).map(|&i| format!("`{}`", params[i].0)).collect(),
+        Err(e) => vec![format!("(the flags could not be read: {e})")],
+    };
+    Error::invalid(
+        "train",
+        format!(
+            "the optimizer step {step} made parameters non-finite (NaN or Inf), first {}; nothing was exported from them. Lower --learning-rate (now {:e}) or --max-grad-norm{}",
+            names.join(", "),
+            cfg.learning_rate,
+            last_checkpoint_hint(cfg)
+        ),
+    )
+}
+
+/// "; checkpoint-N holds the last good weights" where a checkpoint exists.
+fn last_checkpoint_hint(cfg: &TrainConfig) -> String {
+    match checkpoint::list(&cfg.output_dir).last() {
+        Some((step, dir)) => format!("; {} holds the weights of step {step}", dir.display()),
+        None => String::new(),
+    }
 }
 
 /// "DreamBooth on <model>, identifier `sks`": the title of the run's pictures.

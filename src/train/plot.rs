@@ -88,7 +88,7 @@ fn draw_loss(
     }
     let steps: Vec<f64> = pts.iter().map(|p| p.step as f64).collect();
     let (x0, x1) = (steps[0], steps[steps.len() - 1].max(steps[0] + 1.0));
-    let window = (pts.len() / 25).clamp(1, 100);
+    let window = (pts.len() / 25).clamp(5, 100).min(pts.len());
     let series = |f: fn(&StepPoint) -> f64| pts.iter().map(f).collect::<Vec<f64>>();
     let loss = series(|p| p.loss);
     let mut lines: Vec<(String, RGBColor, u32, Vec<f64>)> = vec![
@@ -113,10 +113,11 @@ fn draw_loss(
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, (lo..hi).log_scale())?;
+        .build_cartesian_2d(x0..x1, (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)))?;
     chart
         .configure_mesh()
         .x_desc("step")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_desc("loss (MSE on epsilon, log scale)")
         .y_label_formatter(&|v| format_tick(*v))
         .label_style((FONT, 14))
@@ -150,14 +151,23 @@ fn draw_loss(
         .configure_mesh()
         .x_desc("step")
         .y_desc("learning rate")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_labels(4)
-        .y_label_formatter(&|v| format!("{v:.1e}"))
+        .y_label_formatter(&|v| if *v == 0.0 { "0".into() } else { format!("{v:.1e}") })
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
     lr_chart.draw_series(LineSeries::new(steps.iter().copied().zip(lrs), RGBColor(120, 60, 160).stroke_width(2)))?;
     Ok(())
+}
+
+/// Ticks of a log axis over [lo, hi]: 1, 2 and 5 times each power of ten, or every power of ten
+/// when the range spans more than three decades.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (d0, d1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let mantissas: &[f64] = if d1 - d0 > 3 { &[1.0] } else { &[1.0, 2.0, 5.0] };
+    (d0..=d1).flat_map(|d| mantissas.iter().map(move |m| m * 10f64.powi(d))).filter(|v| (lo..=hi).contains(v)).collect()
 }
 
 /// A log-axis tick: enough digits to tell neighbours apart, no trailing zeros.
@@ -278,6 +288,14 @@ mod tests {
     #[test]
     fn moving_mean_is_trailing() {
         assert_eq!(moving_mean(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn log_ticks_are_one_two_five() {
+        let t = log_ticks(0.15, 2.5);
+        assert_eq!(t.len(), 4);
+        assert!(t.iter().zip([0.2, 0.5, 1.0, 2.0]).all(|(a, b)| (a - b).abs() < 1e-12), "{t:?}");
+        assert_eq!(log_ticks(0.001, 20.0).len(), 5);
     }
 
     #[test]
