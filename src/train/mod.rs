@@ -279,6 +279,12 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         None => data::embedded_dog()?,
     };
     data::warn_small(&instance_images, cfg.resolution);
+    if cfg.lr_warmup_steps >= cfg.max_train_steps && cfg.lr_scheduler != "constant" {
+        eprintln!(
+            "warning: --lr-warmup-steps {} is not below --max-train-steps {}: the learning rate never reaches --learning-rate {:e}",
+            cfg.lr_warmup_steps, cfg.max_train_steps, cfg.learning_rate
+        );
+    }
     if instance_images.is_empty() {
         return Err(Error::invalid(
             "train",
@@ -344,6 +350,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let class = if cfg.with_prior_preservation {
         let imgs = data::load_dir(&cfg.class_data_dir, "class")?;
         let imgs: Vec<_> = imgs.into_iter().take(cfg.num_class_images).collect();
+        data::warn_small(&imgs, res);
         let px = prep(&imgs, &mut crop_rng);
         cache_latents(&vae, px, res, cfg.hflip)?
     } else {
@@ -552,7 +559,10 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
                 return Err(nonfinite_update(&opt, &params, step + 1, cfg));
             }
             let dir = checkpoint::save(cfg, s, &params, &opt, &rng, &losses)?;
-            bar.suspend(|| eprintln!("checkpoint {}", dir.display()));
+            // The final state's checkpoint is the export's insurance, removed after it unless asked for.
+            if s.is_multiple_of(cfg.checkpointing_steps) || stopping {
+                bar.suspend(|| eprintln!("checkpoint {}", dir.display()));
+            }
         }
     }
     bar.finish_and_clear();

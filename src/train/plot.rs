@@ -223,7 +223,12 @@ pub fn validation_grid(path: &Path, title: &str, samples: &[Sample]) -> Result<(
     let (cw, ch) = (sw * scale, sh * scale);
     let (gap, label_w, line_h) = (6usize, 150usize, 22usize);
     let head_h = line_h * (1 + prompts.len()) + gap;
-    let gw = (label_w + cols * (cw + gap) + gap).max(640);
+    // As wide as the images, and as the longest line of text above them.
+    let font = (FONT, 16).into_font();
+    let mut lines = vec![title.to_string()];
+    lines.extend(prompts.iter().map(|(p, _)| format!("columns 00-00: \"{p}\"")));
+    let text_w = lines.iter().filter_map(|l| font.box_size(l).ok()).map(|(w, _)| w as usize).max().unwrap_or(0);
+    let gw = (label_w + cols * (cw + gap) + gap).max(text_w + 2 * gap).max(320);
     let gh = head_h + steps.len() * (ch + gap) + gap;
     let mut px = vec![255u8; gw * gh * 3];
     let col0 = |prompt: &str| {
@@ -255,7 +260,6 @@ pub fn validation_grid(path: &Path, title: &str, samples: &[Sample]) -> Result<(
     }
     {
         let root = BitMapBackend::with_buffer(&mut px, (gw as u32, gh as u32)).into_drawing_area();
-        let font = (FONT, 16).into_font();
         let text =
             |s: &str, x: usize, y: usize| root.draw(&Text::new(s.to_string(), (x as i32, y as i32), font.clone()));
         text(title, gap, 4).map_err(|e| plot_err(path, e))?;
