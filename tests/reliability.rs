@@ -75,6 +75,12 @@ fn float_and_count_flags_are_refused_up_front_with_the_flag_named() {
         let e = o.resolve().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains(flag), "{flag}: {e}");
     }
+    // Known before training: the tiny model has no original single-file layout.
+    let mut o = small(&out, 1);
+    o.save_single_file = Some(true);
+    let e = run(o).err().unwrap();
+    assert!(e.contains("--save-single-file") && e.contains("original SD 1.x layout"), "{e}");
+    assert!(!files(&out).iter().any(|f| f.starts_with("checkpoint-") || f == "logs.jsonl"), "{:?}", files(&out));
     // engine sample: a NaN guidance scale or eta is refused before the model is even opened.
     for (args, needle) in [
         (["--guidance-scale", "nan"], "--guidance-scale NaN must be a finite number"),
