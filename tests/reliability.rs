@@ -56,7 +56,8 @@ fn files(dir: &Path) -> Vec<String> {
 #[test]
 fn float_and_count_flags_are_refused_up_front_with_the_flag_named() {
     let out = temp("flags");
-    let cases: Vec<(&str, Box<dyn Fn(&mut TrainOptions)>)> = vec![
+    type Set = Box<dyn Fn(&mut TrainOptions)>;
+    let cases: Vec<(&str, Set)> = vec![
         ("--prior-loss-weight", Box::new(|o| o.prior_loss_weight = Some(f64::NAN))),
         ("--prior-loss-weight", Box::new(|o| o.prior_loss_weight = Some(-1.0))),
         ("--learning-rate", Box::new(|o| o.learning_rate = Some(f64::INFINITY))),

@@ -216,7 +216,7 @@ pub fn check_image_size(vae: &VaeConfig, h: usize, w: usize, flags: &str) -> Res
     // The decoder's last level runs `full` channels at full resolution; the widest level at
     // its own resolution is never larger for SD's VAE, but check the larger of the two.
     let levels = vae.block_out_channels.len().saturating_sub(1) as u32;
-    let bytes = ((full * h * w).max(widest * h * w >> (2 * levels)) * 4) as u64;
+    let bytes = ((full * h * w).max((widest * h * w) >> (2 * levels)) * 4) as u64;
     let ctx = crate::tensor::Tensor::ctx()?;
     let limit = ctx.limits.max_buffer_size;
     if bytes > limit {
