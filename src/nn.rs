@@ -34,15 +34,6 @@ pub struct Loader {
     record: Rc<RefCell<Vec<(String, Tensor)>>>,
 }
 
-/// SplitMix64: a tiny deterministic generator, seeded per tensor from the seed and its name.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
@@ -58,8 +49,9 @@ fn random_tensor(seed: u64, name: &str, shape: &[usize]) -> Vec<f32> {
         return vec![1.0; n];
     }
     let bound = if name.contains("embedding") { 0.02 * 3f32.sqrt() } else { 1.0 / ((n / shape[0]) as f32).sqrt() };
-    let mut state = seed ^ fnv1a(name);
-    (0..n).map(|_| ((splitmix(&mut state) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound).collect()
+    // The seed's own SplitMix64 stream (rng.rs), started from the seed mixed with the name.
+    let mut rng = crate::rng::Rng::from_state(seed ^ fnv1a(name));
+    (0..n).map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound).collect()
 }
 
 impl Loader {

@@ -1,6 +1,10 @@
 //! The `engine` binary as a user runs it.
 
+mod common;
+
 use std::process::Command;
+
+use common::copy_dir;
 
 fn engine() -> Command {
     Command::new(env!("CARGO_BIN_EXE_engine"))
@@ -73,18 +77,6 @@ fn an_unknown_bench_suite_is_an_error() {
     let out = engine().args(["bench", "nonsense"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown suite"));
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -2,9 +2,12 @@
 //! nothing exits 0 over non-finite results, and no failure (a diverged run, a failed export, a
 //! full disk) leaves a file under its final name that is not whole or loses a finished run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::copy_dir;
 use engine::train::{TrainConfig, TrainOptions};
 
 fn temp(tag: &str) -> PathBuf {
@@ -322,17 +325,4 @@ fn a_full_disk_leaves_no_partial_file_and_training_is_refused_up_front() {
     // engine train: the export would not fit, so it does not start.
     let e = run(small(&d.join("run"), 1)).err().unwrap();
     assert!(e.contains("free") && e.contains("the end of this run writes"), "{e}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }

@@ -1,5 +1,5 @@
-//! Shared test helpers: a seeded RNG, plain-Rust (f64) references, tolerance checks and a
-//! central finite-difference gradient check.
+//! Shared test helpers: a seeded RNG, plain-Rust (f64) references, tolerance checks, a
+//! central finite-difference gradient check, and copying a fixture folder.
 #![allow(dead_code)]
 
 use engine::Tensor;
@@ -449,4 +449,18 @@ pub fn attention_backward_ref(
         }
     }
     (dq, dk, dv)
+}
+
+/// Copies the folder `from` (recursively) to `to`, which is created.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
 }
