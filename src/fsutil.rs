@@ -73,3 +73,12 @@ pub fn human_bytes(n: u64) -> String {
         format!("{:.0} kB", n / 1e3)
     }
 }
+
+/// The engine's per-user cache folder: `$XDG_CACHE_HOME/engine`, else `~/.cache/engine`; None
+/// without either variable. The pipeline cache and the tuning choices live there.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("engine"))
+}

@@ -49,7 +49,7 @@ enum Command {
         negative_prompt: String,
         #[arg(long, default_value_t = 50)]
         steps: usize,
-        #[arg(long, default_value_t = 7.5)]
+        #[arg(long, default_value_t = engine::diffusion::pipeline::DEFAULT_GUIDANCE_SCALE)]
         guidance_scale: f32,
         /// ddim, ddpm or euler-a.
         #[arg(long, default_value = "ddim")]

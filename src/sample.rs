@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::diffusion::pipeline::{decode_images, denoise, encode_prompts, initial_latents, Pipeline};
+use crate::diffusion::pipeline::{text_to_image, Conditioning, Pipeline};
 use crate::diffusion::{Sampler, SamplerKind};
 use crate::error::{Error, Result};
 use crate::imageio::{next_index, save_png, slug, writable_dir};
@@ -88,15 +88,10 @@ pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
     let kind = SamplerKind::parse(&a.sampler)?;
     let pipe = Pipeline::load(&model)?;
     let _g = crate::no_grad();
-    let (cond, cut) = encode_prompts(&pipe.clip, &pipe.tokenizer, std::slice::from_ref(&a.prompt))?;
-    if cut[0] {
+    let c = Conditioning::new(&pipe.clip, &pipe.tokenizer, &a.prompt, &a.negative_prompt, a.guidance_scale)?;
+    if c.truncated {
         eprintln!("warning: the prompt is longer than {} tokens; the rest was cut", pipe.tokenizer.max_length - 2);
     }
-    let uncond = if a.guidance_scale != 1.0 {
-        Some(encode_prompts(&pipe.clip, &pipe.tokenizer, std::slice::from_ref(&a.negative_prompt))?.0)
-    } else {
-        None
-    };
     let sampler = Sampler::new(&pipe.schedule, kind, a.steps, a.eta)?;
     let sigma = sampler.init_noise_sigma(&pipe.schedule.config.timestep_spacing);
     let f = pipe.vae_scale();
@@ -105,14 +100,13 @@ pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
     for i in 0..a.num_images {
         let seed = a.seed.wrapping_add(i as u64);
         let mut rng = Rng::new(seed);
-        let latents = initial_latents(&mut rng, &[1, latent_c, h / f, w / f], sigma)?;
         let bar = progress_bar(a.progress, a.steps as u64, &format!("image {}/{}", i + 1, a.num_images));
-        let x = denoise(&pipe.unet, &sampler, latents, &cond, uncond.as_ref(), a.guidance_scale, &mut rng, |_| {
+        let shape = [1, latent_c, h / f, w / f];
+        let (ih, iw, px) = text_to_image(&pipe.unet, &pipe.vae, &sampler, &c, &shape, sigma, &mut rng, |_| {
             bar.inc(1);
             Ok(())
         })?;
         bar.finish_and_clear();
-        let (ih, iw, px) = decode_images(&pipe.vae, &x)?.remove(0);
         let path = a.out.join(format!("{:05}-{seed}-{}.png", next_index(&a.out)?, slug(&a.prompt, 48)));
         save_png(&path, iw, ih, &px, &text_chunks(a, &model, seed, kind))?;
         paths.push(path);

@@ -57,10 +57,7 @@ pub fn cache_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ENGINE_TUNE_CACHE") {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("engine").join("tune.json"))
+    Some(crate::fsutil::user_cache_dir()?.join("tune.json"))
 }
 
 fn state() -> &'static Mutex<State> {

@@ -21,6 +21,47 @@ pub fn encode_prompts(clip: &ClipTextModel, tok: &ClipTokenizer, prompts: &[Stri
     Ok((clip.forward(&ids)?, cut))
 }
 
+/// Classifier-free guidance's default scale (diffusers' `StableDiffusionPipeline`): what class
+/// images and validation samples use, as diffusers' DreamBooth script does, and `engine sample`'s default.
+pub const DEFAULT_GUIDANCE_SCALE: f32 = 7.5;
+
+/// What one prompt conditions on: its embedding, and the negative prompt's where guidance
+/// applies (a scale other than 1).
+pub struct Conditioning {
+    pub cond: Tensor,
+    pub uncond: Option<Tensor>,
+    pub guidance: f32,
+    /// Whether the prompt was cut to fit the text encoder's positions.
+    pub truncated: bool,
+}
+
+impl Conditioning {
+    pub fn new(clip: &ClipTextModel, tok: &ClipTokenizer, prompt: &str, negative: &str, guidance: f32) -> Result<Self> {
+        let (cond, cut) = encode_prompts(clip, tok, &[prompt.to_string()])?;
+        let uncond = if guidance != 1.0 { Some(encode_prompts(clip, tok, &[negative.to_string()])?.0) } else { None };
+        Ok(Conditioning { cond, uncond, guidance, truncated: cut[0] })
+    }
+}
+
+/// One image, the loop that `engine sample`, class-image generation and validation share: noise
+/// of `latent_shape` from `rng` (times `sigma`, the sampler's initial noise scale), the sampler's
+/// guided loop, the VAE decoder. Returns (height, width, RGB pixels).
+#[allow(clippy::too_many_arguments)]
+pub fn text_to_image(
+    unet: &UNet2DConditionModel,
+    vae: &AutoencoderKL,
+    sampler: &Sampler,
+    c: &Conditioning,
+    latent_shape: &[usize],
+    sigma: f32,
+    rng: &mut Rng,
+    on_step: impl FnMut(usize) -> Result<()>,
+) -> Result<(usize, usize, Vec<u8>)> {
+    let x0 = initial_latents(rng, latent_shape, sigma)?;
+    let x = denoise(unet, sampler, x0, &c.cond, c.uncond.as_ref(), c.guidance, rng, on_step)?;
+    Ok(decode_images(vae, &x)?.remove(0))
+}
+
 /// ε from the U-Net at step i, guided: ε_u + g (ε_c - ε_u) with `uncond` given and g ≠ 1.
 pub fn guided_eps(
     unet: &UNet2DConditionModel,

@@ -680,12 +680,7 @@ impl Context {
 impl DiskCache {
     fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo, dir: Option<PathBuf>) -> Option<DiskCache> {
         let key = wgpu::util::pipeline_cache_key(info)?;
-        let dir = dir.or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .map(|d| d.join("engine"))
-        })?;
+        let dir = dir.or_else(crate::fsutil::user_cache_dir)?;
         std::fs::create_dir_all(&dir).ok()?;
         let path = dir.join(key);
         let data = std::fs::read(&path).ok();

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::diffusion::pipeline::{decode_images, denoise, encode_prompts, initial_latents};
+use crate::diffusion::pipeline::{text_to_image, Conditioning, DEFAULT_GUIDANCE_SCALE};
 use crate::diffusion::{Sampler, SamplerKind, Schedule};
 use crate::error::{Error, Result};
 use crate::imageio::{save_png, writable_dir};
@@ -199,23 +199,43 @@ fn ensure_class_images(
     }
     let missing = cfg.num_class_images - have;
     eprintln!("generating {missing} class images of \"{}\" into {} ...", cfg.class_prompt, dir.display());
-    let _g = crate::no_grad();
-    let (cond, _) = encode_prompts(clip, tok, std::slice::from_ref(&cfg.class_prompt))?;
-    let (uncond, _) = encode_prompts(clip, tok, &[String::new()])?;
-    let sampler = Sampler::new(schedule, SamplerKind::Ddim, cfg.sample_steps, 0.0)?;
-    let f = vae.config.downscale();
-    let lat = cfg.resolution / f;
     let bar = crate::sample::progress_bar(progress, missing as u64, "class images");
-    for i in have..cfg.num_class_images {
-        let mut rng = Rng::new(cfg.seed ^ SALT_CLASS ^ (i as u64).wrapping_mul(0x2545_F491));
-        let x0 = initial_latents(&mut rng, &[1, unet.config.in_channels, lat, lat], 1.0)?;
-        let x = denoise(unet, &sampler, x0, &cond, Some(&uncond), 7.5, &mut rng, |_| Ok(()))?;
-        let (h, w, px) = decode_images(vae, &x)?.remove(0);
-        let path = dir.join(format!("class-{i:05}.png"));
+    let seeds: Vec<u64> =
+        (have..cfg.num_class_images).map(|i| cfg.seed ^ SALT_CLASS ^ (i as u64).wrapping_mul(0x2545_F491)).collect();
+    let models = (unet, clip, tok, vae, schedule);
+    sample_images(cfg, &cfg.class_prompt, models, &seeds, |k, (h, w, px)| {
+        let path = dir.join(format!("class-{:05}.png", have + k));
         save_png(&path, w, h, &px, &[("prompt", cfg.class_prompt.clone()), ("Software", "engine train".into())])?;
         bar.inc(1);
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
+    Ok(())
+}
+
+/// The frozen or training models that sampling needs, as `run` holds them.
+type Models<'a> = (&'a UNet2DConditionModel, &'a ClipTextModel, &'a ClipTokenizer, &'a AutoencoderKL, &'a Schedule);
+
+/// One image of `prompt` per seed with the models as they are now (DDIM with --sample-steps,
+/// the default guidance scale, as diffusers' DreamBooth script samples), handed to `each` with
+/// its position.
+fn sample_images(
+    cfg: &TrainConfig,
+    prompt: &str,
+    (unet, clip, tok, vae, schedule): Models,
+    seeds: &[u64],
+    mut each: impl FnMut(usize, (usize, usize, Vec<u8>)) -> Result<()>,
+) -> Result<()> {
+    let _g = crate::no_grad();
+    let c = Conditioning::new(clip, tok, prompt, "", DEFAULT_GUIDANCE_SCALE)?;
+    let sampler = Sampler::new(schedule, SamplerKind::Ddim, cfg.sample_steps, 0.0)?;
+    let sigma = sampler.init_noise_sigma(&schedule.config.timestep_spacing);
+    let lat = cfg.resolution / vae.config.downscale();
+    let shape = [1, unet.config.in_channels, lat, lat];
+    for (k, &seed) in seeds.iter().enumerate() {
+        let mut rng = Rng::new(seed);
+        each(k, text_to_image(unet, vae, &sampler, &c, &shape, sigma, &mut rng, |_| Ok(()))?)?;
+    }
     Ok(())
 }
 
@@ -231,22 +251,13 @@ fn validate(
     schedule: &Schedule,
     step: usize,
 ) -> Result<()> {
-    let _g = crate::no_grad();
     let dir = cfg.output_dir.join("validation");
     writable_dir(&dir)?;
-    let (cond, _) = encode_prompts(clip, tok, &[prompt.to_string()])?;
-    let (uncond, _) = encode_prompts(clip, tok, &[String::new()])?;
-    let sampler = Sampler::new(schedule, SamplerKind::Ddim, cfg.sample_steps, 0.0)?;
-    let lat = cfg.resolution / vae.config.downscale();
-    for i in 0..cfg.num_validation_images {
-        let mut rng = Rng::new(cfg.seed ^ SALT_VALID ^ i as u64);
-        let x0 = initial_latents(&mut rng, &[1, unet.config.in_channels, lat, lat], 1.0)?;
-        let x = denoise(unet, &sampler, x0, &cond, Some(&uncond), 7.5, &mut rng, |_| Ok(()))?;
-        let (h, w, px) = decode_images(vae, &x)?.remove(0);
+    let seeds: Vec<u64> = (0..cfg.num_validation_images as u64).map(|i| cfg.seed ^ SALT_VALID ^ i).collect();
+    sample_images(cfg, prompt, (unet, clip, tok, vae, schedule), &seeds, |i, (h, w, px)| {
         let text = [("prompt", prompt.to_string()), ("step", step.to_string())];
-        save_png(&dir.join(format!("step-{step:06}-{i}.png")), w, h, &px, &text)?;
-    }
-    Ok(())
+        save_png(&dir.join(format!("step-{step:06}-{i}.png")), w, h, &px, &text)
+    })
 }
 
 /// Builds the batch's latents on the host: z = (mean + std · n) · scaling_factor.
