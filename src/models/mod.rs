@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod resnet;
 pub mod single_file;
 pub mod tokenizer;
 pub mod unet;

@@ -7,65 +7,11 @@
 
 use crate::error::{Error, Result};
 use crate::models::config::UNetConfig;
+use crate::models::resnet::ResnetBlock2D;
 use crate::nn::{multi_head_attention, Conv2d, GroupNorm, LayerNorm, Linear, Loader};
 use crate::ops::copy::cat;
 use crate::ops::embedding::timestep_embedding;
 use crate::tensor::Tensor;
-
-/// diffusers `ResnetBlock2D` with a time embedding added after the first conv.
-struct ResnetBlock {
-    norm1: GroupNorm,
-    conv1: Conv2d,
-    time_emb_proj: Linear,
-    norm2: GroupNorm,
-    conv2: Conv2d,
-    conv_shortcut: Option<Conv2d>,
-    output_scale: f32,
-}
-
-impl ResnetBlock {
-    fn new(
-        vb: &Loader,
-        c: &UNetConfig,
-        cin: usize,
-        cout: usize,
-        temb: usize,
-        output_scale: f64,
-    ) -> Result<ResnetBlock> {
-        let (g, eps) = (c.norm_num_groups, c.norm_eps);
-        Ok(ResnetBlock {
-            norm1: GroupNorm::new(&vb.pp("norm1"), g, cin, eps)?,
-            conv1: Conv2d::new(&vb.pp("conv1"), cin, cout, 3, 1, 1)?,
-            time_emb_proj: Linear::new(&vb.pp("time_emb_proj"), temb, cout, true)?,
-            norm2: GroupNorm::new(&vb.pp("norm2"), g, cout, eps)?,
-            conv2: Conv2d::new(&vb.pp("conv2"), cout, cout, 3, 1, 1)?,
-            conv_shortcut: if cin != cout {
-                Some(Conv2d::new(&vb.pp("conv_shortcut"), cin, cout, 1, 1, 0)?)
-            } else {
-                None
-            },
-            output_scale: output_scale as f32,
-        })
-    }
-
-    /// x [B, cin, h, w], temb_act = silu(temb) [B, temb] -> [B, cout, h, w].
-    fn forward(&self, x: &Tensor, temb_act: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
-        let t = self.time_emb_proj.forward(temb_act)?;
-        let h = h.add(&t.reshape(&[t.dim(0), t.dim(1), 1, 1])?)?;
-        let h = self.conv2.forward(&self.norm2.forward(&h)?.silu()?)?;
-        let skip = match &self.conv_shortcut {
-            Some(c) => c.forward(x)?,
-            None => x.clone(),
-        };
-        let out = skip.add(&h)?;
-        if self.output_scale == 1.0 {
-            Ok(out)
-        } else {
-            out.scale(1.0 / self.output_scale)
-        }
-    }
-}
 
 /// diffusers `Attention` (no norm, no residual): self-attention when `context` is None.
 struct Attention {
@@ -186,7 +132,7 @@ impl SpatialTransformer {
 }
 
 struct Block {
-    resnets: Vec<ResnetBlock>,
+    resnets: Vec<ResnetBlock2D>,
     attentions: Vec<SpatialTransformer>,
     /// Down blocks: a stride-2 conv; up blocks: nearest 2x upsampling then a conv.
     resample: Option<Conv2d>,
@@ -198,7 +144,7 @@ pub struct UNet2DConditionModel {
     time_linear_1: Linear,
     time_linear_2: Linear,
     down: Vec<Block>,
-    mid_resnets: [ResnetBlock; 2],
+    mid_resnets: [ResnetBlock2D; 2],
     mid_attention: SpatialTransformer,
     up: Vec<Block>,
     conv_norm_out: GroupNorm,
@@ -213,6 +159,7 @@ impl UNet2DConditionModel {
         let layers = c.layers_per_block.expand(n, "layers_per_block")?;
         let tlayers = c.transformer_layers_per_block.expand(n, "transformer_layers_per_block")?;
         let temb = ch[0] * 4;
+        let norm = (c.norm_num_groups, c.norm_eps);
         let (kin, kout) = (c.conv_in_kernel, c.conv_out_kernel);
 
         let mut down = Vec::new();
@@ -225,12 +172,12 @@ impl UNet2DConditionModel {
             let mut resnets = Vec::new();
             let mut attentions = Vec::new();
             for j in 0..layers[i] {
-                resnets.push(ResnetBlock::new(
+                resnets.push(ResnetBlock2D::new(
                     &bv.pp("resnets").pp(j),
-                    c,
+                    norm,
                     if j == 0 { cin } else { cout },
                     cout,
-                    temb,
+                    Some(temb),
                     1.0,
                 )?);
                 if cross {
@@ -255,8 +202,8 @@ impl UNet2DConditionModel {
         let mv = vb.pp("mid_block");
         let s = c.mid_block_scale_factor;
         let mid_resnets = [
-            ResnetBlock::new(&mv.pp("resnets.0"), c, top, top, temb, s)?,
-            ResnetBlock::new(&mv.pp("resnets.1"), c, top, top, temb, s)?,
+            ResnetBlock2D::new(&mv.pp("resnets.0"), norm, top, top, Some(temb), s)?,
+            ResnetBlock2D::new(&mv.pp("resnets.1"), norm, top, top, Some(temb), s)?,
         ];
         let mid_attention = SpatialTransformer::new(&mv.pp("attentions.0"), c, top, heads[n - 1], tlayers[n - 1])?;
 
@@ -278,7 +225,7 @@ impl UNet2DConditionModel {
             for j in 0..num {
                 let skip = if j == num - 1 { cin } else { cout };
                 let rin = if j == 0 { prev } else { cout };
-                resnets.push(ResnetBlock::new(&bv.pp("resnets").pp(j), c, rin + skip, cout, temb, 1.0)?);
+                resnets.push(ResnetBlock2D::new(&bv.pp("resnets").pp(j), norm, rin + skip, cout, Some(temb), 1.0)?);
                 if cross {
                     attentions.push(SpatialTransformer::new(
                         &bv.pp("attentions").pp(j),
@@ -353,7 +300,7 @@ impl UNet2DConditionModel {
         let mut skips = vec![h.clone()];
         for blk in &self.down {
             for (j, r) in blk.resnets.iter().enumerate() {
-                h = r.forward(&h, &temb_act)?;
+                h = r.forward(&h, Some(&temb_act))?;
                 if let Some(a) = blk.attentions.get(j) {
                     h = a.forward(&h, context)?;
                 }
@@ -364,13 +311,13 @@ impl UNet2DConditionModel {
                 skips.push(h.clone());
             }
         }
-        h = self.mid_resnets[0].forward(&h, &temb_act)?;
+        h = self.mid_resnets[0].forward(&h, Some(&temb_act))?;
         h = self.mid_attention.forward(&h, context)?;
-        h = self.mid_resnets[1].forward(&h, &temb_act)?;
+        h = self.mid_resnets[1].forward(&h, Some(&temb_act))?;
         for blk in &self.up {
             for (j, r) in blk.resnets.iter().enumerate() {
                 let skip = skips.pop().ok_or_else(|| Error::invalid("unet", "skip connections ran out"))?;
-                h = r.forward(&cat(&[&h, &skip], 1)?, &temb_act)?;
+                h = r.forward(&cat(&[&h, &skip], 1)?, Some(&temb_act))?;
                 if let Some(a) = blk.attentions.get(j) {
                     h = a.forward(&h, context)?;
                 }

@@ -5,46 +5,13 @@
 
 use crate::error::{Error, Result};
 use crate::models::config::VaeConfig;
+use crate::models::resnet::ResnetBlock2D;
 use crate::nn::{multi_head_attention, Conv2d, GroupNorm, Linear, Loader};
 use crate::ops::copy::cat;
 use crate::tensor::Tensor;
 
 /// The VAE's norms use eps 1e-6 throughout (diffusers hard-codes it).
 const EPS: f64 = 1e-6;
-
-/// diffusers `ResnetBlock2D` without a time embedding.
-pub struct ResnetBlock {
-    norm1: GroupNorm,
-    conv1: Conv2d,
-    norm2: GroupNorm,
-    conv2: Conv2d,
-    conv_shortcut: Option<Conv2d>,
-}
-
-impl ResnetBlock {
-    fn new(vb: &Loader, groups: usize, cin: usize, cout: usize) -> Result<ResnetBlock> {
-        Ok(ResnetBlock {
-            norm1: GroupNorm::new(&vb.pp("norm1"), groups, cin, EPS)?,
-            conv1: Conv2d::new(&vb.pp("conv1"), cin, cout, 3, 1, 1)?,
-            norm2: GroupNorm::new(&vb.pp("norm2"), groups, cout, EPS)?,
-            conv2: Conv2d::new(&vb.pp("conv2"), cout, cout, 3, 1, 1)?,
-            conv_shortcut: if cin != cout {
-                Some(Conv2d::new(&vb.pp("conv_shortcut"), cin, cout, 1, 1, 0)?)
-            } else {
-                None
-            },
-        })
-    }
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
-        let h = self.conv2.forward(&self.norm2.forward(&h)?.silu()?)?;
-        let skip = match &self.conv_shortcut {
-            Some(c) => c.forward(x)?,
-            None => x.clone(),
-        };
-        skip.add(&h)
-    }
-}
 
 /// The mid block's single-head spatial self-attention (diffusers `Attention` with a group norm
 /// and a residual connection).
@@ -77,25 +44,25 @@ impl SpatialAttention {
 
 /// diffusers `UNetMidBlock2D`: resnet, attention, resnet.
 struct MidBlock {
-    resnet0: ResnetBlock,
+    resnet0: ResnetBlock2D,
     attention: Option<SpatialAttention>,
-    resnet1: ResnetBlock,
+    resnet1: ResnetBlock2D,
 }
 
 impl MidBlock {
     fn new(vb: &Loader, groups: usize, c: usize, attention: bool) -> Result<MidBlock> {
         Ok(MidBlock {
-            resnet0: ResnetBlock::new(&vb.pp("resnets.0"), groups, c, c)?,
+            resnet0: ResnetBlock2D::new(&vb.pp("resnets.0"), (groups, EPS), c, c, None, 1.0)?,
             attention: if attention { Some(SpatialAttention::new(&vb.pp("attentions.0"), groups, c)?) } else { None },
-            resnet1: ResnetBlock::new(&vb.pp("resnets.1"), groups, c, c)?,
+            resnet1: ResnetBlock2D::new(&vb.pp("resnets.1"), (groups, EPS), c, c, None, 1.0)?,
         })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut h = self.resnet0.forward(x)?;
+        let mut h = self.resnet0.forward(x, None)?;
         if let Some(a) = &self.attention {
             h = a.forward(&h)?;
         }
-        self.resnet1.forward(&h)
+        self.resnet1.forward(&h, None)
     }
 }
 
@@ -108,12 +75,12 @@ fn pad_right_bottom(x: &Tensor) -> Result<Tensor> {
 }
 
 struct EncoderBlock {
-    resnets: Vec<ResnetBlock>,
+    resnets: Vec<ResnetBlock2D>,
     downsample: Option<Conv2d>,
 }
 
 struct DecoderBlock {
-    resnets: Vec<ResnetBlock>,
+    resnets: Vec<ResnetBlock2D>,
     upsample: Option<Conv2d>,
 }
 
@@ -165,7 +132,16 @@ impl AutoencoderKL {
             cout = c;
             let bv = ev.pp("down_blocks").pp(i);
             let resnets = (0..cfg.layers_per_block)
-                .map(|j| ResnetBlock::new(&bv.pp("resnets").pp(j), g, if j == 0 { cin } else { cout }, cout))
+                .map(|j| {
+                    ResnetBlock2D::new(
+                        &bv.pp("resnets").pp(j),
+                        (g, EPS),
+                        if j == 0 { cin } else { cout },
+                        cout,
+                        None,
+                        1.0,
+                    )
+                })
                 .collect::<Result<_>>()?;
             let downsample =
                 if i + 1 < n { Some(Conv2d::new(&bv.pp("downsamplers.0.conv"), cout, cout, 3, 2, 0)?) } else { None };
@@ -188,7 +164,16 @@ impl AutoencoderKL {
             cout = c;
             let bv = dv.pp("up_blocks").pp(i);
             let resnets = (0..cfg.layers_per_block + 1)
-                .map(|j| ResnetBlock::new(&bv.pp("resnets").pp(j), g, if j == 0 { cin } else { cout }, cout))
+                .map(|j| {
+                    ResnetBlock2D::new(
+                        &bv.pp("resnets").pp(j),
+                        (g, EPS),
+                        if j == 0 { cin } else { cout },
+                        cout,
+                        None,
+                        1.0,
+                    )
+                })
                 .collect::<Result<_>>()?;
             let upsample =
                 if i + 1 < n { Some(Conv2d::new(&bv.pp("upsamplers.0.conv"), cout, cout, 3, 1, 1)?) } else { None };
@@ -231,7 +216,7 @@ impl AutoencoderKL {
         let mut h = e.conv_in.forward(x)?;
         for b in &e.blocks {
             for r in &b.resnets {
-                h = r.forward(&h)?;
+                h = r.forward(&h, None)?;
             }
             if let Some(d) = &b.downsample {
                 h = d.forward(&pad_right_bottom(&h)?)?;
@@ -259,7 +244,7 @@ impl AutoencoderKL {
         h = d.mid.forward(&h)?;
         for b in &d.blocks {
             for r in &b.resnets {
-                h = r.forward(&h)?;
+                h = r.forward(&h, None)?;
             }
             if let Some(u) = &b.upsample {
                 h = u.forward(&h.upsample_nearest2x()?)?;
