@@ -18,6 +18,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod parity;
+pub mod progress;
 pub mod rng;
 pub mod sample;
 pub mod tensor;

@@ -214,7 +214,7 @@ fn unet(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
 }
 
 fn scheduler(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
-    let schedule = case.model.schedule()?;
+    let schedule = crate::diffusion::Schedule::of(&case.model)?;
     let (s, want) = case.f32("scheduler.alphas_cumprod")?;
     rows.push(compare("scheduler", "scheduler.alphas_cumprod", &s, &schedule.alphas_cumprod, &want, TOL_FORWARD));
     let (ts, _) = timesteps(case, "scheduler.add_noise.timesteps")?;
@@ -226,7 +226,7 @@ fn scheduler(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
 }
 
 fn ddim(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
-    let schedule = case.model.schedule()?;
+    let schedule = crate::diffusion::Schedule::of(&case.model)?;
     let steps = case.meta_f64("ddim.num_inference_steps")? as usize;
     let eta = case.meta_f64("ddim.eta")?;
     let sampler = Sampler::new(&schedule, SamplerKind::Ddim, steps, eta)?;
@@ -247,7 +247,7 @@ fn ddim(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
 /// Engine-specific: one step of DDIM with eta > 0, DDPM and Euler ancestral, with diffusers'
 /// noise injected; Euler's timesteps, initial sigma and input scaling.
 fn samplers(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
-    let schedule = case.model.schedule()?;
+    let schedule = crate::diffusion::Schedule::of(&case.model)?;
     let steps = case.meta_f64("sampler.num_inference_steps")? as usize;
     let i = case.meta_f64("sampler.index")? as usize;
     let eta = case.meta_f64("sampler.eta")?;
@@ -283,7 +283,7 @@ fn samplers(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
 }
 
 fn pipeline(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
-    let schedule = case.model.schedule()?;
+    let schedule = crate::diffusion::Schedule::of(&case.model)?;
     let steps = case.meta_f64("pipeline.num_inference_steps")? as usize;
     let guidance = case.meta_f64("pipeline.guidance_scale")? as f32;
     let sampler = Sampler::new(&schedule, SamplerKind::Ddim, steps, 0.0)?;
@@ -303,7 +303,7 @@ fn pipeline(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
 /// One DreamBooth step with prior preservation: loss, every U-Net gradient, and the parameter
 /// change after gradient clipping and AdamW.
 fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
-    let schedule = case.model.schedule()?;
+    let schedule = crate::diffusion::Schedule::of(&case.model)?;
     let (model, vb) = case.model.unet(true)?;
     let latents = case.tensor("train.latents")?;
     let noise = case.tensor("train.noise")?;

@@ -56,7 +56,7 @@ pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
     let unet = model.unet_config()?;
     let vae = model.vae_config()?;
     model.clip_config()?;
-    let schedule = model.schedule()?;
+    let schedule = crate::diffusion::Schedule::of(&model)?;
     crate::diffusion::sampler::spaced_timesteps(&schedule, a.steps)?;
     let f = vae.downscale();
     let multiple = f << (unet.block_out_channels.len() - 1);
@@ -100,7 +100,7 @@ pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
     for i in 0..a.num_images {
         let seed = a.seed.wrapping_add(i as u64);
         let mut rng = Rng::new(seed);
-        let bar = progress_bar(a.progress, a.steps as u64, &format!("image {}/{}", i + 1, a.num_images));
+        let bar = crate::progress::bar(a.progress, a.steps as u64, &format!("image {}/{}", i + 1, a.num_images));
         let shape = [1, latent_c, h / f, w / f];
         let (ih, iw, px) = text_to_image(&pipe.unet, &pipe.vae, &sampler, &c, &shape, sigma, &mut rng, |_| {
             bar.inc(1);
@@ -126,18 +126,4 @@ fn text_chunks(a: &SampleArgs, model: &Model, seed: u64, kind: SamplerKind) -> V
         ("model", model.label()),
         ("Software", format!("engine {}", env!("CARGO_PKG_VERSION"))),
     ]
-}
-
-pub fn progress_bar(show: bool, len: u64, msg: &str) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    bar.set_message(msg.to_string());
-    bar
 }

@@ -170,7 +170,13 @@ impl Pipeline {
     pub fn load(model: &crate::models::Model) -> Result<Pipeline> {
         let (unet, _) = model.unet(false)?;
         let (clip, _) = model.text_encoder(false)?;
-        Ok(Pipeline { unet, vae: model.vae()?, clip, tokenizer: model.tokenizer()?, schedule: model.schedule()? })
+        Ok(Pipeline {
+            unet,
+            vae: model.vae()?,
+            clip,
+            tokenizer: model.tokenizer()?,
+            schedule: crate::diffusion::Schedule::of(model)?,
+        })
     }
 
     /// Pixels per latent along a side (8 for SD).

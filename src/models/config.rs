@@ -401,3 +401,63 @@ impl ClipConfig {
         Ok(())
     }
 }
+
+// The scheduler config (`scheduler/scheduler_config.json`), read here with the other configs;
+// diffusion::Schedule turns it into the noise schedule.
+
+fn d_t() -> usize {
+    1000
+}
+fn d_b0() -> f64 {
+    0.0001
+}
+fn d_b1() -> f64 {
+    0.02
+}
+fn d_linear() -> String {
+    "linear".into()
+}
+fn d_eps() -> String {
+    "epsilon".into()
+}
+
+/// The fields of a diffusers scheduler config that define the schedule.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScheduleConfig {
+    #[serde(default = "d_t")]
+    pub num_train_timesteps: usize,
+    #[serde(default = "d_b0")]
+    pub beta_start: f64,
+    #[serde(default = "d_b1")]
+    pub beta_end: f64,
+    #[serde(default = "d_linear")]
+    pub beta_schedule: String,
+    #[serde(default)]
+    pub trained_betas: Option<Vec<f64>>,
+    #[serde(default = "d_eps")]
+    pub prediction_type: String,
+    #[serde(default)]
+    pub steps_offset: usize,
+    #[serde(default = "d_leading")]
+    pub timestep_spacing: String,
+    /// DDIM: whether ᾱ after the last step is 1 or ᾱ_0 (diffusers' default is true; SD 1.x's
+    /// config says false).
+    #[serde(default = "d_true")]
+    pub set_alpha_to_one: bool,
+    /// Clip the predicted x0 to ±clip_sample_range. DDIMScheduler's class default is true, but
+    /// every SD 1.x scheduler config sets it false and PNDM (SD 1.5's) has no such step, so an
+    /// absent field means false here.
+    #[serde(default)]
+    pub clip_sample: bool,
+    #[serde(default = "d_one")]
+    pub clip_sample_range: f64,
+    #[serde(default)]
+    pub thresholding: bool,
+}
+
+fn d_leading() -> String {
+    "leading".into()
+}
+fn d_one() -> f64 {
+    1.0
+}

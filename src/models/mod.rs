@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::nn::{component_files, Loader, Source};
 use crate::weights::SafeFile;
-use config::{read_config, ClipConfig, UNetConfig, VaeConfig};
+use config::{read_config, ClipConfig, ScheduleConfig, UNetConfig, VaeConfig};
 
 pub use clip::ClipTextModel;
 pub use tokenizer::ClipTokenizer;
@@ -162,17 +162,19 @@ impl Model {
         }
     }
 
-    /// The noise schedule: the folder's scheduler_config.json, or SD 1.5's.
-    pub fn schedule(&self) -> Result<crate::diffusion::Schedule> {
+    /// The scheduler config: the folder's scheduler_config.json, or SD 1.5's (single files) or
+    /// the built-in model's from weights.toml; with where it came from, for errors.
+    pub fn schedule_config(&self) -> Result<(ScheduleConfig, String)> {
         match self {
             Model::Folder(d) | Model::SingleFile { configs: Some(d), .. } => {
-                crate::diffusion::Schedule::from_file(&need_dir(&d.root, "scheduler")?.join("scheduler_config.json"))
+                let p = need_dir(&d.root, "scheduler")?.join("scheduler_config.json");
+                Ok((read_config(&p)?, p.display().to_string()))
             }
             Model::SingleFile { .. } => {
-                crate::diffusion::Schedule::new(single_file::builtin_config("sd15", "scheduler")?)
+                Ok((single_file::builtin_config("sd15", "scheduler")?, "weights.toml [models.sd15.scheduler]".into()))
             }
             Model::Builtin { name, .. } => {
-                crate::diffusion::Schedule::new(single_file::builtin_config(name, "scheduler")?)
+                Ok((single_file::builtin_config(name, "scheduler")?, format!("weights.toml [models.{name}.scheduler]")))
             }
         }
     }

@@ -199,7 +199,7 @@ fn ensure_class_images(
     }
     let missing = cfg.num_class_images - have;
     eprintln!("generating {missing} class images of \"{}\" into {} ...", cfg.class_prompt, dir.display());
-    let bar = crate::sample::progress_bar(progress, missing as u64, "class images");
+    let bar = crate::progress::bar(progress, missing as u64, "class images");
     let seeds: Vec<u64> =
         (have..cfg.num_class_images).map(|i| cfg.seed ^ SALT_CLASS ^ (i as u64).wrapping_mul(0x2545_F491)).collect();
     let models = (unet, clip, tok, vae, schedule);
@@ -343,7 +343,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         }
     }
 
-    let schedule = model.schedule()?;
+    let schedule = crate::diffusion::Schedule::of(&model)?;
     let (unet, unet_vb) = model.unet(true)?;
     let (clip, clip_vb) = model.text_encoder(cfg.train_text_encoder)?;
     let (vae, vae_vb) = model.vae_with_loader()?;
@@ -427,7 +427,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let t_max = schedule.config.num_train_timesteps;
     let lambda = cfg.prior_loss_weight as f32;
     let end = cfg.stop_after.map_or(cfg.max_train_steps, |n| (start + n).min(cfg.max_train_steps));
-    let bar = crate::sample::progress_bar(false, 0, "");
+    let bar = crate::progress::bar(false, 0, "");
     let bar = if progress {
         let bar = indicatif::ProgressBar::new(cfg.max_train_steps as u64);
         bar.set_style(
