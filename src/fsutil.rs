@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// The temporary sibling of `path`: `.<name>.tmp<pid>`, hidden, and unique per process so that
 /// two processes writing the same file do not write into each other's temporary.
-pub fn temp_sibling(path: &Path) -> PathBuf {
+fn temp_sibling(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
 }

@@ -13,6 +13,13 @@ use crate::tensor::Tensor;
 /// The VAE's norms use eps 1e-6 throughout (diffusers hard-codes it).
 const EPS: f64 = 1e-6;
 
+/// `n` ResNet blocks (`resnets.0` … under `vb`), the first taking `cin` channels to `cout`.
+fn resnet_stack(vb: &Loader, groups: usize, cin: usize, cout: usize, n: usize) -> Result<Vec<ResnetBlock2D>> {
+    (0..n)
+        .map(|j| ResnetBlock2D::new(&vb.pp(j), (groups, EPS), if j == 0 { cin } else { cout }, cout, None, 1.0))
+        .collect()
+}
+
 /// The mid block's single-head spatial self-attention (diffusers `Attention` with a group norm
 /// and a residual connection).
 struct SpatialAttention {
@@ -131,18 +138,7 @@ impl AutoencoderKL {
             let cin = cout;
             cout = c;
             let bv = ev.pp("down_blocks").pp(i);
-            let resnets = (0..cfg.layers_per_block)
-                .map(|j| {
-                    ResnetBlock2D::new(
-                        &bv.pp("resnets").pp(j),
-                        (g, EPS),
-                        if j == 0 { cin } else { cout },
-                        cout,
-                        None,
-                        1.0,
-                    )
-                })
-                .collect::<Result<_>>()?;
+            let resnets = resnet_stack(&bv.pp("resnets"), g, cin, cout, cfg.layers_per_block)?;
             let downsample =
                 if i + 1 < n { Some(Conv2d::new(&bv.pp("downsamplers.0.conv"), cout, cout, 3, 2, 0)?) } else { None };
             blocks.push(EncoderBlock { resnets, downsample });
@@ -163,18 +159,7 @@ impl AutoencoderKL {
             let cin = cout;
             cout = c;
             let bv = dv.pp("up_blocks").pp(i);
-            let resnets = (0..cfg.layers_per_block + 1)
-                .map(|j| {
-                    ResnetBlock2D::new(
-                        &bv.pp("resnets").pp(j),
-                        (g, EPS),
-                        if j == 0 { cin } else { cout },
-                        cout,
-                        None,
-                        1.0,
-                    )
-                })
-                .collect::<Result<_>>()?;
+            let resnets = resnet_stack(&bv.pp("resnets"), g, cin, cout, cfg.layers_per_block + 1)?;
             let upsample =
                 if i + 1 < n { Some(Conv2d::new(&bv.pp("upsamplers.0.conv"), cout, cout, 3, 1, 1)?) } else { None };
             blocks.push(DecoderBlock { resnets, upsample });
