@@ -9,7 +9,7 @@
 //   dscores:     d <- p * (d - drow)        (dS from dP; drow_i = dO_i · O_i)
 // One workgroup of 64 per row.
 
-struct Params {
+struct RowParams {
     rows: u32, n: u32, per: u32, nq: u32,
     s_shift: u32, lse_shift: u32, d_shift: u32, drow_shift: u32,
     q0: u32, _p0: u32, _p1: u32, _p2: u32,
@@ -17,7 +17,7 @@ struct Params {
 
 const WG: u32 = 64u;
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: RowParams;
 var<workgroup> red: array<f32, WG>;
 
 fn row_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {

@@ -5,13 +5,24 @@
 //! clock around submit-and-wait otherwise; one warm-up run, then the median of several.
 
 use crate::error::Result;
-use crate::gpu::{context, Access, Kernel, Shader, Spec};
+pub use crate::gpu::time_gpu;
+use crate::gpu::{context, Access, Kernel, Shader, Spec, Uniforms};
 use crate::ops::gemm::gemm_raw;
 use crate::ops::launch::grid;
 use crate::tensor::Tensor;
 
 pub static PROBE_SHADER: Shader =
-    Shader { name: "probe", source: include_str!("../shaders/probe.wgsl"), variants: &[&[]] };
+    Shader::file("probe", include_str!("../shaders/probe.wgsl"), &[&[]], &[&Params::LAYOUT]);
+
+crate::uniforms! {
+    /// The uniform block of `probe.wgsl`.
+    struct Params {
+        iters: u32,
+        n: u32,
+        _p0: u32,
+        _p1: u32,
+    }
+}
 static FMA_PROBE: Kernel =
     Kernel { shader: &PROBE_SHADER, entry: "fma_probe", bindings: &[Access::Read, Access::ReadWrite] };
 static COPY_PROBE: Kernel =
@@ -47,45 +58,6 @@ impl BenchRow {
     }
 }
 
-/// Median seconds of `reps` runs of `run` (which records GPU work), after one warm-up.
-pub fn time_gpu(reps: usize, mut run: impl FnMut() -> Result<()>) -> Result<(f64, &'static str)> {
-    let ctx = context()?;
-    run()?; // warm-up: compiles pipelines, fills the buffer pool
-    ctx.sync()?;
-    let use_ts = ctx.has(wgpu::Features::TIMESTAMP_QUERY);
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        if use_ts {
-            let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("bench"),
-                ty: wgpu::QueryType::Timestamp,
-                count: 2,
-            });
-            let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("bench timestamps"),
-                size: 16,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            ctx.timestamp(&set, 0);
-            run()?;
-            ctx.timestamp(&set, 1);
-            ctx.resolve_timestamps(&set, 2, &resolve);
-            let raw = ctx.read(&resolve, 0, 16)?;
-            let ts: &[u64] = bytemuck::cast_slice(&raw);
-            let period = ctx.queue.get_timestamp_period() as f64;
-            times.push(ts[1].saturating_sub(ts[0]) as f64 * period * 1e-9);
-        } else {
-            let t0 = std::time::Instant::now();
-            run()?;
-            ctx.sync()?;
-            times.push(t0.elapsed().as_secs_f64());
-        }
-    }
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    Ok((times[times.len() / 2], if use_ts { "timestamp" } else { "wall" }))
-}
-
 /// GFLOP/s of a kernel that does nothing but independent FMAs.
 pub fn fma_peak() -> Result<BenchRow> {
     let ctx = context()?;
@@ -95,7 +67,7 @@ pub fn fma_peak() -> Result<BenchRow> {
     let dummy = crate::ops::elementwise::dummy_binding()?;
     let (ov, _) = ctx.window(out.buffer(), 0, out.numel())?;
     let (secs, timer) = time_gpu(5, || {
-        let params = [iters, (groups * 256) as u32, 0, 0];
+        let params = Params { iters, n: (groups * 256) as u32, ..Default::default() };
         ctx.dispatch(&FMA_PROBE, &Spec::new(), &params, &[dummy, ov], grid(groups))
     })?;
     let flops = 2.0 * 16.0 * iters as f64 * (groups * 256) as f64;
@@ -119,7 +91,7 @@ pub fn copy_peak() -> Result<BenchRow> {
     let (sv, _) = ctx.window(src.buffer(), 0, src.numel())?;
     let (dv, _) = ctx.window(dst.buffer(), 0, dst.numel())?;
     let (secs, timer) = time_gpu(5, || {
-        let params = [0, vec4s as u32, 0, 0];
+        let params = Params { n: vec4s as u32, ..Default::default() };
         ctx.dispatch(&COPY_PROBE, &Spec::new(), &params, &[sv, dv], grid(vec4s / 256))
     })?;
     let bytes = 2.0 * 16.0 * vec4s as f64;

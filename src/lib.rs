@@ -2,9 +2,13 @@
 //! vendor (Vulkan, Metal, DX12, GL), with a small tensor and reverse-mode autograd layer, built
 //! to fine-tune Stable Diffusion 1.x with DreamBooth.
 //!
-//! Layers, bottom up: [`gpu`] (context, buffers, pipelines, dispatch), [`tensor`] and
-//! [`autograd`], [`ops`] (the kernels' launchers and their backward rules), [`optim`] (AdamW, gradient
-//! clipping), [`bench`].
+//! Layers, bottom up (each module uses only those below it; `tests/layers.rs` checks it):
+//! [`gpu`] (context, capabilities, options, buffers, pipelines, dispatch, variants, tuner,
+//! timing); [`tensor`] and [`autograd`]; [`ops`] (the kernels' launchers and their backward
+//! rules) and [`optim`] (AdamW, gradient clipping); [`nn`] (layers and the loader); [`models`];
+//! [`diffusion`]; [`train`], [`sample`], [`parity`], [`bench`]; the CLI (`main.rs`). Beside
+//! them, used from any layer: [`error`], [`fsutil`], [`rng`], [`weights`], [`imageio`],
+//! [`progress`].
 
 pub mod autograd;
 pub mod bench;
@@ -23,9 +27,29 @@ pub mod rng;
 pub mod sample;
 pub mod tensor;
 pub mod train;
-pub mod tune;
 pub mod weights;
 
 pub use autograd::{no_grad, with_no_grad};
 pub use error::{Error, Result};
 pub use tensor::Tensor;
+
+/// Every shader module the engine compiles, for the offline validation test (`tests/shaders.rs`).
+pub fn all_shaders() -> Vec<&'static gpu::Shader> {
+    vec![
+        &ops::attention::SHADER,
+        &ops::attention::ROWS_SHADER,
+        &ops::conv::SHADER,
+        &ops::conv::SUBGROUP_SHADER,
+        &ops::copy::SHADER,
+        &ops::elementwise::SHADER,
+        &ops::embedding::SHADER,
+        &ops::gemm::SHADER,
+        &ops::gemm::SUBGROUP_SHADER,
+        &ops::norm::SHADER,
+        &ops::loss::SHADER,
+        &ops::reduce::SHADER,
+        &ops::softmax::SHADER,
+        &optim::SHADER,
+        &bench::PROBE_SHADER,
+    ]
+}

@@ -112,12 +112,13 @@ fn main() -> ExitCode {
         opts.backend = b;
     }
     opts.adapter = cli.adapter;
+    if let Command::Bench { tune: true, .. } = cli.command {
+        opts.tune = true;
+    }
     let r = gpu::configure(opts.clone()).and_then(|_| match cli.command {
         Command::Info => info(&opts),
         Command::Bench { kernels, json, tune } => {
-            if tune {
-                engine::tune::enable();
-            }
+            debug_assert!(!tune || gpu::options().is_ok_and(|o| o.tune));
             run_bench(&kernels, json.as_deref())
         }
         Command::Parity { cases, json, quiet } => parity(&cases, json, quiet),
@@ -287,6 +288,38 @@ fn info(opts: &GpuOptions) -> Result<()> {
     );
     println!("    max_compute_workgroups_per_dimension {}", l.max_compute_workgroups_per_dimension);
     println!("    subgroup size (min / max)           {} / {}", i.subgroup_min_size, i.subgroup_max_size);
+    let caps = &ctx.caps;
+    println!("  capabilities:");
+    println!(
+        "    adapter kind                        {}",
+        if caps.cpu {
+            "CPU (software)"
+        } else if caps.discrete {
+            "discrete GPU"
+        } else {
+            "GPU"
+        }
+    );
+    println!(
+        "    subgroups                           {}",
+        if caps.subgroups {
+            format!("yes, {}-{} lanes", caps.subgroup_sizes.0, caps.subgroup_sizes.1)
+        } else {
+            "no".into()
+        }
+    );
+    println!("    f16 in shaders                      {}", if caps.shader_f16 { "yes" } else { "no" });
+    println!("    timestamp queries                   {}", if caps.timestamps { "yes" } else { "no" });
+    if caps.cooperative_matrix.is_empty() {
+        println!("    cooperative matrices                none reported");
+    } else {
+        let shapes: Vec<String> = caps
+            .cooperative_matrix
+            .iter()
+            .map(|c| format!("{}x{}x{} {:?}->{:?}", c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type))
+            .collect();
+        println!("    cooperative matrices (not used yet) {}", shapes.join(", "));
+    }
     match ctx.pipeline_cache_path() {
         Some(p) => println!("  pipeline cache: {}", p.display()),
         None => println!("  pipeline cache: none (adapter lacks PIPELINE_CACHE, or disabled)"),
@@ -297,7 +330,7 @@ fn info(opts: &GpuOptions) -> Result<()> {
             "  GEMM subgroup kernels: not used (no SUBGROUP feature, sizes outside 8-64, or a failed self-test)"
         ),
     }
-    match engine::tune::cache_path() {
+    match gpu::tune::cache_path()? {
         Some(p) => println!(
             "  tuning cache: {}{}",
             p.display(),

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec};
+use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
 use crate::ops::launch::{chunks, grid, u, win};
 use crate::ops::reduce::reduce_into;
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader { name: "adamw", source: include_str!("../shaders/adamw.wgsl"), variants: &[&[]] };
+pub static SHADER: Shader = Shader::file("adamw", include_str!("../shaders/adamw.wgsl"), &[&[]], &[&Params::LAYOUT]);
 static ADAMW: Kernel = Kernel {
     shader: &SHADER,
     entry: "adamw_step",
@@ -17,28 +17,28 @@ static ADAMW: Kernel = Kernel {
 };
 static CLIP: Kernel = Kernel { shader: &SHADER, entry: "clip_scale", bindings: &[Access::Read, Access::ReadWrite] };
 
-/// The uniform block of `adamw.wgsl`, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    p_shift: u32,
-    g_shift: u32,
-    m_shift: u32,
-    v_shift: u32,
-    norm_shift: u32,
-    /// Index into the non-finite flags of the tensor being updated (1 + its position).
-    flag: u32,
-    /// Index of the "any" flag (the window's shift).
-    flag_any: u32,
-    decay: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
-    eps: f32,
-    step_size: f32,
-    bc2_sqrt: f32,
-    max_norm: f32,
-    _p2: f32,
+crate::uniforms! {
+    /// The uniform block of `adamw.wgsl`.
+    struct Params {
+        n: u32,
+        p_shift: u32,
+        g_shift: u32,
+        m_shift: u32,
+        v_shift: u32,
+        norm_shift: u32,
+        /// Index into the non-finite flags of the tensor being updated (1 + its position).
+        flag: u32,
+        /// Index of the "any" flag (the window's shift).
+        flag_any: u32,
+        decay: f32,
+        one_minus_beta1: f32,
+        one_minus_beta2: f32,
+        eps: f32,
+        step_size: f32,
+        bc2_sqrt: f32,
+        max_norm: f32,
+        _p2: f32,
+    }
 }
 
 /// Per-parameter state: first and second moments and the parameter's own step count (torch
@@ -147,13 +147,7 @@ impl AdamW {
                 let flag = fs + u(1 + index);
                 let prm =
                     Params { n: u(n), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, flag, flag_any: fs, ..base };
-                ctx.dispatch(
-                    &ADAMW,
-                    &Spec::new(),
-                    bytemuck::cast_slice(&[prm]),
-                    &[pv, gv, mv, vv, fv],
-                    grid(n.div_ceil(256)),
-                )?;
+                ctx.dispatch(&ADAMW, &Spec::new(), &prm, &[pv, gv, mv, vv, fv], grid(n.div_ceil(256)))?;
             }
         }
         Ok(())
@@ -185,7 +179,7 @@ pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<Tensor> {
         for (s, n) in chunks(g.numel(), ctx.max_binding_elems()) {
             let (gv, gs) = win(ctx, g, s, n)?;
             let prm = Params { n: u(n), g_shift: gs, norm_shift: ts, max_norm, ..Default::default() };
-            ctx.dispatch(&CLIP, &Spec::new(), bytemuck::cast_slice(&[prm]), &[tv, gv], grid(n.div_ceil(256)))?;
+            ctx.dispatch(&CLIP, &Spec::new(), &prm, &[tv, gv], grid(n.div_ceil(256)))?;
         }
     }
     total_sq.sqrt()

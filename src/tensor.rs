@@ -7,26 +7,15 @@
 //! A tensor may be larger than one storage binding may cover (lavapipe: 128 MiB, while SD's
 //! CLIP token embedding is 145 MiB): buffers are sized up to the adapter's `max_buffer_size`
 //! and each op binds windows of at most `max_storage_buffer_binding_size` bytes, splitting
-//! its work into chunks where needed (see `ops::launch`).
+//! its work into chunks where needed (see `ops::launch`). Methods that launch kernels (`full`,
+//! `narrow0`, `matmul`, ...) are defined beside their kernels in `ops`, which sits above this layer.
 
 use std::sync::Arc;
 
 use crate::autograd::{self, Autograd};
 use crate::error::{Error, Result};
+pub use crate::gpu::DType;
 use crate::gpu::{context, Context, PooledBuffer};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DType {
-    F32,
-}
-
-impl DType {
-    pub fn size(self) -> usize {
-        match self {
-            DType::F32 => 4,
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Tensor {
@@ -115,16 +104,6 @@ impl Tensor {
             context()?.clear(t.buffer(), 0, n as u64 * 4);
         }
         Ok(t)
-    }
-
-    pub fn full(shape: &[usize], value: f32) -> Result<Tensor> {
-        let t = Tensor::empty(shape)?;
-        crate::ops::elementwise::fill(&t, value)?;
-        Ok(t)
-    }
-
-    pub fn ones(shape: &[usize]) -> Result<Tensor> {
-        Tensor::full(shape, 1.0)
     }
 
     /// Copies the tensor back to the host (waits for the GPU).
@@ -267,25 +246,5 @@ impl Tensor {
         let out = self.view_raw(self.offset, shape);
         let old = self.shape.clone();
         Ok(autograd::record(out, "reshape", &[self], move |g| Ok(vec![Some(g.reshape(&old)?)])))
-    }
-
-    /// Elements `[start, start+len)` along the first axis (a view).
-    pub fn narrow0(&self, start: usize, len: usize) -> Result<Tensor> {
-        if self.rank() == 0 || start + len > self.shape[0] {
-            return Err(Error::invalid(
-                "narrow0",
-                format!("range {start}..{} is outside axis 0 of shape {:?}", start + len, self.shape),
-            ));
-        }
-        let row: usize = self.shape[1..].iter().product();
-        let mut shape = self.shape.clone();
-        shape[0] = len;
-        let out = self.view_raw(self.offset + start * row, &shape);
-        let full = self.shape.clone();
-        Ok(autograd::record(out, "narrow0", &[self], move |g| {
-            let z = Tensor::zeros(&full)?;
-            crate::ops::copy::copy_into_rows(g, &z, start)?;
-            Ok(vec![Some(z)])
-        }))
     }
 }

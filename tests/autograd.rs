@@ -78,11 +78,12 @@ fn user_errors_are_values_with_both_shapes() {
     assert!(e.contains("[2, 3]") && e.contains("[2]"), "{e}");
 }
 
-static BROKEN: Shader = Shader {
-    name: "broken",
-    source: "@group(0) @binding(0) var<uniform> p: vec4<u32>;\n@compute @workgroup_size(1) fn main_entry() { let x: f32 = p.x; }\n",
-    variants: &[],
-};
+static BROKEN: Shader = Shader::file(
+    "broken",
+    "@group(0) @binding(0) var<uniform> p: vec4<u32>;\n@compute @workgroup_size(1) fn main_entry() { let x: f32 = p.x; }\n",
+    &[],
+    &[],
+);
 static BROKEN_KERNEL: Kernel = Kernel { shader: &BROKEN, entry: "main_entry", bindings: &[] };
 
 #[test]

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use super::kernel::{specialise, Access, Kernel, Spec};
+use super::caps::Caps;
+use super::kernel::{specialise, Access, Kernel, Spec, Uniforms};
+use super::options::{options, GpuOptions};
 use super::pool::{Pool, PooledBuffer};
-use super::profile::{self, ProfileRow, Profiler};
+use super::profile::{ProfileRow, Profiler};
 use crate::error::{Error, Result};
 
 /// Which backend to open. `Auto` prefers Vulkan/Metal/DX12 and falls back to GL.
@@ -75,47 +77,6 @@ impl BackendChoice {
     }
 }
 
-/// How to open the device. Read from the environment (`ENGINE_BACKEND`, `ENGINE_ADAPTER`,
-/// `ENGINE_MAX_BINDING`) unless the CLI sets it first with [`configure`].
-#[derive(Debug, Clone, Default)]
-pub struct GpuOptions {
-    pub backend: BackendChoice,
-    /// Index into the list `engine info` prints.
-    pub adapter: Option<usize>,
-    /// Pretend the adapter's per-binding limit is this many bytes. Tests use it to exercise
-    /// the chunking that large tensors need, at small sizes.
-    pub max_binding_override: Option<u64>,
-    /// Where the persistent pipeline cache lives; `None` picks a per-user cache directory.
-    pub cache_dir: Option<PathBuf>,
-    /// Don't read or write the persistent pipeline cache.
-    pub no_disk_cache: bool,
-}
-
-impl GpuOptions {
-    pub fn from_env() -> Result<Self> {
-        let mut o = GpuOptions::default();
-        if let Ok(b) = std::env::var("ENGINE_BACKEND") {
-            o.backend = BackendChoice::parse(&b).ok_or_else(|| {
-                Error::Gpu(format!("ENGINE_BACKEND={b:?} is not one of auto, vulkan, gl, metal, dx12"))
-            })?;
-            o.backend.check_platform(&format!("ENGINE_BACKEND={b}"))?;
-        }
-        if let Ok(a) = std::env::var("ENGINE_ADAPTER") {
-            o.adapter =
-                Some(a.parse().map_err(|_| Error::Gpu(format!("ENGINE_ADAPTER={a:?} is not an adapter index")))?);
-        }
-        if let Ok(m) = std::env::var("ENGINE_MAX_BINDING") {
-            o.max_binding_override =
-                Some(m.parse().map_err(|_| Error::Gpu(format!("ENGINE_MAX_BINDING={m:?} is not a byte count")))?);
-        }
-        if let Ok(d) = std::env::var("ENGINE_CACHE_DIR") {
-            o.cache_dir = Some(PathBuf::from(d));
-        }
-        o.no_disk_cache = std::env::var("ENGINE_NO_PIPELINE_CACHE").is_ok_and(|v| v != "0");
-        Ok(o)
-    }
-}
-
 /// Features that kernels may use when present. None of them is required.
 pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
@@ -124,26 +85,13 @@ pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
     .union(wgpu::Features::PIPELINE_CACHE);
 
-static OPTIONS: Mutex<Option<GpuOptions>> = Mutex::new(None);
 static CONTEXT: OnceLock<std::result::Result<Context, String>> = OnceLock::new();
 
-/// Sets the options the context will be created with. Must run before the first GPU use.
-pub fn configure(options: GpuOptions) -> Result<()> {
-    if CONTEXT.get().is_some() {
-        return Err(Error::Gpu("the GPU context is already open; configure it before first use".into()));
-    }
-    *OPTIONS.lock().unwrap() = Some(options);
-    Ok(())
-}
-
-/// The process-wide GPU context, opened on first use.
+/// The process-wide GPU context, opened on first use with the process's [`options`].
 pub fn context() -> Result<&'static Context> {
     let r = CONTEXT.get_or_init(|| {
-        let opts = match OPTIONS.lock().unwrap().clone() {
-            Some(o) => o,
-            None => GpuOptions::from_env().map_err(|e| e.to_string())?,
-        };
-        Context::open(&opts).map_err(|e| e.to_string())
+        let opts = options().map_err(|e| e.to_string())?;
+        Context::open(opts).map_err(|e| e.to_string())
     });
     match r {
         Ok(c) => Ok(c),
@@ -189,6 +137,8 @@ pub struct Context {
     pub info: wgpu::AdapterInfo,
     pub features: wgpu::Features,
     pub limits: wgpu::Limits,
+    /// What the adapter can do, as the kernels ask it.
+    pub caps: Caps,
     /// Largest byte window one storage binding may cover (the adapter's limit, or the override).
     pub max_binding: u64,
     /// Storage-binding offsets must be multiples of this.
@@ -292,9 +242,8 @@ impl Context {
             *l2.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
         });
 
-        let adapter_binding = limits.max_storage_buffer_binding_size;
-        let max_binding = opts.max_binding_override.map_or(adapter_binding, |o| o.min(adapter_binding));
-        let offset_align = limits.min_storage_buffer_offset_alignment as u64;
+        let caps = Caps::new(&adapter, &info, features, &limits, opts.max_binding_override);
+        let (max_binding, offset_align) = (caps.max_binding, caps.offset_align);
         let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
             size: UNIFORM_SLOT * UNIFORM_SLOTS,
@@ -306,8 +255,7 @@ impl Context {
         } else {
             None
         };
-        let profiler = (profile::requested() && features.contains(wgpu::Features::TIMESTAMP_QUERY))
-            .then(|| Profiler::new(&device, MAX_DISPATCHES_PER_SUBMIT));
+        let profiler = (opts.profile && caps.timestamps).then(|| Profiler::new(&device, MAX_DISPATCHES_PER_SUBMIT));
         Ok(Context {
             instance,
             adapter,
@@ -316,6 +264,7 @@ impl Context {
             info,
             features,
             limits,
+            caps,
             max_binding,
             offset_align,
             pool: Pool::new(),
@@ -435,7 +384,7 @@ impl Context {
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Shader {
-                shader: format!("{}.wgsl", kernel.shader.name),
+                shader: kernel.shader.file_name(),
                 entry: kernel.entry.to_string(),
                 message: format!("{e}\n(specialised with {spec:?})"),
             });
@@ -448,18 +397,26 @@ impl Context {
         Ok(p)
     }
 
-    /// Records one dispatch of `kernel`. `params` is its uniform block (at most 256 bytes);
-    /// `bindings` are its storage buffers in the kernel's binding order.
-    pub fn dispatch(
+    /// Records one dispatch of `kernel`. `params` is its uniform block (at most 256 bytes), one
+    /// of the structs its shader declares; `bindings` are its storage buffers in the kernel's
+    /// binding order.
+    pub fn dispatch<P: Uniforms>(
         &self,
         kernel: &'static Kernel,
         spec: &Spec,
-        params: &[u32],
+        params: &P,
         bindings: &[BindView<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
         debug_assert_eq!(bindings.len(), kernel.bindings.len(), "{}", kernel.entry);
-        assert!(params.len() * 4 <= UNIFORM_SLOT as usize, "params too large for {}", kernel.entry);
+        debug_assert!(
+            kernel.shader.uniforms.iter().any(|u| u.name == P::LAYOUT.name && u.fields == P::LAYOUT.fields),
+            "{}: {} is not one of the shader's uniform blocks",
+            kernel.entry,
+            P::LAYOUT.name
+        );
+        let params: &[u8] = bytemuck::bytes_of(params);
+        assert!(params.len() <= UNIFORM_SLOT as usize, "params too large for {}", kernel.entry);
         if groups.contains(&0) {
             return Ok(());
         }
@@ -478,7 +435,7 @@ impl Context {
             self.submit_locked(&mut rec);
         }
         let slot = rec.uniforms.len() as u32;
-        rec.uniforms.extend_from_slice(bytemuck::cast_slice(params));
+        rec.uniforms.extend_from_slice(params);
         rec.uniforms.resize(slot as usize + UNIFORM_SLOT as usize, 0);
 
         let mut entries = vec![wgpu::BindGroupEntry {

@@ -7,6 +7,7 @@
 //! translators see exactly the same module.
 
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SpecValue {
@@ -14,14 +15,100 @@ pub enum SpecValue {
     Bool(bool),
 }
 
-/// One WGSL file: a kernel family with its forward and backward entry points.
+/// One shader module: a kernel family with its forward and backward entry points. Its source
+/// is a WGSL file, followed, for the register-blocked families, by entry points that Rust
+/// writes from the family's kernel table (`generated`), so that the table is the one list of
+/// those kernels.
 #[derive(Debug)]
 pub struct Shader {
     pub name: &'static str,
+    /// The WGSL file in `shaders/` (without `.wgsl`) that holds the hand-written part.
+    pub file: &'static str,
     pub source: &'static str,
+    /// Writes the entry points that follow `source`, if any.
+    pub generated: Option<fn() -> String>,
+    /// `source` and the generated entries, put together on first use.
+    pub full: OnceLock<String>,
     /// Every specialisation the engine builds this shader with, so that the offline
     /// validation test can translate each of them for every backend.
     pub variants: &'static [&'static [(&'static str, SpecValue)]],
+    /// The uniform blocks (binding 0) of its entry points, as the Rust structs the launchers
+    /// fill; the offline test checks each against the WGSL struct of the same name.
+    pub uniforms: &'static [&'static Layout],
+}
+
+impl Shader {
+    /// A shader whose whole source is a WGSL file.
+    pub const fn file(
+        name: &'static str,
+        source: &'static str,
+        variants: &'static [&'static [(&'static str, SpecValue)]],
+        uniforms: &'static [&'static Layout],
+    ) -> Shader {
+        Shader { name, file: name, source, generated: None, full: OnceLock::new(), variants, uniforms }
+    }
+
+    /// The complete WGSL source (before specialisation).
+    pub fn source(&self) -> &str {
+        match self.generated {
+            None => self.source,
+            Some(write) => self.full.get_or_init(|| format!("{}{}", self.source, write())),
+        }
+    }
+
+    /// What an error names: the file, and that entries were generated where they were.
+    pub fn file_name(&self) -> String {
+        match self.generated {
+            None => format!("{}.wgsl", self.file),
+            Some(_) => format!("{}.wgsl + entries generated for `{}`", self.file, self.name),
+        }
+    }
+}
+
+/// One field of a uniform block: its name (as in the WGSL struct), byte offset and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub offset: usize,
+    pub size: usize,
+}
+
+/// A uniform block's layout: the struct's name (as in the WGSL), size and fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub name: &'static str,
+    pub size: usize,
+    pub fields: &'static [Field],
+}
+
+/// A `#[repr(C)]` parameter struct that mirrors a WGSL uniform struct. Made by [`uniforms!`].
+pub trait Uniforms: bytemuck::Pod {
+    const LAYOUT: Layout;
+}
+
+/// Declares a kernel's parameter struct, field for field as the WGSL struct of the same name,
+/// with its [`Layout`] for the offline check (`tests/shaders.rs` compares both with naga's
+/// reflection of the shader).
+#[macro_export]
+macro_rules! uniforms {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+        $vis struct $name { $($(#[$fmeta])* $fvis $field: $ty),* }
+
+        impl $crate::gpu::Uniforms for $name {
+            const LAYOUT: $crate::gpu::Layout = $crate::gpu::Layout {
+                name: stringify!($name),
+                size: ::core::mem::size_of::<$name>(),
+                fields: &[$($crate::gpu::Field {
+                    name: stringify!($field),
+                    offset: ::core::mem::offset_of!($name, $field),
+                    size: ::core::mem::size_of::<$ty>(),
+                }),*],
+            };
+        }
+    };
 }
 
 /// How a kernel uses a storage binding. Bindings are numbered from 1 in this order;
@@ -86,7 +173,7 @@ impl Spec {
 /// The full source of `shader` specialised with `spec`. Directives (`enable subgroups;`) must
 /// precede every declaration, so leading directive lines stay first.
 pub fn specialise(shader: &Shader, spec: &Spec) -> String {
-    let src = shader.source;
+    let src = shader.source();
     let split = src.lines().take_while(|l| l.starts_with("enable ")).map(|l| l.len() + 1).sum::<usize>();
     let (directives, body) = src.split_at(split.min(src.len()));
     format!("{directives}{}{body}", spec.wgsl())

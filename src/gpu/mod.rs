@@ -1,14 +1,25 @@
-//! The GPU runtime: one wgpu context per process, pooled buffers, cached pipelines, and a
-//! recorder that batches dispatches into submissions.
+//! The GPU runtime: one wgpu context per process with the adapter's capabilities, pooled
+//! buffers, cached pipelines, a recorder that batches dispatches into submissions, and what
+//! the kernel families share to choose a launch variant (the variant description and cost
+//! model, the tuner, GPU timing).
 
+mod caps;
 mod context;
+mod dtype;
 pub mod kernel;
+mod options;
 mod pool;
 pub mod profile;
+mod timing;
+pub mod tune;
+pub mod variant;
 
+pub use caps::Caps;
 pub use context::{
-    configure, context, enumerate, new_instance, no_adapter_message, BackendChoice, BindView, Context, GpuOptions,
-    OPTIONAL_FEATURES,
+    context, enumerate, new_instance, no_adapter_message, BackendChoice, BindView, Context, OPTIONAL_FEATURES,
 };
-pub use kernel::{Access, Kernel, Shader, Spec, SpecValue};
+pub use dtype::DType;
+pub use kernel::{Access, Field, Kernel, Layout, Shader, Spec, SpecValue, Uniforms};
+pub use options::{configure, options, GpuOptions};
 pub use pool::{size_class, PoolStats, PooledBuffer};
+pub use timing::time_gpu;

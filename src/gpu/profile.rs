@@ -26,8 +26,9 @@ pub struct ProfileRow {
     pub seconds: f64,
 }
 
+/// Whether the process asked for a profile (`ENGINE_PROFILE=1`).
 pub fn requested() -> bool {
-    std::env::var("ENGINE_PROFILE").is_ok_and(|v| v == "1")
+    super::options().is_ok_and(|o| o.profile)
 }
 
 impl Profiler {

@@ -13,25 +13,29 @@
 //!   it runs 4-5x faster than the fused kernel, whose per-query loop does as many loads as
 //!   FMAs.
 
+use std::fmt;
+
 use super::gemm::{gemm_strided, Mat};
 use super::launch::{chunks, grid, u, win};
 use crate::autograd::{needs_grad, no_grad, record};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
+use crate::gpu::tune::{bucket, tuner, TuneKey};
+use crate::gpu::variant::{self, Family};
+use crate::gpu::{time_gpu, Access, BindView, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::Tensor;
-use crate::tune;
 
 use SpecValue::{Bool as B, U32 as U};
 
-pub static SHADER: Shader = Shader {
-    name: "attention",
-    source: include_str!("../../shaders/attention.wgsl"),
-    variants: &[
+pub static SHADER: Shader = Shader::file(
+    "attention",
+    include_str!("../../shaders/attention.wgsl"),
+    &[
         &[("D", U(40)), ("CAUSAL", B(false))],
         &[("D", U(64)), ("CAUSAL", B(true))],
         &[("D", U(160)), ("CAUSAL", B(false))],
     ],
-};
+    &[&Params::LAYOUT],
+);
 static FORWARD: Kernel = Kernel {
     shader: &SHADER,
     entry: "attention_forward",
@@ -67,7 +71,7 @@ static BACKWARD_DKV: Kernel = Kernel {
 };
 
 pub static ROWS_SHADER: Shader =
-    Shader { name: "attention_rows", source: include_str!("../../shaders/attention_rows.wgsl"), variants: &[&[]] };
+    Shader::file("attention_rows", include_str!("../../shaders/attention_rows.wgsl"), &[&[]], &[&RowParams::LAYOUT]);
 static SOFTMAX_LSE: Kernel =
     Kernel { shader: &ROWS_SHADER, entry: "softmax_lse", bindings: &[Access::ReadWrite, Access::ReadWrite] };
 static PROBS: Kernel = Kernel { shader: &ROWS_SHADER, entry: "probs", bindings: &[Access::ReadWrite, Access::Read] };
@@ -85,12 +89,13 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The caller's choice where it applies; else `ENGINE_ATTENTION=fused|gemm` (for
-    /// benchmarks and comparisons); else, where both apply, the tuned choice for the shape
-    /// class (timed on the forward), by default the GEMM form.
+    /// The caller's choice where it applies; else a forced form (`ENGINE_ATTENTION=fused|gemm`,
+    /// or [`variant::force`] on this thread: benchmarks and comparisons); else, where both
+    /// apply, the tuned choice for the shape class (timed on the forward), by default the
+    /// GEMM form.
     fn choose(dims: &Dims, fused_ok: bool, wanted: Option<Strategy>) -> Result<Strategy> {
         let gemm_ok = !dims.causal && dims.nk <= SCRATCH_FLOATS.min(Tensor::ctx()?.max_binding_elems());
-        let wanted = wanted.or_else(|| match std::env::var("ENGINE_ATTENTION").ok().as_deref() {
+        let wanted = wanted.or_else(|| match variant::forced(Family::Attention).as_deref() {
             Some("fused") => Some(Strategy::Fused),
             Some("gemm") => Some(Strategy::Gemm),
             _ => None,
@@ -105,67 +110,91 @@ impl Strategy {
     }
 
     fn tuned(dims: &Dims) -> Result<Strategy> {
-        let class = format!(
-            "attention d{} nq{} nk{} b{}",
-            dims.d,
-            tune::bucket(dims.nq),
-            tune::bucket(dims.nk),
-            tune::bucket(dims.batch)
-        );
+        let key = AttentionKey {
+            dtype: dims.dtype,
+            d: dims.d,
+            nq: bucket(dims.nq),
+            nk: bucket(dims.nk),
+            batch: bucket(dims.batch),
+        };
         let forms = [Strategy::Gemm, Strategy::Fused];
-        let name = tune::choose(&class, &["gemm", "fused"], 0, |i| {
+        let mut time = |i: usize| -> Result<f64> {
             let _g = no_grad();
             let q = Tensor::zeros(&[dims.batch, dims.nq, dims.d])?;
             let kv = Tensor::zeros(&[dims.batch, dims.nk, dims.d])?;
             let run = || attention_with(&q, &kv, &kv, false, dims.scale, Some(forms[i])).map(|_| ());
-            Ok(crate::bench::time_gpu(3, run)?.0)
-        })?;
+            Ok(time_gpu(3, run)?.0)
+        };
+        let name = tuner()?.choose(&key, &["gemm", "fused"], 0, Some(&mut time))?;
         Ok(if name == "fused" { Strategy::Fused } else { Strategy::Gemm })
     }
 }
 
-/// The uniform block of `attention_rows.wgsl`, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct RowParams {
-    rows: u32,
-    n: u32,
-    per: u32,
-    nq: u32,
-    s_shift: u32,
-    lse_shift: u32,
-    d_shift: u32,
-    drow_shift: u32,
-    q0: u32,
-    _p: [u32; 3],
+/// Attention's tuning key: the storage dtype, the head dimension and the shape class.
+struct AttentionKey {
+    dtype: DType,
+    d: usize,
+    nq: usize,
+    nk: usize,
+    batch: usize,
+}
+
+impl fmt::Display for AttentionKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let AttentionKey { dtype, d, nq, nk, batch } = self;
+        write!(f, "attention {dtype} d{d} nq{nq} nk{nk} b{batch}")
+    }
+}
+
+impl TuneKey for AttentionKey {}
+
+crate::uniforms! {
+    /// The uniform block of `attention_rows.wgsl`.
+    struct RowParams {
+        rows: u32,
+        n: u32,
+        per: u32,
+        nq: u32,
+        s_shift: u32,
+        lse_shift: u32,
+        d_shift: u32,
+        drow_shift: u32,
+        q0: u32,
+        _p0: u32,
+        _p1: u32,
+        _p2: u32,
+    }
 }
 
 /// Queries (or keys) per workgroup and keys (or queries) per staged tile, as in the shader.
 const WG: usize = 64;
 const TILE: usize = 16;
 
-/// The uniform block of `attention.wgsl`, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    nq: u32,
-    nk: u32,
-    scale: f32,
-    _p0: u32,
-    q_shift: u32,
-    k_shift: u32,
-    v_shift: u32,
-    o_shift: u32,
-    lse_shift: u32,
-    do_shift: u32,
-    g1_shift: u32,
-    g2_shift: u32,
-    drow_shift: u32,
-    _p1: [u32; 3],
+crate::uniforms! {
+    /// The uniform block of `attention.wgsl`.
+    struct Params {
+        nq: u32,
+        nk: u32,
+        scale: f32,
+        _p0: u32,
+        q_shift: u32,
+        k_shift: u32,
+        v_shift: u32,
+        o_shift: u32,
+        lse_shift: u32,
+        do_shift: u32,
+        g1_shift: u32,
+        g2_shift: u32,
+        drow_shift: u32,
+        _p1: u32,
+        _p2: u32,
+        _p3: u32,
+    }
 }
 
 #[derive(Clone, Copy)]
 struct Dims {
+    dtype: DType,
     batch: usize,
     nq: usize,
     nk: usize,
@@ -229,7 +258,7 @@ fn scores<'a>(t: &'a Tensor, dims: &Dims, ic: usize) -> Mat<'a> {
 }
 
 fn rows_dispatch(kernel: &'static Kernel, p: RowParams, views: &[BindView]) -> Result<()> {
-    Tensor::ctx()?.dispatch(kernel, &Spec::new(), bytemuck::cast_slice(&[p]), views, grid(p.rows as usize))
+    Tensor::ctx()?.dispatch(kernel, &Spec::new(), &p, views, grid(p.rows as usize))
 }
 
 fn gemm_forward(dims: &Dims, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, lse: &Tensor) -> Result<()> {
@@ -347,7 +376,7 @@ pub fn attention_with(
         ));
     }
     let ctx = Tensor::ctx()?;
-    let dims = Dims { batch: q.dim(0), nq: q.dim(1), nk: k.dim(1), d: q.dim(2), causal, scale };
+    let dims = Dims { dtype: q.dtype(), batch: q.dim(0), nq: q.dim(1), nk: k.dim(1), d: q.dim(2), causal, scale };
     if dims.nq > 0 && dims.nk == 0 {
         return Err(Error::invalid("attention", "no keys to attend to"));
     }
@@ -390,7 +419,7 @@ pub fn attention_with(
             };
             let views: Vec<BindView> = w.iter().map(|x| x.0).collect();
             let groups = [dims.nq.div_ceil(WG) as u32, 1, bn as u32];
-            ctx.dispatch(&FORWARD, &dims.spec(), bytemuck::cast_slice(&[p]), &views, groups)?;
+            ctx.dispatch(&FORWARD, &dims.spec(), &p, &views, groups)?;
         }
     }
     let (gq, gk, gv) = (needs_grad(q), needs_grad(k), needs_grad(v));
@@ -427,7 +456,7 @@ pub fn attention_with(
             };
             let views: Vec<BindView> = w.iter().map(|x| x.0).collect();
             let groups = [dims.nq.div_ceil(WG) as u32, 1, bn as u32];
-            ctx.dispatch(&BACKWARD_DQ, &dims.spec(), bytemuck::cast_slice(&[p]), &views, groups)?;
+            ctx.dispatch(&BACKWARD_DQ, &dims.spec(), &p, &views, groups)?;
 
             let w = windows(
                 &[(&sq, qd), (&sk, kd), (&sv, kd), (dout, qd), (&lse, dims.nq), (&drow, dims.nq), (&dk, kd), (&dv, kd)],
@@ -450,7 +479,7 @@ pub fn attention_with(
             };
             let views: Vec<BindView> = w.iter().map(|x| x.0).collect();
             let groups = [dims.nk.div_ceil(WG) as u32, 1, bn as u32];
-            ctx.dispatch(&BACKWARD_DKV, &dims.spec(), bytemuck::cast_slice(&[p]), &views, groups)?;
+            ctx.dispatch(&BACKWARD_DKV, &dims.spec(), &p, &views, groups)?;
         }
         Ok(vec![gq.then_some(dq), gk.then_some(dk), gv.then_some(dv)])
     }))

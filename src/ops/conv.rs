@@ -6,19 +6,27 @@
 //! 128 MiB) are split into images, input-channel and output-channel chunks; chunks along a
 //! summed dimension accumulate into the output.
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use super::blocked;
 use super::elementwise::dummy_binding;
 use super::launch::{chunks, u, whole, win};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
+use crate::gpu::tune::{bucket, tuner, TuneKey};
+use crate::gpu::variant::{self, balanced_rows, Block, Family, Variant};
+use crate::gpu::{time_gpu, Access, BindView, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::Tensor;
-use crate::tune;
 
 use SpecValue::{Bool as B, U32 as U};
 
 pub static SHADER: Shader = Shader {
     name: "conv",
+    file: "conv",
     source: include_str!("../../shaders/conv.wgsl"),
+    generated: Some(|| entries(false)),
+    full: OnceLock::new(),
     variants: &[
         &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
         &[("MODE", U(0)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
@@ -26,36 +34,64 @@ pub static SHADER: Shader = Shader {
         &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(64)), ("WG_Y", U(1))],
         &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(4))],
     ],
+    uniforms: &[&Params::LAYOUT],
 };
-const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
-static CONV: Kernel = Kernel { shader: &SHADER, entry: "conv", bindings: BINDINGS };
-static CONV_DW: Kernel = Kernel { shader: &SHADER, entry: "conv_dw", bindings: BINDINGS };
+/// The subgroup entries: a module of their own, which only adapters with subgroups compile.
 pub static SUBGROUP_SHADER: Shader = Shader {
     name: "conv_subgroup",
-    source: include_str!("../../shaders/conv_subgroup.wgsl"),
+    file: "conv",
+    source: include_str!("../../shaders/conv.wgsl"),
+    generated: Some(|| entries(true)),
+    full: OnceLock::new(),
     variants: &[
         &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
         &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(8))],
     ],
+    uniforms: &[&Params::LAYOUT],
 };
-/// The subgroup entries by rows per invocation: (rows, forward/backward-input, weight gradient).
-static SUBGROUP: [(u32, Kernel, Kernel); 3] = [
-    (
-        8,
-        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_subgroup8", bindings: BINDINGS },
-        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_dw_subgroup8", bindings: BINDINGS },
-    ),
-    (
-        16,
-        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_subgroup16", bindings: BINDINGS },
-        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_dw_subgroup16", bindings: BINDINGS },
-    ),
-    (
-        32,
-        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_subgroup32", bindings: BINDINGS },
-        Kernel { shader: &SUBGROUP_SHADER, entry: "conv_dw_subgroup32", bindings: BINDINGS },
-    ),
+const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+
+/// One row of the kernel table: a register block (8 columns, `rows` rows, A by broadcast or
+/// not) and its two entry points, forward / backward-input (`conv`, MODE in the spec) and
+/// weight gradient (`conv_dw`).
+pub struct ConvKernels {
+    pub block: Block,
+    pub conv: Kernel,
+    pub dw: Kernel,
+}
+
+const fn row(block: Block, conv: &'static str, dw: &'static str) -> ConvKernels {
+    let shader = if block.broadcast { &SUBGROUP_SHADER } else { &SHADER };
+    ConvKernels {
+        block,
+        conv: Kernel { shader, entry: conv, bindings: BINDINGS },
+        dw: Kernel { shader, entry: dw, bindings: BINDINGS },
+    }
+}
+
+/// Every conv2d kernel; their WGSL is written from these rows ([`blocked::conv_entry`],
+/// [`blocked::conv_dw_entry`]), the variants are built from them.
+pub static KERNELS: [ConvKernels; 4] = [
+    row(Block::plain(8, 8), "conv", "conv_dw"),
+    row(Block::subgroup(8, 8), "conv_subgroup8", "conv_dw_subgroup8"),
+    row(Block::subgroup(16, 8), "conv_subgroup16", "conv_dw_subgroup16"),
+    row(Block::subgroup(32, 8), "conv_subgroup32", "conv_dw_subgroup32"),
 ];
+
+/// The generated entries of the plain (`subgroup` false) or the subgroup module.
+fn entries(subgroup: bool) -> String {
+    let mut out = String::from("\n// ---- entries written from ops::conv::KERNELS by ops::blocked ----\n");
+    let rows: Vec<&ConvKernels> = KERNELS.iter().filter(|k| k.block.broadcast == subgroup).collect();
+    for k in &rows {
+        out.push('\n');
+        out.push_str(&blocked::conv_entry(k.conv.entry, k.block));
+    }
+    for k in &rows {
+        out.push('\n');
+        out.push_str(&blocked::conv_dw_entry(k.dw.entry, k.block));
+    }
+    out
+}
 
 /// Which pass a dispatch computes; picks the entry among the variants.
 #[derive(Clone, Copy, PartialEq)]
@@ -64,15 +100,6 @@ enum Pass {
     Conv,
     /// Weight gradient (`conv_dw`).
     Weight,
-}
-
-/// A launch variant: the entry, its workgroup shape and rows per invocation (columns are 8).
-#[derive(Clone, Copy)]
-struct Variant {
-    name: &'static str,
-    kernel: &'static Kernel,
-    wg: (u32, u32),
-    rows: u32,
 }
 
 /// The workgroup shape (WG_X, WG_Y) for an M x N output: each invocation computes 8x8, so a
@@ -91,126 +118,157 @@ fn shape_for(m: u32, n: u32) -> (u32, u32) {
 /// Workgroup shapes the tuner may try besides [`shape_for`]'s, by name.
 const SHAPES: [(&str, (u32, u32)); 4] = [("16x16", (16, 16)), ("32x8", (32, 8)), ("8x32", (8, 32)), ("64x4", (64, 4))];
 
+/// The names of every launch variant (for tests that force each in turn).
+pub fn variant_names() -> Vec<&'static str> {
+    let mut names = vec!["plain"];
+    names.extend(SHAPES.iter().map(|(n, _)| *n));
+    for wide in [true, false] {
+        names.extend(KERNELS.iter().filter(|k| k.block.broadcast).map(|k| subgroup_name(k.block.rows, wide)));
+    }
+    names
+}
+
+/// The name of the subgroup variant with `rows` rows, in the GEMM kernels' width (`wide`) or
+/// the subgroup's own.
+fn subgroup_name(rows: u32, wide: bool) -> &'static str {
+    match (rows, wide) {
+        (8, true) => "subgroup 8",
+        (16, true) => "subgroup 16",
+        (32, true) => "subgroup 32",
+        (8, false) => "subgroup 8 narrow",
+        (16, false) => "subgroup 16 narrow",
+        (32, false) => "subgroup 32 narrow",
+        _ => "subgroup",
+    }
+}
+
 /// The variants for one dispatch and the default among them: the plain kernel in
 /// [`shape_for`]'s shape and the others of [`SHAPES`] that fit M; where the GEMM subgroup
 /// kernels run (same lane layout), the subgroup entries whose tiles fit M and N, each as tall
-/// as M needs. On a CPU adapter the default minimises the GEMM kernels' cost model (measured
-/// on lavapipe); elsewhere it is the plain kernel, until tuned.
+/// as M needs, in the GEMM kernels' width and in the subgroup's own where smaller (8 on
+/// lavapipe, whose 64-column tiles suit the 64 pixels of an 8x8 latent). On a CPU adapter the
+/// default minimises the cost model ([`Variant::cost`], measured on lavapipe); elsewhere it is
+/// the plain kernel, until tuned.
 fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)> {
-    let plain = if pass == Pass::Conv { &CONV } else { &CONV_DW };
-    let default = shape_for(m, n);
-    let mut v = vec![Variant { name: "plain", kernel: plain, wg: default, rows: 8 }];
+    let kernel_of = |k: &'static ConvKernels| if pass == Pass::Conv { &k.conv } else { &k.dw };
+    let plain = &KERNELS[0];
+    let default_wg = shape_for(m, n);
+    let mut v = vec![Variant { name: "plain", kernel: kernel_of(plain), block: plain.block, wg: default_wg }];
     for (name, wg) in SHAPES {
-        if wg != default && 8 * wg.1 <= m.next_power_of_two().max(8) * 2 {
-            v.push(Variant { name, kernel: plain, wg, rows: 8 });
+        if wg != default_wg && 8 * wg.1 <= m.next_power_of_two().max(8) * 2 {
+            v.push(Variant { name, kernel: kernel_of(plain), block: plain.block, wg });
         }
     }
-    // Loads per FMA of each variant's block, for the default's cost model.
-    let mut loads = vec![16.0 / 64.0; v.len()];
     let mut default = 0;
     if let Some(wide) = super::gemm::subgroup_kernels()? {
-        let ctx = Tensor::ctx()?;
-        let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
-        // The GEMM kernels' width, and the subgroup size itself where smaller (8 on lavapipe),
-        // whose 64-column tiles suit the 64 pixels of an 8x8 latent.
-        let narrow = ctx.info.subgroup_max_size;
-        for (wx, names) in [
-            (wide, ["subgroup 8", "subgroup 16", "subgroup 32"]),
-            (narrow, ["subgroup 8 narrow", "subgroup 16 narrow", "subgroup 32 narrow"]),
-        ] {
-            if wx == wide && names[0].ends_with("narrow") || 8 * wx > n.next_power_of_two() {
+        let caps = &Tensor::ctx()?.caps;
+        let narrow = caps.subgroup_sizes.1;
+        for (wx, is_wide) in [(wide, true), (narrow, false)] {
+            if (wx == wide && !is_wide) || 8 * wx > n.next_power_of_two() {
                 continue;
             }
-            for ((rows, conv, dw), name) in SUBGROUP.iter().zip(names) {
-                if *rows == 8 || *rows <= m {
-                    let wy = super::gemm::balanced_rows(m, *rows, 256 / wx);
-                    let kernel = if pass == Pass::Conv { conv } else { dw };
-                    v.push(Variant { name, kernel, wg: (wx, wy), rows: *rows });
-                    loads.push((rows / 8 + 8) as f64 / (8 * rows) as f64);
+            for k in KERNELS.iter().filter(|k| k.block.broadcast) {
+                let rows = k.block.rows;
+                if rows == 8 || rows <= m {
+                    let wg = (wx, balanced_rows(m, rows, 256 / wx));
+                    v.push(Variant { name: subgroup_name(rows, is_wide), kernel: kernel_of(k), block: k.block, wg });
                 }
             }
         }
-        // On a CPU adapter (where it was measured) the cheapest by the GEMM kernels' model:
-        // padded tile area times 1 + 13.5 loads per FMA. Elsewhere the plain kernel until tuned.
-        if cpu {
-            let cost = |i: usize| {
-                let (x, y) = (8 * v[i].wg.0, v[i].rows * v[i].wg.1);
-                let idle = super::gemm::idle_factor(m.div_ceil(y) * n.div_ceil(x) * z);
-                (m.div_ceil(y) * y) as f64 * (n.div_ceil(x) * x) as f64 * (1.0 + 13.5 * loads[i]) * idle
-            };
-            default = (0..v.len()).min_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0);
+        if caps.cpu {
+            default = variant::cheapest(&v, m, n, z, |_| true);
         }
     }
     Ok((v, default))
 }
 
-/// The variant for one dispatch: the tuned choice for its class, else the default. Timing
-/// reruns the dispatch, so only dispatches that overwrite their output (beta = 0) tune.
-/// `ENGINE_CONV_VARIANT` forces one by name where it applies (tests, comparisons).
-fn tuned(pass: Pass, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
+/// conv2d's tuning key: the storage dtype, the pass (and MODE), and the shape class.
+struct ConvKey {
+    dtype: DType,
+    weight_pass: bool,
+    mode: u32,
+    m: usize,
+    n: usize,
+    /// Channels summed (images for the weight gradient).
+    c: usize,
+    kh: u32,
+    kw: u32,
+}
+
+impl fmt::Display for ConvKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let ConvKey { dtype, weight_pass, mode, m, n, c, kh, kw } = self;
+        let pass = if *weight_pass { "dw" } else { "conv" };
+        write!(f, "conv {dtype} {pass} mode{mode} m{m} n{n} c{c} k{kh}x{kw}")
+    }
+}
+
+impl TuneKey for ConvKey {}
+
+/// The variant for one dispatch: a forced one where it applies, else the tuned choice for its
+/// class, else the default. Timing reruns the dispatch, so only dispatches that overwrite
+/// their output (beta = 0) tune.
+fn tuned(pass: Pass, dtype: DType, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
     let (vs, default) = variants(pass, p.m, p.n, z as u32)?;
-    if let Ok(force) = std::env::var("ENGINE_CONV_VARIANT") {
+    if let Some(force) = variant::forced(Family::Conv) {
         if let Some(v) = vs.iter().find(|v| v.name == force) {
             return Ok(*v);
         }
     }
-    let class = format!(
-        "conv {} mode{} m{} n{} c{} k{}x{}",
-        if pass == Pass::Conv { "conv" } else { "dw" },
-        spec.get("MODE").unwrap_or(0),
-        tune::bucket(p.m as usize),
-        tune::bucket(p.n as usize),
-        tune::bucket(p.chans.max(p.imgs) as usize),
-        p.kh,
-        p.kw
-    );
-    let time = |i: usize| -> Result<f64> {
-        let run = || launch(vs[i], spec.clone(), *p, views, z);
-        Ok(crate::bench::time_gpu(3, run)?.0)
+    let key = ConvKey {
+        dtype,
+        weight_pass: pass == Pass::Weight,
+        mode: spec.get("MODE").unwrap_or(0),
+        m: bucket(p.m as usize),
+        n: bucket(p.n as usize),
+        c: bucket(p.chans.max(p.imgs) as usize),
+        kh: p.kh,
+        kw: p.kw,
     };
+    let mut time = |i: usize| -> Result<f64> { Ok(time_gpu(3, || launch(vs[i], spec.clone(), *p, views, z))?.0) };
     let names: Vec<&'static str> = vs.iter().map(|v| v.name).collect();
-    let name = tune::choose_if(&class, &names, default, (p.beta == 0.0).then_some(time))?;
+    let time: Option<&mut dyn FnMut(usize) -> Result<f64>> = if p.beta == 0.0 { Some(&mut time) } else { None };
+    let name = tuner()?.choose(&key, &names, default, time)?;
     Ok(vs.iter().find(|v| v.name == name).copied().unwrap_or(vs[default]))
 }
 
 fn launch(v: Variant, spec: Spec, p: Params, views: &[BindView; 4], z: usize) -> Result<()> {
     let spec = spec.u32("WG_X", v.wg.0).u32("WG_Y", v.wg.1);
-    let groups = [p.n.div_ceil(8 * v.wg.0), p.m.div_ceil(v.rows * v.wg.1), z as u32];
-    Tensor::ctx()?.dispatch(v.kernel, &spec, bytemuck::cast_slice(&[p]), views, groups)
+    Tensor::ctx()?.dispatch(v.kernel, &spec, &p, views, v.groups(p.m, p.n, z as u32))
 }
 
-/// The uniform block of `conv.wgsl`, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    chans: u32,
-    beta: f32,
-    a_shift: u32,
-    b_shift: u32,
-    c_shift: u32,
-    bias_shift: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad: u32,
-    a_rs: u32,
-    a_cs: u32,
-    a_img: u32,
-    b_plane: u32,
-    b_img: u32,
-    c_row: u32,
-    c_img: u32,
-    imgs: u32,
-    cw: u32,
-    a_px: u32,
-    b_px: u32,
-    _p: u32,
+crate::uniforms! {
+    /// The uniform block of `conv.wgsl`.
+    struct Params {
+        m: u32,
+        n: u32,
+        chans: u32,
+        beta: f32,
+        a_shift: u32,
+        b_shift: u32,
+        c_shift: u32,
+        bias_shift: u32,
+        h: u32,
+        w: u32,
+        oh: u32,
+        ow: u32,
+        kh: u32,
+        kw: u32,
+        stride: u32,
+        pad: u32,
+        a_rs: u32,
+        a_cs: u32,
+        a_img: u32,
+        b_plane: u32,
+        b_img: u32,
+        c_row: u32,
+        c_img: u32,
+        imgs: u32,
+        cw: u32,
+        a_px: u32,
+        b_px: u32,
+        _p0: u32,
+    }
 }
 
 /// Sizes of one convolution.
@@ -293,11 +351,19 @@ impl Geom {
 
 /// One dispatch of `pass` over an M x N output (per image, or per tap for `conv_dw`), `z`
 /// deep.
-fn run(pass: Pass, spec: Spec, p: Params, views: [(BindView, u32); 3], bias: (BindView, u32), z: usize) -> Result<()> {
+fn run(
+    pass: Pass,
+    dtype: DType,
+    spec: Spec,
+    p: Params,
+    views: [(BindView, u32); 3],
+    bias: (BindView, u32),
+    z: usize,
+) -> Result<()> {
     let [a, b, c] = views;
     let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, bias_shift: bias.1, ..p };
     let views = [a.0, b.0, bias.0, c.0];
-    let variant = tuned(pass, &spec, &p, &views, z)?;
+    let variant = tuned(pass, dtype, &spec, &p, &views, z)?;
     launch(variant, spec, p, &views, z)
 }
 
@@ -333,7 +399,7 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias);
-                run(Pass::Conv, spec, p, [av, bv, cv], bias_v, nn)?;
+                run(Pass::Conv, x.dtype(), spec, p, [av, bv, cv], bias_v, nn)?;
             }
         }
     }
@@ -366,7 +432,7 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
-                run(Pass::Conv, spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
+                run(Pass::Conv, dy.dtype(), spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
             }
         }
     }
@@ -401,7 +467,7 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
             imgs: u(g.n),
             ..g.params()
         };
-        run(Pass::Weight, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
+        run(Pass::Weight, dy.dtype(), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
         return Ok(dw);
     }
     for (co0, mc) in chunks(g.co, plan.co) {
@@ -424,7 +490,7 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
                     imgs: u(nn),
                     ..g.params()
                 };
-                run(Pass::Weight, spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
+                run(Pass::Weight, dy.dtype(), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
             }
         }
     }

@@ -5,10 +5,38 @@ use super::elementwise::sum_to;
 use super::launch::{axis_index, grid, pack8, u};
 use crate::autograd::record;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec};
+use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
 use crate::tensor::{contiguous_strides, numel, Tensor};
 
-pub static SHADER: Shader = Shader { name: "copy", source: include_str!("../../shaders/copy.wgsl"), variants: &[&[]] };
+pub static SHADER: Shader =
+    Shader::file("copy", include_str!("../../shaders/copy.wgsl"), &[&[]], &[&Params::LAYOUT, &TParams::LAYOUT]);
+
+crate::uniforms! {
+    /// The uniform block of `copy.wgsl`'s `strided_copy`: dims and both stride lists, 8
+    /// right-aligned dims as two vec4s each.
+    struct Params {
+        n: u32,
+        in_shift: u32,
+        out_shift: u32,
+        _p0: u32,
+        dims_lo: [u32; 4],
+        dims_hi: [u32; 4],
+        istr_lo: [u32; 4],
+        istr_hi: [u32; 4],
+        ostr_lo: [u32; 4],
+        ostr_hi: [u32; 4],
+    }
+}
+
+crate::uniforms! {
+    /// The uniform block of `copy.wgsl`'s `transpose`.
+    struct TParams {
+        x: u32,
+        y: u32,
+        in_shift: u32,
+        out_shift: u32,
+    }
+}
 static STRIDED_COPY: Kernel =
     Kernel { shader: &SHADER, entry: "strided_copy", bindings: &[Access::Read, Access::ReadWrite] };
 static TRANSPOSE: Kernel = Kernel { shader: &SHADER, entry: "transpose", bindings: &[Access::Read, Access::ReadWrite] };
@@ -64,7 +92,7 @@ fn try_transpose(
     }
     let (sv, ss) = ctx.window(src.buffer(), src.offset() + src_off, n)?;
     let (dv, ds) = ctx.window(dst.buffer(), dst.offset() + dst_off, n)?;
-    let params = [u(x), u(y), ss, ds];
+    let params = TParams { x: u(x), y: u(y), in_shift: ss, out_shift: ds };
     let groups = [u(x.div_ceil(16)), u(y.div_ceil(16)), u(batch)];
     ctx.dispatch(&TRANSPOSE, &Spec::new(), &params, &[sv, dv], groups)?;
     Ok(true)
@@ -109,10 +137,11 @@ pub(crate) fn strided_copy(
     }
     let (sv, ss) = ctx.window(src.buffer(), src.offset() + src_off, se)?;
     let (dv, ds) = ctx.window(dst.buffer(), dst.offset() + dst_off, de)?;
-    let mut params = vec![u(n), ss, ds, 0];
-    params.extend_from_slice(&pack8(dims, 1));
-    params.extend_from_slice(&pack8(src_str, 0));
-    params.extend_from_slice(&pack8(dst_str, 0));
+    let [dims_lo, dims_hi] = pack8(dims, 1);
+    let [istr_lo, istr_hi] = pack8(src_str, 0);
+    let [ostr_lo, ostr_hi] = pack8(dst_str, 0);
+    let params =
+        Params { n: u(n), in_shift: ss, out_shift: ds, _p0: 0, dims_lo, dims_hi, istr_lo, istr_hi, ostr_lo, ostr_hi };
     ctx.dispatch(&STRIDED_COPY, &Spec::new(), &params, &[sv, dv], grid(n.div_ceil(256)))
 }
 
@@ -277,4 +306,26 @@ pub fn cat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
         sizes.push(len);
     }
     Ok(record(out, "cat", tensors, move |g| Ok(g.split(a as isize, &sizes)?.into_iter().map(Some).collect())))
+}
+
+impl Tensor {
+    /// Elements `[start, start+len)` along the first axis (a view).
+    pub fn narrow0(&self, start: usize, len: usize) -> Result<Tensor> {
+        if self.rank() == 0 || start + len > self.shape()[0] {
+            return Err(Error::invalid(
+                "narrow0",
+                format!("range {start}..{} is outside axis 0 of shape {:?}", start + len, self.shape()),
+            ));
+        }
+        let row: usize = self.shape()[1..].iter().product();
+        let mut shape = self.shape().to_vec();
+        shape[0] = len;
+        let out = self.view_raw(self.offset() + start * row, &shape);
+        let full = self.shape().to_vec();
+        Ok(record(out, "narrow0", &[self], move |g| {
+            let z = Tensor::zeros(&full)?;
+            copy_into_rows(g, &z, start)?;
+            Ok(vec![Some(z)])
+        }))
+    }
 }

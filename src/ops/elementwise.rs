@@ -1,17 +1,17 @@
 //! Element-wise ops: unary functions with their derivatives, broadcasting binary ops, fill.
 
-use super::launch::{chunks, f, grid, pack8, u, whole, win};
+use super::launch::{chunks, grid, pack8, u, whole, win};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec, SpecValue};
+use crate::gpu::{Access, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::{contiguous_strides, Tensor};
 
 use SpecValue::U32 as U;
 
-pub static SHADER: Shader = Shader {
-    name: "elementwise",
-    source: include_str!("../../shaders/elementwise.wgsl"),
-    variants: &[
+pub static SHADER: Shader = Shader::file(
+    "elementwise",
+    include_str!("../../shaders/elementwise.wgsl"),
+    &[
         &[("OP", U(0)), ("BROADCAST", SpecValue::Bool(false))],
         &[("OP", U(1)), ("BROADCAST", SpecValue::Bool(true))],
         &[("OP", U(2)), ("BROADCAST", SpecValue::Bool(false))],
@@ -25,7 +25,43 @@ pub static SHADER: Shader = Shader {
         &[("OP", U(10)), ("BROADCAST", SpecValue::Bool(false))],
         &[("OP", U(11)), ("BROADCAST", SpecValue::Bool(false))],
     ],
-};
+    &[&UnaryParams::LAYOUT, &BinaryParams::LAYOUT],
+);
+
+crate::uniforms! {
+    /// The uniform block of `elementwise.wgsl`'s unary entries (`unary`, `unary_backward`, `fill`).
+    struct UnaryParams {
+        n: u32,
+        x_shift: u32,
+        y_shift: u32,
+        dy_shift: u32,
+        alpha: f32,
+        beta: f32,
+        _p0: u32,
+        _p1: u32,
+    }
+}
+
+crate::uniforms! {
+    /// The uniform block of `elementwise.wgsl`'s `binary`: output dims and both operands'
+    /// strides over them, 8 right-aligned dims as two vec4s each.
+    struct BinaryParams {
+        n: u32,
+        a_shift: u32,
+        b_shift: u32,
+        out_shift: u32,
+        base: u32,
+        a_base: u32,
+        b_base: u32,
+        _p0: u32,
+        dims_lo: [u32; 4],
+        dims_hi: [u32; 4],
+        a_str_lo: [u32; 4],
+        a_str_hi: [u32; 4],
+        b_str_lo: [u32; 4],
+        b_str_hi: [u32; 4],
+    }
+}
 
 static UNARY: Kernel = Kernel { shader: &SHADER, entry: "unary", bindings: &[Access::Read, Access::ReadWrite] };
 static UNARY_BACKWARD: Kernel =
@@ -96,7 +132,7 @@ fn unary_raw(x: &Tensor, op: Unary) -> Result<Tensor> {
     for (s, n) in chunks(x.numel(), ctx.max_binding_elems()) {
         let (xv, xs) = win(ctx, x, s, n)?;
         let (yv, ys) = win(ctx, &y, s, n)?;
-        let params = [u(n), xs, ys, 0, f(alpha), f(beta), 0, 0];
+        let params = UnaryParams { n: u(n), x_shift: xs, y_shift: ys, alpha, beta, ..Default::default() };
         ctx.dispatch(&UNARY, &spec, &params, &[xv, yv], grid(n.div_ceil(256)))?;
     }
     Ok(y)
@@ -112,7 +148,7 @@ fn unary_backward_raw(x: &Tensor, dy: &Tensor, op: Unary) -> Result<Tensor> {
         let (xv, xs) = win(ctx, x, s, n)?;
         let (gv, gs) = win(ctx, dy, s, n)?;
         let (dv, ds) = win(ctx, &dx, s, n)?;
-        let params = [u(n), xs, ds, gs, f(alpha), f(beta), 0, 0];
+        let params = UnaryParams { n: u(n), x_shift: xs, y_shift: ds, dy_shift: gs, alpha, beta, ..Default::default() };
         ctx.dispatch(&UNARY_BACKWARD, &spec, &params, &[xv, gv, dv], grid(n.div_ceil(256)))?;
     }
     Ok(dx)
@@ -125,7 +161,7 @@ pub fn fill(t: &Tensor, value: f32) -> Result<()> {
     for (s, n) in chunks(t.numel(), ctx.max_binding_elems()) {
         let (yv, ys) = win(ctx, t, s, n)?;
         // binding 1 is unused by `fill` but the layout has it: bind a dummy buffer.
-        let params = [u(n), 0, ys, 0, f(value), 0, 0, 0];
+        let params = UnaryParams { n: u(n), y_shift: ys, alpha: value, ..Default::default() };
         ctx.dispatch(&FILL, &spec, &params, &[dummy(ctx)?, yv], grid(n.div_ceil(256)))?;
     }
     Ok(())
@@ -239,10 +275,22 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
             (v, sh, 0)
         };
         let (ov, osh) = win(ctx, &out, s, len)?;
-        let mut params = vec![u(len), ash, bsh, osh, u(s), u(abase), u(bbase), 0];
-        params.extend_from_slice(&dims);
-        params.extend_from_slice(&sa);
-        params.extend_from_slice(&sb);
+        let params = BinaryParams {
+            n: u(len),
+            a_shift: ash,
+            b_shift: bsh,
+            out_shift: osh,
+            base: u(s),
+            a_base: u(abase),
+            b_base: u(bbase),
+            _p0: 0,
+            dims_lo: dims[0],
+            dims_hi: dims[1],
+            a_str_lo: sa[0],
+            a_str_hi: sa[1],
+            b_str_lo: sb[0],
+            b_str_hi: sb[1],
+        };
         ctx.dispatch(&BINARY, &spec, &params, &[av, bv, ov], grid(len.div_ceil(256)))?;
     }
     Ok(out)
@@ -360,5 +408,17 @@ impl Tensor {
     }
     pub fn square(&self) -> Result<Tensor> {
         unary(self, Unary::Square)
+    }
+}
+
+impl Tensor {
+    pub fn full(shape: &[usize], value: f32) -> Result<Tensor> {
+        let t = Tensor::empty(shape)?;
+        fill(&t, value)?;
+        Ok(t)
+    }
+
+    pub fn ones(shape: &[usize]) -> Result<Tensor> {
+        Tensor::full(shape, 1.0)
     }
 }

@@ -4,32 +4,32 @@
 use super::launch::{chunks, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec};
+use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
 use crate::tensor::Tensor;
 
 pub static SHADER: Shader =
-    Shader { name: "embedding", source: include_str!("../../shaders/embedding.wgsl"), variants: &[&[]] };
+    Shader::file("embedding", include_str!("../../shaders/embedding.wgsl"), &[&[]], &[&Params::LAYOUT]);
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::ReadWrite];
 static FORWARD: Kernel = Kernel { shader: &SHADER, entry: "embedding_forward", bindings: BINDINGS };
 static BACKWARD: Kernel = Kernel { shader: &SHADER, entry: "embedding_backward", bindings: BINDINGS };
 static TIMESTEP: Kernel = Kernel { shader: &SHADER, entry: "timestep_embedding", bindings: BINDINGS };
 
-/// The uniform block of `embedding.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    d: u32,
-    row0: u32,
-    rows: u32,
-    ids_shift: u32,
-    src_shift: u32,
-    dst_shift: u32,
-    flip: u32,
-    shift: f32,
-    scale: f32,
-    log_max_period: f32,
-    _p: u32,
+crate::uniforms! {
+    /// The uniform block of `embedding.wgsl`.
+    struct Params {
+        n: u32,
+        d: u32,
+        row0: u32,
+        rows: u32,
+        ids_shift: u32,
+        src_shift: u32,
+        dst_shift: u32,
+        flip: u32,
+        shift: f32,
+        scale: f32,
+        log_max_period: f32,
+        _p0: u32,
+    }
 }
 
 /// Rows of `table` [V, D] for each id: [ids.len(), D]. Backward accumulates into the rows
@@ -68,7 +68,7 @@ pub fn embedding(table: &Tensor, ids: &[u32]) -> Result<Tensor> {
             dst_shift: os,
             ..Default::default()
         };
-        ctx.dispatch(&FORWARD, &Spec::new(), bytemuck::cast_slice(&[p]), &[iv, tv, ov], grid((n * d).div_ceil(256)))?;
+        ctx.dispatch(&FORWARD, &Spec::new(), &p, &[iv, tv, ov], grid((n * d).div_ceil(256)))?;
     }
     let shape = table.shape().to_vec();
     Ok(record(out, "embedding", &[table], move |g| {
@@ -88,7 +88,7 @@ pub fn embedding(table: &Tensor, ids: &[u32]) -> Result<Tensor> {
                 dst_shift: ds,
                 ..Default::default()
             };
-            ctx.dispatch(&BACKWARD, &Spec::new(), bytemuck::cast_slice(&[p]), &[iv, gv, dv], grid(d.div_ceil(256)))?;
+            ctx.dispatch(&BACKWARD, &Spec::new(), &p, &[iv, gv, dv], grid(d.div_ceil(256)))?;
         }
         Ok(vec![Some(dt)])
     }))
@@ -132,6 +132,6 @@ pub fn timestep_embedding(
         ..Default::default()
     };
     let dummy = super::elementwise::dummy_binding()?;
-    ctx.dispatch(&TIMESTEP, &Spec::new(), bytemuck::cast_slice(&[p]), &[dummy, tv, ov], grid((n * dim).div_ceil(256)))?;
+    ctx.dispatch(&TIMESTEP, &Spec::new(), &p, &[dummy, tv, ov], grid((n * dim).div_ceil(256)))?;
     Ok(out)
 }

@@ -2,33 +2,43 @@
 //! the linear layer built on it. Backward is two more GEMMs with the transposes flipped
 //! (and a column sum for the bias).
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use super::blocked;
 use super::elementwise::dummy_binding;
 use super::launch::{chunks, too_large, u, whole, win};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, BindView, Kernel, Shader, Spec, SpecValue};
+use crate::gpu::tune::{bucket, tuner, TuneKey};
+use crate::gpu::variant::{self, balanced_rows, Block, Family, Variant};
+use crate::gpu::{time_gpu, Access, BindView, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::Tensor;
-use crate::tune;
-use std::sync::OnceLock;
 
 use SpecValue::{Bool as B, U32 as U};
 
 pub static SHADER: Shader = Shader {
     name: "gemm",
+    file: "gemm",
     source: include_str!("../../shaders/gemm.wgsl"),
+    generated: Some(|| entries(false)),
+    full: OnceLock::new(),
     variants: &[
         &[("TRANS_A", B(false)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
         &[("TRANS_A", B(false)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
         &[("TRANS_A", B(true)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false)), ("WG_X", U(8)), ("WG_Y", U(32))],
         &[("TRANS_A", B(true)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true)), ("WG_X", U(32)), ("WG_Y", U(8))],
     ],
+    uniforms: &[&Params::LAYOUT],
 };
-static GEMM: Kernel = Kernel { shader: &SHADER, entry: "gemm", bindings: BINDINGS };
-static GEMM8: Kernel = Kernel { shader: &SHADER, entry: "gemm8x8", bindings: BINDINGS };
-static GEMM85: Kernel = Kernel { shader: &SHADER, entry: "gemm8x5", bindings: BINDINGS };
+/// The subgroup entries: a module of their own, which only adapters with subgroups compile.
+/// The same hand-written part (parameters, helpers, the unused 4x4 entry).
 pub static SUBGROUP_SHADER: Shader = Shader {
     name: "gemm_subgroup",
-    source: include_str!("../../shaders/gemm_subgroup.wgsl"),
+    file: "gemm",
+    source: include_str!("../../shaders/gemm.wgsl"),
+    generated: Some(|| entries(true)),
+    full: OnceLock::new(),
     variants: &[&[
         ("TRANS_A", B(false)),
         ("TRANS_B", B(true)),
@@ -36,45 +46,80 @@ pub static SUBGROUP_SHADER: Shader = Shader {
         ("WG_X", U(16)),
         ("WG_Y", U(16)),
     ]],
+    uniforms: &[&Params::LAYOUT],
 };
-static GEMM8_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm8x8_subgroup", bindings: BINDINGS };
-static GEMM168_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm16x8_subgroup", bindings: BINDINGS };
-static GEMM328_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm32x8_subgroup", bindings: BINDINGS };
-static GEMM648_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm64x8_subgroup", bindings: BINDINGS };
-static GEMM165_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm16x5_subgroup", bindings: BINDINGS };
-static GEMM325_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm32x5_subgroup", bindings: BINDINGS };
-static GEMM85_SG: Kernel = Kernel { shader: &SUBGROUP_SHADER, entry: "gemm8x5_subgroup", bindings: BINDINGS };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
-/// A kernel and its launch shape for one output size.
-#[derive(Clone, Copy)]
-struct Pick {
-    /// The variant's name in the tuning cache.
-    name: &'static str,
-    kernel: &'static Kernel,
-    wg: (u32, u32),
-    /// Rows and columns of C per workgroup.
-    tile: (u32, u32),
+/// One row of the kernel table: an entry point and the register block it holds.
+pub struct GemmKernel {
+    /// The launch variant's name (tuning cache, forcing, tests).
+    pub name: &'static str,
+    pub kernel: Kernel,
+    pub block: Block,
+    /// Written from this row by [`blocked::gemm_entry`] (the 4x4 `gemm` is hand-written).
+    pub generated: bool,
+    /// Offered to the tuner only, never a default: the 64-row block's tall tiles lose on all
+    /// but the largest products.
+    pub tuner_only: bool,
 }
 
-/// WG_X for the subgroup kernels on this adapter, if they can run here. They take the rows of
-/// A from lanes 0-7 of the subgroup by broadcast (one load where the plain kernels make
-/// eight; on lavapipe 1024³ goes from 16.7 to 28 GFLOP/s), so every lane of a subgroup must
-/// share its rows: subgroups of 8 to 64 lanes that divide WG_X. Checked once against the plain
-/// kernels, in case a driver forms subgroups other than from consecutive invocations.
+const fn row(name: &'static str, entry: &'static str, block: Block) -> GemmKernel {
+    let shader = if block.broadcast { &SUBGROUP_SHADER } else { &SHADER };
+    GemmKernel { name, kernel: Kernel { shader, entry, bindings: BINDINGS }, block, generated: true, tuner_only: false }
+}
+
+/// Every GEMM kernel, in the order the candidates are offered (the cost model takes the first
+/// of equals). Adding a variant is a row here: its WGSL is written from the row, the
+/// candidates and the tests take it from here.
+pub static KERNELS: [GemmKernel; 10] = [
+    GemmKernel { generated: false, ..row("4x4", "gemm", Block::plain(4, 4)) },
+    row("8x8", "gemm8x8", Block::plain(8, 8)),
+    row("8x5", "gemm8x5", Block::plain(8, 5)),
+    row("8x5 subgroup", "gemm8x5_subgroup", Block::subgroup(8, 5)),
+    row("16x5 subgroup", "gemm16x5_subgroup", Block::subgroup(16, 5)),
+    row("32x5 subgroup", "gemm32x5_subgroup", Block::subgroup(32, 5)),
+    row("8x8 subgroup", "gemm8x8_subgroup", Block::subgroup(8, 8)),
+    row("16x8 subgroup", "gemm16x8_subgroup", Block::subgroup(16, 8)),
+    row("32x8 subgroup", "gemm32x8_subgroup", Block::subgroup(32, 8)),
+    GemmKernel { tuner_only: true, ..row("64x8 subgroup", "gemm64x8_subgroup", Block::subgroup(64, 8)) },
+];
+
+/// The generated entries of the plain (`subgroup` false) or the subgroup module.
+fn entries(subgroup: bool) -> String {
+    let rows = KERNELS.iter().filter(|k| k.generated && k.block.broadcast == subgroup);
+    let mut out = String::from("\n// ---- entries written from ops::gemm::KERNELS by ops::blocked::gemm_entry ----\n");
+    for k in rows {
+        out.push('\n');
+        out.push_str(&blocked::gemm_entry(k.kernel.entry, k.block));
+    }
+    out
+}
+
+/// The names of every launch variant (for tests that force each in turn).
+pub fn variant_names() -> impl Iterator<Item = &'static str> {
+    KERNELS.iter().map(|k| k.name)
+}
+
+fn by_name(name: &str) -> &'static GemmKernel {
+    KERNELS.iter().find(|k| k.name == name).unwrap_or_else(|| panic!("no GEMM kernel {name}"))
+}
+
+/// WG_X for the subgroup kernels on this adapter, if they can run here: the adapter's blocked
+/// subgroup width (at least 16), checked once against the plain kernels in case a driver forms
+/// subgroups other than from consecutive invocations. Taking A's rows by broadcast makes one
+/// load where the plain kernels make eight (on lavapipe 1024³ goes from 16.7 to 28 GFLOP/s).
 fn subgroup_width() -> Result<Option<u32>> {
     static WIDTH: OnceLock<Option<u32>> = OnceLock::new();
     if let Some(w) = WIDTH.get() {
         return Ok(*w);
     }
     let ctx = Tensor::ctx()?;
-    let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
-    let usable = ctx.has(wgpu::Features::SUBGROUP) && lo >= 8 && hi <= 64 && hi.is_power_of_two();
-    let w = if usable && std::env::var("ENGINE_NO_SUBGROUPS").is_err() {
-        let wx = hi.max(16);
-        subgroup_self_test(wx)?.then_some(wx)
-    } else {
-        None
+    let w = match ctx.caps.blocked_subgroup_width() {
+        Some(hi) if !crate::gpu::options()?.no_subgroups => {
+            let wx = hi.max(16);
+            subgroup_self_test(wx)?.then_some(wx)
+        }
+        _ => None,
     };
     Ok(*WIDTH.get_or_init(|| w))
 }
@@ -84,16 +129,13 @@ pub fn subgroup_kernels() -> Result<Option<u32>> {
     subgroup_width()
 }
 
-/// Runs each subgroup kernel beside its plain twin on one small product; true if all agree.
+/// Runs each subgroup kernel beside the plain kernel with as many columns on one small
+/// product; true if all agree.
 fn subgroup_self_test(wx: u32) -> Result<bool> {
     let wy = 256 / wx;
-    let cases = [
-        (Pick { name: "", kernel: &GEMM8_SG, wg: (wx, wy), tile: (8 * wy, 8 * wx) }, &GEMM8, 8),
-        (Pick { name: "", kernel: &GEMM168_SG, wg: (wx, wy), tile: (16 * wy, 8 * wx) }, &GEMM8, 8),
-        (Pick { name: "", kernel: &GEMM328_SG, wg: (wx, wy), tile: (32 * wy, 8 * wx) }, &GEMM8, 8),
-        (Pick { name: "", kernel: &GEMM85_SG, wg: (wx, wy), tile: (8 * wy, 5 * wx) }, &GEMM85, 5),
-    ];
-    for (sg, plain, cols) in cases {
+    for sg in KERNELS.iter().filter(|k| k.block.broadcast) {
+        let cols = sg.block.cols;
+        let plain = by_name(if cols == 5 { "8x5" } else { "8x8" });
         // Small enough for any binding limit (the chunking tests shrink it to 8 KiB); rows of
         // different invocations still differ, so lanes broadcasting the wrong rows show.
         let (m, n, k) = (wy as usize + 3, if cols == 5 { 5 * wx as usize } else { 40 }, 5);
@@ -105,20 +147,11 @@ fn subgroup_self_test(wx: u32) -> Result<bool> {
             &(0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect::<Vec<_>>(),
             &[1, k, n],
         )?;
-        let plain = Pick { name: "", kernel: plain, wg: (wx, wy), tile: (8 * wy, cols as u32 * wx) };
         let mut out = Vec::new();
-        for pick in [sg, plain] {
+        for row in [sg, plain] {
+            let v = Variant { name: row.name, kernel: &row.kernel, block: row.block, wg: (wx, wy) };
             let c = Tensor::zeros(&[1, m, n])?;
-            launch(
-                pick,
-                Mat::dense(&a, m, k),
-                Mat::dense(&b, k, n),
-                Mat::dense(&c, m, n),
-                1,
-                (false, false),
-                1.0,
-                0.0,
-            )?;
+            launch(v, Mat::dense(&a, m, k), Mat::dense(&b, k, n), Mat::dense(&c, m, n), 1, (false, false), 1.0, 0.0)?;
             out.push(c.to_vec()?);
         }
         if out[0].iter().zip(&out[1]).any(|(x, y)| (x - y).abs() > 1e-5 * (1.0 + y.abs())) {
@@ -129,103 +162,89 @@ fn subgroup_self_test(wx: u32) -> Result<bool> {
     Ok(true)
 }
 
-/// The launch variants for an M x N output, and which of them is the default. Each
-/// invocation holds a register block (4x4, 8x5, 8x8, or 8-64 rows x 8 with subgroup
-/// broadcasts); a workgroup's tile is the block times its shape. Offered:
-/// - the 4x4 kernel in 64x64 tiles;
-/// - 8x8 blocks, 128 columns wide, as tall as M needs (up to 128 rows);
-/// - for N up to 160, 8x5 blocks with WG_X = N/5 rounded up to a power of two, so the 20, 40,
-///   80 and 160 columns of attention heads and the 77 keys of cross-attention waste little;
-/// - with subgroups (CPU adapters by default, any adapter when tuned), the broadcast twins:
-///   8x5 where WG_X allows, and 8, 16, 32 or 64 rows x 8 for N of 128 or more.
-///
-/// The default minimises a cost model: the padded tile area (rows and columns computed and
-/// thrown away count) times 1 + 13.5 loads per FMA, 13.5 being what one storage load cost in
-/// FMAs on lavapipe. Off a CPU adapter only the plain kernels are default candidates, and the
-/// tuner (`engine bench --tune`) decides the rest.
-fn candidates(m: u32, n: u32, batch: u32) -> Result<(Vec<Pick>, usize)> {
+/// The workgroup shape of `row`'s kernel for an M x N output, or `None` where it is not
+/// offered. The 4x4 kernel's shape is fixed (64x64 tiles). 8x8 blocks are 128 columns wide
+/// (with subgroups, the subgroup width `sg` across, for N of 128 or more); 8x5 blocks, for N up
+/// to 160, take WG_X = N/5 rounded up to a power of two, so the 20, 40, 80 and 160 columns of
+/// attention heads and the 77 keys of cross-attention waste little (with subgroups, where WG_X
+/// is a multiple of the largest subgroup: every subgroup size divides it, so rows stay
+/// shared). Each is as tall as M needs; blocks taller than 8 rows only where M has that many.
+fn launch_shape(b: Block, m: u32, n: u32, sg: Option<u32>, sg_max: u32) -> Option<(u32, u32)> {
+    if b == Block::plain(4, 4) {
+        return Some((16, 16));
+    }
+    let wx = match (b.cols, b.broadcast) {
+        (5, _) if n > 160 => return None,
+        (5, false) => n.div_ceil(5).next_power_of_two(),
+        (5, true) => {
+            let wx = n.div_ceil(5).next_power_of_two();
+            (sg.is_some() && wx.is_multiple_of(sg_max)).then_some(wx)?
+        }
+        (8, false) => 16,
+        (8, true) if n >= 128 => sg?,
+        _ => return None,
+    };
+    if b.rows != 8 && b.rows > m {
+        return None;
+    }
+    Some((wx, balanced_rows(m, b.rows, 256 / wx)))
+}
+
+/// The launch variants for an M x N output (`batch` deep), and which of them is the default:
+/// the cheapest by the cost model ([`Variant::cost`]). Off a CPU adapter only the plain kernels
+/// are default candidates (the model was measured on lavapipe), and the tuner
+/// (`engine bench --tune`) decides the rest.
+fn candidates(m: u32, n: u32, batch: u32) -> Result<(Vec<Variant>, usize)> {
     let ctx = Tensor::ctx()?;
     let sg = subgroup_width()?;
-    let cpu = ctx.info.device_type == wgpu::DeviceType::Cpu;
-    let rows_for = |wx: u32| balanced_rows(m, 8, 256 / wx);
-    // WG_Y for a subgroup block of `rows` rows; none for the taller blocks if M is shorter
-    // than one block.
-    let sg_rows = |rows: u32, wx: u32| (rows == 8 || rows <= m).then(|| balanced_rows(m, rows, 256 / wx));
-    // (pick, loads per FMA of its block)
-    let mut v: Vec<(Pick, f64)> = Vec::new();
-    v.push((Pick { name: "4x4", kernel: &GEMM, wg: (16, 16), tile: (64, 64) }, 8.0 / 16.0));
-    let wy = rows_for(16);
-    v.push((Pick { name: "8x8", kernel: &GEMM8, wg: (16, wy), tile: (8 * wy, 128) }, 16.0 / 64.0));
-    if n <= 160 {
-        let wx = n.div_ceil(5).next_power_of_two();
-        let wy = rows_for(wx);
-        v.push((Pick { name: "8x5", kernel: &GEMM85, wg: (wx, wy), tile: (8 * wy, 5 * wx) }, 13.0 / 40.0));
-        // Every subgroup size divides the largest, so WG_X a multiple of it keeps rows shared.
-        if sg.is_some() && wx.is_multiple_of(ctx.info.subgroup_max_size) {
-            for (name, kernel, rows) in [
-                ("8x5 subgroup", &GEMM85_SG, 8),
-                ("16x5 subgroup", &GEMM165_SG, 16),
-                ("32x5 subgroup", &GEMM325_SG, 32),
-            ] {
-                if let Some(wy) = sg_rows(rows, wx) {
-                    let loads = (rows / 8 + 5) as f64 / (rows * 5) as f64;
-                    v.push((Pick { name, kernel, wg: (wx, wy), tile: (rows * wy, 5 * wx) }, loads));
-                }
-            }
+    let cpu = ctx.caps.cpu;
+    let mut v = Vec::new();
+    let mut tuner_only = Vec::new();
+    for row in &KERNELS {
+        if row.block.broadcast && sg.is_none() {
+            continue;
+        }
+        if let Some(wg) = launch_shape(row.block, m, n, sg, ctx.caps.subgroup_sizes.1) {
+            v.push(Variant { name: row.name, kernel: &row.kernel, block: row.block, wg });
+            tuner_only.push(row.tuner_only);
         }
     }
-    if let (Some(wx), true) = (sg, n >= 128) {
-        for (name, kernel, rows) in [
-            ("8x8 subgroup", &GEMM8_SG, 8),
-            ("16x8 subgroup", &GEMM168_SG, 16),
-            ("32x8 subgroup", &GEMM328_SG, 32),
-            ("64x8 subgroup", &GEMM648_SG, 64),
-        ] {
-            if let Some(wy) = sg_rows(rows, wx) {
-                let loads = (rows / 8 + 8) as f64 / (rows * 8) as f64;
-                v.push((Pick { name, kernel, wg: (wx, wy), tile: (rows * wy, 8 * wx) }, loads));
-            }
-        }
+    let default = variant::cheapest(&v, m, n, batch, |i| (cpu || !v[i].block.broadcast) && !tuner_only[i]);
+    Ok((v, default))
+}
+
+/// GEMM's tuning key: the storage dtype, the transposes and the shape class (each size rounded
+/// up to a power of two; N exact up to 160, where the 8x5 variants' widths depend on it).
+struct GemmKey {
+    dtype: DType,
+    trans: (bool, bool),
+    m: usize,
+    n: usize,
+    k: usize,
+    batch: usize,
+}
+
+impl GemmKey {
+    fn new(dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> GemmKey {
+        let n = if n <= 160 { n } else { bucket(n) };
+        GemmKey { dtype, trans, m: bucket(m), n, k: bucket(k), batch: bucket(batch) }
     }
-    let cost = |(p, loads): &(Pick, f64)| {
-        let (tm, tn) = (m.div_ceil(p.tile.0), n.div_ceil(p.tile.1));
-        let padded = (tm * p.tile.0) as f64 * (tn * p.tile.1) as f64;
-        padded * (1.0 + 13.5 * loads) * idle_factor(tm * tn * batch)
-    };
-    let default = (0..v.len())
-        .filter(|&i| cpu || !v[i].0.name.contains("subgroup"))
-        // The 64-row kernel is for the tuner: its tall tiles lose on all but the largest products.
-        .filter(|&i| v[i].0.name != "64x8 subgroup")
-        .min_by(|&a, &b| cost(&v[a]).total_cmp(&cost(&v[b])))
-        .unwrap_or(0);
-    Ok((v.into_iter().map(|(p, _)| p).collect(), default))
 }
 
-/// How much longer a dispatch of `workgroups` takes than its work alone would on a CPU adapter
-/// whose threads outnumber them: lavapipe runs each workgroup on one thread, so one workgroup
-/// for a whole 1024 x 40 product left the other core idle (the 32x5 block ran at half the 8x5's
-/// rate there). 1 once there are at least as many workgroups as host threads.
-pub(crate) fn idle_factor(workgroups: u32) -> f64 {
-    static THREADS: OnceLock<u32> = OnceLock::new();
-    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    (threads as f64 / workgroups.max(1) as f64).max(1.0)
+impl fmt::Display for GemmKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let GemmKey { dtype, trans, m, n, k, batch } = self;
+        write!(f, "gemm {dtype} ta{} tb{} m{m} n{n} k{k} b{batch}", trans.0 as u8, trans.1 as u8)
+    }
 }
 
-/// WG_Y (at most `max`) for blocks of `rows` rows over M rows: the fewest tiles of
-/// `rows` x WG_Y that cover M, each as short as that many tiles allow, so that little is
-/// computed and thrown away (640 rows in 32-row blocks: two tiles of 320, WG_Y = 10, where a
-/// power of two would take two of 512). Not a power of two in general, which WGSL allows.
-pub(crate) fn balanced_rows(m: u32, rows: u32, max: u32) -> u32 {
-    let max = max.max(1);
-    let tiles = m.max(1).div_ceil(rows * max);
-    m.max(1).div_ceil(rows * tiles).clamp(1, max)
-}
+impl TuneKey for GemmKey {}
 
-/// The variant for this product: the tuned choice for its shape class, or the default.
-fn pick(m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<Pick> {
+/// The variant for this product: a forced one where it applies, else the tuned choice for its
+/// shape class, else the default.
+fn pick(dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<Variant> {
     let (cands, default) = candidates(u(m), u(n), u(batch))?;
-    // For tests and comparisons: force a variant by name where it applies.
-    if let Ok(force) = std::env::var("ENGINE_GEMM_VARIANT") {
+    if let Some(force) = variant::forced(Family::Gemm) {
         if let Some(c) = cands.iter().find(|c| c.name == force) {
             return Ok(*c);
         }
@@ -233,17 +252,9 @@ fn pick(m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Resu
     if cands.len() == 1 {
         return Ok(cands[0]);
     }
-    let narrow = n <= 160;
-    let class = format!(
-        "gemm ta{} tb{} m{} n{} k{} b{}",
-        trans.0 as u8,
-        trans.1 as u8,
-        tune::bucket(m),
-        if narrow { n } else { tune::bucket(n) },
-        tune::bucket(k),
-        tune::bucket(batch)
-    );
-    let name = tune::choose(&class, &cands.iter().map(|c| c.name).collect::<Vec<_>>(), default, |i| {
+    let key = GemmKey::new(dtype, m, n, k, batch, trans);
+    let names: Vec<&'static str> = cands.iter().map(|c| c.name).collect();
+    let mut time = |i: usize| -> Result<f64> {
         let (rows_a, cols_a) = if trans.0 { (k, m) } else { (m, k) };
         let (rows_b, cols_b) = if trans.1 { (n, k) } else { (k, n) };
         // The real batch count: it decides how many workgroups run at once.
@@ -251,32 +262,32 @@ fn pick(m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Resu
         let b = Tensor::zeros(&[batch * rows_b * cols_b])?;
         let c = Tensor::zeros(&[batch * m * n])?;
         let (am, bm, cm) = (Mat::dense(&a, rows_a, cols_a), Mat::dense(&b, rows_b, cols_b), Mat::dense(&c, m, n));
-        let run = || launch(cands[i], am, bm, cm, batch, trans, 1.0, 0.0);
-        Ok(crate::bench::time_gpu(3, run)?.0)
-    })?;
-    Ok(cands.into_iter().find(|c| c.name == name).unwrap_or_else(|| unreachable!("tune::choose returns a candidate")))
+        Ok(time_gpu(3, || launch(cands[i], am, bm, cm, batch, trans, 1.0, 0.0))?.0)
+    };
+    let name = tuner()?.choose(&key, &names, default, Some(&mut time))?;
+    Ok(cands.iter().copied().find(|c| c.name == name).unwrap_or(cands[default]))
 }
 
-/// The uniform block of `gemm.wgsl`, field for field.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    beta: f32,
-    a_batch: u32,
-    b_batch: u32,
-    c_batch: u32,
-    _pad: u32,
-    a_shift: u32,
-    b_shift: u32,
-    c_shift: u32,
-    bias_shift: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    alpha: f32,
+crate::uniforms! {
+    /// The uniform block of `gemm.wgsl`.
+    struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        beta: f32,
+        a_batch: u32,
+        b_batch: u32,
+        c_batch: u32,
+        _pad1: u32,
+        a_shift: u32,
+        b_shift: u32,
+        c_shift: u32,
+        bias_shift: u32,
+        lda: u32,
+        ldb: u32,
+        ldc: u32,
+        alpha: f32,
+    }
 }
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
@@ -341,7 +352,7 @@ pub(crate) fn gemm_raw(
         a_batch: u(a_bs),
         b_batch: u(b_bs),
         c_batch: u(c_bs),
-        _pad: 0,
+        _pad1: 0,
         a_shift: 0,
         b_shift: 0,
         c_shift: 0,
@@ -351,10 +362,11 @@ pub(crate) fn gemm_raw(
         ldc: u(n),
         alpha,
     };
+    let a_dtype = a.dtype();
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
-        let pick = pick(p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
+        let pick = pick(a_dtype, p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
         dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches)
     };
     let max = ctx.max_binding_elems();
@@ -554,12 +566,21 @@ pub(crate) fn gemm_strided(
     if batch == 0 || m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
-    launch(pick(m, n, k, batch, trans)?, a, b, c, batch, trans, alpha, beta)
+    launch(pick(a.t.dtype(), m, n, k, batch, trans)?, a, b, c, batch, trans, alpha, beta)
 }
 
 /// [`gemm_strided`] with a given variant.
 #[allow(clippy::too_many_arguments)]
-fn launch(pick: Pick, a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, bool), alpha: f32, beta: f32) -> Result<()> {
+fn launch(
+    pick: Variant,
+    a: Mat,
+    b: Mat,
+    c: Mat,
+    batch: usize,
+    trans: (bool, bool),
+    alpha: f32,
+    beta: f32,
+) -> Result<()> {
     let ctx = Tensor::ctx()?;
     let (ta, tb) = trans;
     let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
@@ -575,7 +596,7 @@ fn launch(pick: Pick, a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, bool),
         a_batch: u(a.batch_stride),
         b_batch: u(b.batch_stride),
         c_batch: u(c.batch_stride),
-        _pad: 0,
+        _pad1: 0,
         a_shift: aw.1,
         b_shift: bw.1,
         c_shift: cw.1,
@@ -590,8 +611,7 @@ fn launch(pick: Pick, a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, bool),
 }
 
 /// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag.
-fn dispatch(pick: Pick, spec: Spec, p: Params, views: [BindView; 4], batches: usize) -> Result<()> {
+fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize) -> Result<()> {
     let spec = spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1);
-    let groups = [p.n.div_ceil(pick.tile.1), p.m.div_ceil(pick.tile.0), u(batches)];
-    Tensor::ctx()?.dispatch(pick.kernel, &spec, bytemuck::cast_slice(&[p]), &views, groups)
+    Tensor::ctx()?.dispatch(pick.kernel, &spec, &p, &views, pick.groups(p.m, p.n, u(batches)))
 }

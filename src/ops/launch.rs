@@ -54,23 +54,20 @@ pub fn chunks(n: usize, max: usize) -> Vec<(usize, usize)> {
     v
 }
 
-pub fn f(x: f32) -> u32 {
-    x.to_bits()
-}
-
 pub fn u(x: usize) -> u32 {
     debug_assert!(x <= u32::MAX as usize);
     x as u32
 }
 
-/// Packs up to 8 values right-aligned into two vec4s, padding on the left with `pad`.
-pub fn pack8(v: &[usize], pad: u32) -> [u32; 8] {
+/// Packs up to 8 values right-aligned into two vec4s (low dims first), padding on the left
+/// with `pad`.
+pub fn pack8(v: &[usize], pad: u32) -> [[u32; 4]; 2] {
     let mut out = [pad; 8];
     let off = 8 - v.len();
     for (i, x) in v.iter().enumerate() {
         out[off + i] = u(*x);
     }
-    out
+    [[out[0], out[1], out[2], out[3]], [out[4], out[5], out[6], out[7]]]
 }
 
 /// `axis` as an index into `shape` (negative counts from the end), or an error naming both.

@@ -1,13 +1,27 @@
 //! Mean squared error, as torch.nn.functional.mse_loss(reduction="mean").
 
-use super::launch::{chunks, f, grid, u, win};
+use super::launch::{chunks, grid, u, win};
 use super::reduce::reduce_into;
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec};
+use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader { name: "loss", source: include_str!("../../shaders/loss.wgsl"), variants: &[&[]] };
+pub static SHADER: Shader = Shader::file("loss", include_str!("../../shaders/loss.wgsl"), &[&[]], &[&Params::LAYOUT]);
+
+crate::uniforms! {
+    /// The uniform block of `loss.wgsl`.
+    struct Params {
+        n: u32,
+        a_shift: u32,
+        b_shift: u32,
+        out_shift: u32,
+        dloss_shift: u32,
+        db_shift: u32,
+        scale: f32,
+        _p0: u32,
+    }
+}
 static PARTIAL: Kernel =
     Kernel { shader: &SHADER, entry: "mse_partial", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
 static BACKWARD: Kernel = Kernel {
@@ -36,7 +50,7 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let blocks = len.div_ceil(BLOCK);
         let (pv, psh) = win(ctx, &partials, first_block, blocks)?;
         first_block += blocks;
-        let params = [u(len), ash, bsh, psh, 0, 0, 0, 0];
+        let params = Params { n: u(len), a_shift: ash, b_shift: bsh, out_shift: psh, ..Default::default() };
         ctx.dispatch(&PARTIAL, &Spec::new(), &params, &[av, bv, pv], grid(blocks))?;
     }
     let loss = Tensor::empty(&[1])?;
@@ -54,7 +68,16 @@ pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let (bv, bsh) = win(ctx, &sb, s, len)?;
             let (dav, das) = win(ctx, &da, s, len)?;
             let (dbv, dbs) = win(ctx, &db, s, len)?;
-            let params = [u(len), ash, bsh, das, ls, dbs, f(2.0 / n as f32), 0];
+            let params = Params {
+                n: u(len),
+                a_shift: ash,
+                b_shift: bsh,
+                out_shift: das,
+                dloss_shift: ls,
+                db_shift: dbs,
+                scale: 2.0 / n as f32,
+                ..Default::default()
+            };
             ctx.dispatch(&BACKWARD, &Spec::new(), &params, &[av, bv, lv, dav, dbv], grid(len.div_ceil(256)))?;
         }
         Ok(vec![ga.then_some(da), gb.then_some(db)])

@@ -2,13 +2,37 @@
 //! and group norm over NCHW channel groups (torch.nn.GroupNorm). Both are one kernel family
 //! (`norm.wgsl`); forward saves the per-row mean and 1/std for backward.
 
-use super::launch::{chunks, f, grid, u, whole, win};
+use super::launch::{chunks, grid, u, whole, win};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec};
+use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader { name: "norm", source: include_str!("../../shaders/norm.wgsl"), variants: &[&[]] };
+pub static SHADER: Shader = Shader::file("norm", include_str!("../../shaders/norm.wgsl"), &[&[]], &[&Params::LAYOUT]);
+
+crate::uniforms! {
+    /// The uniform block of `norm.wgsl`.
+    struct Params {
+        rows: u32,
+        n: u32,
+        eps: f32,
+        accumulate: u32,
+        x_shift: u32,
+        g_shift: u32,
+        b_shift: u32,
+        y_shift: u32,
+        stat_shift: u32,
+        dy_shift: u32,
+        groups: u32,
+        hw: u32,
+        /// The group of row 0 of this dispatch: a chunk of a very large input may start
+        /// mid-sample.
+        group0: u32,
+        _p0: u32,
+        _p1: u32,
+        _p2: u32,
+    }
+}
 static FORWARD: Kernel = Kernel {
     shader: &SHADER,
     entry: "norm_forward",
@@ -50,9 +74,23 @@ impl Layout {
         y: u32,
         stat: u32,
         dy: u32,
-    ) -> [u32; 16] {
-        let g0 = u(r0 % self.groups);
-        [u(rows), u(self.n), f(eps), accumulate as u32, x, g, b, y, stat, dy, u(self.groups), u(self.hw), g0, 0, 0, 0]
+    ) -> Params {
+        Params {
+            rows: u(rows),
+            n: u(self.n),
+            eps,
+            accumulate: accumulate as u32,
+            x_shift: x,
+            g_shift: g,
+            b_shift: b,
+            y_shift: y,
+            stat_shift: stat,
+            dy_shift: dy,
+            groups: u(self.groups),
+            hw: u(self.hw),
+            group0: u(r0 % self.groups),
+            ..Default::default()
+        }
     }
 
     /// Row chunks that fit a binding (a chunk may start mid-sample: the kernel is told the

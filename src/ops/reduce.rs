@@ -1,18 +1,34 @@
 //! Sum and mean over one axis (and over everything). Backward is a broadcast of the
 //! gradient back to the input's shape.
 
-use super::launch::{axis_index, chunks, f, grid, u, win};
+use super::launch::{axis_index, chunks, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
 use crate::gpu::Spec;
-use crate::gpu::{Access, Kernel, Shader, SpecValue};
+use crate::gpu::{Access, Kernel, Shader, SpecValue, Uniforms};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader {
-    name: "reduce",
-    source: include_str!("../../shaders/reduce.wgsl"),
-    variants: &[&[("SQUARE", SpecValue::Bool(false))], &[("SQUARE", SpecValue::Bool(true))]],
-};
+pub static SHADER: Shader = Shader::file(
+    "reduce",
+    include_str!("../../shaders/reduce.wgsl"),
+    &[&[("SQUARE", SpecValue::Bool(false))], &[("SQUARE", SpecValue::Bool(true))]],
+    &[&Params::LAYOUT],
+);
+
+crate::uniforms! {
+    /// The uniform block of `reduce.wgsl`: x viewed as [outer, r, inner], summed over r
+    /// (`pieces` runs of `piece_len` for one long sum split across workgroups).
+    struct Params {
+        outer: u32,
+        r: u32,
+        inner: u32,
+        x_shift: u32,
+        y_shift: u32,
+        scale: f32,
+        pieces: u32,
+        piece_len: u32,
+    }
+}
 static SUM_ROWS: Kernel = Kernel { shader: &SHADER, entry: "sum_rows", bindings: &[Access::Read, Access::ReadWrite] };
 static SUM_COLS: Kernel = Kernel { shader: &SHADER, entry: "sum_cols", bindings: &[Access::Read, Access::ReadWrite] };
 
@@ -41,7 +57,16 @@ pub(crate) fn reduce_into(
         let partial = Tensor::empty(&[outer, pieces, inner])?;
         let (xv, xs) = win(ctx, x, 0, outer * r * inner)?;
         let (pv, ps) = win(ctx, &partial, 0, partial.numel())?;
-        let params = [u(outer), u(r), u(inner), xs, ps, f(1.0), u(pieces), u(len)];
+        let params = Params {
+            outer: u(outer),
+            r: u(r),
+            inner: u(inner),
+            x_shift: xs,
+            y_shift: ps,
+            scale: 1.0,
+            pieces: u(pieces),
+            piece_len: u(len),
+        };
         if inner == 1 {
             ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], grid(outer * pieces))?;
         } else {
@@ -56,7 +81,8 @@ pub(crate) fn reduce_into(
         for (o0, on) in chunks(outer, max / r.max(1)) {
             let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
             let (yv, ys) = win(ctx, y, y_start + o0, on)?;
-            let params = [u(on), u(r), 1, xs, ys, f(scale), 1, u(r)];
+            let params =
+                Params { outer: u(on), r: u(r), inner: 1, x_shift: xs, y_shift: ys, scale, pieces: 1, piece_len: u(r) };
             ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid(on.div_ceil(256)))?;
         }
         return Ok(());
@@ -66,7 +92,16 @@ pub(crate) fn reduce_into(
             for (o0, on) in chunks(outer, max / r.max(1)) {
                 let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
                 let (yv, ys) = win(ctx, y, y_start + o0, on)?;
-                let params = [u(on), u(r), 1, xs, ys, f(scale), 1, u(r)];
+                let params = Params {
+                    outer: u(on),
+                    r: u(r),
+                    inner: 1,
+                    x_shift: xs,
+                    y_shift: ys,
+                    scale,
+                    pieces: 1,
+                    piece_len: u(r),
+                };
                 ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, yv], grid(on))?;
             }
         } else {
@@ -77,12 +112,30 @@ pub(crate) fn reduce_into(
                 for (pi, (s, len)) in pieces.iter().enumerate() {
                     let (xv, xs) = win(ctx, x, o * r + s, *len)?;
                     let (pv, ps) = win(ctx, &partial, pi, 1)?;
-                    let params = [1, u(*len), 1, xs, ps, f(1.0), 1, u(*len)];
+                    let params = Params {
+                        outer: 1,
+                        r: u(*len),
+                        inner: 1,
+                        x_shift: xs,
+                        y_shift: ps,
+                        scale: 1.0,
+                        pieces: 1,
+                        piece_len: u(*len),
+                    };
                     ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], [1, 1, 1])?;
                 }
                 let (pv, ps) = win(ctx, &partial, 0, pieces.len())?;
                 let (yv, ys) = win(ctx, y, y_start + o, 1)?;
-                let params = [1, u(pieces.len()), 1, ps, ys, f(scale), 1, u(pieces.len())];
+                let params = Params {
+                    outer: 1,
+                    r: u(pieces.len()),
+                    inner: 1,
+                    x_shift: ps,
+                    y_shift: ys,
+                    scale,
+                    pieces: 1,
+                    piece_len: u(pieces.len()),
+                };
                 ctx.dispatch(&SUM_ROWS, &plain, &params, &[pv, yv], [1, 1, 1])?;
             }
         }
@@ -92,7 +145,16 @@ pub(crate) fn reduce_into(
             for (o0, on) in chunks(outer, max / slab) {
                 let (xv, xs) = win(ctx, x, o0 * slab, on * slab)?;
                 let (yv, ys) = win(ctx, y, y_start + o0 * inner, on * inner)?;
-                let params = [u(on), u(r), u(inner), xs, ys, f(scale), 1, u(r)];
+                let params = Params {
+                    outer: u(on),
+                    r: u(r),
+                    inner: u(inner),
+                    x_shift: xs,
+                    y_shift: ys,
+                    scale,
+                    pieces: 1,
+                    piece_len: u(r),
+                };
                 ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid((on * inner).div_ceil(256)))?;
             }
         } else if inner <= max {
@@ -103,7 +165,16 @@ pub(crate) fn reduce_into(
                 for (pi, (r0, rn)) in pieces.iter().enumerate() {
                     let (xv, xs) = win(ctx, x, (o * r + r0) * inner, rn * inner)?;
                     let (pv, ps) = win(ctx, &partial, pi * inner, inner)?;
-                    let params = [1, u(*rn), u(inner), xs, ps, f(1.0), 1, u(*rn)];
+                    let params = Params {
+                        outer: 1,
+                        r: u(*rn),
+                        inner: u(inner),
+                        x_shift: xs,
+                        y_shift: ps,
+                        scale: 1.0,
+                        pieces: 1,
+                        piece_len: u(*rn),
+                    };
                     ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, pv], grid(inner.div_ceil(256)))?;
                 }
                 reduce_into(&partial, 1, pieces.len(), inner, scale, false, y, y_start + o * inner)?;

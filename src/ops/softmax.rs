@@ -3,11 +3,25 @@
 use super::launch::{chunks, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec};
+use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
 use crate::tensor::Tensor;
 
 pub static SHADER: Shader =
-    Shader { name: "softmax", source: include_str!("../../shaders/softmax.wgsl"), variants: &[&[]] };
+    Shader::file("softmax", include_str!("../../shaders/softmax.wgsl"), &[&[]], &[&Params::LAYOUT]);
+
+crate::uniforms! {
+    /// The uniform block of `softmax.wgsl` (backward reads the saved output through `x_shift`).
+    struct Params {
+        rows: u32,
+        n: u32,
+        x_shift: u32,
+        y_shift: u32,
+        dy_shift: u32,
+        dx_shift: u32,
+        _p0: u32,
+        _p1: u32,
+    }
+}
 static FORWARD: Kernel =
     Kernel { shader: &SHADER, entry: "softmax_forward", bindings: &[Access::Read, Access::ReadWrite] };
 static BACKWARD: Kernel =
@@ -34,7 +48,7 @@ fn backward_raw(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
         let (yv, ys) = win(ctx, y, r0 * n, rn * n)?;
         let (gv, gs) = win(ctx, dy, r0 * n, rn * n)?;
         let (dv, ds) = win(ctx, &dx, r0 * n, rn * n)?;
-        let params = [u(rn), u(n), ys, 0, gs, ds, 0, 0];
+        let params = Params { rows: u(rn), n: u(n), x_shift: ys, dy_shift: gs, dx_shift: ds, ..Default::default() };
         ctx.dispatch(&BACKWARD, &Spec::new(), &params, &[yv, gv, dv], grid(rn))?;
     }
     Ok(dx)
@@ -53,7 +67,7 @@ impl Tensor {
         for (r0, rn) in chunks(rows, rows_per_chunk("softmax", n)?) {
             let (xv, xs) = win(ctx, self, r0 * n, rn * n)?;
             let (yv, ys) = win(ctx, &y, r0 * n, rn * n)?;
-            let params = [u(rn), u(n), xs, ys, 0, 0, 0, 0];
+            let params = Params { rows: u(rn), n: u(n), x_shift: xs, y_shift: ys, ..Default::default() };
             ctx.dispatch(&FORWARD, &Spec::new(), &params, &[xv, yv], grid(rn))?;
         }
         let saved = y.detach();

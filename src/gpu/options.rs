@@ -1,0 +1,90 @@
+//! The process's `ENGINE_*` options, read from the environment once (or set by the CLI with
+//! [`configure`] before the first GPU use), so that no op reads a variable on its own.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use super::context::BackendChoice;
+use crate::error::{Error, Result};
+
+/// How to open the device and how the kernels choose their variants.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// `ENGINE_BACKEND`.
+    pub backend: BackendChoice,
+    /// `ENGINE_ADAPTER`: index into the list `engine info` prints.
+    pub adapter: Option<usize>,
+    /// `ENGINE_MAX_BINDING`: pretend the adapter's per-binding limit is this many bytes. Tests
+    /// use it to exercise the chunking that large tensors need, at small sizes.
+    pub max_binding_override: Option<u64>,
+    /// `ENGINE_CACHE_DIR`: where the persistent pipeline cache lives; `None` picks a per-user
+    /// cache directory.
+    pub cache_dir: Option<PathBuf>,
+    /// `ENGINE_NO_PIPELINE_CACHE=1`: don't read or write the persistent pipeline cache.
+    pub no_disk_cache: bool,
+    /// `ENGINE_TUNE=1` (or `engine bench --tune`): time the launch variants of each shape class
+    /// on first use and remember the fastest.
+    pub tune: bool,
+    /// `ENGINE_TUNE_CACHE`: where tuned choices live; `None` picks the per-user cache directory.
+    pub tune_cache: Option<PathBuf>,
+    /// `ENGINE_PROFILE=1`: GPU time per kernel entry point.
+    pub profile: bool,
+    /// `ENGINE_NO_SUBGROUPS=1`: don't use the subgroup kernels even where the adapter has them.
+    pub no_subgroups: bool,
+    /// `ENGINE_GEMM_VARIANT`, `ENGINE_CONV_VARIANT`, `ENGINE_ATTENTION`: force a launch variant
+    /// of that family by name where it applies (comparisons; tests force per thread with
+    /// [`super::variant::force`]).
+    pub gemm_variant: Option<String>,
+    pub conv_variant: Option<String>,
+    pub attention: Option<String>,
+}
+
+impl GpuOptions {
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| std::env::var(name).ok();
+        let on = |name: &str| var(name).is_some_and(|v| v == "1");
+        let mut o = GpuOptions::default();
+        if let Some(b) = var("ENGINE_BACKEND") {
+            o.backend = BackendChoice::parse(&b).ok_or_else(|| {
+                Error::Gpu(format!("ENGINE_BACKEND={b:?} is not one of auto, vulkan, gl, metal, dx12"))
+            })?;
+            o.backend.check_platform(&format!("ENGINE_BACKEND={b}"))?;
+        }
+        if let Some(a) = var("ENGINE_ADAPTER") {
+            o.adapter =
+                Some(a.parse().map_err(|_| Error::Gpu(format!("ENGINE_ADAPTER={a:?} is not an adapter index")))?);
+        }
+        if let Some(m) = var("ENGINE_MAX_BINDING") {
+            o.max_binding_override =
+                Some(m.parse().map_err(|_| Error::Gpu(format!("ENGINE_MAX_BINDING={m:?} is not a byte count")))?);
+        }
+        o.cache_dir = var("ENGINE_CACHE_DIR").map(PathBuf::from);
+        o.no_disk_cache = var("ENGINE_NO_PIPELINE_CACHE").is_some_and(|v| v != "0");
+        o.tune = on("ENGINE_TUNE");
+        o.tune_cache = std::env::var_os("ENGINE_TUNE_CACHE").map(PathBuf::from);
+        o.profile = on("ENGINE_PROFILE");
+        o.no_subgroups = var("ENGINE_NO_SUBGROUPS").is_some();
+        o.gemm_variant = var("ENGINE_GEMM_VARIANT");
+        o.conv_variant = var("ENGINE_CONV_VARIANT");
+        o.attention = var("ENGINE_ATTENTION");
+        Ok(o)
+    }
+}
+
+static OPTIONS: OnceLock<std::result::Result<GpuOptions, String>> = OnceLock::new();
+
+/// Sets the process's options. Must run before anything reads them (the first GPU use).
+pub fn configure(options: GpuOptions) -> Result<()> {
+    OPTIONS.set(Ok(options)).map_err(|_| {
+        Error::Gpu("the engine's options were already read (the GPU is in use); configure them before first use".into())
+    })
+}
+
+/// The process's options: as [`configure`]d, else read from the environment on first use.
+pub fn options() -> Result<&'static GpuOptions> {
+    match OPTIONS.get_or_init(|| GpuOptions::from_env().map_err(|e| e.to_string())) {
+        Ok(o) => Ok(o),
+        // The message as the context reported it before the options had their own module.
+        Err(msg) => Err(Error::NoAdapter(msg.clone())),
+    }
+}

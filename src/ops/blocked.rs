@@ -1,0 +1,292 @@
+//! WGSL for the register-blocked entry points of GEMM and conv2d, written from the families'
+//! kernel tables (`gemm::KERNELS`, `conv::KERNELS`): each table row is one entry point, its
+//! block and its name, so adding a variant is a row in the table. The accumulators are named
+//! scalars (`acc3_5`): as WGSL arrays, naga's output made llvmpipe keep them in memory (3x
+//! slower), hence generated code rather than a loop. The hand-written part of each module
+//! (parameters, bindings, helpers) is the family's file in `shaders/`.
+
+use std::fmt::Write;
+
+use crate::gpu::variant::Block;
+
+/// Appends `lines` to `out`, one per line.
+fn push(out: &mut String, lines: impl IntoIterator<Item = String>) {
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+}
+
+/// The entry point's signature: subgroup builtins need a 1-D workgroup, so the 2-D position
+/// is derived from the index there.
+fn signature(name: &str, subgroup: bool) -> Vec<String> {
+    if subgroup {
+        vec![
+            "@compute @workgroup_size(WG_X * WG_Y, 1, 1)".into(),
+            format!(
+                "fn {name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, \
+                 @builtin(subgroup_invocation_id) lane: u32) {{"
+            ),
+            "    let lid = vec2<u32>(li % WG_X, li / WG_X);".into(),
+        ]
+    } else {
+        vec![
+            "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
+            format!("fn {name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{"),
+        ]
+    }
+}
+
+/// `var acc{i}_{j} = 0.0;` for the block, a row of C per line.
+fn accumulators(rows: u32, cols: u32) -> Vec<String> {
+    (0..rows)
+        .map(|i| {
+            "    ".to_string() + &(0..cols).map(|j| format!("var acc{i}_{j} = 0.0;")).collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+/// The block's FMAs, a row of C per line.
+fn fmas(rows: u32, cols: u32, indent: &str) -> Vec<String> {
+    (0..rows)
+        .map(|i| {
+            indent.to_string()
+                + &(0..cols).map(|j| format!("acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});")).collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+/// The accumulators gathered into an array for the store loop.
+fn acc_array(rows: u32, cols: u32) -> Vec<String> {
+    let mut out = vec![format!("    var acc = array<array<f32, {cols}>, {rows}>(")];
+    for i in 0..rows {
+        let row: Vec<String> = (0..cols).map(|j| format!("acc{i}_{j}")).collect();
+        out.push(format!("        array<f32, {cols}>({}),", row.join(", ")));
+    }
+    out.push("    );".into());
+    out
+}
+
+/// Lines loading the rows' A values: `a_of(r)` is the expression for row `r` (the row index
+/// variable's suffix). With broadcast, lane l of each group of 8 loads rows l, l + 8, ...
+/// (`mine{g}`) and every lane takes them from the subgroup.
+fn rows_of_a(b: Block, indent: &str, a_of: impl Fn(&str) -> String) -> Vec<String> {
+    if b.broadcast {
+        let mut out: Vec<String> =
+            (0..b.rows / 8).map(|g| format!("{indent}let a_mine{g} = {};", a_of(&format!("mine{g}")))).collect();
+        out.extend((0..b.rows).map(|i| format!("{indent}let a{i} = subgroupBroadcast(a_mine{}, {}u);", i / 8, i % 8)));
+        out
+    } else {
+        (0..b.rows).map(|i| format!("{indent}let a{i} = {};", a_of(&i.to_string()))).collect()
+    }
+}
+
+/// `let {name}{i} = expr(row offset)` for the rows this invocation loads.
+fn row_indices(b: Block, name: &str, expr: impl Fn(&str) -> String) -> Vec<String> {
+    if b.broadcast {
+        (0..b.rows / 8)
+            .map(|g| format!("    let {name}mine{g} = {};", expr(&format!("(lane % 8u + {}u)", 8 * g))))
+            .collect()
+    } else {
+        (0..b.rows).map(|i| format!("    let {name}{i} = {};", expr(&format!("{i}u")))).collect()
+    }
+}
+
+/// One GEMM entry (`gemm.wgsl`'s parameters and helpers): C = alpha·op(A)·op(B) with a
+/// `rows` x `cols` block per invocation, rows WG_Y apart and columns WG_X apart.
+pub fn gemm_entry(entry: &str, b: Block) -> String {
+    let (rows, cols) = (b.rows, b.cols);
+    let mut out = String::new();
+    push(&mut out, signature(entry, b.broadcast));
+    push(
+        &mut out,
+        [
+            "    let batch = wg.z;".to_string(),
+            "    let a_base = p.a_shift + batch * p.a_batch;".into(),
+            "    let b_base = p.b_shift + batch * p.b_batch;".into(),
+            "    let c_base = p.c_shift + batch * p.c_batch;".into(),
+            format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
+            format!("    let col0 = wg.x * {cols}u * WG_X + lid.x;"),
+        ],
+    );
+    if b.broadcast {
+        push(
+            &mut out,
+            (0..rows / 8)
+                .map(|g| format!("    let r_mine{g} = min(row0 + (lane % 8u + {}u) * WG_Y, p.m - 1u);", 8 * g)),
+        );
+    } else {
+        push(&mut out, (0..rows).map(|i| format!("    let r{i} = min(row0 + {i}u * WG_Y, p.m - 1u);")));
+    }
+    push(&mut out, (0..cols).map(|j| format!("    let c{j} = min(col0 + {j}u * WG_X, p.n - 1u);")));
+    push(&mut out, accumulators(rows, cols));
+    push(&mut out, ["    for (var kk = 0u; kk < p.k; kk++) {".to_string()]);
+    if b.broadcast {
+        push(&mut out, (0..rows / 8).map(|g| format!("        let a_mine{g} = load_a(a_base, r_mine{g}, kk);")));
+        push(
+            &mut out,
+            (0..rows).map(|i| format!("        let a{i} = subgroupBroadcast(a_mine{}, {}u);", i / 8, i % 8)),
+        );
+    } else {
+        push(&mut out, (0..rows).map(|i| format!("        let a{i} = load_a(a_base, r{i}, kk);")));
+    }
+    push(&mut out, (0..cols).map(|j| format!("        let b{j} = load_b(b_base, kk, c{j});")));
+    push(&mut out, fmas(rows, cols, "        "));
+    push(&mut out, ["    }".to_string()]);
+    push(&mut out, acc_array(rows, cols));
+    let _ = write!(
+        out,
+        "    for (var i = 0u; i < {rows}u; i++) {{
+        let r = row0 + i * WG_Y;
+        if (r >= p.m) {{ break; }}
+        for (var j = 0u; j < {cols}u; j++) {{
+            let col = col0 + j * WG_X;
+            if (col >= p.n) {{ break; }}
+            store(c_base, r, col, acc[i][j]);
+        }}
+    }}
+}}
+"
+    );
+    out
+}
+
+/// One conv2d forward / backward-input entry (`conv.wgsl`'s `MODE`): rows are output (input)
+/// channels, columns pixels, 8 columns per invocation.
+pub fn conv_entry(entry: &str, b: Block) -> String {
+    let rows = b.rows;
+    let mut out = String::new();
+    push(&mut out, signature(entry, b.broadcast));
+    push(
+        &mut out,
+        [
+            "    let img = wg.z;".to_string(),
+            format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
+            "    let col0 = wg.x * 8u * WG_X + lid.x;".into(),
+        ],
+    );
+    push(&mut out, row_indices(b, "r", |k| format!("min(row0 + {k} * WG_Y, p.m - 1u)")));
+    push(&mut out, (0..8).map(|j| format!("    let q{j} = min(col0 + {j}u * WG_X, p.n - 1u);")));
+    push(&mut out, accumulators(rows, 8));
+    push(
+        &mut out,
+        [
+            "    let b_base = p.b_shift + img * p.b_img;",
+            "    for (var ky = 0u; ky < p.kh; ky++) {",
+            "        for (var kx = 0u; kx < p.kw; kx++) {",
+            "            let tap = ky * p.kw + kx;",
+        ]
+        .map(String::from),
+    );
+    push(&mut out, (0..8).map(|j| format!("            let t{j} = tap_of(q{j}, ky, kx);")));
+    if b.broadcast {
+        push(
+            &mut out,
+            (0..rows / 8).map(|g| format!("            let ramine{g} = p.a_shift + rmine{g} * p.a_rs + tap;")),
+        );
+    } else {
+        push(&mut out, (0..rows).map(|i| format!("            let ra{i} = p.a_shift + r{i} * p.a_rs + tap;")));
+    }
+    push(
+        &mut out,
+        [
+            "            for (var ch = 0u; ch < p.chans; ch++) {",
+            "                let ac = ch * p.a_cs;",
+            "                let bc = b_base + ch * p.b_plane;",
+        ]
+        .map(String::from),
+    );
+    push(&mut out, rows_of_a(b, "                ", |r| format!("a[ra{r} + ac]")));
+    push(&mut out, (0..8).map(|j| format!("                let b{j} = select(0.0, b[bc + t{j}.off], t{j}.ok);")));
+    push(&mut out, fmas(rows, 8, "                "));
+    push(&mut out, ["            }", "        }", "    }"].map(String::from));
+    push(&mut out, acc_array(rows, 8));
+    let _ = write!(
+        out,
+        "    let c_base = p.c_shift + img * p.c_img;
+    for (var i = 0u; i < {rows}u; i++) {{
+        let r = row0 + i * WG_Y;
+        if (r >= p.m) {{ break; }}
+        for (var j = 0u; j < 8u; j++) {{
+            let col = col0 + j * WG_X;
+            if (col >= p.n) {{ break; }}
+            var v = acc[i][j];
+            if (HAS_BIAS) {{
+                v += bias[p.bias_shift + r];
+            }}
+            let ci = c_base + r * p.c_row + col;
+            if (p.beta != 0.0) {{
+                v += p.beta * c[ci];
+            }}
+            c[ci] = v;
+        }}
+    }}
+}}
+"
+    );
+    out
+}
+
+/// One conv2d weight-gradient entry: dw for one tap (wg.z); rows are output channels (A = dy),
+/// columns input channels (B = x).
+pub fn conv_dw_entry(entry: &str, b: Block) -> String {
+    let rows = b.rows;
+    let mut out =
+        String::from("// dw for one tap (wg.z): rows are output channels (A = dy), columns input channels (B = x).\n");
+    push(&mut out, signature(entry, b.broadcast));
+    push(
+        &mut out,
+        [
+            "    let tap = wg.z;".to_string(),
+            "    let ky = tap / p.kw;".into(),
+            "    let kx = tap % p.kw;".into(),
+            format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
+            "    let col0 = wg.x * 8u * WG_X + lid.x;".into(),
+        ],
+    );
+    push(&mut out, row_indices(b, "ra", |k| format!("min(row0 + {k} * WG_Y, p.m - 1u) * p.a_rs")));
+    push(&mut out, (0..8).map(|j| format!("    let cb{j} = min(col0 + {j}u * WG_X, p.n - 1u) * p.b_plane;")));
+    push(&mut out, accumulators(rows, 8));
+    push(
+        &mut out,
+        [
+            "    let ys = valid_range(ky, p.h, p.oh);",
+            "    let xs = valid_range(kx, p.w, p.ow);",
+            "    for (var img = 0u; img < p.imgs; img++) {",
+            "        for (var oy = ys.x; oy < ys.y; oy++) {",
+            "            let iy = oy * p.stride + ky - p.pad;",
+            "            let a_row = p.a_shift + img * p.a_img + oy * p.ow * p.a_px;",
+            "            let b_row = p.b_shift + img * p.b_img + iy * p.w * p.b_px;",
+            "            for (var ox = xs.x; ox < xs.y; ox++) {",
+            "                let ao = a_row + ox * p.a_px;",
+            "                let bo = b_row + (ox * p.stride + kx - p.pad) * p.b_px;",
+        ]
+        .map(String::from),
+    );
+    push(&mut out, rows_of_a(b, "                ", |r| format!("a[ao + ra{r}]")));
+    push(&mut out, (0..8).map(|j| format!("                let b{j} = b[bo + cb{j}];")));
+    push(&mut out, fmas(rows, 8, "                "));
+    push(&mut out, ["            }", "        }", "    }"].map(String::from));
+    push(&mut out, acc_array(rows, 8));
+    let _ = write!(
+        out,
+        "    let kk = p.kh * p.kw;
+    for (var i = 0u; i < {rows}u; i++) {{
+        let r = row0 + i * WG_Y;
+        if (r >= p.m) {{ break; }}
+        for (var j = 0u; j < 8u; j++) {{
+            let col = col0 + j * WG_X;
+            if (col >= p.n) {{ break; }}
+            let ci = p.c_shift + r * p.c_row + col * kk + tap;
+            var v = acc[i][j];
+            if (p.beta != 0.0) {{
+                v += p.beta * c[ci];
+            }}
+            c[ci] = v;
+        }}
+    }}
+}}
+"
+    );
+    out
+}

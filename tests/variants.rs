@@ -1,0 +1,83 @@
+//! Every GEMM and conv2d launch variant, forced in turn, forward and backward against the f64
+//! reference. Variants come from the kernel tables (`gemm::variant_names`,
+//! `conv::variant_names`), so a new row is tested without naming it here. Forcing is per thread
+//! (`gpu::variant::force`), so both tests run side by side in one binary. Variants a shape or
+//! this adapter does not offer (no subgroups) fall back to the default and are checked as that.
+
+mod common;
+
+use common::*;
+use engine::gpu::variant::{force, Family};
+use engine::ops::gemm::matmul_t;
+use engine::ops::{conv, gemm};
+
+#[test]
+fn every_gemm_variant_matches_the_reference() {
+    // Shapes that offer each variant: wide products (every block height), ragged edges, and
+    // the narrow products of attention heads.
+    let shapes = [
+        (1usize, 1100usize, 300usize, 19usize),
+        (2, 131, 257, 8),
+        (1, 300, 129, 64),
+        (2, 70, 40, 33),
+        (1, 259, 80, 5),
+        (1, 96, 160, 12),
+    ];
+    let variants: Vec<&str> = gemm::variant_names().collect();
+    assert!(variants.len() >= 10);
+    for v in variants {
+        let _forced = force(Family::Gemm, v);
+        for &(batch, m, n, k) in &shapes {
+            for &(ta, tb) in &[(false, false), (true, true)] {
+                let mut rng = Rng::new((m * 31 + n * 7 + k) as u64);
+                let sa = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
+                let sb = if tb { vec![batch, n, k] } else { vec![batch, k, n] };
+                let a = rng.vec(numel(&sa), -1.0, 1.0);
+                let b = rng.vec(numel(&sb), -1.0, 1.0);
+                let out = matmul_t(&t(&a, &sa), &t(&b, &sb), ta, tb).unwrap();
+                let want = gemm_ref(&f64s(&a), &f64s(&b), None, batch, m, n, k, ta, tb);
+                let tol = 1e-5 * (k as f64).sqrt() + 1e-6;
+                assert_close(
+                    &format!("gemm {v} b{batch} m{m} n{n} k{k} ta{ta} tb{tb}"),
+                    &out.to_vec().unwrap(),
+                    &want,
+                    tol,
+                    tol,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_conv_variant_matches_the_reference() {
+    // (x, w, stride, padding): tall and wide enough for the largest tiles, with ragged edges;
+    // an 8x8 image (64 pixels, the narrow tiles); stride 2; a 4x4 image (two lanes across).
+    let cases: [([usize; 4], [usize; 4], usize, usize); 3] = [
+        ([1, 20, 17, 16], [300, 20, 3, 3], 1, 1),
+        ([2, 33, 8, 8], [70, 33, 3, 3], 1, 1),
+        ([1, 9, 13, 12], [260, 9, 3, 3], 2, 1),
+    ];
+    let variants = conv::variant_names();
+    assert!(variants.len() >= 11);
+    for v in variants {
+        let _forced = force(Family::Conv, v);
+        for &(xs, ws, stride, pad) in &cases {
+            let name = format!("conv2d {v} x{xs:?} w{ws:?} s{stride}");
+            let mut rng = Rng::new(xs.iter().sum::<usize>() as u64 * 131 + ws[0] as u64);
+            let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
+            let b = rng.vec(ws[0], -1.0, 1.0);
+            let (tx, tw, tb) = (param(&x, &xs), param(&w, &ws), param(&b, &[ws[0]]));
+            let y = tx.conv2d(&tw, Some(&tb), stride, pad).unwrap();
+            let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, pad);
+            let k = (ws[1] * ws[2] * ws[3]) as f64;
+            assert_close(&format!("{name} y"), &y.to_vec().unwrap(), &want, 1e-6 * k.sqrt() + 1e-6, 1e-5);
+            let dy = rng.vec(y.numel(), -1.0, 1.0);
+            y.backward_with(&t(&dy, y.shape())).unwrap();
+            let (dx, dw) = conv2d_grads_ref(&f64s(&x), &f64s(&w), &f64s(&dy), xs, ws, stride, pad);
+            let tol = 1e-6 * ((ws[0] * 9).max(y.numel() / ws[0]) as f64).sqrt() + 1e-6;
+            assert_close(&format!("{name} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
+            assert_close(&format!("{name} dw"), &tw.grad().unwrap().to_vec().unwrap(), &dw, tol, 1e-5);
+        }
+    }
+}
