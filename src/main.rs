@@ -38,39 +38,7 @@ enum Command {
         tune: bool,
     },
     /// Text to image with a Stable Diffusion 1.x model (PNG files with the settings in their text chunks).
-    Sample {
-        /// A diffusers model folder or a single-file SD 1.x .safetensors checkpoint.
-        #[arg(long)]
-        model: std::path::PathBuf,
-        #[arg(long)]
-        prompt: String,
-        /// What to steer away from (classifier-free guidance's unconditional prompt).
-        #[arg(long, default_value = "")]
-        negative_prompt: String,
-        #[arg(long, default_value_t = 50)]
-        steps: usize,
-        #[arg(long, default_value_t = engine::diffusion::pipeline::DEFAULT_GUIDANCE_SCALE)]
-        guidance_scale: f32,
-        /// ddim, ddpm or euler-a.
-        #[arg(long, default_value = "ddim")]
-        sampler: String,
-        /// DDIM's eta: 0 is deterministic given the initial noise.
-        #[arg(long, default_value_t = 0.0)]
-        eta: f64,
-        /// Image i uses seed + i (default: from the clock, printed and written into the PNG).
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long, default_value_t = 1)]
-        num_images: usize,
-        /// Pixels; a multiple of 8 (default: the model's sample size, 512 for SD 1.5).
-        #[arg(long)]
-        height: Option<usize>,
-        #[arg(long)]
-        width: Option<usize>,
-        /// Output directory (created if needed); files are numbered, never overwritten.
-        #[arg(long)]
-        out: std::path::PathBuf,
-    },
+    Sample(engine::sample::SampleArgs),
     /// DreamBooth fine-tuning (with no arguments: a complete small run on the built-in tiny
     /// model and the embedded dog photos).
     Train {
@@ -127,40 +95,9 @@ fn main() -> ExitCode {
             .and_then(|o| o.resolve())
             .and_then(|cfg| engine::train::run(&cfg, true))
             .map(|_| ()),
-        Command::Sample {
-            model,
-            prompt,
-            negative_prompt,
-            steps,
-            guidance_scale,
-            sampler,
-            eta,
-            seed,
-            num_images,
-            height,
-            width,
-            out,
-        } => {
-            let seed = seed.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64 % 1_000_000_007)
-            });
-            let args = engine::sample::SampleArgs {
-                model,
-                prompt,
-                negative_prompt,
-                steps,
-                guidance_scale,
-                sampler,
-                eta,
-                seed,
-                num_images,
-                height,
-                width,
-                out,
-                progress: true,
-            };
+        Command::Sample(mut args) => {
+            // The seed is settled here, so that the one used is printed.
+            let seed = *args.seed.get_or_insert_with(engine::sample::clock_seed);
             engine::sample::run(&args).map(|paths| {
                 for p in paths {
                     println!("{}", p.display());

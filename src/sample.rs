@@ -9,21 +9,50 @@ use crate::imageio::{next_index, save_png, slug, writable_dir};
 use crate::models::Model;
 use crate::rng::Rng;
 
-#[derive(Clone, Debug)]
+/// `engine sample`'s settings: its flags, and what the library's callers set.
+#[derive(Clone, Debug, clap::Args)]
 pub struct SampleArgs {
+    /// A diffusers model folder or a single-file SD 1.x .safetensors checkpoint.
+    #[arg(long)]
     pub model: PathBuf,
+    #[arg(long)]
     pub prompt: String,
+    /// What to steer away from (classifier-free guidance's unconditional prompt).
+    #[arg(long, default_value = "")]
     pub negative_prompt: String,
+    #[arg(long, default_value_t = 50)]
     pub steps: usize,
+    #[arg(long, default_value_t = crate::diffusion::pipeline::DEFAULT_GUIDANCE_SCALE)]
     pub guidance_scale: f32,
+    /// ddim, ddpm or euler-a.
+    #[arg(long, default_value = "ddim")]
     pub sampler: String,
+    /// DDIM's eta: 0 is deterministic given the initial noise.
+    #[arg(long, default_value_t = 0.0)]
     pub eta: f64,
-    pub seed: u64,
+    /// Image i uses seed + i (default: from the clock, printed and written into the PNG).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, default_value_t = 1)]
     pub num_images: usize,
+    /// Pixels; a multiple of 8 (default: the model's sample size, 512 for SD 1.5).
+    #[arg(long)]
     pub height: Option<usize>,
+    #[arg(long)]
     pub width: Option<usize>,
+    /// Output directory (created if needed); files are numbered, never overwritten.
+    #[arg(long)]
     pub out: PathBuf,
+    // Not a flag: the command line always shows progress bars.
+    #[arg(skip = true)]
     pub progress: bool,
+}
+
+/// A seed from the clock, for `--seed` not given.
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64 % 1_000_000_007)
 }
 
 /// Checks everything that needs no GPU: sizes, steps, sampler, the model's configs, the output
@@ -82,9 +111,11 @@ pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
     Ok((model, h, w))
 }
 
-/// Renders `num_images` images (image i with seed + i) and returns their paths.
+/// Renders `num_images` images (image i with seed + i; no seed: one from the clock) and returns
+/// their paths.
 pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
     let (model, h, w) = validate(a)?;
+    let base = a.seed.unwrap_or_else(clock_seed);
     let kind = SamplerKind::parse(&a.sampler)?;
     let pipe = Pipeline::load(&model)?;
     let _g = crate::no_grad();
@@ -98,7 +129,7 @@ pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
     let latent_c = pipe.unet.config.in_channels;
     let mut paths = Vec::new();
     for i in 0..a.num_images {
-        let seed = a.seed.wrapping_add(i as u64);
+        let seed = base.wrapping_add(i as u64);
         let mut rng = Rng::new(seed);
         let bar = crate::progress::bar(a.progress, a.steps as u64, &format!("image {}/{}", i + 1, a.num_images));
         let shape = [1, latent_c, h / f, w / f];

@@ -17,7 +17,9 @@ use crate::diffusion::pipeline::{text_to_image, Conditioning, DEFAULT_GUIDANCE_S
 use crate::diffusion::{Sampler, SamplerKind, Schedule};
 use crate::error::{Error, Result};
 use crate::imageio::{save_png, writable_dir};
+use crate::models::config::{UNetConfig, VaeConfig};
 use crate::models::{AutoencoderKL, ClipTextModel, ClipTokenizer, Model, UNet2DConditionModel};
+use crate::nn::Loader;
 use crate::ops::copy::cat;
 use crate::ops::loss::mse_loss;
 use crate::optim::{clip_grad_norm, AdamW};
@@ -213,7 +215,7 @@ fn ensure_class_images(
     Ok(())
 }
 
-/// The frozen or training models that sampling needs, as `run` holds them.
+/// The frozen or training models that sampling needs, as the stages hold them.
 type Models<'a> = (&'a UNet2DConditionModel, &'a ClipTextModel, &'a ClipTokenizer, &'a AutoencoderKL, &'a Schedule);
 
 /// One image of `prompt` per seed with the models as they are now (DDIM with --sample-steps,
@@ -270,8 +272,35 @@ fn sample_latents(items: &[&Cached], shape: &[usize], sf: f32, rng: &mut Rng) ->
     Tensor::from_slice(&v, shape)
 }
 
-/// Runs DreamBooth as `cfg` says.
+/// Runs DreamBooth as `cfg` says: its stages in order, each handing the next what it made.
 pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
+    let p = prepare(cfg)?;
+    let nets = load_models(cfg, &p)?;
+    let caches = cache(cfg, &p, &nets, progress)?;
+    let state = init_state(cfg, &p, &nets)?;
+    let trained = train_loop(cfg, &p, &nets, &caches, state, progress)?;
+    finish(cfg, &p, &nets, trained)
+}
+
+/// What `prepare` settles before any GPU work.
+struct Prepared {
+    model: Model,
+    ucfg: UNetConfig,
+    vcfg: VaeConfig,
+    instance_images: Vec<(PathBuf, image::DynamicImage)>,
+    /// The checkpoint to resume from (`--resume-from-checkpoint`), found and checked.
+    resume: Option<PathBuf>,
+    tok: ClipTokenizer,
+    identifier: String,
+    /// The instance prompt with the identifier in place.
+    instance_prompt: String,
+}
+
+/// Takes the settings; checks everything that needs no GPU — the output directory, the model's
+/// configs against --resolution, the instance images, the resume point — and produces the model,
+/// the instance images, the checkpoint to resume from, the tokenizer, the identifier and the
+/// instance prompt.
+fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     // Everything that needs no GPU first: output, model, images, resume point.
     writable_dir(&cfg.output_dir)?;
     let model = Model::open(&cfg.pretrained_model)?;
@@ -342,28 +371,65 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
             eprintln!("warning: \"{p}\" is longer than {} tokens; the rest is cut", tok.max_length - 2);
         }
     }
+    Ok(Prepared { model, ucfg, vcfg, instance_images, resume, tok, identifier, instance_prompt })
+}
 
-    let schedule = crate::diffusion::Schedule::of(&model)?;
-    let (unet, unet_vb) = model.unet(true)?;
-    let (clip, clip_vb) = model.text_encoder(cfg.train_text_encoder)?;
-    let (vae, vae_vb) = model.vae_with_loader()?;
+/// The scheduler and the three networks on the GPU, with the loaders that hold their parameters.
+struct Nets {
+    schedule: Schedule,
+    unet: UNet2DConditionModel,
+    unet_vb: Loader,
+    clip: ClipTextModel,
+    clip_vb: Loader,
+    vae: AutoencoderKL,
+    vae_vb: Loader,
+}
 
+/// Takes the prepared model; produces the noise schedule and the U-Net (trainable), the text
+/// encoder (trainable with --train-text-encoder) and the VAE, loaded onto the GPU.
+fn load_models(cfg: &TrainConfig, p: &Prepared) -> Result<Nets> {
+    let schedule = crate::diffusion::Schedule::of(&p.model)?;
+    let (unet, unet_vb) = p.model.unet(true)?;
+    let (clip, clip_vb) = p.model.text_encoder(cfg.train_text_encoder)?;
+    let (vae, vae_vb) = p.model.vae_with_loader()?;
+    Ok(Nets { schedule, unet, unet_vb, clip, clip_vb, vae, vae_vb })
+}
+
+/// What every step reads without computing it again.
+struct Caches {
+    /// Per instance image: its latent distribution, and its mirror image's with --hflip.
+    inst: Vec<Vec<Cached>>,
+    /// The same for the class images; empty without prior preservation.
+    class: Vec<Vec<Cached>>,
+    ids_inst: Vec<u32>,
+    ids_class: Vec<u32>,
+    /// The prompts' text embeddings (instance, class) when the text encoder is frozen.
+    cached_text: Option<(Tensor, Tensor)>,
+}
+
+/// Takes the prepared images and prompts and the loaded networks; generates the class images
+/// that are missing (with prior preservation), and produces the cached latents of the instance
+/// and class images and the prompts' token ids, with their text embeddings when the text
+/// encoder is frozen.
+fn cache(cfg: &TrainConfig, p: &Prepared, nets: &Nets, progress: bool) -> Result<Caches> {
+    let Prepared { vcfg, instance_images, tok, instance_prompt, .. } = p;
+    let Nets { schedule, unet, clip, vae, .. } = nets;
     if cfg.with_prior_preservation {
-        ensure_class_images(cfg, &unet, &clip, &tok, &vae, &schedule, progress)?;
+        ensure_class_images(cfg, unet, clip, tok, vae, schedule, progress)?;
     }
     let res = cfg.resolution;
     let mut crop_rng = Rng::new(cfg.seed ^ SALT_CROP);
     let prep = |imgs: &[(PathBuf, image::DynamicImage)], rng: &mut Rng| -> Vec<Vec<f32>> {
         imgs.iter().map(|(_, i)| data::prepare(i, res, cfg.center_crop, rng)).collect()
     };
-    let inst_px = prep(&instance_images, &mut crop_rng);
-    let inst = cache_latents(&vae, inst_px, res, cfg.hflip)?;
+    let inst_px = prep(instance_images, &mut crop_rng);
+    let inst = cache_latents(vae, inst_px, res, cfg.hflip)?;
     let class = if cfg.with_prior_preservation {
         let imgs = data::load_dir(&cfg.class_data_dir, "class")?;
         let imgs: Vec<_> = imgs.into_iter().take(cfg.num_class_images).collect();
         data::warn_small(&imgs, res);
         let px = prep(&imgs, &mut crop_rng);
-        cache_latents(&vae, px, res, cfg.hflip)?
+        cache_latents(vae, px, res, cfg.hflip)?
     } else {
         Vec::new()
     };
@@ -375,7 +441,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         res / vcfg.downscale()
     );
 
-    let ids_inst = tok.encode(&instance_prompt)?.ids;
+    let ids_inst = tok.encode(instance_prompt)?.ids;
     let ids_class = tok.encode(&cfg.class_prompt)?.ids;
     let cached_text = if cfg.train_text_encoder {
         None
@@ -383,7 +449,27 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         let _g = crate::no_grad();
         Some((clip.forward(std::slice::from_ref(&ids_inst))?, clip.forward(std::slice::from_ref(&ids_class))?))
     };
+    Ok(Caches { inst, class, ids_inst, ids_class, cached_text })
+}
 
+/// The trained parameters, their optimizer, the training RNG and the loss history at step
+/// `start`, and the per-step log.
+struct TrainState {
+    params: Vec<(String, Tensor)>,
+    tensors: Vec<Tensor>,
+    opt: AdamW,
+    rng: Rng,
+    start: usize,
+    losses: Vec<(usize, f64, f64)>,
+    log: std::fs::File,
+    log_path: PathBuf,
+}
+
+/// Takes the loaded networks and the resume point; checks that the output disk has room for
+/// the end of the run, and produces the training state: fresh at step 0, or restored from the
+/// checkpoint, with logs.jsonl cut back to that step and opened for appending.
+fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState> {
+    let Nets { unet_vb, clip_vb, vae_vb, .. } = nets;
     let mut params: Vec<(String, Tensor)> = unet_vb.parameters();
     if cfg.train_text_encoder {
         params.extend(clip_vb.parameters().into_iter().map(|(n, t)| (format!("text_encoder.{n}"), t)));
@@ -395,11 +481,11 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     opt.eps = cfg.adam_epsilon;
     opt.weight_decay = cfg.adam_weight_decay;
 
-    check_disk_room(cfg, &params, &[&unet_vb, &clip_vb, &vae_vb])?;
+    check_disk_room(cfg, &params, &[unet_vb, clip_vb, vae_vb])?;
     let mut rng = Rng::new(cfg.seed);
     let mut start = 0;
     let mut losses: Vec<(usize, f64, f64)> = Vec::new();
-    if let Some(dir) = &resume {
+    if let Some(dir) = &p.resume {
         let st = checkpoint::load(dir, &params, &mut opt)?;
         if st.step > cfg.max_train_steps {
             return Err(Error::invalid(
@@ -414,14 +500,41 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     }
     let log_path = cfg.output_dir.join("logs.jsonl");
     checkpoint::truncate_log(&log_path, start)?;
-    let mut log = std::fs::OpenOptions::new()
+    let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
+    Ok(TrainState { params, tensors, opt, rng, start, losses, log, log_path })
+}
 
+/// The training state where the loop stopped.
+struct Trained {
+    state: TrainState,
+    /// The step the loop stopped after: --max-train-steps, or fewer with --stop-after.
+    end: usize,
+    /// When the loop began: the run's time, reported at the end.
+    t0: Instant,
+}
+
+/// Takes everything above and the training state; samples the untouched model's validation
+/// images (on a fresh run), then runs the steps from `start` to `end` — each one loss, backward
+/// pass and AdamW update per micro-step's batch, a line in logs.jsonl, and validation images
+/// and checkpoints where due — and produces the state after the last step.
+fn train_loop(
+    cfg: &TrainConfig,
+    p: &Prepared,
+    nets: &Nets,
+    caches: &Caches,
+    state: TrainState,
+    progress: bool,
+) -> Result<Trained> {
+    let Prepared { ucfg, vcfg, tok, identifier, .. } = p;
+    let Nets { schedule, unet, clip, vae, .. } = nets;
+    let Caches { inst, class, ids_inst, ids_class, cached_text } = caches;
+    let TrainState { params, tensors, mut opt, mut rng, start, mut losses, mut log, log_path } = state;
     let b = cfg.train_batch_size;
-    let lat = res / vcfg.downscale();
+    let lat = cfg.resolution / vcfg.downscale();
     let lc = ucfg.in_channels;
     let sf = vcfg.scaling_factor as f32;
     let t_max = schedule.config.num_train_timesteps;
@@ -444,9 +557,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     // a stream of its own, so training is the same with or without them).
     if let (0, Some(vp)) = (start, &cfg.validation_prompt) {
         if cfg.num_validation_images > 0 && end > 0 {
-            bar.suspend(|| {
-                validate(cfg, &replace_identifier(vp, &identifier), &unet, &clip, &tok, &vae, &schedule, 0)
-            })?;
+            bar.suspend(|| validate(cfg, &replace_identifier(vp, identifier), unet, clip, tok, vae, schedule, 0))?;
         }
     }
     let t0 = Instant::now();
@@ -477,7 +588,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
             let ts: Vec<usize> = (0..n).map(|_| rng.below(t_max)).collect();
             let noisy = schedule.add_noise(&latents, &noise, &ts)?;
             let tt = Tensor::from_slice(&ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), &[n])?;
-            let ehs = match &cached_text {
+            let ehs = match cached_text {
                 Some((ei, ec)) => {
                     let mut parts = vec![ei; b];
                     if !class.is_empty() {
@@ -557,9 +668,7 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         let s = step + 1;
         if let Some(vp) = &cfg.validation_prompt {
             if s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps {
-                bar.suspend(|| {
-                    validate(cfg, &replace_identifier(vp, &identifier), &unet, &clip, &tok, &vae, &schedule, s)
-                })?;
+                bar.suspend(|| validate(cfg, &replace_identifier(vp, identifier), unet, clip, tok, vae, schedule, s))?;
             }
         }
         let stopping = s == end && s < cfg.max_train_steps;
@@ -577,13 +686,24 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
         }
     }
     bar.finish_and_clear();
+    Ok(Trained { state: TrainState { params, tensors, opt, rng, start, losses, log, log_path }, end, t0 })
+}
+
+/// Takes the trained state; where the run reached --max-train-steps, writes the model (the
+/// final checkpoint, already saved, is its insurance and is removed after it unless it was due
+/// anyway), the loss curve, the validation grid and the report; else says how to continue.
+/// Produces the run's summary.
+fn finish(cfg: &TrainConfig, p: &Prepared, nets: &Nets, trained: Trained) -> Result<Summary> {
+    let Prepared { model, identifier, .. } = p;
+    let Nets { unet_vb, clip_vb, vae_vb, .. } = nets;
+    let Trained { state: TrainState { start, losses, .. }, end, t0 } = trained;
     let steps_run = end - start;
     let finished = end == cfg.max_train_steps;
     if finished {
         let host = |vb: &crate::nn::Loader| export::host_params(&vb.parameters());
         let r = (|| {
-            let (u, t, v) = (host(&unet_vb)?, host(&clip_vb)?, host(&vae_vb)?);
-            export::write_model(&cfg.output_dir, &model, &u, &t, &v, cfg.save_single_file)
+            let (u, t, v) = (host(unet_vb)?, host(clip_vb)?, host(vae_vb)?);
+            export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file)
         })();
         if let Err(e) = r {
             let (step, dir) = checkpoint::list(&cfg.output_dir).pop().unwrap_or((end, cfg.output_dir.clone()));
@@ -611,14 +731,20 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
                 lr: cfg.lr_at(s - 1),
             })
             .collect();
-        let title = run_title(cfg, &model, &identifier);
+        let title = run_title(cfg, model, identifier);
         plot::loss_curve(&cfg.output_dir.join("loss.png"), &title, &pts, cfg.with_prior_preservation)?;
         write_validation_grid(cfg, &title)?;
-        report_outputs(cfg, steps_run, t0.elapsed().as_secs_f64(), &identifier);
+        report_outputs(cfg, steps_run, t0.elapsed().as_secs_f64(), identifier);
     } else {
         eprintln!("stopped after step {end} of {}; continue with --resume-from-checkpoint latest", cfg.max_train_steps);
     }
-    Ok(Summary { steps: steps_run, losses, identifier, output_dir: cfg.output_dir.clone(), finished })
+    Ok(Summary {
+        steps: steps_run,
+        losses,
+        identifier: identifier.clone(),
+        output_dir: cfg.output_dir.clone(),
+        finished,
+    })
 }
 
 /// Refuses to start when the output disk cannot hold what the end of the run writes: the final
