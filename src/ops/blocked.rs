@@ -67,6 +67,24 @@ fn acc_array(rows: u32, cols: u32) -> Vec<String> {
     out
 }
 
+/// The loop that stores the block: for each of its rows and columns inside C, `body` (which
+/// sees `r`, `col` and the accumulator `acc[i][j]`), after `prelude` lines.
+fn store_loop(out: &mut String, prelude: &str, rows: u32, cols: u32, body: &str) {
+    let _ = write!(
+        out,
+        "{prelude}    for (var i = 0u; i < {rows}u; i++) {{
+        let r = row0 + i * WG_Y;
+        if (r >= p.m) {{ break; }}
+        for (var j = 0u; j < {cols}u; j++) {{
+            let col = col0 + j * WG_X;
+            if (col >= p.n) {{ break; }}
+{body}        }}
+    }}
+}}
+"
+    );
+}
+
 /// Lines loading the rows' A values: `a_of(r)` is the expression for row `r` (the row index
 /// variable's suffix). With broadcast, lane l of each group of 8 loads rows l, l + 8, ...
 /// (`mine{g}`) and every lane takes them from the subgroup.
@@ -134,20 +152,7 @@ pub fn gemm_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, cols, "        "));
     push(&mut out, ["    }".to_string()]);
     push(&mut out, acc_array(rows, cols));
-    let _ = write!(
-        out,
-        "    for (var i = 0u; i < {rows}u; i++) {{
-        let r = row0 + i * WG_Y;
-        if (r >= p.m) {{ break; }}
-        for (var j = 0u; j < {cols}u; j++) {{
-            let col = col0 + j * WG_X;
-            if (col >= p.n) {{ break; }}
-            store(c_base, r, col, acc[i][j]);
-        }}
-    }}
-}}
-"
-    );
+    store_loop(&mut out, "", rows, cols, "            store(c_base, r, col, acc[i][j]);\n");
     out
 }
 
@@ -201,29 +206,17 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
-    let _ = write!(
-        out,
-        "    let c_base = p.c_shift + img * p.c_img;
-    for (var i = 0u; i < {rows}u; i++) {{
-        let r = row0 + i * WG_Y;
-        if (r >= p.m) {{ break; }}
-        for (var j = 0u; j < 8u; j++) {{
-            let col = col0 + j * WG_X;
-            if (col >= p.n) {{ break; }}
-            var v = acc[i][j];
-            if (HAS_BIAS) {{
+    let body = "            var v = acc[i][j];
+            if (HAS_BIAS) {
                 v += bias[p.bias_shift + r];
-            }}
+            }
             let ci = c_base + r * p.c_row + col;
-            if (p.beta != 0.0) {{
+            if (p.beta != 0.0) {
                 v += p.beta * c[ci];
-            }}
+            }
             c[ci] = v;
-        }}
-    }}
-}}
-"
-    );
+";
+    store_loop(&mut out, "    let c_base = p.c_shift + img * p.c_img;\n", rows, 8, body);
     out
 }
 
@@ -268,25 +261,13 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
-    let _ = write!(
-        out,
-        "    let kk = p.kh * p.kw;
-    for (var i = 0u; i < {rows}u; i++) {{
-        let r = row0 + i * WG_Y;
-        if (r >= p.m) {{ break; }}
-        for (var j = 0u; j < 8u; j++) {{
-            let col = col0 + j * WG_X;
-            if (col >= p.n) {{ break; }}
-            let ci = p.c_shift + r * p.c_row + col * kk + tap;
+    let body = "            let ci = p.c_shift + r * p.c_row + col * kk + tap;
             var v = acc[i][j];
-            if (p.beta != 0.0) {{
+            if (p.beta != 0.0) {
                 v += p.beta * c[ci];
-            }}
+            }
             c[ci] = v;
-        }}
-    }}
-}}
-"
-    );
+";
+    store_loop(&mut out, "    let kk = p.kh * p.kw;\n", rows, 8, body);
     out
 }
