@@ -189,14 +189,21 @@ impl SafeFile {
     }
 }
 
-/// A tensor to write: f32 data or i64 data.
+/// Produces one tensor's f32 data when the writer reaches it.
+pub type F32Source<'a> = &'a dyn Fn() -> Result<Vec<f32>>;
+
+/// A tensor to write: f32 data, i64 data, or f32 data produced only when the writer reaches
+/// it (`Lazy`: a GPU tensor read back then), so that a model is streamed to disk one tensor at a
+/// time instead of being held on the host whole.
 pub enum OutData<'a> {
     F32(&'a [f32]),
     I64(&'a [i64]),
+    Lazy(F32Source<'a>),
 }
 
 /// Writes a safetensors file atomically (`fsutil::write_atomic`): a crash or a full disk never
-/// leaves a half-written file under the real name, nor its temporary file.
+/// leaves a half-written file under the real name, nor its temporary file. Lazy tensors are
+/// produced one at a time, in order, each dropped once written.
 pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &BTreeMap<String, String>) -> Result<()> {
     let mut header = serde_json::Map::new();
     if !metadata.is_empty() {
@@ -204,12 +211,14 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
     }
     let mut offset = 0u64;
     for (name, shape, data) in tensors {
+        let numel = shape.iter().product::<usize>();
         let (dtype, len, size) = match data {
             OutData::F32(d) => ("F32", d.len(), 4),
             OutData::I64(d) => ("I64", d.len(), 8),
+            OutData::Lazy(_) => ("F32", numel, 4),
         };
         let bytes = len * size;
-        if len != shape.iter().product::<usize>() {
+        if len != numel {
             return Err(Error::invalid("save", format!("tensor `{name}`: {shape:?} does not match its data")));
         }
         header.insert(
@@ -226,10 +235,20 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
         let ctx = |e| Error::io(format!("writing {}", path.display()), e);
         w.write_all(&(h.len() as u64).to_le_bytes()).map_err(ctx)?;
         w.write_all(&h).map_err(ctx)?;
-        for (_, _, data) in tensors {
+        for (name, shape, data) in tensors {
             match data {
                 OutData::F32(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
                 OutData::I64(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
+                OutData::Lazy(produce) => {
+                    let d = produce()?;
+                    if d.len() != shape.iter().product::<usize>() {
+                        return Err(Error::invalid(
+                            "save",
+                            format!("tensor `{name}`: {shape:?} does not match its data"),
+                        ));
+                    }
+                    w.write_all(bytemuck::cast_slice(&d)).map_err(ctx)?
+                }
             }
         }
         Ok(())

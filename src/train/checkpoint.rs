@@ -73,17 +73,18 @@ pub fn save(
         let mut weights = Vec::new();
         let mut moments = Vec::new();
         let mut steps = BTreeMap::new();
+        // Streamed to disk one tensor at a time (read back when the writer reaches it).
         for (name, p) in params {
-            weights.push((name.clone(), p.shape().to_vec(), p.to_vec()?));
+            weights.push((name.clone(), p.shape().to_vec(), p.clone()));
             if let Some(st) = opt.state(p) {
-                moments.push((format!("exp_avg.{name}"), p.shape().to_vec(), st.exp_avg.to_vec()?));
-                moments.push((format!("exp_avg_sq.{name}"), p.shape().to_vec(), st.exp_avg_sq.to_vec()?));
+                moments.push((format!("exp_avg.{name}"), p.shape().to_vec(), st.exp_avg.clone()));
+                moments.push((format!("exp_avg_sq.{name}"), p.shape().to_vec(), st.exp_avg_sq.clone()));
                 steps.insert(name.clone(), st.step);
             }
         }
         let meta = BTreeMap::from([("format".to_string(), FORMAT.to_string())]);
-        save_params(&tmp.join("params.safetensors"), &weights, &meta)?;
-        save_params(&tmp.join("optimizer.safetensors"), &moments, &meta)?;
+        save_params(&tmp.join("params.safetensors"), &weights, &meta, false)?;
+        save_params(&tmp.join("optimizer.safetensors"), &moments, &meta, false)?;
         let state = serde_json::json!({
             "format": FORMAT, "step": step, "rng": rng.state().to_string(), "seed": cfg.seed,
             "adam_steps": steps, "losses": losses,

@@ -11,31 +11,51 @@ use crate::models::Model;
 use crate::tensor::Tensor;
 use crate::weights::{save, OutData};
 
-/// A parameter on the host: (name, shape, data).
-pub type HostParam = (String, Vec<usize>, Vec<f32>);
+/// A parameter as the export writes it: its name in the file, its shape there, and the GPU
+/// tensor it is read back from when the writer reaches it.
+pub type OutParam = (String, Vec<usize>, Tensor);
 
-/// Parameters read back from the GPU; a non-finite value is an error that names the tensor, so
-/// that no file is ever written from weights that are NaN or Inf.
-pub fn host_params(params: &[(String, Tensor)]) -> Result<Vec<HostParam>> {
-    params
-        .iter()
-        .map(|(n, t)| {
-            let data = t.to_vec()?;
-            let bad = data.iter().filter(|v| !v.is_finite()).count();
-            if bad > 0 {
-                return Err(Error::invalid(
-                    "export",
-                    format!("parameter `{n}` holds {bad} non-finite values (NaN or Inf); nothing was written from it"),
-                ));
-            }
-            Ok((n.clone(), t.shape().to_vec(), data))
-        })
-        .collect()
+/// `params` as written: each tensor under its own name and shape.
+pub fn out_params(params: &[(String, Tensor)]) -> Vec<OutParam> {
+    params.iter().map(|(n, t)| (n.clone(), t.shape().to_vec(), t.clone())).collect()
 }
 
-pub fn save_params(path: &Path, params: &[HostParam], meta: &BTreeMap<String, String>) -> Result<()> {
-    let tensors: Vec<(String, Vec<usize>, OutData)> =
-        params.iter().map(|(n, s, d)| (n.clone(), s.clone(), OutData::F32(d))).collect();
+/// The host data of parameter `name`, read back from the GPU; a non-finite value is an error
+/// that names the tensor, so that no file is ever written from weights that are NaN or Inf
+/// (the file being written is removed, as every failed write's is).
+pub fn host_data(name: &str, t: &Tensor) -> Result<Vec<f32>> {
+    let data = t.to_vec()?;
+    let bad = data.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        return Err(Error::invalid(
+            "export",
+            format!("parameter `{name}` holds {bad} non-finite values (NaN or Inf); nothing was written from it"),
+        ));
+    }
+    Ok(data)
+}
+
+/// Writes `params` as one safetensors file, streaming: each tensor is read back from the GPU
+/// when the writer reaches it and dropped once written, so the host never holds more than one.
+/// With `finite_only`, a non-finite tensor is an error ([`host_data`]); checkpoints pass false
+/// (their weights were checked by AdamW's flags, and a moment may legitimately overflow).
+pub fn save_params(path: &Path, params: &[OutParam], meta: &BTreeMap<String, String>, finite_only: bool) -> Result<()> {
+    type Read<'a> = Box<dyn Fn() -> Result<Vec<f32>> + 'a>;
+    let reads: Vec<Read> = params
+        .iter()
+        .map(|(n, _, t)| -> Read {
+            if finite_only {
+                Box::new(move || host_data(n, t))
+            } else {
+                Box::new(move || t.to_vec())
+            }
+        })
+        .collect();
+    let tensors: Vec<(String, Vec<usize>, OutData)> = params
+        .iter()
+        .zip(&reads)
+        .map(|((n, s, _), read)| (n.clone(), s.clone(), OutData::Lazy(read.as_ref())))
+        .collect();
     save(path, &tensors, meta)
 }
 
@@ -51,9 +71,9 @@ fn mkdir(p: &Path) -> Result<()> {
 pub fn write_diffusers(
     out: &Path,
     model: &Model,
-    unet: &[HostParam],
-    text_encoder: &[HostParam],
-    vae: &[HostParam],
+    unet: &[OutParam],
+    text_encoder: &[OutParam],
+    vae: &[OutParam],
 ) -> Result<()> {
     let pt = BTreeMap::from([("format".to_string(), "pt".to_string())]);
     for (dir, file, params, comp) in [
@@ -63,7 +83,7 @@ pub fn write_diffusers(
     ] {
         let d = out.join(dir);
         mkdir(&d)?;
-        save_params(&d.join(file), params, &pt)?;
+        save_params(&d.join(file), params, &pt, true)?;
         let mut cfg = model.config_json(comp)?;
         if comp == "text_encoder" {
             if let serde_json::Value::Object(o) = &mut cfg {
@@ -123,9 +143,9 @@ pub fn write_diffusers(
 pub fn write_model(
     out: &Path,
     model: &Model,
-    unet: &[HostParam],
-    text_encoder: &[HostParam],
-    vae: &[HostParam],
+    unet: &[OutParam],
+    text_encoder: &[OutParam],
+    vae: &[OutParam],
     single_file: bool,
 ) -> Result<()> {
     let staging = out.join(".export.tmp");
@@ -179,12 +199,12 @@ pub fn single_file_supported(model: &Model) -> Result<()> {
 pub fn write_single_file(
     path: &Path,
     model: &Model,
-    unet: &[HostParam],
-    text_encoder: &[HostParam],
-    vae: &[HostParam],
+    unet: &[OutParam],
+    text_encoder: &[OutParam],
+    vae: &[OutParam],
 ) -> Result<()> {
     single_file_supported(model)?;
-    let mut tensors: Vec<HostParam> = Vec::new();
+    let mut tensors: Vec<OutParam> = Vec::new();
     for (comp, params) in [("unet", unet), ("text_encoder", text_encoder), ("vae", vae)] {
         let compvis = to_compvis(comp)?;
         for (n, s, d) in params {
@@ -198,5 +218,5 @@ pub fn write_single_file(
             tensors.push((key, shape, d.clone()));
         }
     }
-    save_params(path, &tensors, &BTreeMap::from([("format".to_string(), "pt".to_string())]))
+    save_params(path, &tensors, &BTreeMap::from([("format".to_string(), "pt".to_string())]), true)
 }

@@ -563,6 +563,9 @@ fn train_loop(
     let t0 = Instant::now();
     let ctx = Tensor::ctx()?;
     for step in start..end {
+        // The pool's peak during this step (activations, gradients, AdamW), not just what is
+        // live once they are freed: what a GPU must hold for the step.
+        ctx.pool.reset_peak();
         let lr = cfg.lr_at(step);
         opt.lr = lr;
         let (mut li_sum, mut lp_sum) = (0.0, 0.0);
@@ -654,12 +657,14 @@ fn train_loop(
         losses.push((step + 1, li, lp));
         let done = step + 1 - start;
         let secs = t0.elapsed().as_secs_f64();
-        let gpu = ctx.pool.stats().live_bytes as f64 / (1u64 << 30) as f64;
+        let pool = ctx.pool.stats();
+        let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
+        let (gpu, gpu_peak) = (gib(pool.live_bytes), gib(pool.peak_bytes));
         let line = serde_json::json!({"step": step + 1, "loss": li + cfg.prior_loss_weight * lp, "loss_instance": li,
-            "loss_prior": lp, "lr": lr, "seconds": secs, "gpu_gib": gpu});
+            "loss_prior": lp, "lr": lr, "seconds": secs, "gpu_gib": gpu, "gpu_peak_gib": gpu_peak});
         writeln!(log, "{line}").map_err(|e| Error::io(format!("writing {}", log_path.display()), e))?;
         bar.set_message(format!(
-            "loss {:.4} lr {lr:.2e} {:.2} it/s GPU {gpu:.2} GiB",
+            "loss {:.4} lr {lr:.2e} {:.2} it/s GPU peak {gpu_peak:.2} GiB",
             li + cfg.prior_loss_weight * lp,
             done as f64 / secs.max(1e-9)
         ));
@@ -700,11 +705,10 @@ fn finish(cfg: &TrainConfig, p: &Prepared, nets: &Nets, trained: Trained) -> Res
     let steps_run = end - start;
     let finished = end == cfg.max_train_steps;
     if finished {
-        let host = |vb: &crate::nn::Loader| export::host_params(&vb.parameters());
-        let r = (|| {
-            let (u, t, v) = (host(unet_vb)?, host(clip_vb)?, host(vae_vb)?);
-            export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file)
-        })();
+        // Streamed: each parameter is read back when its file reaches it.
+        let out = |vb: &crate::nn::Loader| export::out_params(&vb.parameters());
+        let (u, t, v) = (out(unet_vb), out(clip_vb), out(vae_vb));
+        let r = export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file);
         if let Err(e) = r {
             let (step, dir) = checkpoint::list(&cfg.output_dir).pop().unwrap_or((end, cfg.output_dir.clone()));
             return Err(Error::invalid(
