@@ -132,8 +132,10 @@ fn gemm_shape_errors_name_both_shapes() {
 // ---------------------------------------------------------------- element-wise
 
 type UnaryGpu = fn(&Tensor) -> engine::Result<Tensor>;
+/// (name, the GPU op, its f64 reference, input range low, high).
+type UnaryCase = (&'static str, UnaryGpu, fn(f64) -> f64, f32, f32);
 
-fn unary_cases() -> Vec<(&'static str, UnaryGpu, fn(f64) -> f64, f32, f32)> {
+fn unary_cases() -> Vec<UnaryCase> {
     fn sig(x: f64) -> f64 {
         1.0 / (1.0 + (-x).exp())
     }
