@@ -19,17 +19,30 @@ use crate::tensor::Tensor;
 /// input needs none).
 pub type BackwardFn = Box<dyn FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send>;
 
+/// Like [`BackwardFn`], but each input may receive several gradient contributions, accumulated
+/// in the order given (a checkpointed block hands on each use of its input separately, so that
+/// the sums are formed in the same order as without checkpointing).
+type ManyBackwardFn = Box<dyn FnOnce(&Tensor) -> Result<Vec<Vec<Tensor>>> + Send>;
+
+enum Backward {
+    One(BackwardFn),
+    Many(ManyBackwardFn),
+}
+
 pub struct Node {
     id: u64,
     pub(crate) name: &'static str,
     parents: Vec<Option<Autograd>>,
-    backward: Mutex<Option<BackwardFn>>,
+    backward: Mutex<Option<Backward>>,
 }
 
 /// Where a leaf's gradient accumulates.
 pub struct LeafSlot {
     id: u64,
     pub(crate) grad: Mutex<Option<Tensor>>,
+    /// A checkpointed block's stand-in for its input: keeps each contribution apart instead of
+    /// summing them (see [`checkpoint`]).
+    parts: Option<Mutex<Vec<Tensor>>>,
 }
 
 #[derive(Clone)]
@@ -75,7 +88,14 @@ pub fn with_no_grad<T>(f: impl FnOnce() -> T) -> T {
 }
 
 pub(crate) fn new_leaf() -> Autograd {
-    Autograd::Leaf(Arc::new(LeafSlot { id: next_id(), grad: Mutex::new(None) }))
+    Autograd::Leaf(Arc::new(LeafSlot { id: next_id(), grad: Mutex::new(None), parts: None }))
+}
+
+/// Turns graph recording on on this thread until the guard is dropped (recomputing a
+/// checkpointed block inside backward, which runs without recording).
+fn enable_grad() -> GradModeGuard {
+    let prev = GRAD_ENABLED.with(|g| g.replace(true));
+    GradModeGuard(prev)
 }
 
 /// Attaches a backward closure to `out` if grad mode is on and any input requires grad.
@@ -93,14 +113,81 @@ pub fn record(
         id: next_id(),
         name,
         parents: inputs.iter().map(|t| t.autograd().cloned()).collect(),
-        backward: Mutex::new(Some(Box::new(backward))),
+        backward: Mutex::new(Some(Backward::One(Box::new(backward)))),
     };
     out.with_autograd(Some(Autograd::Op(Arc::new(node))))
+}
+
+/// A block whose activations are not kept: `f(inputs)` runs without recording, and only the
+/// inputs are saved; backward runs `f` again, recording, and differentiates that (Chen et al.
+/// 2016's gradient checkpointing, torch.utils.checkpoint). Parameters that `f` uses accumulate
+/// their gradients as usual. With the same kernels, the gradients are bit-identical to running
+/// `f` directly: the block's recorded graph is the same, and each use of an input inside the
+/// block reaches that input as a separate contribution, in the order the direct graph would
+/// have summed them.
+pub fn checkpoint(
+    name: &'static str,
+    inputs: &[&Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor> + Send + 'static,
+) -> Result<Tensor> {
+    let saved: Vec<Tensor> = inputs.iter().map(|t| t.detach()).collect();
+    let out = {
+        let _g = no_grad();
+        f(&saved)?
+    };
+    if !is_grad_enabled() {
+        return Ok(out);
+    }
+    let wanted: Vec<bool> = inputs.iter().map(|t| t.requires_grad()).collect();
+    let backward = move |g: &Tensor| -> Result<Vec<Vec<Tensor>>> {
+        let _e = enable_grad();
+        let stand_ins: Vec<Tensor> = saved
+            .iter()
+            .zip(&wanted)
+            .map(|(t, &w)| {
+                if !w {
+                    return t.clone();
+                }
+                let slot = LeafSlot { id: next_id(), grad: Mutex::new(None), parts: Some(Mutex::new(Vec::new())) };
+                t.clone().with_autograd(Some(Autograd::Leaf(Arc::new(slot))))
+            })
+            .collect();
+        let out = f(&stand_ins)?;
+        drop(saved);
+        if out.requires_grad() {
+            backward(&out, g.detach())?;
+        }
+        Ok(stand_ins
+            .iter()
+            .map(|t| match t.autograd() {
+                Some(Autograd::Leaf(slot)) => {
+                    slot.parts.as_ref().map_or(Vec::new(), |p| std::mem::take(&mut *p.lock().unwrap()))
+                }
+                _ => Vec::new(),
+            })
+            .collect())
+    };
+    let node = Node {
+        id: next_id(),
+        name,
+        parents: inputs.iter().map(|t| t.autograd().cloned()).collect(),
+        backward: Mutex::new(Some(Backward::Many(Box::new(backward)))),
+    };
+    Ok(out.with_autograd(Some(Autograd::Op(Arc::new(node)))))
 }
 
 /// Whether `backward` would need a gradient for input `i` of an op.
 pub fn needs_grad(t: &Tensor) -> bool {
     t.requires_grad()
+}
+
+/// Adds `g` to a leaf's gradient (or keeps it apart, for a checkpoint's stand-in).
+fn accumulate_leaf(slot: &LeafSlot, g: Tensor) -> Result<()> {
+    if let Some(parts) = &slot.parts {
+        parts.lock().unwrap().push(g);
+        return Ok(());
+    }
+    accumulate(&mut slot.grad.lock().unwrap(), g)
 }
 
 fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
@@ -121,10 +208,7 @@ pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
                 "the tensor does not require grad: no parameter it depends on has requires_grad set",
             ))
         }
-        Some(Autograd::Leaf(slot)) => {
-            let mut g = slot.grad.lock().unwrap();
-            return accumulate(&mut g, seed);
-        }
+        Some(Autograd::Leaf(slot)) => return accumulate_leaf(slot, seed),
         Some(Autograd::Op(_)) => {}
     }
     let Some(Autograd::Op(root_node)) = root.autograd().cloned() else { unreachable!() };
@@ -163,23 +247,24 @@ pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
                 ),
             )
         })?;
-        let input_grads = f(&g)?;
+        let input_grads: Vec<Vec<Tensor>> = match f {
+            Backward::One(f) => f(&g)?.into_iter().map(|ig| ig.into_iter().collect()).collect(),
+            Backward::Many(f) => f(&g)?,
+        };
         drop(g);
         debug_assert_eq!(input_grads.len(), node.parents.len(), "{}", node.name);
-        for (parent, ig) in node.parents.iter().zip(input_grads) {
-            let (Some(parent), Some(ig)) = (parent, ig) else {
+        for (parent, igs) in node.parents.iter().zip(input_grads) {
+            let Some(parent) = parent else {
                 continue;
             };
-            match parent {
-                Autograd::Leaf(slot) => {
-                    let mut s = slot.grad.lock().unwrap();
-                    accumulate(&mut s, ig)?;
-                }
-                Autograd::Op(p) => {
-                    let e = grads.remove(&p.id);
-                    let mut s = e;
-                    accumulate(&mut s, ig)?;
-                    grads.insert(p.id, s.unwrap());
+            for ig in igs {
+                match parent {
+                    Autograd::Leaf(slot) => accumulate_leaf(slot, ig)?,
+                    Autograd::Op(p) => {
+                        let mut s = grads.remove(&p.id);
+                        accumulate(&mut s, ig)?;
+                        grads.insert(p.id, s.unwrap());
+                    }
                 }
             }
         }

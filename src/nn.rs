@@ -167,6 +167,7 @@ pub fn component_files(dir: &std::path::Path, stem: &str) -> Result<Vec<SafeFile
 }
 
 /// torch.nn.Linear.
+#[derive(Clone)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
@@ -184,6 +185,7 @@ impl Linear {
 }
 
 /// torch.nn.Conv2d with square kernels, symmetric padding.
+#[derive(Clone)]
 pub struct Conv2d {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
@@ -203,6 +205,7 @@ impl Conv2d {
 }
 
 /// torch.nn.GroupNorm (affine).
+#[derive(Clone)]
 pub struct GroupNorm {
     pub weight: Tensor,
     pub bias: Tensor,
@@ -234,6 +237,7 @@ impl GroupNorm {
 }
 
 /// torch.nn.LayerNorm over the last axis (affine).
+#[derive(Clone)]
 pub struct LayerNorm {
     pub weight: Tensor,
     pub bias: Tensor,

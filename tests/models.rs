@@ -269,3 +269,52 @@ fn a_text_encoder_in_either_transformers_layout_loads_the_same_and_passes_parity
     assert!(report.rows.iter().any(|r| r.section == "clip") && report.passed());
     std::fs::remove_dir_all(other.parent().unwrap()).unwrap();
 }
+
+/// `--gradient-checkpointing`: with each ResNet and transformer block recomputed during
+/// backward instead of keeping its activations, every gradient (all U-Net parameters, the
+/// latents, and the text states as when the text encoder trains) is bit-identical to the plain
+/// run, on the sd-shaped case's U-Net (cross-attention, skip connections, several levels).
+#[test]
+fn gradient_checkpointing_gives_bit_identical_gradients() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/sd-shaped/model");
+    let model = Model::open(&dir).unwrap();
+    let pool = &engine::gpu::context().unwrap().pool;
+    let run = |checkpointing: bool| -> (Vec<(String, Vec<u32>)>, u64) {
+        let (mut unet, vb) = model.unet(true).unwrap();
+        pool.reset_peak();
+        unet.gradient_checkpointing = checkpointing;
+        let c = unet.config.clone();
+        let lat = unet.size_multiple() * 2;
+        let mut rng = common::Rng::new(5);
+        let x = common::param(&rng.vec(2 * c.in_channels * lat * lat, -1.0, 1.0), &[2, c.in_channels, lat, lat]);
+        let ctx = common::param(&rng.vec(2 * 7 * c.cross_attention_dim(), -1.0, 1.0), &[2, 7, c.cross_attention_dim()]);
+        let ts = Tensor::from_slice(&[10.0, 700.0], &[2]).unwrap();
+        let y = unet.forward(&x, &ts, &ctx).unwrap();
+        let w = rng.vec(y.numel(), -1.0, 1.0);
+        y.backward_with(&common::t(&w, y.shape())).unwrap();
+        let peak = pool.stats().peak_bytes;
+        let mut grads: Vec<(String, Tensor)> = vb.parameters();
+        grads.push(("latents".into(), x));
+        grads.push(("encoder_hidden_states".into(), ctx));
+        let bits = grads
+            .into_iter()
+            .map(|(n, p)| {
+                let g = p.grad().unwrap_or_else(|| panic!("{n} has no gradient"));
+                (n, g.to_vec().unwrap().iter().map(|v| v.to_bits()).collect())
+            })
+            .collect();
+        (bits, peak)
+    };
+    let (plain, plain_peak) = run(false);
+    let (checkpointed, checkpointed_peak) = run(true);
+    // Activations are not kept: the pool's peak over forward and backward is lower.
+    assert!(checkpointed_peak < plain_peak, "peak {checkpointed_peak} with checkpointing vs {plain_peak} without");
+    eprintln!("gradient checkpointing: pool peak {plain_peak} -> {checkpointed_peak} bytes");
+    assert_eq!(plain.len(), checkpointed.len());
+    assert!(plain.len() > 400, "{} gradients", plain.len());
+    for ((n, a), (m, b)) in plain.iter().zip(&checkpointed) {
+        assert_eq!(n, m);
+        let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+        assert_eq!(differ, 0, "{n}: {differ} of {} gradient values differ with checkpointing", a.len());
+    }
+}

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::nn::{Conv2d, GroupNorm, Linear, Loader};
 use crate::tensor::Tensor;
 
+#[derive(Clone)]
 pub struct ResnetBlock2D {
     norm1: GroupNorm,
     conv1: Conv2d,

@@ -5,6 +5,7 @@
 //! Shapes: sample [B, in, h, w], timesteps [B], encoder_hidden_states [B, L, cross_dim]
 //! -> noise prediction [B, out, h, w]; h and w must be multiples of 2^(levels - 1).
 
+use crate::autograd::checkpoint;
 use crate::error::{Error, Result};
 use crate::models::config::UNetConfig;
 use crate::models::resnet::ResnetBlock2D;
@@ -14,6 +15,7 @@ use crate::ops::embedding::timestep_embedding;
 use crate::tensor::Tensor;
 
 /// diffusers `Attention` (no norm, no residual): self-attention when `context` is None.
+#[derive(Clone)]
 struct Attention {
     to_q: Linear,
     to_k: Linear,
@@ -41,6 +43,7 @@ impl Attention {
 
 /// diffusers `BasicTransformerBlock`: self-attention, cross-attention, GEGLU feed-forward,
 /// each pre-normed with a layer norm and added back (Vaswani et al. 2017; Shazeer 2020 for GEGLU).
+#[derive(Clone)]
 struct TransformerBlock {
     norm1: LayerNorm,
     attn1: Attention,
@@ -79,6 +82,7 @@ impl TransformerBlock {
 /// diffusers `Transformer2DModel` (continuous input): group norm, projection in (a 1x1 conv, or a
 /// linear layer with `use_linear_projection`), transformer blocks over the h·w positions,
 /// projection out, residual.
+#[derive(Clone)]
 struct SpatialTransformer {
     norm: GroupNorm,
     proj_in: Projection,
@@ -86,6 +90,7 @@ struct SpatialTransformer {
     proj_out: Projection,
 }
 
+#[derive(Clone)]
 enum Projection {
     Conv(Conv2d),
     Linear(Linear),
@@ -149,6 +154,9 @@ pub struct UNet2DConditionModel {
     up: Vec<Block>,
     conv_norm_out: GroupNorm,
     conv_out: Conv2d,
+    /// Recompute each ResNet and transformer block's forward during backward instead of keeping
+    /// its activations (diffusers' `enable_gradient_checkpointing`); gradients are bit-identical.
+    pub gradient_checkpointing: bool,
 }
 
 impl UNet2DConditionModel {
@@ -252,6 +260,7 @@ impl UNet2DConditionModel {
             up,
             conv_norm_out: GroupNorm::new(&vb.pp("conv_norm_out"), c.norm_num_groups, ch[0], c.norm_eps)?,
             conv_out: Conv2d::new(&vb.pp("conv_out"), ch[0], c.out_channels, kout, 1, (kout - 1) / 2)?,
+            gradient_checkpointing: false,
         })
     }
 
@@ -300,9 +309,9 @@ impl UNet2DConditionModel {
         let mut skips = vec![h.clone()];
         for blk in &self.down {
             for (j, r) in blk.resnets.iter().enumerate() {
-                h = r.forward(&h, Some(&temb_act))?;
+                h = self.resnet(r, &h, &temb_act)?;
                 if let Some(a) = blk.attentions.get(j) {
-                    h = a.forward(&h, context)?;
+                    h = self.transformer(a, &h, context)?;
                 }
                 skips.push(h.clone());
             }
@@ -311,15 +320,15 @@ impl UNet2DConditionModel {
                 skips.push(h.clone());
             }
         }
-        h = self.mid_resnets[0].forward(&h, Some(&temb_act))?;
-        h = self.mid_attention.forward(&h, context)?;
-        h = self.mid_resnets[1].forward(&h, Some(&temb_act))?;
+        h = self.resnet(&self.mid_resnets[0], &h, &temb_act)?;
+        h = self.transformer(&self.mid_attention, &h, context)?;
+        h = self.resnet(&self.mid_resnets[1], &h, &temb_act)?;
         for blk in &self.up {
             for (j, r) in blk.resnets.iter().enumerate() {
                 let skip = skips.pop().ok_or_else(|| Error::invalid("unet", "skip connections ran out"))?;
-                h = r.forward(&cat(&[&h, &skip], 1)?, Some(&temb_act))?;
+                h = self.resnet(r, &cat(&[&h, &skip], 1)?, &temb_act)?;
                 if let Some(a) = blk.attentions.get(j) {
-                    h = a.forward(&h, context)?;
+                    h = self.transformer(a, &h, context)?;
                 }
             }
             if let Some(u) = &blk.resample {
@@ -327,5 +336,23 @@ impl UNet2DConditionModel {
             }
         }
         self.conv_out.forward(&self.conv_norm_out.forward(&h)?.silu()?)
+    }
+
+    /// A ResNet block, checkpointed where asked: only its inputs are kept for backward.
+    fn resnet(&self, r: &ResnetBlock2D, h: &Tensor, temb_act: &Tensor) -> Result<Tensor> {
+        if !self.gradient_checkpointing {
+            return r.forward(h, Some(temb_act));
+        }
+        let r = r.clone();
+        checkpoint("resnet (checkpointed)", &[h, temb_act], move |i| r.forward(&i[0], Some(&i[1])))
+    }
+
+    /// A transformer (attention) block, checkpointed where asked.
+    fn transformer(&self, a: &SpatialTransformer, h: &Tensor, context: &Tensor) -> Result<Tensor> {
+        if !self.gradient_checkpointing {
+            return a.forward(h, context);
+        }
+        let a = a.clone();
+        checkpoint("transformer (checkpointed)", &[h, context], move |i| a.forward(&i[0], &i[1]))
     }
 }

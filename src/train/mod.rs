@@ -389,7 +389,8 @@ struct Nets {
 /// encoder (trainable with --train-text-encoder) and the VAE, loaded onto the GPU.
 fn load_models(cfg: &TrainConfig, p: &Prepared) -> Result<Nets> {
     let schedule = crate::diffusion::Schedule::of(&p.model)?;
-    let (unet, unet_vb) = p.model.unet(true)?;
+    let (mut unet, unet_vb) = p.model.unet(true)?;
+    unet.gradient_checkpointing = cfg.gradient_checkpointing;
     let (clip, clip_vb) = p.model.text_encoder(cfg.train_text_encoder)?;
     let (vae, vae_vb) = p.model.vae_with_loader()?;
     Ok(Nets { schedule, unet, unet_vb, clip, clip_vb, vae, vae_vb })
