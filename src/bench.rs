@@ -40,20 +40,23 @@ pub struct BenchRow {
     pub peak_fraction: Option<f64>,
     /// How it was timed: "timestamp" or "wall".
     pub timer: &'static str,
+    /// The buffer pool's peak during the row's work, in GiB (the memory suite).
+    pub peak_gib: Option<f64>,
 }
 
 impl BenchRow {
     pub fn to_json(&self) -> String {
         let opt = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:.6}"));
         format!(
-            "{{\"kernel\": \"{}\", \"shape\": \"{}\", \"seconds\": {:.9}, \"gflops\": {}, \"gbps\": {}, \"peak_fraction\": {}, \"timer\": \"{}\"}}",
+            "{{\"kernel\": \"{}\", \"shape\": \"{}\", \"seconds\": {:.9}, \"gflops\": {}, \"gbps\": {}, \"peak_fraction\": {}, \"timer\": \"{}\", \"peak_gib\": {}}}",
             self.kernel,
             self.shape,
             self.seconds,
             opt(self.gflops),
             opt(self.gbps),
             opt(self.peak_fraction),
-            self.timer
+            self.timer,
+            opt(self.peak_gib)
         )
     }
 }
@@ -79,6 +82,7 @@ pub fn fma_peak() -> Result<BenchRow> {
         gbps: None,
         peak_fraction: Some(1.0),
         timer,
+        peak_gib: None,
     })
 }
 
@@ -103,6 +107,7 @@ pub fn copy_peak() -> Result<BenchRow> {
         gbps: Some(bytes / secs * 1e-9),
         peak_fraction: Some(1.0),
         timer,
+        peak_gib: None,
     })
 }
 
@@ -148,6 +153,7 @@ pub fn bench_gemm(
         gbps: None,
         peak_fraction: Some(gflops / fma_gflops),
         timer,
+        peak_gib: None,
     })
 }
 
@@ -182,7 +188,7 @@ fn row(
     let gflops = flops.map(|f| f / secs * 1e-9);
     let gbps = bytes.map(|b| b / secs * 1e-9);
     let peak_fraction = gflops.map(|g| g / peaks.0).or(gbps.map(|b| b / peaks.1));
-    BenchRow { kernel: kernel.into(), shape, seconds: secs, gflops, gbps, peak_fraction, timer }
+    BenchRow { kernel: kernel.into(), shape, seconds: secs, gflops, gbps, peak_fraction, timer, peak_gib: None }
 }
 
 /// conv2d at SD 1.5's 3x3 shapes on 64x64, 32x32, 16x16 and 8x8 latents: forward, and the
@@ -306,6 +312,7 @@ pub fn e2e_suite(_peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
             gbps: None,
             peak_fraction: None,
             timer,
+            peak_gib: None,
         });
         let sampler = crate::diffusion::Sampler::new(&schedule, crate::diffusion::SamplerKind::Ddim, 50, 0.0)?;
         let x1 = x.narrow0(0, 1)?.detach();
@@ -324,6 +331,93 @@ pub fn e2e_suite(_peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
             gbps: None,
             peak_fraction: None,
             timer,
+            peak_gib: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// The memory settings `engine bench memory` measures, as (name, gradient checkpointing, text
+/// encoder trained). Half precision and 8-bit AdamW join when they exist.
+pub const MEMORY_SETTINGS: [(&str, bool, bool); 4] = [
+    ("f32", false, false),
+    ("f32 + gradient checkpointing", true, false),
+    ("f32 + text encoder", false, true),
+    ("f32 + checkpointing + text encoder", true, true),
+];
+
+/// One DreamBooth training step of SD 1.5's real configuration (weights.toml's sd15, random
+/// weights, nothing downloaded) at `resolution` with prior preservation (1 instance + 1 class
+/// latent), for each of `settings` (indices into [`MEMORY_SETTINGS`]): the buffer pool's peak
+/// over the step, which is what a GPU must hold (the pool's bytes do not depend on the adapter),
+/// and the step's time. What `engine train` holds is all there: the U-Net with gradients and
+/// AdamW moments, the text encoder (trained, or frozen beside cached states) and the frozen VAE.
+pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRow>> {
+    use crate::models::config::{ClipConfig, UNetConfig, VaeConfig};
+    use crate::models::single_file::builtin_config;
+    use crate::models::{AutoencoderKL, ClipTextModel, UNet2DConditionModel};
+    use crate::nn::{Loader, Source};
+    let ctx = context()?;
+    let (ucfg, ccfg, vcfg): (UNetConfig, ClipConfig, VaeConfig) =
+        (builtin_config("sd15", "unet")?, builtin_config("sd15", "text_encoder")?, builtin_config("sd15", "vae")?);
+    if resolution == 0 || !resolution.is_multiple_of(64) {
+        return Err(crate::Error::invalid(
+            "bench memory",
+            format!("--resolution {resolution} must be a positive multiple of 64"),
+        ));
+    }
+    let lat = resolution / 8;
+    let mut rows = Vec::new();
+    for &i in settings {
+        let (name, checkpointing, train_te) =
+            *MEMORY_SETTINGS.get(i).ok_or_else(|| crate::Error::invalid("bench memory", format!("no setting {i}")))?;
+        ctx.sync()?;
+        ctx.pool.trim();
+        ctx.pool.reset_peak();
+        let uvb = Loader::new(Source::Random { seed: 1 }, true);
+        let mut unet = UNet2DConditionModel::new(&uvb, &ucfg)?;
+        unet.gradient_checkpointing = checkpointing;
+        let cvb = Loader::new(Source::Random { seed: 2 }, train_te);
+        let clip = ClipTextModel::new(&cvb, &ccfg)?;
+        let vvb = Loader::new(Source::Random { seed: 3 }, false);
+        let _vae = AutoencoderKL::new(&vvb, &vcfg)?;
+        let mut params: Vec<Tensor> = uvb.parameters().into_iter().map(|(_, t)| t).collect();
+        if train_te {
+            params.extend(cvb.parameters().into_iter().map(|(_, t)| t));
+        }
+        let trained: usize = params.iter().map(|p| p.numel()).sum();
+        let x = rand_tensor(&[2, ucfg.in_channels, lat, lat], 12)?;
+        let noise = rand_tensor(&[2, ucfg.in_channels, lat, lat], 13)?;
+        let t = Tensor::from_slice(&[100.0, 700.0], &[2])?;
+        // Token ids of an instance and a class prompt (any ids in the vocabulary will do).
+        let ids: Vec<Vec<u32>> =
+            (0..2u32).map(|j| (0..77u32).map(|k| (k * 131 + j * 7919) % 49408).collect()).collect();
+        let frozen_states = if train_te { None } else { Some(crate::with_no_grad(|| clip.forward(&ids))?) };
+        let mut opt = crate::optim::AdamW::new(1e-6);
+        let t0 = std::time::Instant::now();
+        let ehs = match &frozen_states {
+            Some(s) => s.clone(),
+            None => clip.forward(&ids)?,
+        };
+        let pred = unet.forward(&x, &t, &ehs)?;
+        let li = crate::ops::loss::mse_loss(&pred.narrow0(0, 1)?, &noise.narrow0(0, 1)?)?;
+        let lp = crate::ops::loss::mse_loss(&pred.narrow0(1, 1)?, &noise.narrow0(1, 1)?)?;
+        li.add(&lp)?.backward()?;
+        crate::optim::clip_grad_norm(&params, 1.0)?;
+        opt.step(&params)?;
+        params.iter().for_each(|p| p.zero_grad());
+        ctx.sync()?;
+        let secs = t0.elapsed().as_secs_f64();
+        let peak = ctx.pool.stats().peak_bytes as f64 / (1u64 << 30) as f64;
+        rows.push(BenchRow {
+            kernel: format!("memory: {name}"),
+            shape: format!("SD 1.5, {resolution} px, 1+1 images, {:.0} M trained", trained as f64 / 1e6),
+            seconds: secs,
+            gflops: None,
+            gbps: None,
+            peak_fraction: None,
+            timer: "wall",
+            peak_gib: Some(peak),
         });
     }
     Ok(rows)

@@ -26,8 +26,18 @@ enum Command {
     Info,
     /// Time kernels next to the adapter's measured peaks.
     Bench {
-        /// Which suites to run: gemm, conv, norm, attention, adamw, e2e (default: all).
+        /// Which suites to run: gemm, conv, norm, attention, adamw, e2e (default: all of these),
+        /// or memory: one DreamBooth training step of SD 1.5's real configuration (random
+        /// weights) per memory setting, reporting the GPU memory peak (minutes per setting on a
+        /// CPU adapter, so never part of the default run).
         kernels: Vec<String>,
+        /// memory: the training resolution in pixels.
+        #[arg(long, default_value_t = 512)]
+        resolution: usize,
+        /// memory: which settings, by index (0: f32, 1: + gradient checkpointing, 2: f32 + text
+        /// encoder trained, 3: both); default all.
+        #[arg(long, value_delimiter = ',')]
+        settings: Vec<usize>,
         /// Also write the rows as a JSON array to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
@@ -85,9 +95,9 @@ fn main() -> ExitCode {
     }
     let r = gpu::configure(opts.clone()).and_then(|_| match cli.command {
         Command::Info => info(&opts),
-        Command::Bench { kernels, json, tune } => {
+        Command::Bench { kernels, json, tune, resolution, settings } => {
             debug_assert!(!tune || gpu::options().is_ok_and(|o| o.tune));
-            run_bench(&kernels, json.as_deref())
+            run_bench(&kernels, json.as_deref(), resolution, &settings)
         }
         Command::Parity { cases, json, quiet } => parity(&cases, json, quiet),
         Command::Train { config, options } => options
@@ -279,23 +289,24 @@ fn info(opts: &GpuOptions) -> Result<()> {
 }
 
 fn print_row(r: &BenchRow) {
-    let rate = match (r.gflops, r.gbps) {
-        (Some(g), _) => format!("{g:9.2} GFLOP/s"),
-        (_, Some(b)) => format!("{b:9.2} GB/s   "),
+    let rate = match (r.gflops, r.gbps, r.peak_gib) {
+        (Some(g), _, _) => format!("{g:9.2} GFLOP/s"),
+        (_, Some(b), _) => format!("{b:9.2} GB/s   "),
+        (_, _, Some(m)) => format!("{m:9.2} GiB peak"),
         _ => String::new(),
     };
     let frac = r.peak_fraction.map_or(String::new(), |p| format!("{:6.1}% of peak", p * 100.0));
     println!("{:<18} {:<42} {:>10.3} ms  {rate}  {frac}  ({})", r.kernel, r.shape, r.seconds * 1e3, r.timer);
 }
 
-fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
-    let known = ["gemm", "conv", "norm", "attention", "adamw", "e2e"];
+fn run_bench(kernels: &[String], json: Option<&std::path::Path>, resolution: usize, settings: &[usize]) -> Result<()> {
+    let known = ["gemm", "conv", "norm", "attention", "adamw", "e2e", "memory"];
     for k in kernels {
         if !known.contains(&k.as_str()) {
             return Err(engine::Error::invalid("bench", format!("unknown suite `{k}`; known: {}", known.join(", "))));
         }
     }
-    let want = |k: &str| kernels.is_empty() || kernels.iter().any(|x| x == k);
+    let want = |k: &str| (kernels.is_empty() && k != "memory") || kernels.iter().any(|x| x == k);
     let ctx = gpu::context()?;
     println!(
         "Adapter: {} ({:?}), driver {} {}",
@@ -321,6 +332,17 @@ fn run_bench(kernels: &[String], json: Option<&std::path::Path>) -> Result<()> {
     for (name, suite) in suites {
         if want(name) {
             for r in suite(peaks)? {
+                print_row(&r);
+                rows.push(r);
+            }
+        }
+    }
+    if want("memory") {
+        let settings: Vec<usize> =
+            if settings.is_empty() { (0..bench::MEMORY_SETTINGS.len()).collect() } else { settings.to_vec() };
+        // One row at a time: each setting is minutes on a CPU adapter.
+        for i in settings {
+            for r in bench::memory_suite(resolution, &[i])? {
                 print_row(&r);
                 rows.push(r);
             }
