@@ -422,26 +422,18 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             ctx.sync()?;
             (secs, peak) = (t0.elapsed().as_secs_f64(), gib(ctx.pool.stats().peak_bytes));
         }
-        rows.push(BenchRow {
-            kernel: format!("memory fwd+bwd: {name}"),
-            shape: format!("SD 1.5, {resolution} px, 1+1 images, {:.0} M trained", trained as f64 / 1e6),
-            seconds: fb_secs,
-            gflops: None,
-            gbps: None,
-            peak_fraction: None,
-            timer: "wall",
-            peak_gib: Some(fb_peak),
-        });
-        rows.push(BenchRow {
-            kernel: format!("memory: {name}"),
-            shape: format!("SD 1.5, {resolution} px, 1+1 images, {:.0} M trained", trained as f64 / 1e6),
-            seconds: secs,
-            gflops: None,
-            gbps: None,
-            peak_fraction: None,
-            timer: "wall",
-            peak_gib: Some(peak),
-        });
+        for (what, seconds, peak) in [("memory fwd+bwd", fb_secs, fb_peak), ("memory", secs, peak)] {
+            rows.push(BenchRow {
+                kernel: format!("{what}: {name}"),
+                shape: format!("SD 1.5, {resolution} px, 1+1 images, {:.0} M trained", trained as f64 / 1e6),
+                seconds,
+                gflops: None,
+                gbps: None,
+                peak_fraction: None,
+                timer: "wall",
+                peak_gib: Some(peak),
+            });
+        }
     }
     Ok(rows)
 }
