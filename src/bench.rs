@@ -363,7 +363,7 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
     let (ucfg, ccfg, vcfg): (UNetConfig, ClipConfig, VaeConfig) =
         (builtin_config("sd15", "unet")?, builtin_config("sd15", "text_encoder")?, builtin_config("sd15", "vae")?);
     if resolution == 0 || !resolution.is_multiple_of(64) {
-        return Err(crate::Error::invalid(
+        return Err(crate::error::Error::invalid(
             "bench memory",
             format!("--resolution {resolution} must be a positive multiple of 64"),
         ));
@@ -371,8 +371,9 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
     let lat = resolution / 8;
     let mut rows = Vec::new();
     for &i in settings {
-        let (name, checkpointing, train_te) =
-            *MEMORY_SETTINGS.get(i).ok_or_else(|| crate::Error::invalid("bench memory", format!("no setting {i}")))?;
+        let (name, checkpointing, train_te) = *MEMORY_SETTINGS
+            .get(i)
+            .ok_or_else(|| crate::error::Error::invalid("bench memory", format!("no setting {i}")))?;
         ctx.sync()?;
         ctx.pool.trim();
         ctx.pool.reset_peak();

@@ -9,6 +9,8 @@ use std::path::Path;
 /// only each other.
 const LAYERS: &[(&str, u32)] = &[
     ("error", 0),
+    ("Error", 0), // error's, re-exported at the crate root
+    ("Result", 0),
     ("fsutil", 0),
     ("rng", 0),
     ("weights", 0),
@@ -17,6 +19,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("gpu", 1),
     ("uniforms", 1), // the gpu layer's macro, exported at the crate root
     ("tensor", 2),
+    ("Tensor", 2), // re-exported at the crate root
     ("autograd", 2),
     ("no_grad", 2), // autograd's, re-exported at the crate root
     ("with_no_grad", 2),
