@@ -6,6 +6,11 @@
 //   p -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // A parameter that the update leaves NaN or Inf sets nonfinite[flag_any] and nonfinite[flag]
 // (this tensor) to 1: the trainer reads element 0 with the next step's loss, no extra sync.
+// adamw8_step is the same update with bitsandbytes' blockwise 8-bit moments (Dettmers et al.
+// 2022, AdamW8bit): one workgroup per block of 256 elements dequantises m and v (code[q] x the
+// block's absmax), updates them and the parameter in f32, then requantises them against the
+// block's new absmax (max |m|, max v) to the nearest entry of the dynamic maps (signed for m,
+// unsigned for v). Four 8-bit codes per 32-bit word, low byte first.
 // And the scaling step of torch.nn.utils.clip_grad_norm_:
 //   g *= min(max_norm / (total_norm + 1e-6), 1), total_norm read on the GPU (no readback).
 
@@ -14,6 +19,7 @@ struct Params {
     v_shift: u32, norm_shift: u32, flag: u32, flag_any: u32,
     decay: f32, one_minus_beta1: f32, one_minus_beta2: f32, eps: f32,
     step_size: f32, bc2_sqrt: f32, max_norm: f32, _p2: f32,
+    q1_shift: u32, q2_shift: u32, absmax_shift: u32, _p3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -60,4 +66,104 @@ fn clip_scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     if (i >= p.n) { return; }
     let coef = min(p.max_norm / (sqrt(total_sq[p.norm_shift]) + 1e-6), 1.0);
     cgrad[p.g_shift + i] = cgrad[p.g_shift + i] * coef;
+}
+
+// bindings of adamw8_step: the parameter, its gradient, the codes of m and of v (4 per word),
+// the blocks' absmax (m's at 2b, v's at 2b + 1), the two maps (signed then unsigned, 256 each),
+// the non-finite flags. A binding window starts on a block boundary: word and block 0 of the
+// window belong to the window's first element.
+@group(0) @binding(1) var<storage, read_write> q_param: array<f32>;
+@group(0) @binding(2) var<storage, read> q_grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> q_m: array<u32>;
+@group(0) @binding(4) var<storage, read_write> q_v: array<u32>;
+@group(0) @binding(5) var<storage, read_write> q_absmax: array<f32>;
+@group(0) @binding(6) var<storage, read> q_code: array<f32>;
+@group(0) @binding(7) var<storage, read_write> q_nonfinite: array<f32>;
+
+var<workgroup> red_m: array<f32, 256>;
+var<workgroup> red_v: array<f32, 256>;
+var<workgroup> codes_m: array<u32, 256>;
+var<workgroup> codes_v: array<u32, 256>;
+
+fn code_byte(word: u32, i: u32) -> u32 {
+    return (word >> (8u * (i & 3u))) & 0xffu;
+}
+
+// The index of the entry of map `base` (0: signed, 256: unsigned) nearest to x; on a tie the
+// lower one, as torch.argmin picks the first minimum.
+fn nearest_code(base: u32, x: f32) -> u32 {
+    // Largest i with code[i] <= x (0 when x is below every entry).
+    var lo = 0u;
+    var hi = 255u;
+    loop {
+        if (lo >= hi) { break; }
+        let mid = (lo + hi + 1u) / 2u;
+        if (q_code[base + mid] <= x) { lo = mid; } else { hi = mid - 1u; }
+    }
+    if (lo < 255u) {
+        let below = abs(x - q_code[base + lo]);
+        let above = abs(q_code[base + lo + 1u] - x);
+        if (above < below) { return lo + 1u; }
+    }
+    return lo;
+}
+
+@compute @workgroup_size(256)
+fn adamw8_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let block = wg.y * nwg.x + wg.x;
+    let i = block * 256u + lid;
+    let inside = i < p.n;
+    let am = q_absmax[p.absmax_shift + 2u * block];
+    let av = q_absmax[p.absmax_shift + 2u * block + 1u];
+    var m2 = 0.0;
+    var v2 = 0.0;
+    if (inside) {
+        let g = q_grad[p.g_shift + i];
+        let m = q_code[code_byte(q_m[p.q1_shift + i / 4u], i)] * am;
+        let v = q_code[256u + code_byte(q_v[p.q2_shift + i / 4u], i)] * av;
+        m2 = m * (1.0 - p.one_minus_beta1) + p.one_minus_beta1 * g;
+        v2 = v * (1.0 - p.one_minus_beta2) + p.one_minus_beta2 * g * g;
+        let denom = sqrt(v2) / p.bc2_sqrt + p.eps;
+        let updated = q_param[p.p_shift + i] * p.decay - p.step_size * m2 / denom;
+        q_param[p.p_shift + i] = updated;
+        if (!is_finite(updated)) {
+            q_nonfinite[p.flag_any] = 1.0;
+            q_nonfinite[p.flag] = 1.0;
+        }
+    }
+    red_m[lid] = abs(m2);
+    red_v[lid] = v2;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s = s / 2u) {
+        if (lid < s) {
+            red_m[lid] = max(red_m[lid], red_m[lid + s]);
+            red_v[lid] = max(red_v[lid], red_v[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    // An all-zero block keeps absmax 1 (bitsandbytes' reference does the same).
+    var new_am = red_m[0];
+    var new_av = red_v[0];
+    if (new_am == 0.0) { new_am = 1.0; }
+    if (new_av == 0.0) { new_av = 1.0; }
+    var cm = 0u;
+    var cv = 0u;
+    if (inside) {
+        cm = nearest_code(0u, m2 / new_am);
+        cv = nearest_code(256u, v2 / new_av);
+    }
+    codes_m[lid] = cm;
+    codes_v[lid] = cv;
+    workgroupBarrier();
+    if (lid < 64u && block * 256u + lid * 4u < p.n) {
+        let b = lid * 4u;
+        let w = block * 64u + lid;
+        q_m[p.q1_shift + w] = codes_m[b] | (codes_m[b + 1u] << 8u) | (codes_m[b + 2u] << 16u) | (codes_m[b + 3u] << 24u);
+        q_v[p.q2_shift + w] = codes_v[b] | (codes_v[b + 1u] << 8u) | (codes_v[b + 2u] << 16u) | (codes_v[b + 3u] << 24u);
+    }
+    if (lid == 0u) {
+        q_absmax[p.absmax_shift + 2u * block] = new_am;
+        q_absmax[p.absmax_shift + 2u * block + 1u] = new_av;
+    }
 }

@@ -7,9 +7,9 @@
 //! are freed as soon as their node has been differentiated. Leaves that require grad
 //! (parameters) accumulate into their `.grad`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -43,6 +43,10 @@ pub struct LeafSlot {
     /// A checkpointed block's stand-in for its input: keeps each contribution apart instead of
     /// summing them (see [`checkpoint`]).
     parts: Option<Mutex<Vec<Tensor>>>,
+    /// Recorded uses (graph edges from an op to this leaf, and uses inside checkpointed blocks)
+    /// whose backward has not run yet. When it falls to 0 during [`backward_fused`], the
+    /// gradient is complete.
+    pending: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -57,8 +61,67 @@ fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// How ops count their uses of leaves on this thread (see [`LeafSlot::pending`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    /// Recorded ops count their leaf inputs.
+    Record,
+    /// A checkpointed block's forward, run without recording: its ops count their leaf inputs
+    /// all the same, since backward will differentiate them (after recomputing the block).
+    Forward,
+    /// The recomputation of a checkpointed block inside backward: its uses were counted by
+    /// the forward.
+    Off,
+}
+
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    static COUNTING: Cell<Counting> = const { Cell::new(Counting::Record) };
+    /// Set while [`backward_fused`] runs: leaves whose gradient became complete, in order.
+    static READY: RefCell<Option<Vec<Arc<LeafSlot>>>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous counting mode when dropped.
+struct CountingGuard(Counting);
+
+impl Drop for CountingGuard {
+    fn drop(&mut self) {
+        COUNTING.with(|c| c.set(self.0));
+    }
+}
+
+fn counting(mode: Counting) -> CountingGuard {
+    CountingGuard(COUNTING.with(|c| c.replace(mode)))
+}
+
+/// Counts one use of each leaf among `inputs`, when the mode says so: `recording` tells
+/// whether the op is recording a node (else it runs without grad).
+fn count_uses(inputs: &[&Tensor], recording: bool) {
+    let mode = COUNTING.with(|c| c.get());
+    if (recording && mode == Counting::Record) || (!recording && mode == Counting::Forward) {
+        for t in inputs {
+            if let Some(Autograd::Leaf(slot)) = t.autograd() {
+                if slot.parts.is_none() {
+                    slot.pending.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// One recorded use of `slot` has been differentiated; queues it when that was the last one.
+fn release_use(slot: &Arc<LeafSlot>) {
+    if slot.parts.is_some() {
+        return;
+    }
+    let last = slot.pending.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) == Ok(1);
+    if last {
+        READY.with(|r| {
+            if let Some(q) = r.borrow_mut().as_mut() {
+                q.push(slot.clone());
+            }
+        });
+    }
 }
 
 /// Whether ops record the graph on this thread.
@@ -88,7 +151,12 @@ pub fn with_no_grad<T>(f: impl FnOnce() -> T) -> T {
 }
 
 pub(crate) fn new_leaf() -> Autograd {
-    Autograd::Leaf(Arc::new(LeafSlot { id: next_id(), grad: Mutex::new(None), parts: None }))
+    Autograd::Leaf(Arc::new(LeafSlot {
+        id: next_id(),
+        grad: Mutex::new(None),
+        parts: None,
+        pending: AtomicUsize::new(0),
+    }))
 }
 
 /// Turns graph recording on on this thread until the guard is dropped (recomputing a
@@ -107,8 +175,12 @@ pub fn record(
     backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + 'static,
 ) -> Tensor {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        if !is_grad_enabled() {
+            count_uses(inputs, false);
+        }
         return out;
     }
+    count_uses(inputs, true);
     let node = Node {
         id: next_id(),
         name,
@@ -131,16 +203,24 @@ pub fn checkpoint(
     f: impl Fn(&[Tensor]) -> Result<Tensor> + Send + 'static,
 ) -> Result<Tensor> {
     let saved: Vec<Tensor> = inputs.iter().map(|t| t.detach()).collect();
+    let recording = is_grad_enabled();
     let out = {
+        // The block's uses of parameters are counted now, as a recorded forward would.
+        let _c = (recording && COUNTING.with(|c| c.get()) == Counting::Record).then(|| counting(Counting::Forward));
         let _g = no_grad();
         f(&saved)?
     };
-    if !is_grad_enabled() {
+    if !recording {
+        if COUNTING.with(|c| c.get()) == Counting::Forward {
+            count_uses(inputs, false);
+        }
         return Ok(out);
     }
+    count_uses(inputs, true);
     let wanted: Vec<bool> = inputs.iter().map(|t| t.requires_grad()).collect();
     let backward = move |g: &Tensor| -> Result<Vec<Vec<Tensor>>> {
         let _e = enable_grad();
+        let _c = counting(Counting::Off);
         let stand_ins: Vec<Tensor> = saved
             .iter()
             .zip(&wanted)
@@ -148,7 +228,12 @@ pub fn checkpoint(
                 if !w {
                     return t.clone();
                 }
-                let slot = LeafSlot { id: next_id(), grad: Mutex::new(None), parts: Some(Mutex::new(Vec::new())) };
+                let slot = LeafSlot {
+                    id: next_id(),
+                    grad: Mutex::new(None),
+                    parts: Some(Mutex::new(Vec::new())),
+                    pending: AtomicUsize::new(0),
+                };
                 t.clone().with_autograd(Some(Autograd::Leaf(Arc::new(slot))))
             })
             .collect();
@@ -235,6 +320,11 @@ pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
     grads.insert(root_node.id, seed);
     for node in order.iter().rev() {
         let Some(g) = grads.remove(&node.id) else {
+            for parent in &node.parents {
+                if let Some(Autograd::Leaf(slot)) = parent {
+                    release_use(slot);
+                }
+            }
             continue;
         };
         let f = node.backward.lock().unwrap().take().ok_or_else(|| {
@@ -267,9 +357,90 @@ pub(crate) fn backward(root: &Tensor, seed: Tensor) -> Result<()> {
                     }
                 }
             }
+            if let Autograd::Leaf(slot) = parent {
+                release_use(slot);
+            }
         }
+        drain_ready()?;
     }
     Ok(())
+}
+
+/// The consumer [`backward_fused`] installs on this thread.
+type ReadyFn<'a> = &'a mut dyn FnMut(u64, Tensor) -> Result<bool>;
+
+/// Hands the queued complete gradients to the consumer of a running [`backward_fused`] (after
+/// each node, in a checkpoint's nested backward too).
+fn drain_ready() -> Result<()> {
+    CONSUMER.with(|c| -> Result<()> {
+        let mut consumer = c.borrow_mut();
+        let Some(f) = consumer.as_mut() else { return Ok(()) };
+        loop {
+            let next = READY.with(|r| r.borrow_mut().as_mut().and_then(|q| (!q.is_empty()).then(|| q.remove(0))));
+            let Some(slot) = next else { return Ok(()) };
+            let g = slot.grad.lock().unwrap().take();
+            if let Some(g) = g {
+                if !f.call(slot.id, g.clone())? {
+                    *slot.grad.lock().unwrap() = Some(g);
+                }
+            }
+        }
+    })
+}
+
+/// A boxed consumer without the caller's lifetime: see [`backward_fused`] for why it is sound.
+struct Consumer(*mut (dyn FnMut(u64, Tensor) -> Result<bool> + 'static));
+
+impl Consumer {
+    fn call(&mut self, id: u64, g: Tensor) -> Result<bool> {
+        // SAFETY: the pointer is installed by `backward_fused` for the duration of its call
+        // only (removed by its guard before it returns), on this thread, and nothing else
+        // borrows the closure meanwhile.
+        unsafe { (*self.0)(id, g) }
+    }
+}
+
+thread_local! {
+    static CONSUMER: RefCell<Option<Consumer>> = const { RefCell::new(None) };
+}
+
+/// Backward from a one-element `root` (seeded with 1), handing each leaf's gradient to
+/// `ready(leaf_id, grad)` as soon as it is complete: when every recorded use of the leaf has
+/// been differentiated (kohya's fused backward pass; torch's post-accumulate-grad hooks).
+/// `ready` returns true when it consumed the gradient (the leaf's `.grad` stays empty and the
+/// tensor is freed once `ready` drops it) and false to leave it in `.grad`. Gradients of leaves
+/// used inside a checkpointed block are handed over during the block's recomputed backward.
+///
+/// A leaf whose uses were recorded but are not all reached by this backward (a use that does
+/// not lead to `root`) keeps its gradient in `.grad`; call [`reset_uses`] on the parameters
+/// after each fused backward so that such leftovers do not carry into the next step.
+pub fn backward_fused(root: &Tensor, ready: ReadyFn) -> Result<()> {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            READY.with(|r| *r.borrow_mut() = None);
+            CONSUMER.with(|c| *c.borrow_mut() = None);
+        }
+    }
+    if CONSUMER.with(|c| c.borrow().is_some()) {
+        return Err(Error::invalid("backward_fused", "called inside another fused backward pass"));
+    }
+    let ptr: *mut (dyn FnMut(u64, Tensor) -> Result<bool> + '_) = ready;
+    // SAFETY: only the lifetime is erased; `Reset` removes the pointer before this returns.
+    let ptr: *mut (dyn FnMut(u64, Tensor) -> Result<bool> + 'static) = unsafe { std::mem::transmute(ptr) };
+    CONSUMER.with(|c| *c.borrow_mut() = Some(Consumer(ptr)));
+    READY.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    let _reset = Reset;
+    root.backward()
+}
+
+/// Forgets the recorded uses of `params` that no backward differentiated (see [`backward_fused`]).
+pub fn reset_uses(params: &[Tensor]) {
+    for p in params {
+        if let Some(Autograd::Leaf(slot)) = p.autograd() {
+            slot.pending.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 impl LeafSlot {

@@ -1,5 +1,6 @@
-//! Optimisation: AdamW as torch.optim.AdamW, and gradient-norm clipping as
-//! torch.nn.utils.clip_grad_norm_, both on the GPU without reading anything back.
+//! Optimisation: AdamW as torch.optim.AdamW (f32 moments) or as bitsandbytes' AdamW8bit
+//! (blockwise 8-bit moments), and gradient-norm clipping as torch.nn.utils.clip_grad_norm_, all
+//! on the GPU without reading anything back.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,19 @@ static ADAMW: Kernel = Kernel {
     shader: &SHADER,
     entry: "adamw_step",
     bindings: &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+};
+static ADAMW8: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "adamw8_step",
+    bindings: &[
+        Access::ReadWrite,
+        Access::Read,
+        Access::ReadWrite,
+        Access::ReadWrite,
+        Access::ReadWrite,
+        Access::Read,
+        Access::ReadWrite,
+    ],
 };
 static CLIP: Kernel = Kernel { shader: &SHADER, entry: "clip_scale", bindings: &[Access::Read, Access::ReadWrite] };
 
@@ -38,35 +52,222 @@ crate::uniforms! {
         bc2_sqrt: f32,
         max_norm: f32,
         _p2: f32,
+        q1_shift: u32,
+        q2_shift: u32,
+        absmax_shift: u32,
+        _p3: u32,
+    }
+}
+
+/// Elements per quantisation block of the 8-bit moments (bitsandbytes' blockwise optimizers).
+pub const BLOCK: usize = 256;
+/// Parameters smaller than this keep f32 moments under 8-bit AdamW (bitsandbytes'
+/// `min_8bit_size`): biases and norms are a sliver of the memory and the most sensitive.
+pub const MIN_8BIT_SIZE: usize = 4096;
+
+/// bitsandbytes' dynamic quantisation map (`create_dynamic_map(signed, max_exponent_bits=7,
+/// total_bits=8)`, Dettmers 2016): 256 sorted values in [-1, 1] (signed) or [0, 1], dense near
+/// zero: for each decimal exponent 1e-6 .. 1e0 the midpoints of an even split of [0.1, 1], with
+/// 0 and 1 added. Computed in f32 the way torch computes it (linspace, midpoints, scaling).
+pub fn dynamic_map(signed: bool) -> [f32; 256] {
+    // torch.linspace(start, end, steps) in f32 as its CPU kernel computes it: the first half
+    // counts up from start, the second down from end, each element one fused multiply-add
+    // (checked bit for bit against torch 2.15 and bitsandbytes 0.50.2's maps).
+    let linspace = |start: f32, end: f32, steps: usize| -> Vec<f32> {
+        let step = (end - start) / (steps - 1) as f32;
+        (0..steps)
+            .map(|i| {
+                if i < steps / 2 {
+                    step.mul_add(i as f32, start)
+                } else {
+                    (-step).mul_add((steps - i - 1) as f32, end)
+                }
+            })
+            .collect()
+    };
+    let mut data: Vec<f32> = Vec::with_capacity(256);
+    for i in 0..7 {
+        let items = if signed { (1 << i) + 1 } else { (1 << (i + 1)) + 1 };
+        let b = linspace(0.1, 1.0, items);
+        let scale = 10f64.powi(i - 6) as f32;
+        for w in b.windows(2) {
+            let mean = (w[0] + w[1]) / 2.0;
+            data.push(scale * mean);
+            if signed {
+                data.push(-scale * mean);
+            }
+        }
+    }
+    data.push(0.0);
+    data.push(1.0);
+    debug_assert_eq!(data.len(), 256);
+    data.sort_by(f32::total_cmp);
+    data.try_into().unwrap()
+}
+
+/// The index of the entry of `map` nearest to `x` (the lower one on a tie), as the kernel picks it.
+pub fn nearest_code(map: &[f32; 256], x: f32) -> u8 {
+    let i = map.partition_point(|&c| c <= x).saturating_sub(1);
+    if i < 255 && (map[i + 1] - x).abs() < (x - map[i]).abs() {
+        (i + 1) as u8
+    } else {
+        i as u8
     }
 }
 
 /// Per-parameter state: first and second moments and the parameter's own step count (torch
 /// counts steps per parameter; a parameter without a gradient is skipped and not counted).
 pub struct AdamState {
-    pub exp_avg: Tensor,
-    pub exp_avg_sq: Tensor,
+    pub moments: Moments,
     pub step: u64,
 }
 
-/// torch.optim.AdamW with `amsgrad=False, maximize=False`. Hyperparameters are f64, as
-/// torch's are Python floats: 1 - beta2 computed from an f32 0.999 is off by 1.3e-5 relative.
+/// The moments of one parameter.
+pub enum Moments {
+    /// f32, the parameter's shape (torch.optim.AdamW).
+    F32 { exp_avg: Tensor, exp_avg_sq: Tensor },
+    /// bitsandbytes' blockwise 8-bit moments (AdamW8bit).
+    Blockwise8(Blockwise8),
+}
+
+/// 8-bit moments of a parameter of `numel` elements: per element an 8-bit code into the signed
+/// dynamic map (m) and the unsigned one (v), and per block of [`BLOCK`] elements the absmax
+/// each code is scaled by. 2 bytes per element instead of 8.
+pub struct Blockwise8 {
+    pub numel: usize,
+    /// Codes of m, four per 32-bit word (low byte first): [ceil(numel / 4)] words. The tensor
+    /// layer has f32 storage only, so the words sit in an f32 tensor's buffer; only the kernel
+    /// and [`Blockwise8::codes`] read them, as bits.
+    pub exp_avg: Tensor,
+    /// Codes of v, as `exp_avg`.
+    pub exp_avg_sq: Tensor,
+    /// [2 * blocks]: m's absmax at 2b, v's at 2b + 1.
+    pub absmax: Tensor,
+}
+
+impl Blockwise8 {
+    /// Zero moments (codes 0 with absmax 0, as bitsandbytes initialises them).
+    pub fn zeros(numel: usize) -> Result<Blockwise8> {
+        Ok(Blockwise8 {
+            numel,
+            exp_avg: Tensor::zeros(&[numel.div_ceil(4)])?,
+            exp_avg_sq: Tensor::zeros(&[numel.div_ceil(4)])?,
+            absmax: Tensor::zeros(&[2 * numel.div_ceil(BLOCK)])?,
+        })
+    }
+
+    /// From host codes and absmax (a checkpoint).
+    pub fn from_host(numel: usize, m: &[u8], v: &[u8], absmax: &[f32]) -> Result<Blockwise8> {
+        let b = Blockwise8::zeros(numel)?;
+        if m.len() != numel || v.len() != numel || absmax.len() != b.absmax.numel() {
+            return Err(Error::invalid(
+                "AdamW8bit state",
+                format!(
+                    "{numel} elements need {numel} codes per moment and {} absmax values, got {}, {} and {}",
+                    b.absmax.numel(),
+                    m.len(),
+                    v.len(),
+                    absmax.len()
+                ),
+            ));
+        }
+        let words = |c: &[u8]| -> Vec<f32> {
+            c.chunks(4)
+                .map(|w| {
+                    let mut b = [0u8; 4];
+                    b[..w.len()].copy_from_slice(w);
+                    f32::from_bits(u32::from_le_bytes(b))
+                })
+                .collect()
+        };
+        b.exp_avg.write(&words(m))?;
+        b.exp_avg_sq.write(&words(v))?;
+        b.absmax.write(absmax)?;
+        Ok(b)
+    }
+
+    /// The codes of m and of v, read back.
+    pub fn codes(&self) -> Result<(Vec<u8>, Vec<u8>)> {
+        let bytes = |t: &Tensor| -> Result<Vec<u8>> {
+            let mut b: Vec<u8> = t.to_vec()?.iter().flat_map(|w| w.to_bits().to_le_bytes()).collect();
+            b.truncate(self.numel);
+            Ok(b)
+        };
+        Ok((bytes(&self.exp_avg)?, bytes(&self.exp_avg_sq)?))
+    }
+
+    /// The moments as f32 (code x absmax), read back.
+    pub fn dequantize(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let (qm, qv) = self.codes()?;
+        let a = self.absmax.to_vec()?;
+        let (sm, um) = (dynamic_map(true), dynamic_map(false));
+        let m = qm.iter().enumerate().map(|(i, &q)| sm[q as usize] * a[2 * (i / BLOCK)]).collect();
+        let v = qv.iter().enumerate().map(|(i, &q)| um[q as usize] * a[2 * (i / BLOCK) + 1]).collect();
+        Ok((m, v))
+    }
+}
+
+impl Moments {
+    fn zeros(shape: &[usize], eight_bit: bool) -> Result<Moments> {
+        let n: usize = shape.iter().product();
+        Ok(if eight_bit && n >= MIN_8BIT_SIZE {
+            Moments::Blockwise8(Blockwise8::zeros(n)?)
+        } else {
+            Moments::F32 { exp_avg: Tensor::zeros(shape)?, exp_avg_sq: Tensor::zeros(shape)? }
+        })
+    }
+
+    /// The moments as f32 host vectors (read back; 8-bit ones dequantised).
+    pub fn to_f32(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        match self {
+            Moments::F32 { exp_avg, exp_avg_sq } => Ok((exp_avg.to_vec()?, exp_avg_sq.to_vec()?)),
+            Moments::Blockwise8(b) => b.dequantize(),
+        }
+    }
+
+    /// Bytes the moments hold on the GPU.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Moments::F32 { exp_avg, exp_avg_sq } => 4 * (exp_avg.numel() + exp_avg_sq.numel()),
+            Moments::Blockwise8(b) => 4 * (b.exp_avg.numel() + b.exp_avg_sq.numel() + b.absmax.numel()),
+        }
+    }
+}
+
+/// torch.optim.AdamW with `amsgrad=False, maximize=False`; with `eight_bit`, bitsandbytes'
+/// AdamW8bit (blockwise 8-bit moments for parameters of at least [`MIN_8BIT_SIZE`] elements).
+/// Hyperparameters are f64, as torch's are Python floats: 1 - beta2 computed from an f32 0.999
+/// is off by 1.3e-5 relative.
 pub struct AdamW {
     pub lr: f64,
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
+    /// New moments are 8-bit (set before the first step; moments already made keep their kind).
+    pub eight_bit: bool,
     state: HashMap<u64, AdamState>,
     /// [1 + params]: element 0 is 1 once any update produced a NaN or Inf, element 1 + i once
     /// the update of `params[i]` (as passed to `step`) did. Sticky: never reset.
     nonfinite: Option<Tensor>,
+    /// The signed then the unsigned dynamic map, [512], once an 8-bit update has run.
+    maps: Option<Tensor>,
 }
 
 impl AdamW {
     /// torch's defaults: betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2.
     pub fn new(lr: f64) -> Self {
-        AdamW { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-2, state: HashMap::new(), nonfinite: None }
+        AdamW {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-2,
+            eight_bit: false,
+            state: HashMap::new(),
+            nonfinite: None,
+            maps: None,
+        }
     }
 
     /// The state of `param`, once it has taken a step.
@@ -79,11 +280,25 @@ impl AdamW {
         let id = param.leaf_id().ok_or_else(|| {
             Error::invalid("AdamW", format!("a tensor of shape {:?} is not a parameter", param.shape()))
         })?;
-        if state.exp_avg.shape() != param.shape() || state.exp_avg_sq.shape() != param.shape() {
-            return Err(Error::shape("AdamW state", param.shape(), state.exp_avg.shape()));
+        match &state.moments {
+            Moments::F32 { exp_avg, exp_avg_sq } => {
+                if exp_avg.shape() != param.shape() || exp_avg_sq.shape() != param.shape() {
+                    return Err(Error::shape("AdamW state", param.shape(), exp_avg.shape()));
+                }
+            }
+            Moments::Blockwise8(b) => {
+                if b.numel != param.numel() {
+                    return Err(Error::shape("AdamW8bit state", param.shape(), &[b.numel]));
+                }
+            }
         }
         self.state.insert(id, state);
         Ok(())
+    }
+
+    /// Bytes all moments hold on the GPU.
+    pub fn state_bytes(&self) -> usize {
+        self.state.values().map(|s| s.moments.bytes()).sum()
     }
 
     /// The flags that `step` sets (see the field), [1 + params], on the GPU; None before the first step.
@@ -99,55 +314,108 @@ impl AdamW {
         Ok(v[1..].iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, _)| i).collect())
     }
 
+    /// Makes the non-finite flags hold `params` parameters (before a step, or before the
+    /// updates of a fused backward pass).
+    pub fn begin_step(&mut self, params: usize) -> Result<()> {
+        if self.nonfinite.as_ref().is_none_or(|f| f.numel() != 1 + params) {
+            self.nonfinite = Some(Tensor::zeros(&[1 + params])?);
+        }
+        if self.eight_bit && self.maps.is_none() {
+            let mut maps = dynamic_map(true).to_vec();
+            maps.extend(dynamic_map(false));
+            self.maps = Some(Tensor::from_slice(&maps, &[512])?);
+        }
+        Ok(())
+    }
+
     /// Updates every parameter that has a gradient, in place.
     pub fn step(&mut self, params: &[Tensor]) -> Result<()> {
-        let ctx = Tensor::ctx()?;
-        if self.nonfinite.as_ref().is_none_or(|f| f.numel() != 1 + params.len()) {
-            self.nonfinite = Some(Tensor::zeros(&[1 + params.len()])?);
+        if let Some(p) = params.iter().find(|p| p.leaf_id().is_none()) {
+            return Err(Error::invalid(
+                "AdamW",
+                format!("a tensor of shape {:?} is not a parameter (requires_grad_)", p.shape()),
+            ));
         }
-        let flags = self.nonfinite.as_ref().unwrap();
-        let (fv, fs) = win(ctx, flags, 0, flags.numel())?;
+        self.begin_step(params.len())?;
         for (index, p) in params.iter().enumerate() {
-            let id = p.leaf_id().ok_or_else(|| {
-                Error::invalid(
-                    "AdamW",
-                    format!("a tensor of shape {:?} is not a parameter (requires_grad_)", p.shape()),
-                )
-            })?;
-            let Some(g) = p.grad() else { continue };
-            if g.shape() != p.shape() {
-                return Err(Error::shape("AdamW gradient", p.shape(), g.shape()));
+            if let Some(g) = p.grad() {
+                self.update(index, p, &g)?;
             }
-            let st = match self.state.entry(id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(AdamState {
-                    exp_avg: Tensor::zeros(p.shape())?,
-                    exp_avg_sq: Tensor::zeros(p.shape())?,
-                    step: 0,
-                }),
-            };
-            st.step += 1;
-            let t = st.step as i32;
-            let bc1 = 1.0 - self.beta1.powi(t);
-            let bc2 = 1.0 - self.beta2.powi(t);
-            let base = Params {
-                decay: (1.0 - self.lr * self.weight_decay) as f32,
-                one_minus_beta1: (1.0 - self.beta1) as f32,
-                one_minus_beta2: (1.0 - self.beta2) as f32,
-                eps: self.eps as f32,
-                step_size: (self.lr / bc1) as f32,
-                bc2_sqrt: bc2.sqrt() as f32,
-                ..Default::default()
-            };
-            for (s, n) in chunks(p.numel(), ctx.max_binding_elems()) {
-                let (pv, ps) = win(ctx, p, s, n)?;
-                let (gv, gs) = win(ctx, &g, s, n)?;
-                let (mv, ms) = win(ctx, &st.exp_avg, s, n)?;
-                let (vv, vs) = win(ctx, &st.exp_avg_sq, s, n)?;
-                let flag = fs + u(1 + index);
-                let prm =
-                    Params { n: u(n), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, flag, flag_any: fs, ..base };
-                ctx.dispatch(&ADAMW, &Spec::new(), &prm, &[pv, gv, mv, vv, fv], grid(n.div_ceil(256)))?;
+        }
+        Ok(())
+    }
+
+    /// Updates one parameter, `params[index]` of the step (its flag), with gradient `g`.
+    /// [`begin_step`](Self::begin_step) must have run for this step.
+    pub fn update(&mut self, index: usize, p: &Tensor, g: &Tensor) -> Result<()> {
+        let ctx = Tensor::ctx()?;
+        let id = p.leaf_id().ok_or_else(|| {
+            Error::invalid("AdamW", format!("a tensor of shape {:?} is not a parameter (requires_grad_)", p.shape()))
+        })?;
+        if g.shape() != p.shape() {
+            return Err(Error::shape("AdamW gradient", p.shape(), g.shape()));
+        }
+        let flags = self.nonfinite.as_ref().filter(|f| index + 1 < f.numel()).ok_or_else(|| {
+            Error::invalid("AdamW", format!("update of parameter {index} before begin_step made room for it"))
+        })?;
+        let st = match self.state.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(AdamState { moments: Moments::zeros(p.shape(), self.eight_bit)?, step: 0 })
+            }
+        };
+        st.step += 1;
+        let t = st.step as i32;
+        let bc1 = 1.0 - self.beta1.powi(t);
+        let bc2 = 1.0 - self.beta2.powi(t);
+        let (fv, fs) = win(ctx, flags, 0, flags.numel())?;
+        let base = Params {
+            decay: (1.0 - self.lr * self.weight_decay) as f32,
+            one_minus_beta1: (1.0 - self.beta1) as f32,
+            one_minus_beta2: (1.0 - self.beta2) as f32,
+            eps: self.eps as f32,
+            step_size: (self.lr / bc1) as f32,
+            bc2_sqrt: bc2.sqrt() as f32,
+            flag: fs + u(1 + index),
+            flag_any: fs,
+            ..Default::default()
+        };
+        match &st.moments {
+            Moments::F32 { exp_avg, exp_avg_sq } => {
+                for (s, n) in chunks(p.numel(), ctx.max_binding_elems()) {
+                    let (pv, ps) = win(ctx, p, s, n)?;
+                    let (gv, gs) = win(ctx, g, s, n)?;
+                    let (mv, ms) = win(ctx, exp_avg, s, n)?;
+                    let (vv, vs) = win(ctx, exp_avg_sq, s, n)?;
+                    let prm = Params { n: u(n), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, ..base };
+                    ctx.dispatch(&ADAMW, &Spec::new(), &prm, &[pv, gv, mv, vv, fv], grid(n.div_ceil(256)))?;
+                }
+            }
+            Moments::Blockwise8(b) => {
+                let maps = self.maps.as_ref().ok_or_else(|| {
+                    Error::invalid("AdamW", "an 8-bit update before begin_step made the quantisation maps")
+                })?;
+                let (cv, _) = win(ctx, maps, 0, 512)?;
+                // Windows start on block boundaries, so that word and block indices in the
+                // kernel are relative to the window's first element.
+                let max = ctx.max_binding_elems() / BLOCK * BLOCK;
+                for (s, n) in chunks(p.numel(), max) {
+                    let (pv, ps) = win(ctx, p, s, n)?;
+                    let (gv, gs) = win(ctx, g, s, n)?;
+                    let (q1, q1s) = win(ctx, &b.exp_avg, s / 4, n.div_ceil(4))?;
+                    let (q2, q2s) = win(ctx, &b.exp_avg_sq, s / 4, n.div_ceil(4))?;
+                    let (av, as_) = win(ctx, &b.absmax, 2 * (s / BLOCK), 2 * n.div_ceil(BLOCK))?;
+                    let prm = Params {
+                        n: u(n),
+                        p_shift: ps,
+                        g_shift: gs,
+                        q1_shift: q1s,
+                        q2_shift: q2s,
+                        absmax_shift: as_,
+                        ..base
+                    };
+                    ctx.dispatch(&ADAMW8, &Spec::new(), &prm, &[pv, gv, q1, q2, av, cv, fv], grid(n.div_ceil(BLOCK)))?;
+                }
             }
         }
         Ok(())
@@ -158,8 +426,14 @@ impl AdamW {
 /// `max_norm` (torch.nn.utils.clip_grad_norm_ with norm_type 2). Returns the norm before
 /// clipping as a one-element tensor, left on the GPU.
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<Tensor> {
-    let ctx = Tensor::ctx()?;
     let all: Vec<Tensor> = params.iter().filter_map(|p| p.grad()).collect();
+    clip_grads(&all, max_norm)
+}
+
+/// [`clip_grad_norm`] of the gradients themselves (a fused backward pass clips each
+/// parameter's gradient on its own, before it ever sits in `.grad`).
+pub fn clip_grads(all: &[Tensor], max_norm: f32) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
     let sq = Tensor::zeros(&[all.len().max(1)])?;
     for (i, g) in all.iter().enumerate() {
         reduce_into(&g.reshape(&[g.numel()])?, 1, g.numel(), 1, 1.0, true, &sq, i)?;
@@ -169,7 +443,7 @@ pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<Tensor> {
     // Gradients may share storage (an add's backward hands the same tensor to both inputs):
     // every parameter counts in the norm, but each distinct window is scaled once.
     let mut grads: Vec<&Tensor> = Vec::new();
-    for g in &all {
+    for g in all {
         if !grads.iter().any(|h| h.buffer() == g.buffer() && h.offset() == g.offset()) {
             grads.push(g);
         }
@@ -183,4 +457,32 @@ pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<Tensor> {
         }
     }
     total_sq.sqrt()
+}
+
+/// Backward from `loss` with each parameter's AdamW update applied as soon as its gradient is
+/// complete (`autograd::backward_fused`; kohya's --fused_backward_pass), the gradient first
+/// clipped to `max_norm` on its own (kohya's choice: the global norm is not known until every
+/// gradient exists, which is what this avoids holding) and then freed. Parameters whose
+/// gradient the pass left behind are updated after it. With gradients whose global norm is
+/// below `max_norm`, the result is bit-identical to backward + [`clip_grad_norm`] + `step`.
+pub fn fused_backward(loss: &Tensor, params: &[Tensor], opt: &mut AdamW, max_norm: f32) -> Result<()> {
+    let index: HashMap<u64, usize> =
+        params.iter().enumerate().filter_map(|(i, t)| t.leaf_id().map(|id| (id, i))).collect();
+    opt.begin_step(params.len())?;
+    let update = |i: usize, g: &Tensor, opt: &mut AdamW| -> Result<()> {
+        clip_grads(std::slice::from_ref(g), max_norm)?;
+        opt.update(i, &params[i], g)
+    };
+    crate::autograd::backward_fused(loss, &mut |id, g| match index.get(&id) {
+        Some(&i) => update(i, &g, opt).map(|_| true),
+        None => Ok(false),
+    })?;
+    crate::autograd::reset_uses(params);
+    for (i, t) in params.iter().enumerate() {
+        if let Some(g) = t.grad() {
+            t.zero_grad();
+            update(i, &g, opt)?;
+        }
+    }
+    Ok(())
 }

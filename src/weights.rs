@@ -22,6 +22,7 @@ pub enum FileDType {
     F64,
     I64,
     I32,
+    U8,
 }
 
 impl FileDType {
@@ -33,11 +34,13 @@ impl FileDType {
             "F64" => FileDType::F64,
             "I64" => FileDType::I64,
             "I32" => FileDType::I32,
+            "U8" => FileDType::U8,
             _ => return None,
         })
     }
     fn size(self) -> usize {
         match self {
+            FileDType::U8 => 1,
             FileDType::F16 | FileDType::BF16 => 2,
             FileDType::F32 | FileDType::I32 => 4,
             FileDType::F64 | FileDType::I64 => 8,
@@ -98,7 +101,7 @@ impl SafeFile {
                 Error::invalid(
                     "weights",
                     format!(
-                        "{}: tensor `{name}` is {dtype_s}; the engine reads F32, F16, BF16, F64, I64 and I32",
+                        "{}: tensor `{name}` is {dtype_s}; the engine reads F32, F16, BF16, F64, I64, I32 and U8",
                         path.display()
                     ),
                 )
@@ -162,7 +165,7 @@ impl SafeFile {
             FileDType::F16 => buf.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             FileDType::BF16 => buf.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             FileDType::F64 => buf.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
-            FileDType::I64 | FileDType::I32 => {
+            FileDType::I64 | FileDType::I32 | FileDType::U8 => {
                 return Err(Error::invalid(
                     "weights",
                     format!("{}: tensor `{name}` holds integers, a float tensor was expected", self.path.display()),
@@ -170,6 +173,18 @@ impl SafeFile {
             }
         };
         Ok((e.shape.clone(), data))
+    }
+
+    /// A U8 tensor's bytes (8-bit optimizer codes).
+    pub fn read_u8(&self, name: &str) -> Result<(Vec<usize>, Vec<u8>)> {
+        let (e, buf) = self.raw(name)?;
+        if e.dtype != FileDType::U8 {
+            return Err(Error::invalid(
+                "weights",
+                format!("{}: tensor `{name}` is {:?}, U8 was expected", self.path.display(), e.dtype),
+            ));
+        }
+        Ok((e.shape.clone(), buf))
     }
 
     /// An integer tensor (token ids, timesteps) as i64.
@@ -192,13 +207,14 @@ impl SafeFile {
 /// Produces one tensor's f32 data when the writer reaches it.
 pub type F32Source<'a> = &'a dyn Fn() -> Result<Vec<f32>>;
 
-/// A tensor to write: f32 data, i64 data, or f32 data produced only when the writer reaches
-/// it (`Lazy`: a GPU tensor read back then), so that a model is streamed to disk one tensor at a
-/// time instead of being held on the host whole.
+/// A tensor to write: f32 data, i64 data, or f32 (`Lazy`) or byte (`LazyU8`) data produced
+/// only when the writer reaches it (a GPU tensor read back then), so that a model is streamed to
+/// disk one tensor at a time instead of being held on the host whole.
 pub enum OutData<'a> {
     F32(&'a [f32]),
     I64(&'a [i64]),
     Lazy(F32Source<'a>),
+    LazyU8(&'a dyn Fn() -> Result<Vec<u8>>),
 }
 
 /// Writes a safetensors file atomically (`fsutil::write_atomic`): a crash or a full disk never
@@ -216,6 +232,7 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
             OutData::F32(d) => ("F32", d.len(), 4),
             OutData::I64(d) => ("I64", d.len(), 8),
             OutData::Lazy(_) => ("F32", numel, 4),
+            OutData::LazyU8(_) => ("U8", numel, 1),
         };
         let bytes = len * size;
         if len != numel {
@@ -248,6 +265,16 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
                         ));
                     }
                     w.write_all(bytemuck::cast_slice(&d)).map_err(ctx)?
+                }
+                OutData::LazyU8(produce) => {
+                    let d = produce()?;
+                    if d.len() != shape.iter().product::<usize>() {
+                        return Err(Error::invalid(
+                            "save",
+                            format!("tensor `{name}`: {shape:?} does not match its data"),
+                        ));
+                    }
+                    w.write_all(&d).map_err(ctx)?
                 }
             }
         }

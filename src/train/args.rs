@@ -53,6 +53,16 @@ pub struct TrainOptions {
     /// gradients bit for bit.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub gradient_checkpointing: Option<bool>,
+    /// AdamW with 8-bit moments in bitsandbytes' blockwise scheme (AdamW8bit): 2 bytes of
+    /// optimizer state per parameter instead of 8.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub use_8bit_adam: Option<bool>,
+    /// Apply each parameter's AdamW update as soon as backward has finished its gradient, and
+    /// free the gradient (kohya's --fused_backward_pass): the gradients of the whole model are
+    /// never held at once. --max-grad-norm then clips each parameter's gradient on its own, as
+    /// kohya does; needs --gradient-accumulation-steps 1.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub fused_backward_pass: Option<bool>,
     #[arg(long)]
     pub train_batch_size: Option<usize>,
     #[arg(long)]
@@ -122,6 +132,8 @@ pub struct TrainConfig {
     pub center_crop: bool,
     pub hflip: bool,
     pub gradient_checkpointing: bool,
+    pub use_8bit_adam: bool,
+    pub fused_backward_pass: bool,
     pub train_batch_size: usize,
     pub gradient_accumulation_steps: usize,
     pub max_train_steps: usize,
@@ -178,6 +190,8 @@ impl TrainOptions {
             center_crop,
             hflip,
             gradient_checkpointing,
+            use_8bit_adam,
+            fused_backward_pass,
             train_batch_size,
             gradient_accumulation_steps,
             max_train_steps,
@@ -223,6 +237,8 @@ impl TrainOptions {
             center_crop: self.center_crop.unwrap_or(false),
             hflip: self.hflip.unwrap_or(false),
             gradient_checkpointing: self.gradient_checkpointing.unwrap_or(false),
+            use_8bit_adam: self.use_8bit_adam.unwrap_or(false),
+            fused_backward_pass: self.fused_backward_pass.unwrap_or(false),
             train_batch_size: self.train_batch_size.unwrap_or(1),
             gradient_accumulation_steps: self.gradient_accumulation_steps.unwrap_or(1),
             max_train_steps: self.max_train_steps.unwrap_or(if embedded { 300 } else { 800 }),
@@ -262,6 +278,12 @@ impl TrainConfig {
         }
         if self.train_batch_size == 0 || self.gradient_accumulation_steps == 0 {
             return bad("--train-batch-size and --gradient-accumulation-steps must be at least 1".into());
+        }
+        if self.fused_backward_pass && self.gradient_accumulation_steps != 1 {
+            return bad(format!(
+                "--fused-backward-pass updates each parameter during backward, so it cannot accumulate gradients over --gradient-accumulation-steps {}; use one or the other",
+                self.gradient_accumulation_steps
+            ));
         }
         if self.max_train_steps == 0 {
             return bad("--max-train-steps must be at least 1".into());

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::optim::{AdamState, AdamW};
+use crate::optim::{AdamState, AdamW, Blockwise8, Moments};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::train::export::save_params;
 use crate::train::TrainConfig;
-use crate::weights::SafeFile;
+use crate::weights::{OutData, SafeFile};
 
 const FORMAT: &str = "engine-checkpoint/1";
 
@@ -71,20 +71,47 @@ pub fn save(
     let r = (|| -> Result<()> {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         let mut weights = Vec::new();
-        let mut moments = Vec::new();
+        // (name, shape, f32 tensor) and (name, 8-bit moments, m or v)
+        let mut moments_f32 = Vec::new();
+        let mut moments_8 = Vec::new();
         let mut steps = BTreeMap::new();
         // Streamed to disk one tensor at a time (read back when the writer reaches it).
         for (name, p) in params {
             weights.push((name.clone(), p.shape().to_vec(), p.clone()));
             if let Some(st) = opt.state(p) {
-                moments.push((format!("exp_avg.{name}"), p.shape().to_vec(), st.exp_avg.clone()));
-                moments.push((format!("exp_avg_sq.{name}"), p.shape().to_vec(), st.exp_avg_sq.clone()));
+                match &st.moments {
+                    Moments::F32 { exp_avg, exp_avg_sq } => {
+                        moments_f32.push((format!("exp_avg.{name}"), p.shape().to_vec(), exp_avg.clone()));
+                        moments_f32.push((format!("exp_avg_sq.{name}"), p.shape().to_vec(), exp_avg_sq.clone()));
+                    }
+                    Moments::Blockwise8(b) => {
+                        moments_f32.push((format!("absmax8.{name}"), b.absmax.shape().to_vec(), b.absmax.clone()));
+                        moments_8.push((format!("exp_avg8.{name}"), b, true));
+                        moments_8.push((format!("exp_avg_sq8.{name}"), b, false));
+                    }
+                }
                 steps.insert(name.clone(), st.step);
             }
         }
         let meta = BTreeMap::from([("format".to_string(), FORMAT.to_string())]);
         save_params(&tmp.join("params.safetensors"), &weights, &meta, false)?;
-        save_params(&tmp.join("optimizer.safetensors"), &moments, &meta, false)?;
+        // 8-bit moments: their codes as U8, beside the f32 tensors (absmax and f32 moments).
+        type Bytes<'a> = Box<dyn Fn() -> Result<Vec<u8>> + 'a>;
+        type Floats<'a> = Box<dyn Fn() -> Result<Vec<f32>> + 'a>;
+        let reads8: Vec<Bytes> = moments_8
+            .iter()
+            .map(|(_, b, m)| -> Bytes { Box::new(move || b.codes().map(|(qm, qv)| if *m { qm } else { qv })) })
+            .collect();
+        let reads32: Vec<Floats> =
+            moments_f32.iter().map(|(_, _, t)| -> Floats { Box::new(move || t.to_vec()) }).collect();
+        let mut out: Vec<(String, Vec<usize>, OutData)> = Vec::new();
+        for ((n, shape, _), r) in moments_f32.iter().zip(&reads32) {
+            out.push((n.clone(), shape.clone(), OutData::Lazy(r.as_ref())));
+        }
+        for ((n, b, _), r) in moments_8.iter().zip(&reads8) {
+            out.push((n.clone(), vec![b.numel], OutData::LazyU8(r.as_ref())));
+        }
+        crate::weights::save(&tmp.join("optimizer.safetensors"), &out, &meta)?;
         let state = serde_json::json!({
             "format": FORMAT, "step": step, "rng": rng.state().to_string(), "seed": cfg.seed,
             "adam_steps": steps, "losses": losses,
@@ -143,16 +170,32 @@ pub fn load(dir: &Path, params: &[(String, Tensor)], opt: &mut AdamW) -> Result<
         }
         p.write(&weights.read_f32(name)?.1)?;
         if let Some(step) = v["adam_steps"][name].as_u64() {
-            let m = moments.read_f32(&format!("exp_avg.{name}"))?.1;
-            let s = moments.read_f32(&format!("exp_avg_sq.{name}"))?.1;
-            opt.set_state(
-                p,
-                AdamState {
+            let is8 = moments.get(&format!("exp_avg8.{name}")).is_some();
+            if is8 != (opt.eight_bit && p.numel() >= crate::optim::MIN_8BIT_SIZE) {
+                return Err(Error::invalid(
+                    "train",
+                    format!(
+                        "checkpoint {} holds {} AdamW moments for `{name}` but this run uses {}: resume with the --use-8bit-adam setting the run started with",
+                        dir.display(),
+                        if is8 { "8-bit" } else { "f32" },
+                        if is8 { "f32 ones" } else { "8-bit ones (--use-8bit-adam)" }
+                    ),
+                ));
+            }
+            let moments = if is8 {
+                let m = moments.read_u8(&format!("exp_avg8.{name}"))?.1;
+                let s = moments.read_u8(&format!("exp_avg_sq8.{name}"))?.1;
+                let a = moments.read_f32(&format!("absmax8.{name}"))?.1;
+                Moments::Blockwise8(Blockwise8::from_host(p.numel(), &m, &s, &a)?)
+            } else {
+                let m = moments.read_f32(&format!("exp_avg.{name}"))?.1;
+                let s = moments.read_f32(&format!("exp_avg_sq.{name}"))?.1;
+                Moments::F32 {
                     exp_avg: Tensor::from_slice(&m, p.shape())?,
                     exp_avg_sq: Tensor::from_slice(&s, p.shape())?,
-                    step,
-                },
-            )?;
+                }
+            };
+            opt.set_state(p, AdamState { moments, step })?;
         }
     }
     let losses = v["losses"]

@@ -481,6 +481,7 @@ fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState
     opt.beta2 = cfg.adam_beta2;
     opt.eps = cfg.adam_epsilon;
     opt.weight_decay = cfg.adam_weight_decay;
+    opt.eight_bit = cfg.use_8bit_adam;
 
     check_disk_room(cfg, &params, &[unet_vb, clip_vb, vae_vb])?;
     let mut rng = Rng::new(cfg.seed);
@@ -618,42 +619,49 @@ fn train_loop(
             };
             let scale = 1.0 / cfg.gradient_accumulation_steps as f32;
             let loss = if scale != 1.0 { loss.scale(scale)? } else { loss };
-            loss.backward()?;
             // One readback per micro-step: the losses, and whether an earlier update made a
             // parameter non-finite (the optimizer's flag, written by the last step's AdamW).
-            let mut parts = vec![li.reshape(&[1])?];
-            if let Some(lp) = &lp {
-                parts.push(lp.reshape(&[1])?);
-            }
-            if let Some(f) = opt.nonfinite_flags() {
-                parts.push(f.narrow0(0, 1)?);
-            }
-            let stats = cat(&parts.iter().collect::<Vec<_>>(), 0)?.to_vec()?;
-            li_sum += stats[0] as f64;
-            if lp.is_some() {
-                lp_sum += stats[1] as f64;
-            }
-            if opt.nonfinite_flags().is_some() && stats[stats.len() - 1] != 0.0 {
-                return Err(nonfinite_update(&opt, &params, step, cfg));
+            // A fused backward pass updates the weights as it goes, so it reads them first.
+            let read_stats = |li_sum: &mut f64, lp_sum: &mut f64| -> Result<()> {
+                let mut parts = vec![li.reshape(&[1])?];
+                if let Some(lp) = &lp {
+                    parts.push(lp.reshape(&[1])?);
+                }
+                if let Some(f) = opt.nonfinite_flags() {
+                    parts.push(f.narrow0(0, 1)?);
+                }
+                let stats = cat(&parts.iter().collect::<Vec<_>>(), 0)?.to_vec()?;
+                *li_sum += stats[0] as f64;
+                if lp.is_some() {
+                    *lp_sum += stats[1] as f64;
+                }
+                if opt.nonfinite_flags().is_some() && stats[stats.len() - 1] != 0.0 {
+                    return Err(nonfinite_update(&opt, &params, step, cfg));
+                }
+                Ok(())
+            };
+            if cfg.fused_backward_pass {
+                read_stats(&mut li_sum, &mut lp_sum)?;
+                if !li_sum.is_finite() || !lp_sum.is_finite() {
+                    return Err(nonfinite_loss(cfg, li_sum + cfg.prior_loss_weight * lp_sum, step, lr));
+                }
+                crate::optim::fused_backward(&loss, &tensors, &mut opt, cfg.max_grad_norm as f32)?;
+            } else {
+                loss.backward()?;
+                read_stats(&mut li_sum, &mut lp_sum)?;
             }
         }
         let acc = cfg.gradient_accumulation_steps as f64;
         let (li, lp) = (li_sum / acc, lp_sum / acc);
         if !li.is_finite() || !lp.is_finite() {
-            return Err(Error::invalid(
-                "train",
-                format!(
-                    "the loss became {} at step {}; the weights are still finite (the update was not applied): lower --learning-rate (now {lr:e}){}",
-                    li + cfg.prior_loss_weight * lp,
-                    step + 1,
-                    last_checkpoint_hint(cfg)
-                ),
-            ));
+            return Err(nonfinite_loss(cfg, li + cfg.prior_loss_weight * lp, step, lr));
         }
-        clip_grad_norm(&tensors, cfg.max_grad_norm as f32)?;
-        opt.step(&tensors)?;
-        for t in &tensors {
-            t.zero_grad();
+        if !cfg.fused_backward_pass {
+            clip_grad_norm(&tensors, cfg.max_grad_norm as f32)?;
+            opt.step(&tensors)?;
+            for t in &tensors {
+                t.zero_grad();
+            }
         }
         losses.push((step + 1, li, lp));
         let done = step + 1 - start;
@@ -693,6 +701,18 @@ fn train_loop(
     }
     bar.finish_and_clear();
     Ok(Trained { state: TrainState { params, tensors, opt, rng, start, losses, log, log_path }, end, t0 })
+}
+
+/// The error for a loss that became NaN or Inf at `step` (0-based): nothing was updated from it.
+fn nonfinite_loss(cfg: &TrainConfig, loss: f64, step: usize, lr: f64) -> Error {
+    Error::invalid(
+        "train",
+        format!(
+            "the loss became {loss} at step {}; the weights are still finite (the update was not applied): lower --learning-rate (now {lr:e}){}",
+            step + 1,
+            last_checkpoint_hint(cfg)
+        ),
+    )
 }
 
 /// Takes the trained state; where the run reached --max-train-steps, writes the model (the
