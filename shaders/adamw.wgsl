@@ -84,6 +84,9 @@ var<workgroup> red_m: array<f32, 256>;
 var<workgroup> red_v: array<f32, 256>;
 var<workgroup> codes_m: array<u32, 256>;
 var<workgroup> codes_v: array<u32, 256>;
+// The two maps, copied once per workgroup: the searches below read them 20 times per element,
+// and workgroup memory is cheaper to read than a bounds-checked storage buffer.
+var<workgroup> wcode: array<f32, 512>;
 
 fn code_byte(word: u32, i: u32) -> u32 {
     return (word >> (8u * (i & 3u))) & 0xffu;
@@ -92,17 +95,15 @@ fn code_byte(word: u32, i: u32) -> u32 {
 // The index of the entry of map `base` (0: signed, 256: unsigned) nearest to x; on a tie the
 // lower one, as torch.argmin picks the first minimum.
 fn nearest_code(base: u32, x: f32) -> u32 {
-    // Largest i with code[i] <= x (0 when x is below every entry).
+    // Largest i with code[i] <= x (0 when x is below every entry): eight halving steps,
+    // unrolled and branch-free so that the lanes of a SIMD batch never diverge.
     var lo = 0u;
-    var hi = 255u;
-    loop {
-        if (lo >= hi) { break; }
-        let mid = (lo + hi + 1u) / 2u;
-        if (q_code[base + mid] <= x) { lo = mid; } else { hi = mid - 1u; }
+    for (var step = 128u; step > 0u; step = step / 2u) {
+        lo = select(lo, lo + step, wcode[base + lo + step] <= x);
     }
     if (lo < 255u) {
-        let below = abs(x - q_code[base + lo]);
-        let above = abs(q_code[base + lo + 1u] - x);
+        let below = abs(x - wcode[base + lo]);
+        let above = abs(wcode[base + lo + 1u] - x);
         if (above < below) { return lo + 1u; }
     }
     return lo;
@@ -114,6 +115,9 @@ fn adamw8_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     let block = wg.y * nwg.x + wg.x;
     let i = block * 256u + lid;
     let inside = i < p.n;
+    // The maps' copy is first read after the barrier that follows the update.
+    wcode[lid] = q_code[lid];
+    wcode[256u + lid] = q_code[256u + lid];
     let am = q_absmax[p.absmax_shift + 2u * block];
     let av = q_absmax[p.absmax_shift + 2u * block + 1u];
     var m2 = 0.0;
@@ -135,13 +139,30 @@ fn adamw8_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     red_m[lid] = abs(m2);
     red_v[lid] = v2;
     workgroupBarrier();
-    for (var s = 128u; s > 0u; s = s / 2u) {
-        if (lid < s) {
-            red_m[lid] = max(red_m[lid], red_m[lid + s]);
-            red_v[lid] = max(red_v[lid], red_v[lid + s]);
+    // Max over the block in two levels of 16 (three barriers rather than a tree's eight: each
+    // barrier costs lavapipe a pass over the whole workgroup).
+    if (lid < 16u) {
+        var a = 0.0;
+        var b = 0.0;
+        for (var k = 0u; k < 16u; k = k + 1u) {
+            a = max(a, red_m[lid * 16u + k]);
+            b = max(b, red_v[lid * 16u + k]);
         }
-        workgroupBarrier();
+        codes_m[lid] = bitcast<u32>(a);
+        codes_v[lid] = bitcast<u32>(b);
     }
+    workgroupBarrier();
+    if (lid == 0u) {
+        var a = 0.0;
+        var b = 0.0;
+        for (var k = 0u; k < 16u; k = k + 1u) {
+            a = max(a, bitcast<f32>(codes_m[k]));
+            b = max(b, bitcast<f32>(codes_v[k]));
+        }
+        red_m[0] = a;
+        red_v[0] = b;
+    }
+    workgroupBarrier();
     // An all-zero block keeps absmax 1 (bitsandbytes' reference does the same).
     var new_am = red_m[0];
     var new_av = red_v[0];

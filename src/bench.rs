@@ -259,14 +259,20 @@ pub fn attention_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
 }
 
 /// One AdamW step over 100 M parameters: bytes = 7 x 4 per parameter (p, m, v read and
-/// written, g read).
+/// written, g read); and the 8-bit one (`--use-8bit-adam`): 3 x 4 + 2 x 2 bytes per parameter
+/// (p read and written, g read, two codes read and written; absmax and the maps are noise).
 pub fn adamw_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     let n = 100_000_000;
     let p = Tensor::zeros(&[n])?.requires_grad_();
     p.sum_all()?.backward()?;
-    let mut opt = crate::optim::AdamW::new(1e-4);
-    let (secs, timer) = time_gpu(3, || opt.step(std::slice::from_ref(&p)))?;
-    Ok(vec![row("adamw", format!("{n} params"), secs, timer, None, Some(28.0 * n as f64), peaks)])
+    let mut rows = Vec::new();
+    for (name, eight_bit, bytes) in [("adamw", false, 28.0), ("adamw8bit", true, 16.0)] {
+        let mut opt = crate::optim::AdamW::new(1e-4);
+        opt.eight_bit = eight_bit;
+        let (secs, timer) = time_gpu(3, || opt.step(std::slice::from_ref(&p)))?;
+        rows.push(row(name, format!("{n} params"), secs, timer, None, Some(bytes * n as f64), peaks));
+    }
+    Ok(rows)
 }
 
 /// End to end: one DreamBooth training step of the U-Net (forward, backward, gradient clipping,
@@ -337,13 +343,35 @@ pub fn e2e_suite(_peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
-/// The memory settings `engine bench memory` measures, as (name, gradient checkpointing, text
-/// encoder trained). Half precision and 8-bit AdamW join when they exist.
-pub const MEMORY_SETTINGS: [(&str, bool, bool); 4] = [
-    ("f32", false, false),
-    ("f32 + gradient checkpointing", true, false),
-    ("f32 + text encoder", false, true),
-    ("f32 + checkpointing + text encoder", true, true),
+/// One memory setting of `engine bench memory`: `engine train`'s flags of the same names.
+pub struct MemorySetting {
+    pub name: &'static str,
+    pub gradient_checkpointing: bool,
+    pub train_text_encoder: bool,
+    pub use_8bit_adam: bool,
+    pub fused_backward_pass: bool,
+}
+
+const fn setting(name: &'static str, ckpt: bool, te: bool, adam8: bool, fused: bool) -> MemorySetting {
+    MemorySetting {
+        name,
+        gradient_checkpointing: ckpt,
+        train_text_encoder: te,
+        use_8bit_adam: adam8,
+        fused_backward_pass: fused,
+    }
+}
+
+/// The memory settings `engine bench memory` measures (`--settings` indexes this list). Half
+/// precision joins when it exists.
+pub const MEMORY_SETTINGS: [MemorySetting; 7] = [
+    setting("f32", false, false, false, false),
+    setting("f32 + gradient checkpointing", true, false, false, false),
+    setting("f32 + text encoder", false, true, false, false),
+    setting("f32 + checkpointing + text encoder", true, true, false, false),
+    setting("f32 + checkpointing + 8-bit AdamW", true, false, true, false),
+    setting("f32 + checkpointing + 8-bit AdamW + fused backward", true, false, true, true),
+    setting("f32 + checkpointing + 8-bit AdamW + fused backward + text encoder", true, true, true, true),
 ];
 
 /// One DreamBooth training step of SD 1.5's real configuration (weights.toml's sd15, random
@@ -352,8 +380,9 @@ pub const MEMORY_SETTINGS: [(&str, bool, bool); 4] = [
 /// over the step, which is what a GPU must hold (the pool's bytes do not depend on the adapter),
 /// and the step's time; and the same for forward and backward alone (where gradient
 /// checkpointing acts). Two steps are run and the second is reported: AdamW allocates its
-/// moments in the first, and they stay resident in every later step. What `engine train` holds is all there: the U-Net with gradients and
-/// AdamW moments, the text encoder (trained, or frozen beside cached states) and the frozen VAE.
+/// moments in the first, and they stay resident in every later step. What `engine train` holds
+/// is all there: the U-Net with gradients and AdamW moments, and a trained text encoder; the
+/// frozen VAE and a frozen text encoder have left the GPU after caching, as they do in training.
 pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRow>> {
     use crate::models::config::{ClipConfig, UNetConfig, VaeConfig};
     use crate::models::single_file::builtin_config;
@@ -371,9 +400,11 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
     let lat = resolution / 8;
     let mut rows = Vec::new();
     for &i in settings {
-        let (name, checkpointing, train_te) = *MEMORY_SETTINGS
+        let setting = MEMORY_SETTINGS
             .get(i)
             .ok_or_else(|| crate::error::Error::invalid("bench memory", format!("no setting {i}")))?;
+        let (name, checkpointing, train_te) =
+            (setting.name, setting.gradient_checkpointing, setting.train_text_encoder);
         ctx.sync()?;
         ctx.pool.trim();
         ctx.pool.reset_peak();
@@ -382,8 +413,9 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         unet.gradient_checkpointing = checkpointing;
         let cvb = Loader::new(Source::Random { seed: 2 }, train_te);
         let clip = ClipTextModel::new(&cvb, &ccfg)?;
-        let vvb = Loader::new(Source::Random { seed: 3 }, false);
-        let _vae = AutoencoderKL::new(&vvb, &vcfg)?;
+        // The VAE encodes the images before training and then leaves the GPU, as in `engine
+        // train` (it comes back only for validation samples).
+        drop(AutoencoderKL::new(&Loader::new(Source::Random { seed: 3 }, false), &vcfg)?);
         let mut params: Vec<Tensor> = uvb.parameters().into_iter().map(|(_, t)| t).collect();
         if train_te {
             params.extend(cvb.parameters().into_iter().map(|(_, t)| t));
@@ -396,7 +428,10 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         let ids: Vec<Vec<u32>> =
             (0..2u32).map(|j| (0..77u32).map(|k| (k * 131 + j * 7919) % 49408).collect()).collect();
         let frozen_states = if train_te { None } else { Some(crate::with_no_grad(|| clip.forward(&ids))?) };
+        // A frozen text encoder leaves the GPU once the prompts' states are cached.
+        let clip = train_te.then_some(clip);
         let mut opt = crate::optim::AdamW::new(1e-6);
+        opt.eight_bit = setting.use_8bit_adam;
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
         // Two steps, the second measured: from then on AdamW's moments are resident, as in
         // every step of a run but the first.
@@ -407,19 +442,27 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             let t0 = std::time::Instant::now();
             let ehs = match &frozen_states {
                 Some(s) => s.clone(),
-                None => clip.forward(&ids)?,
+                None => clip.as_ref().expect("trained text encoder").forward(&ids)?,
             };
             let pred = unet.forward(&x, &t, &ehs)?;
             let li = crate::ops::loss::mse_loss(&pred.narrow0(0, 1)?, &noise.narrow0(0, 1)?)?;
             let lp = crate::ops::loss::mse_loss(&pred.narrow0(1, 1)?, &noise.narrow0(1, 1)?)?;
-            li.add(&lp)?.backward()?;
-            drop((pred, li, lp, ehs));
+            let loss = li.add(&lp)?;
+            if setting.fused_backward_pass {
+                // The updates happen inside backward: the forward+backward row is the step.
+                crate::optim::fused_backward(&loss, &params, &mut opt, 1.0)?;
+            } else {
+                loss.backward()?;
+            }
+            drop((pred, li, lp, ehs, loss));
             ctx.sync()?;
             // Forward and backward (activations, gradients), where gradient checkpointing acts.
             (fb_secs, fb_peak) = (t0.elapsed().as_secs_f64(), gib(ctx.pool.stats().peak_bytes));
-            crate::optim::clip_grad_norm(&params, 1.0)?;
-            opt.step(&params)?;
-            params.iter().for_each(|p| p.zero_grad());
+            if !setting.fused_backward_pass {
+                crate::optim::clip_grad_norm(&params, 1.0)?;
+                opt.step(&params)?;
+                params.iter().for_each(|p| p.zero_grad());
+            }
             ctx.sync()?;
             (secs, peak) = (t0.elapsed().as_secs_f64(), gib(ctx.pool.stats().peak_bytes));
         }

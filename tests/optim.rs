@@ -231,3 +231,92 @@ fn adamw8bit_follows_the_blockwise_scheme_and_small_tensors_stay_f32() {
     let bytes = opt.state(&p).unwrap().moments.bytes();
     assert_eq!(bytes, 2 * n.div_ceil(4) * 4 + 8 * n.div_ceil(BLOCK));
 }
+
+/// 100 steps of the sd-shaped U-Net on one fixed batch with f32 AdamW and with 8-bit AdamW, in
+/// the engine and in PyTorch + bitsandbytes (files written by tools/compare_adamw8bit.py, named
+/// by ENGINE_ADAMW8BIT_CASE): how far each 8-bit run lands from its f32 run, relative to how far
+/// the f32 run moved the weights. The engine's 8-bit run must land no further from f32 than
+/// bitsandbytes' does (with 50% slack: different f32 roundings take the runs apart a little).
+/// Needs Python, so not part of the default run:
+///     python tools/compare_adamw8bit.py --out target/adamw8bit
+///     ENGINE_ADAMW8BIT_CASE=target/adamw8bit cargo test --release --test optim -- --ignored adamw8bit_against
+#[test]
+#[ignore]
+fn adamw8bit_against_bitsandbytes_on_the_sd_shaped_unet() {
+    use engine::models::Model;
+    use engine::weights::SafeFile;
+    use std::path::Path;
+    let case = std::env::var("ENGINE_ADAMW8BIT_CASE")
+        .expect("ENGINE_ADAMW8BIT_CASE: the folder tools/compare_adamw8bit.py wrote");
+    let case = Path::new(&case);
+    let losses: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("losses.json")).unwrap()).unwrap();
+    let (steps, lr, wd) = (
+        losses["steps"].as_u64().unwrap() as usize,
+        losses["lr"].as_f64().unwrap(),
+        losses["weight_decay"].as_f64().unwrap(),
+    );
+    let batch = SafeFile::open(&case.join("batch.safetensors")).unwrap();
+    let read = |f: &SafeFile, n: &str| -> (Vec<usize>, Vec<f32>) { f.read_f32(n).unwrap() };
+    let tensor = |n: &str| {
+        let (s, d) = read(&batch, n);
+        engine::Tensor::from_slice(&d, &s).unwrap()
+    };
+    let (x, noise, ts, ehs) =
+        (tensor("latents"), tensor("noise"), tensor("timesteps"), tensor("encoder_hidden_states"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/sd-shaped/model");
+    let model = Model::open(&dir).unwrap();
+    let run = |eight_bit: bool| -> (Vec<(String, Vec<f32>)>, Vec<f32>) {
+        let (unet, vb) = model.unet(true).unwrap();
+        let params: Vec<engine::Tensor> = vb.parameters().into_iter().map(|(_, t)| t).collect();
+        let mut opt = AdamW::new(lr);
+        opt.weight_decay = wd;
+        opt.eight_bit = eight_bit;
+        let mut curve = Vec::new();
+        for _ in 0..steps {
+            let pred = unet.forward(&x, &ts, &ehs).unwrap();
+            let loss = engine::ops::loss::mse_loss(&pred, &noise).unwrap();
+            loss.backward().unwrap();
+            opt.step(&params).unwrap();
+            params.iter().for_each(|p| p.zero_grad());
+            curve.push(loss.item().unwrap());
+        }
+        (vb.parameters().into_iter().map(|(n, t)| (n, t.to_vec().unwrap())).collect(), curve)
+    };
+    let (e32, c32) = run(false);
+    let (e8, c8) = run(true);
+    let p0: Vec<(String, Vec<f32>)> =
+        model.unet(true).unwrap().1.parameters().into_iter().map(|(n, t)| (n, t.to_vec().unwrap())).collect();
+    let torch32 = SafeFile::open(&case.join("torch_adamw.safetensors")).unwrap();
+    let bnb8 = SafeFile::open(&case.join("bnb_adamw8bit.safetensors")).unwrap();
+    let t32: Vec<Vec<f32>> = p0.iter().map(|(n, _)| read(&torch32, n).1).collect();
+    let b8: Vec<Vec<f32>> = p0.iter().map(|(n, _)| read(&bnb8, n).1).collect();
+    let dist = |a: &dyn Fn(usize) -> Vec<f32>, b: &dyn Fn(usize) -> Vec<f32>| -> f64 {
+        (0..p0.len())
+            .map(|i| a(i).iter().zip(b(i)).map(|(x, y)| (*x as f64 - y as f64).powi(2)).sum::<f64>())
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (fp0, fe32, fe8) = (|i: usize| p0[i].1.clone(), |i: usize| e32[i].1.clone(), |i: usize| e8[i].1.clone());
+    let (ft32, fb8) = (|i: usize| t32[i].clone(), |i: usize| b8[i].clone());
+    let moved = dist(&fe32, &fp0);
+    let moved_torch = dist(&ft32, &fp0);
+    let engine_gap = dist(&fe8, &fe32) / moved;
+    let bnb_gap = dist(&fb8, &ft32) / moved_torch;
+    let cross32 = dist(&fe32, &ft32) / moved;
+    let cross8 = dist(&fe8, &fb8) / moved;
+    let tl = |k: &str| losses[k].as_array().unwrap().last().unwrap().as_f64().unwrap();
+    eprintln!(
+        "{steps} steps, lr {lr:e}, weight decay {wd}: |f32 run - start| engine {moved:.4e}, torch {moved_torch:.4e}"
+    );
+    eprintln!("| run | final loss | distance from its f32 run / f32 update |");
+    eprintln!("|---|---|---|");
+    eprintln!("| engine AdamW (f32) | {:.6} | - |", c32.last().unwrap());
+    eprintln!("| engine --use-8bit-adam | {:.6} | {engine_gap:.4} |", c8.last().unwrap());
+    eprintln!("| torch.optim.AdamW | {:.6} | - |", tl("torch_adamw"));
+    eprintln!("| bitsandbytes AdamW8bit | {:.6} | {bnb_gap:.4} |", tl("bnb_adamw8bit"));
+    eprintln!(
+        "engine f32 vs torch f32: {cross32:.4}; engine 8-bit vs bitsandbytes 8-bit: {cross8:.4} (of the f32 update)"
+    );
+    assert!(engine_gap <= 1.5 * bnb_gap, "engine 8-bit lands {engine_gap:.4} from f32, bitsandbytes {bnb_gap:.4}");
+}

@@ -278,6 +278,8 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let nets = load_models(cfg, &p)?;
     let caches = cache(cfg, &p, &nets, progress)?;
     let state = init_state(cfg, &p, &nets)?;
+    // Latents and (frozen) text states are cached: the VAE and a frozen text encoder leave the GPU.
+    nets.release_frozen();
     let trained = train_loop(cfg, &p, &nets, &caches, state, progress)?;
     finish(cfg, &p, &nets, trained)
 }
@@ -375,25 +377,70 @@ fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
 }
 
 /// The scheduler and the three networks on the GPU, with the loaders that hold their parameters.
-struct Nets {
+/// A network the run needs only now and then (the VAE, a frozen text encoder): loaded from the
+/// model when asked for and dropped again by `release`, so that it holds no GPU memory while
+/// the U-Net trains (it comes back for validation samples and the export).
+struct OnDemand<'a, T> {
+    load: Box<dyn Fn() -> Result<(T, Loader)> + 'a>,
+    held: std::cell::RefCell<Option<std::rc::Rc<(T, Loader)>>>,
+    /// False for a network being trained: it is never dropped.
+    releasable: bool,
+}
+
+impl<'a, T> OnDemand<'a, T> {
+    fn new(load: Box<dyn Fn() -> Result<(T, Loader)> + 'a>, releasable: bool) -> Result<Self> {
+        let held = std::cell::RefCell::new(Some(std::rc::Rc::new(load()?)));
+        Ok(OnDemand { load, held, releasable })
+    }
+
+    /// The network, loaded again if it was released.
+    fn get(&self) -> Result<std::rc::Rc<(T, Loader)>> {
+        if let Some(n) = self.held.borrow().as_ref() {
+            return Ok(n.clone());
+        }
+        let n = std::rc::Rc::new((self.load)()?);
+        *self.held.borrow_mut() = Some(n.clone());
+        Ok(n)
+    }
+
+    /// Drops the network's weights from the GPU (once no caller holds it).
+    fn release(&self) {
+        if self.releasable {
+            *self.held.borrow_mut() = None;
+        }
+    }
+}
+
+struct Nets<'a> {
     schedule: Schedule,
     unet: UNet2DConditionModel,
     unet_vb: Loader,
-    clip: ClipTextModel,
-    clip_vb: Loader,
-    vae: AutoencoderKL,
-    vae_vb: Loader,
+    /// The text encoder: trained with --train-text-encoder (then always held), else frozen.
+    clip: OnDemand<'a, ClipTextModel>,
+    /// The frozen VAE.
+    vae: OnDemand<'a, AutoencoderKL>,
+}
+
+impl Nets<'_> {
+    /// The frozen networks leave the GPU (after the latents and text states are cached, and
+    /// after each validation).
+    fn release_frozen(&self) {
+        self.clip.release();
+        self.vae.release();
+    }
 }
 
 /// Takes the prepared model; produces the noise schedule and the U-Net (trainable), the text
 /// encoder (trainable with --train-text-encoder) and the VAE, loaded onto the GPU.
-fn load_models(cfg: &TrainConfig, p: &Prepared) -> Result<Nets> {
+fn load_models<'a>(cfg: &TrainConfig, p: &'a Prepared) -> Result<Nets<'a>> {
     let schedule = crate::diffusion::Schedule::of(&p.model)?;
     let (mut unet, unet_vb) = p.model.unet(true)?;
     unet.gradient_checkpointing = cfg.gradient_checkpointing;
-    let (clip, clip_vb) = p.model.text_encoder(cfg.train_text_encoder)?;
-    let (vae, vae_vb) = p.model.vae_with_loader()?;
-    Ok(Nets { schedule, unet, unet_vb, clip, clip_vb, vae, vae_vb })
+    let train_te = cfg.train_text_encoder;
+    let m = &p.model;
+    let clip = OnDemand::new(Box::new(move || m.text_encoder(train_te)), !train_te)?;
+    let vae = OnDemand::new(Box::new(move || m.vae_with_loader()), true)?;
+    Ok(Nets { schedule, unet, unet_vb, clip, vae })
 }
 
 /// What every step reads without computing it again.
@@ -414,7 +461,9 @@ struct Caches {
 /// encoder is frozen.
 fn cache(cfg: &TrainConfig, p: &Prepared, nets: &Nets, progress: bool) -> Result<Caches> {
     let Prepared { vcfg, instance_images, tok, instance_prompt, .. } = p;
-    let Nets { schedule, unet, clip, vae, .. } = nets;
+    let Nets { schedule, unet, .. } = nets;
+    let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
+    let (clip, vae) = (&clip.0, &vae.0);
     if cfg.with_prior_preservation {
         ensure_class_images(cfg, unet, clip, tok, vae, schedule, progress)?;
     }
@@ -470,7 +519,9 @@ struct TrainState {
 /// the end of the run, and produces the training state: fresh at step 0, or restored from the
 /// checkpoint, with logs.jsonl cut back to that step and opened for appending.
 fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState> {
-    let Nets { unet_vb, clip_vb, vae_vb, .. } = nets;
+    let Nets { unet_vb, .. } = nets;
+    let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
+    let (clip_vb, vae_vb) = (&clip.1, &vae.1);
     let mut params: Vec<(String, Tensor)> = unet_vb.parameters();
     if cfg.train_text_encoder {
         params.extend(clip_vb.parameters().into_iter().map(|(n, t)| (format!("text_encoder.{n}"), t)));
@@ -532,8 +583,19 @@ fn train_loop(
     progress: bool,
 ) -> Result<Trained> {
     let Prepared { ucfg, vcfg, tok, identifier, .. } = p;
-    let Nets { schedule, unet, clip, vae, .. } = nets;
+    let Nets { schedule, unet, .. } = nets;
     let Caches { inst, class, ids_inst, ids_class, cached_text } = caches;
+    // The validation samples, with the frozen networks loaded for them and released after.
+    let validate_at = |s: usize| -> Result<()> {
+        let Some(vp) = &cfg.validation_prompt else { return Ok(()) };
+        let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
+        validate(cfg, &replace_identifier(vp, identifier), unet, &clip.0, tok, &vae.0, schedule, s)?;
+        drop((clip, vae));
+        nets.release_frozen();
+        Ok(())
+    };
+    // The trained text encoder (held throughout), when there is one.
+    let trained_clip = if cached_text.is_none() { Some(nets.clip.get()?) } else { None };
     let TrainState { params, tensors, mut opt, mut rng, start, mut losses, mut log, log_path } = state;
     let b = cfg.train_batch_size;
     let lat = cfg.resolution / vcfg.downscale();
@@ -557,9 +619,9 @@ fn train_loop(
     };
     // Samples of the untouched model, the first row of the validation grid (their randomness is
     // a stream of its own, so training is the same with or without them).
-    if let (0, Some(vp)) = (start, &cfg.validation_prompt) {
+    if let (0, Some(_)) = (start, &cfg.validation_prompt) {
         if cfg.num_validation_images > 0 && end > 0 {
-            bar.suspend(|| validate(cfg, &replace_identifier(vp, identifier), unet, clip, tok, vae, schedule, 0))?;
+            bar.suspend(|| validate_at(0))?;
         }
     }
     let t0 = Instant::now();
@@ -606,7 +668,7 @@ fn train_loop(
                     if !class.is_empty() {
                         ids.extend(vec![ids_class.clone(); b]);
                     }
-                    clip.forward(&ids)?
+                    trained_clip.as_ref().expect("held when not cached").0.forward(&ids)?
                 }
             };
             let pred = unet.forward(&noisy, &tt, &ehs)?;
@@ -680,10 +742,8 @@ fn train_loop(
         bar.set_position((step + 1) as u64);
 
         let s = step + 1;
-        if let Some(vp) = &cfg.validation_prompt {
-            if s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps {
-                bar.suspend(|| validate(cfg, &replace_identifier(vp, identifier), unet, clip, tok, vae, schedule, s))?;
-            }
+        if cfg.validation_prompt.is_some() && (s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps) {
+            bar.suspend(|| validate_at(s))?;
         }
         let stopping = s == end && s < cfg.max_train_steps;
         if s.is_multiple_of(cfg.checkpointing_steps) || stopping || s == cfg.max_train_steps {
@@ -721,14 +781,15 @@ fn nonfinite_loss(cfg: &TrainConfig, loss: f64, step: usize, lr: f64) -> Error {
 /// Produces the run's summary.
 fn finish(cfg: &TrainConfig, p: &Prepared, nets: &Nets, trained: Trained) -> Result<Summary> {
     let Prepared { model, identifier, .. } = p;
-    let Nets { unet_vb, clip_vb, vae_vb, .. } = nets;
+    let Nets { unet_vb, .. } = nets;
     let Trained { state: TrainState { start, losses, .. }, end, t0 } = trained;
     let steps_run = end - start;
     let finished = end == cfg.max_train_steps;
     if finished {
         // Streamed: each parameter is read back when its file reaches it.
         let out = |vb: &crate::nn::Loader| export::out_params(&vb.parameters());
-        let (u, t, v) = (out(unet_vb), out(clip_vb), out(vae_vb));
+        let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
+        let (u, t, v) = (out(unet_vb), out(&clip.1), out(&vae.1));
         let r = export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file);
         if let Err(e) = r {
             let (step, dir) = checkpoint::list(&cfg.output_dir).pop().unwrap_or((end, cfg.output_dir.clone()));
