@@ -211,15 +211,13 @@ fn diffusers_check(out: &Path, pipe: &Pipeline) {
 
 #[test]
 fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
-    let (a, b) = (temp("straight"), temp("resumed"));
-    let opts = |o: &mut TrainOptions| {
+    let base = |o: &mut TrainOptions| {
         o.max_train_steps = Some(6);
         o.with_prior_preservation = Some(true);
         o.num_class_images = Some(2);
         o.sample_steps = Some(2);
         o.hflip = Some(true);
         o.train_text_encoder = Some(true);
-        o.gradient_accumulation_steps = Some(2);
         o.lr_scheduler = Some("cosine".into());
         o.lr_warmup_steps = Some(2);
         o.checkpointing_steps = Some(100);
@@ -227,6 +225,22 @@ fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
         o.validation_steps = Some(1000);
         o.num_validation_images = Some(0);
     };
+    resumes_bit_identical("accumulating", &|o| {
+        base(o);
+        o.gradient_accumulation_steps = Some(2);
+    });
+    // 8-bit moments (codes and absmax in the checkpoint), updated inside a fused backward pass
+    // through checkpointed blocks.
+    resumes_bit_identical("8bit-fused", &|o| {
+        base(o);
+        o.use_8bit_adam = Some(true);
+        o.fused_backward_pass = Some(true);
+        o.gradient_checkpointing = Some(true);
+    });
+}
+
+fn resumes_bit_identical(tag: &str, opts: &dyn Fn(&mut TrainOptions)) {
+    let (a, b) = (temp(&format!("straight-{tag}")), temp(&format!("resumed-{tag}")));
     engine::train::run(&config(&a, opts), false).unwrap();
     // The same run stopped after 3 steps (a checkpoint is written on stopping), then resumed.
     let first = engine::train::run(
@@ -238,6 +252,16 @@ fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
     )
     .unwrap();
     assert!(!first.finished && b.join("checkpoint-3/state.json").is_file());
+    // Resuming with the other optimizer state kind is refused.
+    let other = engine::train::run(
+        &config(&b, |o| {
+            opts(o);
+            o.use_8bit_adam = Some(!o.use_8bit_adam.unwrap_or(false));
+            o.resume_from_checkpoint = Some("latest".into());
+        }),
+        false,
+    );
+    assert!(other.err().unwrap().to_string().contains("--use-8bit-adam setting the run started with"));
     assert!(!b.join("unet").exists());
     let second = engine::train::run(
         &config(&b, |o| {
