@@ -34,6 +34,13 @@ fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
+// The parameter's update from its new moments (both kernels): decoupled weight decay, then
+// the bias-corrected step.
+fn adam_param(old: f32, m2: f32, v2: f32) -> f32 {
+    let denom = sqrt(v2) / p.bc2_sqrt + p.eps;
+    return old * p.decay - p.step_size * m2 / denom;
+}
+
 @compute @workgroup_size(256)
 fn adamw_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
@@ -45,8 +52,7 @@ fn adamw_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     let v2 = (1.0 - p.one_minus_beta2) * exp_avg_sq[p.v_shift + i] + p.one_minus_beta2 * g * g;
     exp_avg[p.m_shift + i] = m2;
     exp_avg_sq[p.v_shift + i] = v2;
-    let denom = sqrt(v2) / p.bc2_sqrt + p.eps;
-    let updated = param[p.p_shift + i] * p.decay - p.step_size * m2 / denom;
+    let updated = adam_param(param[p.p_shift + i], m2, v2);
     param[p.p_shift + i] = updated;
     if (!is_finite(updated)) {
         // Every writer stores the same value: the race is benign.
@@ -68,12 +74,11 @@ fn clip_scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     cgrad[p.g_shift + i] = cgrad[p.g_shift + i] * coef;
 }
 
-// bindings of adamw8_step: the parameter, its gradient, the codes of m and of v (4 per word),
+// bindings of adamw8_step: the parameter and its gradient (as adamw_step's), the codes of m and of v (4 per word),
 // the blocks' absmax (m's at 2b, v's at 2b + 1), the two maps (signed then unsigned, 256 each),
 // the non-finite flags. A binding window starts on a block boundary: word and block 0 of the
 // window belong to the window's first element.
-@group(0) @binding(1) var<storage, read_write> q_param: array<f32>;
-@group(0) @binding(2) var<storage, read> q_grad: array<f32>;
+// (bindings 1 and 2 are adamw_step's `param` and `grad`)
 @group(0) @binding(3) var<storage, read_write> q_m: array<u32>;
 @group(0) @binding(4) var<storage, read_write> q_v: array<u32>;
 @group(0) @binding(5) var<storage, read_write> q_absmax: array<f32>;
@@ -123,14 +128,13 @@ fn adamw8_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     var m2 = 0.0;
     var v2 = 0.0;
     if (inside) {
-        let g = q_grad[p.g_shift + i];
+        let g = grad[p.g_shift + i];
         let m = q_code[code_byte(q_m[p.q1_shift + i / 4u], i)] * am;
         let v = q_code[256u + code_byte(q_v[p.q2_shift + i / 4u], i)] * av;
         m2 = m * (1.0 - p.one_minus_beta1) + p.one_minus_beta1 * g;
         v2 = v * (1.0 - p.one_minus_beta2) + p.one_minus_beta2 * g * g;
-        let denom = sqrt(v2) / p.bc2_sqrt + p.eps;
-        let updated = q_param[p.p_shift + i] * p.decay - p.step_size * m2 / denom;
-        q_param[p.p_shift + i] = updated;
+        let updated = adam_param(param[p.p_shift + i], m2, v2);
+        param[p.p_shift + i] = updated;
         if (!is_finite(updated)) {
             q_nonfinite[p.flag_any] = 1.0;
             q_nonfinite[p.flag] = 1.0;

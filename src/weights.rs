@@ -248,6 +248,13 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
     while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
+    // A lazily produced tensor must fill the shape its header entry promised.
+    let check_len = |name: &str, shape: &[usize], len: usize| -> Result<()> {
+        if len != shape.iter().product::<usize>() {
+            return Err(Error::invalid("save", format!("tensor `{name}`: {shape:?} does not match its data")));
+        }
+        Ok(())
+    };
     crate::fsutil::write_atomic(path, |w| {
         let ctx = |e| Error::io(format!("writing {}", path.display()), e);
         w.write_all(&(h.len() as u64).to_le_bytes()).map_err(ctx)?;
@@ -258,22 +265,12 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, OutData)], metadata: &B
                 OutData::I64(d) => w.write_all(bytemuck::cast_slice(d)).map_err(ctx)?,
                 OutData::Lazy(produce) => {
                     let d = produce()?;
-                    if d.len() != shape.iter().product::<usize>() {
-                        return Err(Error::invalid(
-                            "save",
-                            format!("tensor `{name}`: {shape:?} does not match its data"),
-                        ));
-                    }
+                    check_len(name, shape, d.len())?;
                     w.write_all(bytemuck::cast_slice(&d)).map_err(ctx)?
                 }
                 OutData::LazyU8(produce) => {
                     let d = produce()?;
-                    if d.len() != shape.iter().product::<usize>() {
-                        return Err(Error::invalid(
-                            "save",
-                            format!("tensor `{name}`: {shape:?} does not match its data"),
-                        ));
-                    }
+                    check_len(name, shape, d.len())?;
                     w.write_all(&d).map_err(ctx)?
                 }
             }
