@@ -317,6 +317,11 @@ fn bad_training_input_gives_clear_errors_and_bad_files_are_skipped() {
     assert!(err(&|o| o.resolution = Some(72)).contains("multiple of 32 for this model"));
     assert!(err(&|o| o.lr_scheduler = Some("polynomial".into()))
         .contains("constant, constant_with_warmup, linear or cosine"));
+    assert!(err(&|o| {
+        o.fused_backward_pass = Some(true);
+        o.gradient_accumulation_steps = Some(2);
+    })
+    .contains("cannot accumulate gradients"));
     let missing = out.join("no-such-dir");
     assert!(err(&|o| o.instance_data_dir = Some(missing.clone())).contains("does not exist"));
     // A folder of files that are not images: each skipped with a warning, then an error.
