@@ -1,10 +1,16 @@
-//! Buffer pool and autograd memory: a single test in its own process, so that no other test
-//! allocates while it reads the pool's counters.
+//! Buffer pool and autograd memory: tests in a process of their own, taking turns (`ALONE`), so
+//! that no other test allocates while one reads the pool's counters.
+
+mod common;
 
 use engine::Tensor;
+use std::path::Path;
+
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn pool_reuses_buffers_and_backward_frees_saved_activations() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let ctx = engine::gpu::context().unwrap();
     let n = 1 << 20; // 4 MiB per tensor
     let x = Tensor::ones(&[n]).unwrap().requires_grad_();
@@ -41,4 +47,32 @@ fn pool_reuses_buffers_and_backward_frees_saved_activations() {
     assert!(x.grad().is_some());
     drop(y);
     assert!(after.peak_bytes >= with_graph);
+}
+
+/// `--gradient-checkpointing` keeps each block's input only, so the pool's peak over forward and
+/// backward of the sd-shaped U-Net is lower than without it (that its gradients are bit-identical
+/// is tests/models.rs's; SD 1.5's figures are `engine bench memory`'s).
+#[test]
+fn gradient_checkpointing_lowers_the_peak_of_forward_and_backward() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/sd-shaped/model");
+    let model = engine::models::Model::open(&dir).unwrap();
+    let pool = &engine::gpu::context().unwrap().pool;
+    let peak = |checkpointing: bool| -> u64 {
+        let (mut unet, _vb) = model.unet(true).unwrap();
+        unet.gradient_checkpointing = checkpointing;
+        let c = unet.config.clone();
+        let lat = unet.size_multiple() * 2;
+        let mut rng = common::Rng::new(5);
+        let x = common::param(&rng.vec(2 * c.in_channels * lat * lat, -1.0, 1.0), &[2, c.in_channels, lat, lat]);
+        let ctx = common::t(&rng.vec(2 * 7 * c.cross_attention_dim(), -1.0, 1.0), &[2, 7, c.cross_attention_dim()]);
+        let ts = Tensor::from_slice(&[10.0, 700.0], &[2]).unwrap();
+        pool.reset_peak();
+        let y = unet.forward(&x, &ts, &ctx).unwrap();
+        y.sum_all().unwrap().backward().unwrap();
+        pool.stats().peak_bytes
+    };
+    let (plain, checkpointed) = (peak(false), peak(true));
+    eprintln!("gradient checkpointing: pool peak {plain} -> {checkpointed} bytes");
+    assert!(checkpointed < plain, "peak {checkpointed} bytes with checkpointing vs {plain} without");
 }
