@@ -343,6 +343,16 @@ pub fn e2e_suite(_peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
+/// "860" for 859.5 M, "0.80" for 797 k (LoRA adapters).
+fn millions(n: usize) -> String {
+    let m = n as f64 / 1e6;
+    if m >= 10.0 {
+        format!("{m:.0}")
+    } else {
+        format!("{m:.2}")
+    }
+}
+
 /// One memory setting of `engine bench memory`: `engine train`'s flags of the same names.
 pub struct MemorySetting {
     pub name: &'static str,
@@ -350,6 +360,8 @@ pub struct MemorySetting {
     pub train_text_encoder: bool,
     pub use_8bit_adam: bool,
     pub fused_backward_pass: bool,
+    /// `--lora-rank` (0: the whole U-Net is trained), with the default modules.
+    pub lora_rank: usize,
 }
 
 const fn setting(name: &'static str, ckpt: bool, te: bool, adam8: bool, fused: bool) -> MemorySetting {
@@ -359,12 +371,17 @@ const fn setting(name: &'static str, ckpt: bool, te: bool, adam8: bool, fused: b
         train_text_encoder: te,
         use_8bit_adam: adam8,
         fused_backward_pass: fused,
+        lora_rank: 0,
     }
+}
+
+const fn lora(name: &'static str, ckpt: bool) -> MemorySetting {
+    MemorySetting { lora_rank: 4, ..setting(name, ckpt, false, false, false) }
 }
 
 /// The memory settings `engine bench memory` measures (`--settings` indexes this list). Half
 /// precision joins when it exists.
-pub const MEMORY_SETTINGS: [MemorySetting; 7] = [
+pub const MEMORY_SETTINGS: [MemorySetting; 9] = [
     setting("f32", false, false, false, false),
     setting("f32 + gradient checkpointing", true, false, false, false),
     setting("f32 + text encoder", false, true, false, false),
@@ -372,6 +389,8 @@ pub const MEMORY_SETTINGS: [MemorySetting; 7] = [
     setting("f32 + checkpointing + 8-bit AdamW", true, false, true, false),
     setting("f32 + checkpointing + 8-bit AdamW + fused backward", true, false, true, true),
     setting("f32 + checkpointing + 8-bit AdamW + fused backward + text encoder", true, true, true, true),
+    lora("LoRA rank 4, f32 base", false),
+    lora("LoRA rank 4, f32 base + checkpointing", true),
 ];
 
 /// One DreamBooth training step of SD 1.5's real configuration (weights.toml's sd15, random
@@ -408,7 +427,14 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         ctx.sync()?;
         ctx.pool.trim();
         ctx.pool.reset_peak();
-        let uvb = Loader::new(Source::Random { seed: 1 }, true);
+        let lora = setting.lora_rank;
+        let uvb = Loader::new(Source::Random { seed: 1 }, lora == 0);
+        let uvb = if lora > 0 {
+            let spec = crate::nn::LoraSpec::new(lora, lora as f32, 0.0, &crate::nn::LoraSpec::UNET_ATTENTION, 1);
+            uvb.with_lora(std::sync::Arc::new(spec))
+        } else {
+            uvb
+        };
         let mut unet = UNet2DConditionModel::new(&uvb, &ucfg)?;
         unet.gradient_checkpointing = checkpointing;
         let cvb = Loader::new(Source::Random { seed: 2 }, train_te);
@@ -416,7 +442,9 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         // The VAE encodes the images before training and then leaves the GPU, as in `engine
         // train` (it comes back only for validation samples).
         drop(AutoencoderKL::new(&Loader::new(Source::Random { seed: 3 }, false), &vcfg)?);
-        let mut params: Vec<Tensor> = uvb.parameters().into_iter().map(|(_, t)| t).collect();
+        // Trained: the U-Net's parameters, or its LoRA adapters (the base frozen, no gradients).
+        let trained_u = if lora > 0 { uvb.adapters() } else { uvb.parameters() };
+        let mut params: Vec<Tensor> = trained_u.into_iter().map(|(_, t)| t).collect();
         if train_te {
             params.extend(cvb.parameters().into_iter().map(|(_, t)| t));
         }
@@ -469,7 +497,7 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         for (what, seconds, peak) in [("memory fwd+bwd", fb_secs, fb_peak), ("memory", secs, peak)] {
             rows.push(BenchRow {
                 kernel: format!("{what}: {name}"),
-                shape: format!("SD 1.5, {resolution} px, 1+1 images, {:.0} M trained", trained as f64 / 1e6),
+                shape: format!("SD 1.5, {resolution} px, 1+1 images, {} M trained", millions(trained)),
                 seconds,
                 gflops: None,
                 gbps: None,

@@ -8,6 +8,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ops::attention::attention;
@@ -32,6 +34,88 @@ pub struct Loader {
     prefix: String,
     trainable: bool,
     record: Rc<RefCell<Vec<(String, Tensor)>>>,
+    /// Trainable LoRA adapters to add to the modules the spec names (`engine train --lora-rank`).
+    lora: Option<Arc<LoraSpec>>,
+    /// The adapters handed out so far (`<module>.lora_A.weight`, `<module>.lora_B.weight`).
+    adapters: Rc<RefCell<Vec<(String, Tensor)>>>,
+    /// Adapter files merged into the weights as they load (`engine sample --lora`).
+    merges: Option<Rc<LoraMerges>>,
+}
+
+/// Which modules get LoRA adapters (Hu et al. 2021, as peft adds them), and how they start.
+#[derive(Debug)]
+pub struct LoraSpec {
+    /// r: the inner width of each adapter.
+    pub rank: usize,
+    /// The adapter's output is scaled by alpha / r.
+    pub alpha: f32,
+    /// Dropout on the adapter's input (peft's `lora_dropout`), during training only.
+    pub dropout: f32,
+    /// Module names matched against the end of each module path (`to_q`, `to_out.0`, ...).
+    pub targets: Vec<String>,
+    /// A is drawn from this seed and the module's path; B starts at zero.
+    pub seed: u64,
+    /// Mixed into each dropout mask: the trainer sets it per step, so that a step's masks are
+    /// the same when gradient checkpointing recomputes a block, and new at the next step.
+    pub dropout_seed: AtomicU64,
+    /// Dropout applies only while this is set (the trainer's steps; never validation samples).
+    pub training: AtomicBool,
+}
+
+impl LoraSpec {
+    /// The adapted modules by default: the attention projections of every transformer block
+    /// (diffusers' `train_dreambooth_lora.py` for the U-Net, peft's for CLIP).
+    pub const UNET_ATTENTION: [&'static str; 4] = ["to_q", "to_k", "to_v", "to_out.0"];
+    /// kohya's `train_network.py`: every linear and 1x1 conv inside a `Transformer2DModel`.
+    pub const UNET_TRANSFORMER: [&'static str; 8] =
+        ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out"];
+    pub const CLIP_ATTENTION: [&'static str; 4] = ["q_proj", "k_proj", "v_proj", "out_proj"];
+    /// kohya's for the text encoder: `CLIPAttention` and `CLIPMLP`.
+    pub const CLIP_TRANSFORMER: [&'static str; 6] = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"];
+
+    pub fn new(rank: usize, alpha: f32, dropout: f32, targets: &[&str], seed: u64) -> LoraSpec {
+        LoraSpec {
+            rank,
+            alpha,
+            dropout,
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            seed,
+            dropout_seed: AtomicU64::new(0),
+            training: AtomicBool::new(false),
+        }
+    }
+
+    fn adapts(&self, module: &str) -> bool {
+        self.targets.iter().any(|t| module == t || module.strip_suffix(t.as_str()).is_some_and(|m| m.ends_with('.')))
+    }
+}
+
+/// LoRA adapters read from files, to be added to the weights they adapt as those load: per
+/// module, in the form `LoraMerges::key` gives it, each file's (A [r, in], B [out, r], scale).
+#[derive(Default, Debug)]
+pub struct LoraMerges {
+    pub by_module: HashMap<String, Vec<LoraDelta>>,
+    /// Modules merged so far (to report adapters that matched nothing).
+    pub used: RefCell<std::collections::HashSet<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoraDelta {
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+    pub rank: usize,
+    /// (alpha / r) times the user's --lora-scale.
+    pub scale: f32,
+    /// Which file it came from, for messages.
+    pub file: String,
+}
+
+impl LoraMerges {
+    /// The name both file layouts reduce to: the module path with `_` for `.`
+    /// (`down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q`), as kohya writes it.
+    pub fn key(module: &str) -> String {
+        module.replace('.', "_")
+    }
 }
 
 pub fn fnv1a(s: &str) -> u64 {
@@ -56,7 +140,53 @@ fn random_tensor(seed: u64, name: &str, shape: &[usize]) -> Vec<f32> {
 
 impl Loader {
     pub fn new(source: Source, trainable: bool) -> Loader {
-        Loader { source: Rc::new(source), prefix: String::new(), trainable, record: Rc::new(RefCell::new(Vec::new())) }
+        Loader {
+            source: Rc::new(source),
+            prefix: String::new(),
+            trainable,
+            record: Rc::new(RefCell::new(Vec::new())),
+            lora: None,
+            adapters: Rc::new(RefCell::new(Vec::new())),
+            merges: None,
+        }
+    }
+
+    /// This loader, adding trainable adapters to the modules `spec` names.
+    pub fn with_lora(self, spec: Arc<LoraSpec>) -> Loader {
+        Loader { lora: Some(spec), ..self }
+    }
+
+    /// This loader, adding the adapters of `merges` to the weights they adapt as they load.
+    pub fn with_merges(self, merges: Rc<LoraMerges>) -> Loader {
+        Loader { merges: Some(merges), ..self }
+    }
+
+    /// The LoRA adapter of the module this loader stands for, where the spec names it: A drawn
+    /// as peft does (kaiming-uniform with a = sqrt(5), i.e. U(±1/sqrt(in))), B zero, so that the
+    /// adapted model starts equal to the base. A 1x1 conv's adapter is stored as convs are
+    /// (A [r, in, 1, 1], B [out, r, 1, 1]), a linear's as [r, in] and [out, r]. Recorded in
+    /// `adapters()`, always trainable.
+    pub fn adapter(&self, in_dim: usize, out_dim: usize, conv: bool) -> Result<Option<Lora>> {
+        let Some(spec) = &self.lora else { return Ok(None) };
+        let module = self.prefix.trim_end_matches('.');
+        if !spec.adapts(module) {
+            return Ok(None);
+        }
+        let r = spec.rank;
+        let tail: &[usize] = if conv { &[1, 1] } else { &[] };
+        let (a_shape, b_shape) = ([&[r, in_dim][..], tail].concat(), [&[out_dim, r][..], tail].concat());
+        let a_name = format!("{module}.lora_A.weight");
+        let a = Tensor::from_slice(&random_tensor(spec.seed, &a_name, &a_shape), &a_shape)?.requires_grad_();
+        let b = Tensor::zeros(&b_shape)?.requires_grad_();
+        let mut rec = self.adapters.borrow_mut();
+        rec.push((a_name, a.clone()));
+        rec.push((format!("{module}.lora_B.weight"), b.clone()));
+        Ok(Some(Lora { a, b, scale: spec.alpha / r as f32, spec: spec.clone(), key: fnv1a(module) }))
+    }
+
+    /// Every LoRA adapter handed out so far, A then B per module, with its full name.
+    pub fn adapters(&self) -> Vec<(String, Tensor)> {
+        self.adapters.borrow().clone()
     }
 
     /// The loader for a sub-module: `pp("down_blocks").pp(0)` → `down_blocks.0.`.
@@ -110,12 +240,50 @@ impl Loader {
                 data
             }
         };
+        let data = self.merged(&full, data, shape)?;
         let mut t = Tensor::from_slice(&data, shape)?;
         if self.trainable {
             t = t.requires_grad_();
         }
         self.record.borrow_mut().push((full, t.clone()));
         Ok(t)
+    }
+
+    /// `data` (the weight `full`, of `shape`) plus scale·B·A of every adapter file that adapts
+    /// its module; a linear's [out, in] and a 1x1 conv's [out, in, 1, 1] are the same matrix.
+    fn merged(&self, full: &str, mut data: Vec<f32>, shape: &[usize]) -> Result<Vec<f32>> {
+        let Some(merges) = &self.merges else { return Ok(data) };
+        let Some(module) = full.strip_suffix(".weight") else { return Ok(data) };
+        let key = LoraMerges::key(module);
+        let Some(deltas) = merges.by_module.get(&key) else { return Ok(data) };
+        let (out, inn) = (shape[0], shape[1..].iter().product::<usize>());
+        for d in deltas {
+            if d.a.len() != d.rank * inn || d.b.len() != out * d.rank {
+                return Err(Error::invalid(
+                    "lora",
+                    format!(
+                        "{}: the adapter of `{module}` has A of {} and B of {} values at rank {}, but the model's weight is {shape:?}; the adapter was trained for another model",
+                        d.file,
+                        d.a.len(),
+                        d.b.len(),
+                        d.rank
+                    ),
+                ));
+            }
+            for o in 0..out {
+                let row = &mut data[o * inn..(o + 1) * inn];
+                for k in 0..d.rank {
+                    let bk = d.scale * d.b[o * d.rank + k];
+                    if bk != 0.0 {
+                        for (w, a) in row.iter_mut().zip(&d.a[k * inn..(k + 1) * inn]) {
+                            *w += bk * a;
+                        }
+                    }
+                }
+            }
+        }
+        merges.used.borrow_mut().insert(key);
+        Ok(data)
     }
 
     /// Every parameter handed out so far, in order, with its full module path.
@@ -166,41 +334,96 @@ pub fn component_files(dir: &std::path::Path, stem: &str) -> Result<Vec<SafeFile
     Err(Error::invalid("weights", format!("{} holds no {stem}.safetensors{hint}", dir.display())))
 }
 
-/// torch.nn.Linear.
+/// A LoRA adapter on one module (Hu et al. 2021; peft's `LoraLayer`): the module's output plus
+/// scale · B·A·dropout(x), with A [r, in] and B [out, r] trained and the module's own weights
+/// frozen. Forward keeps (through autograd) x's dropped copy and A·x for the gradients of B and A.
+#[derive(Clone)]
+pub struct Lora {
+    pub a: Tensor,
+    pub b: Tensor,
+    /// alpha / r.
+    pub scale: f32,
+    spec: Arc<LoraSpec>,
+    /// The module path's hash: with the step's seed, picks this module's dropout mask.
+    key: u64,
+}
+
+impl Lora {
+    /// x [..., in] -> scale · B·A·dropout(x) [..., out].
+    fn delta(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.dropout(x)?;
+        linear(&linear(&x, &self.a, None)?, &self.b, None)?.scale(self.scale)
+    }
+
+    /// x [B, in, H, W] -> the same delta over channels, for a 1x1 convolution [B, out, H, W]
+    /// (A [r, in, 1, 1], B [out, r, 1, 1]).
+    fn delta_conv(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.dropout(x)?;
+        x.conv2d(&self.a, None, 1, 0)?.conv2d(&self.b, None, 1, 0)?.scale(self.scale)
+    }
+
+    /// Inverted dropout (kept values scaled by 1 / (1 - p)) during training steps, with a
+    /// mask drawn on the CPU from the step's seed and the module: the same mask when the block
+    /// is recomputed for gradient checkpointing. Off (identity) for sampling.
+    fn dropout(&self, x: &Tensor) -> Result<Tensor> {
+        let p = self.spec.dropout;
+        if p <= 0.0 || !self.spec.training.load(Ordering::Relaxed) {
+            return Ok(x.clone());
+        }
+        let mut rng = crate::rng::Rng::from_state(self.spec.dropout_seed.load(Ordering::Relaxed) ^ self.key);
+        let keep = 1.0 / (1.0 - p);
+        let mask: Vec<f32> = (0..x.numel()).map(|_| if rng.uniform() < p as f64 { 0.0 } else { keep }).collect();
+        x.mul(&Tensor::from_slice(&mask, x.shape())?)
+    }
+}
+
+/// torch.nn.Linear, with a LoRA adapter where the loader adds one.
 #[derive(Clone)]
 pub struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    pub lora: Option<Lora>,
 }
 
 impl Linear {
     pub fn new(vb: &Loader, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
         let weight = vb.get("weight", &[out_dim, in_dim])?;
         let bias = if bias { Some(vb.get("bias", &[out_dim])?) } else { None };
-        Ok(Linear { weight, bias })
+        Ok(Linear { weight, bias, lora: vb.adapter(in_dim, out_dim, false)? })
     }
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        linear(x, &self.weight, self.bias.as_ref())
+        let y = linear(x, &self.weight, self.bias.as_ref())?;
+        match &self.lora {
+            Some(l) => y.add(&l.delta(x)?),
+            None => Ok(y),
+        }
     }
 }
 
-/// torch.nn.Conv2d with square kernels, symmetric padding.
+/// torch.nn.Conv2d with square kernels, symmetric padding; a 1x1 one (stride 1) takes a LoRA
+/// adapter where the loader adds one (kohya adapts `proj_in`/`proj_out` so).
 #[derive(Clone)]
 pub struct Conv2d {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
     pub stride: usize,
     pub padding: usize,
+    pub lora: Option<Lora>,
 }
 
 impl Conv2d {
     pub fn new(vb: &Loader, cin: usize, cout: usize, k: usize, stride: usize, padding: usize) -> Result<Conv2d> {
         let weight = vb.get("weight", &[cout, cin, k, k])?;
         let bias = Some(vb.get("bias", &[cout])?);
-        Ok(Conv2d { weight, bias, stride, padding })
+        let lora = if (k, stride, padding) == (1, 1, 0) { vb.adapter(cin, cout, true)? } else { None };
+        Ok(Conv2d { weight, bias, stride, padding, lora })
     }
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&self.weight, self.bias.as_ref(), self.stride, self.padding)
+        let y = x.conv2d(&self.weight, self.bias.as_ref(), self.stride, self.padding)?;
+        match &self.lora {
+            Some(l) => y.add(&l.delta_conv(x)?),
+            None => Ok(y),
+        }
     }
 }
 

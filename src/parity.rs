@@ -18,6 +18,10 @@ use crate::weights::SafeFile;
 /// Tolerances on rel_err = max|engine - expected| / max|expected| (README, "Parity").
 pub const TOL_FORWARD: f64 = 1e-5;
 pub const TOL_GRAD: f64 = 1e-4;
+/// The `lora` section's, looser as the format asks: its gradients reach A and B through the whole
+/// U-Net and a rank-r bottleneck, where float32 sums of many terms lose more than elsewhere.
+pub const TOL_LORA_FORWARD: f64 = 1e-4;
+pub const TOL_LORA_GRAD: f64 = 1e-3;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
@@ -123,7 +127,7 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     type Section = fn(&Case, &mut Vec<Row>) -> Result<()>;
-    let sections: [(&str, &str, Section); 10] = [
+    let sections: [(&str, &str, Section); 11] = [
         ("tokenizer", "tokenizer.input_ids", tokenizer),
         ("clip", "clip.input_ids", clip),
         ("vae encode", "vae.encode.sample", vae_encode),
@@ -134,6 +138,7 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
         ("samplers", "sampler.model_output", samplers),
         ("pipeline", "pipeline.latents", pipeline),
         ("train", "train.latents", train),
+        ("lora", "lora.sample", lora),
     ];
     for (name, key, f) in sections {
         if case.has(key) {
@@ -356,6 +361,52 @@ fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
         let after = p.to_vec()?;
         let delta: Vec<f32> = after.iter().zip(&before[name]).map(|(a, b)| a - b).collect();
         rows.push(compare("train", &key, &s, &delta, &want, TOL_GRAD));
+    }
+    Ok(())
+}
+
+/// The U-Net with the case's LoRA adapters (A and B from the file, on the modules it names):
+/// output, MSE loss against `lora.noise`, and the gradient of every A and B (base frozen).
+fn lora(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+    let rank = case.meta_f64("lora.rank")? as usize;
+    let alpha = case.meta_f64("lora.alpha")? as f32;
+    let modules: Vec<&str> = case.file.entries.keys().filter_map(|k| k.strip_prefix("lora.A.")).collect();
+    let spec = std::sync::Arc::new(crate::nn::LoraSpec::new(rank, alpha, 0.0, &modules, 0));
+    let adapt = crate::models::Adapt { lora: Some(spec), merges: None };
+    let (model, vb) = case.model.unet_adapted(false, &adapt)?;
+    let adapters = vb.adapters();
+    if adapters.len() != 2 * modules.len() {
+        return Err(Error::invalid(
+            "parity",
+            format!(
+                "the case adapts {} modules, the engine's U-Net found {} of them",
+                modules.len(),
+                adapters.len() / 2
+            ),
+        ));
+    }
+    let key = |name: &str| -> String {
+        match name.strip_suffix(".lora_A.weight") {
+            Some(m) => format!("A.{m}"),
+            None => format!("B.{}", name.trim_end_matches(".lora_B.weight")),
+        }
+    };
+    for (name, t) in &adapters {
+        t.write(&case.f32(&format!("lora.{}", key(name)))?.1)?;
+    }
+    let (_, tt) = timesteps(case, "lora.timestep")?;
+    let out = model.forward(&case.tensor("lora.sample")?, &tt, &case.tensor("lora.encoder_hidden_states")?)?;
+    let loss = mse_loss(&out, &case.tensor("lora.noise")?)?;
+    loss.backward()?;
+    for (name, t) in [("lora.out", &out), ("lora.loss", &loss)] {
+        let (s, want) = case.f32(name)?;
+        rows.push(compare("lora", name, &s, &t.to_vec()?, &want, TOL_LORA_FORWARD));
+    }
+    for (name, t) in &adapters {
+        let k = format!("lora.grad.{}", key(name));
+        let (s, want) = case.f32(&k)?;
+        let got = t.grad().ok_or_else(|| Error::invalid("parity", format!("adapter `{name}` received no gradient")))?;
+        rows.push(compare("lora", &k, &s, &got.to_vec()?, &want, TOL_LORA_GRAD));
     }
     Ok(())
 }

@@ -40,6 +40,13 @@ pub struct SampleArgs {
     pub height: Option<usize>,
     #[arg(long)]
     pub width: Option<usize>,
+    /// A LoRA adapter file to apply (diffusers/peft or kohya layout, as `engine train
+    /// --lora-rank` writes them); repeat it to stack several.
+    #[arg(long)]
+    pub lora: Vec<PathBuf>,
+    /// The adapters' strength: one value for all --lora files, or one per file (default 1).
+    #[arg(long)]
+    pub lora_scale: Vec<f32>,
     /// Output directory (created if needed); files are numbered, never overwritten.
     #[arg(long)]
     pub out: PathBuf,
@@ -81,6 +88,7 @@ pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
             }
         }
     }
+    lora_files(a)?;
     let model = Model::open(&a.model)?;
     let unet = model.unet_config()?;
     let vae = model.vae_config()?;
@@ -111,13 +119,41 @@ pub fn validate(a: &SampleArgs) -> Result<(Model, usize, usize)> {
     Ok((model, h, w))
 }
 
+/// The --lora files with their scales, checked: every file exists, and --lora-scale gives one
+/// value for all or one per file.
+pub fn lora_files(a: &SampleArgs) -> Result<Vec<(PathBuf, f32)>> {
+    let scales: Vec<f32> = match a.lora_scale.len() {
+        0 => vec![1.0; a.lora.len()],
+        1 => vec![a.lora_scale[0]; a.lora.len()],
+        n if n == a.lora.len() => a.lora_scale.clone(),
+        n => {
+            return Err(Error::invalid(
+                "sample",
+                format!("{n} --lora-scale values for {} --lora files: give one for all, or one per file", a.lora.len()),
+            ))
+        }
+    };
+    if a.lora.is_empty() && !a.lora_scale.is_empty() {
+        return Err(Error::invalid("sample", "--lora-scale needs a --lora file"));
+    }
+    if let Some(s) = scales.iter().find(|s| !s.is_finite()) {
+        return Err(Error::invalid("sample", format!("--lora-scale {s} must be a finite number")));
+    }
+    for f in &a.lora {
+        if !f.is_file() {
+            return Err(Error::invalid("sample", format!("--lora {}: no such file", f.display())));
+        }
+    }
+    Ok(a.lora.iter().cloned().zip(scales).collect())
+}
+
 /// Renders `num_images` images (image i with seed + i; no seed: one from the clock) and returns
 /// their paths.
 pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
     let (model, h, w) = validate(a)?;
     let base = a.seed.unwrap_or_else(clock_seed);
     let kind = SamplerKind::parse(&a.sampler)?;
-    let pipe = Pipeline::load(&model)?;
+    let pipe = Pipeline::load_with_lora(&model, &lora_files(a)?)?;
     let _g = crate::no_grad();
     let c = Conditioning::new(&pipe.clip, &pipe.tokenizer, &a.prompt, &a.negative_prompt, a.guidance_scale)?;
     if c.truncated {
@@ -155,6 +191,7 @@ fn text_chunks(a: &SampleArgs, model: &Model, seed: u64, kind: SamplerKind) -> V
         ("sampler", kind.name().to_string()),
         ("eta", a.eta.to_string()),
         ("model", model.label()),
+        ("lora", a.lora.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
         ("Software", format!("engine {}", env!("CARGO_PKG_VERSION"))),
     ]
 }

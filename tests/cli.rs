@@ -198,6 +198,8 @@ fn sample_rejects_bad_input_before_any_gpu_work() {
         (vec!["--width".into(), "72".into()], "multiple of 32"),
         (vec!["--steps".into(), "0".into()], "--steps must be at least 1"),
         (vec!["--sampler".into(), "plms".into()], "unknown sampler"),
+        (vec!["--lora".into(), "no-such-adapter.safetensors".into()], "no-such-adapter.safetensors: no such file"),
+        (vec!["--lora-scale".into(), "0.5".into()], "--lora-scale needs a --lora file"),
     ];
     for (extra, needle) in cases {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();

@@ -40,6 +40,22 @@ fn sample_latents(pipe: &Pipeline, prompt: &str, n: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The embedded instance photos' latents (center crops at 64 px, scaled as the U-Net sees
+/// them), from the frozen VAE.
+fn instance_latents(pipe: &Pipeline) -> Vec<Vec<f32>> {
+    let _g = engine::no_grad();
+    let mut crop = Rng::new(0);
+    engine::train::data::embedded_dog()
+        .unwrap()
+        .iter()
+        .map(|(_, img)| {
+            let px = engine::train::data::prepare(img, 64, true, &mut crop);
+            let d = pipe.vae.encode(&Tensor::from_slice(&px, &[1, 3, 64, 64]).unwrap()).unwrap();
+            d.mean.to_vec().unwrap().iter().map(|v| v * 0.18215).collect()
+        })
+        .collect()
+}
+
 /// Mean over samples of the squared distance to the nearest instance latent.
 fn distance(samples: &[Vec<f32>], targets: &[Vec<f32>]) -> f64 {
     samples
@@ -70,22 +86,9 @@ fn dreambooth_on_the_tiny_model_learns_the_subject_and_its_output_loads_back() {
     });
     let prompt = engine::train::instance_prompt(&cfg, "sks");
 
-    // The instance latents (scaled as the U-Net sees them), from the frozen VAE.
     let base = Model::open(Path::new("builtin:tiny")).unwrap();
     let before = Pipeline::load(&base).unwrap();
-    let targets: Vec<Vec<f32>> = {
-        let _g = engine::no_grad();
-        let mut crop = Rng::new(0);
-        engine::train::data::embedded_dog()
-            .unwrap()
-            .iter()
-            .map(|(_, img)| {
-                let px = engine::train::data::prepare(img, 64, true, &mut crop);
-                let d = before.vae.encode(&Tensor::from_slice(&px, &[1, 3, 64, 64]).unwrap()).unwrap();
-                d.mean.to_vec().unwrap().iter().map(|v| v * 0.18215).collect()
-            })
-            .collect()
-    };
+    let targets = instance_latents(&before);
     let d_before = distance(&sample_latents(&before, &prompt, 4), &targets);
     drop(before);
 
@@ -237,6 +240,17 @@ fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
         o.fused_backward_pass = Some(true);
         o.gradient_checkpointing = Some(true);
     });
+    // LoRA adapters on both networks (kohya's set, 1x1 convs included), with dropout (its masks
+    // drawn again when checkpointed blocks are recomputed), both file layouts.
+    resumes_bit_identical("lora", &|o| {
+        base(o);
+        o.lora_rank = Some(4);
+        o.lora_alpha = Some(2.0);
+        o.lora_dropout = Some(0.1);
+        o.lora_modules = Some("transformer".into());
+        o.lora_format = Some("both".into());
+        o.gradient_checkpointing = Some(true);
+    });
 }
 
 fn resumes_bit_identical(tag: &str, opts: &dyn Fn(&mut TrainOptions)) {
@@ -252,16 +266,32 @@ fn resumes_bit_identical(tag: &str, opts: &dyn Fn(&mut TrainOptions)) {
     )
     .unwrap();
     assert!(!first.finished && b.join("checkpoint-3/state.json").is_file());
-    // Resuming with the other optimizer state kind is refused.
+    // Resuming with the other optimizer state kind is refused (LoRA adapters of the tiny model
+    // are all below 8-bit AdamW's 4096-element minimum: f32 moments either way).
+    let lora = config(&b, opts).lora_rank > 0;
+    if !lora {
+        let other = engine::train::run(
+            &config(&b, |o| {
+                opts(o);
+                o.use_8bit_adam = Some(!o.use_8bit_adam.unwrap_or(false));
+                o.resume_from_checkpoint = Some("latest".into());
+            }),
+            false,
+        );
+        assert!(other.err().unwrap().to_string().contains("--use-8bit-adam setting the run started with"));
+    }
+    // So is resuming LoRA adapters as a full fine-tune, or the reverse.
     let other = engine::train::run(
         &config(&b, |o| {
             opts(o);
-            o.use_8bit_adam = Some(!o.use_8bit_adam.unwrap_or(false));
+            o.lora_rank = if o.lora_rank.is_some() { None } else { Some(4) };
+            (o.lora_alpha, o.lora_dropout, o.lora_modules, o.lora_format) = (None, None, None, None);
             o.resume_from_checkpoint = Some("latest".into());
         }),
         false,
     );
-    assert!(other.err().unwrap().to_string().contains("--use-8bit-adam setting the run started with"));
+    let e = other.err().unwrap().to_string();
+    assert!(e.contains("the whole U-Net") && e.contains("LoRA adapters"), "{e}");
     assert!(!b.join("unet").exists());
     let second = engine::train::run(
         &config(&b, |o| {
@@ -272,8 +302,31 @@ fn resumes_bit_identical(tag: &str, opts: &dyn Fn(&mut TrainOptions)) {
     )
     .unwrap();
     assert!(second.finished && second.steps == 3 && second.losses.len() == 6);
-    for f in ["unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"] {
-        assert!(std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(), "{f} differs after resuming");
+    let outputs = [
+        "unet/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+        "pytorch_lora_weights.safetensors",
+        "lora_kohya.safetensors",
+    ];
+    let written: Vec<&str> = outputs.into_iter().filter(|f| a.join(f).is_file()).collect();
+    assert_eq!(written.len(), 2, "{tag}: wrote {written:?}");
+    for f in written {
+        if f == "lora_kohya.safetensors" {
+            // Its metadata names the run's folders: the tensors must be the same.
+            let (fa, fb) = (
+                engine::weights::SafeFile::open(&a.join(f)).unwrap(),
+                engine::weights::SafeFile::open(&b.join(f)).unwrap(),
+            );
+            assert!(fa.entries.keys().eq(fb.entries.keys()));
+            for k in fa.entries.keys() {
+                assert!(fa.read_f32(k).unwrap() == fb.read_f32(k).unwrap(), "{f}: {k} differs after resuming");
+            }
+        } else {
+            assert!(
+                std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+                "{f} differs after resuming"
+            );
+        }
     }
     let la = std::fs::read_to_string(a.join("logs.jsonl")).unwrap();
     let lb = std::fs::read_to_string(b.join("logs.jsonl")).unwrap();
@@ -322,6 +375,24 @@ fn bad_training_input_gives_clear_errors_and_bad_files_are_skipped() {
         o.gradient_accumulation_steps = Some(2);
     })
     .contains("cannot accumulate gradients"));
+    assert!(err(&|o| o.lora_rank = Some(0)).contains("--lora-rank 0 trains nothing"));
+    assert!(err(&|o| o.lora_alpha = Some(8.0)).contains("--lora-alpha needs --lora-rank"));
+    let lora = |o: &mut TrainOptions| o.lora_rank = Some(4);
+    assert!(err(&|o| {
+        lora(o);
+        o.lora_modules = Some("all".into());
+    })
+    .contains("choose attention"));
+    assert!(err(&|o| {
+        lora(o);
+        o.lora_dropout = Some(1.0);
+    })
+    .contains("--lora-dropout 1 must be in [0, 1)"));
+    assert!(err(&|o| {
+        lora(o);
+        o.save_single_file = Some(true);
+    })
+    .contains("writes adapters only"));
     let missing = out.join("no-such-dir");
     assert!(err(&|o| o.instance_data_dir = Some(missing.clone())).contains("does not exist"));
     // A folder of files that are not images: each skipped with a warning, then an error.
@@ -439,4 +510,238 @@ fn a_single_file_export_loads_back_to_the_same_weights() {
     let e = engine::train::export::write_single_file(&out.join("x.safetensors"), &tiny, &[], &[], &[]);
     assert!(e.err().unwrap().to_string().contains("original SD 1.x layout"));
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The U-Net's output on fixed inputs (two samples, two timesteps, random text states).
+fn unet_output(unet: &engine::models::UNet2DConditionModel) -> Vec<f32> {
+    let _g = engine::no_grad();
+    let c = &unet.config;
+    let lat = unet.size_multiple() * 2;
+    let mut rng = Rng::new(11);
+    let x = Tensor::from_slice(&rng.normal(2 * c.in_channels * lat * lat), &[2, c.in_channels, lat, lat]).unwrap();
+    let ctx =
+        Tensor::from_slice(&rng.normal(2 * 7 * c.cross_attention_dim()), &[2, 7, c.cross_attention_dim()]).unwrap();
+    let ts = Tensor::from_slice(&[10.0, 700.0], &[2]).unwrap();
+    unet.forward(&x, &ts, &ctx).unwrap().to_vec().unwrap()
+}
+
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    let max = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / max
+}
+
+/// LoRA adapters start as the base model (B = 0: bit-identical outputs); once trained, the file
+/// the engine writes in either layout (diffusers/peft, kohya), read back and merged into the
+/// weights as they load, gives the U-Net the adapters computed — for diffusers' module set and
+/// kohya's (whose proj_in/proj_out are 1x1 convs in SD 1.x). Scale 0 gives the base back, and
+/// files that do not fit the model are refused with the file named.
+#[test]
+fn lora_adapters_start_at_the_base_model_and_both_file_layouts_merge_to_what_they_compute() {
+    use engine::models::lora::{check_all_used, merges, pair, write, LoraFormat, Part};
+    use engine::models::Adapt;
+    use engine::nn::LoraSpec;
+    let dir = temp("lora-merge");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = Model::open(Path::new("builtin:tiny")).unwrap();
+    let base = unet_output(&model.unet(false).unwrap().0);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (set, modules) in
+        [("attention", &LoraSpec::UNET_ATTENTION[..]), ("transformer", &LoraSpec::UNET_TRANSFORMER[..])]
+    {
+        let spec = std::sync::Arc::new(LoraSpec::new(4, 8.0, 0.0, modules, 7));
+        let (unet, vb) = model.unet_adapted(false, &Adapt { lora: Some(spec), merges: None }).unwrap();
+        assert_eq!(bits(&unet_output(&unet)), bits(&base), "{set}: fresh adapters changed the output");
+        let adapters = vb.adapters();
+        assert!(vb.parameters().iter().all(|(_, t)| !t.requires_grad()), "base weights must stay frozen");
+        assert!(adapters.iter().all(|(_, t)| t.requires_grad()));
+        let convs = adapters.iter().filter(|(_, t)| t.shape().len() == 4).count();
+        assert_eq!(convs > 0, set == "transformer", "{set}: {convs} 1x1-conv adapters");
+        let mut rng = Rng::new(3);
+        for (n, t) in &adapters {
+            if n.ends_with("lora_B.weight") {
+                t.write(&rng.normal(t.numel()).iter().map(|v| v * 0.05).collect::<Vec<_>>()).unwrap();
+            }
+        }
+        let adapted = unet_output(&unet);
+        assert!(max_rel_diff(&adapted, &base) > 1e-3, "{set}: trained adapters left the output unchanged");
+        for format in [LoraFormat::Diffusers, LoraFormat::Kohya] {
+            let path = dir.join(format!("{set}-{format:?}.safetensors"));
+            write(&path, format, &pair(Part::Unet, &adapters), 4, 8.0, &Default::default()).unwrap();
+            let (um, _) = merges(&[(path.clone(), 1.0)]).unwrap();
+            let merged =
+                unet_output(&model.unet_adapted(false, &Adapt { lora: None, merges: Some(um.clone()) }).unwrap().0);
+            check_all_used(&um, "U-Net").unwrap();
+            let d = max_rel_diff(&merged, &adapted);
+            eprintln!("{set} adapters, {format:?} file merged: max rel diff {d:.2e} from the unmerged U-Net");
+            assert!(d < 1e-5, "{set} {format:?}: merged {d}");
+            let (zero, _) = merges(&[(path.clone(), 0.0)]).unwrap();
+            let off = unet_output(&model.unet_adapted(false, &Adapt { lora: None, merges: Some(zero) }).unwrap().0);
+            assert_eq!(bits(&off), bits(&base), "--lora-scale 0 must give the base model");
+        }
+    }
+    // The text encoder's adapters (peft's CLIP attention set), through `text_encoder.` /
+    // `lora_te_` names.
+    let ids = vec![model.tokenizer().unwrap().encode("a photo of sks dog").unwrap().ids];
+    let te_out = |clip: &engine::models::ClipTextModel| {
+        let _g = engine::no_grad();
+        clip.forward(&ids).unwrap().to_vec().unwrap()
+    };
+    let spec = std::sync::Arc::new(LoraSpec::new(4, 4.0, 0.0, &LoraSpec::CLIP_ATTENTION, 7));
+    let (clip, vb) = model.text_encoder_adapted(false, &Adapt { lora: Some(spec), merges: None }).unwrap();
+    let adapters = vb.adapters();
+    let mut rng = Rng::new(4);
+    for (n, t) in adapters.iter().filter(|(n, _)| n.ends_with("lora_B.weight")) {
+        assert!(n.starts_with("text_model.encoder.layers."), "{n}");
+        t.write(&rng.normal(t.numel()).iter().map(|v| v * 0.05).collect::<Vec<_>>()).unwrap();
+    }
+    let adapted = te_out(&clip);
+    for format in [LoraFormat::Diffusers, LoraFormat::Kohya] {
+        let path = dir.join(format!("te-{format:?}.safetensors"));
+        write(&path, format, &pair(Part::TextEncoder, &adapters), 4, 4.0, &Default::default()).unwrap();
+        let (um, tm) = merges(&[(path, 1.0)]).unwrap();
+        assert!(um.by_module.is_empty());
+        let merged =
+            te_out(&model.text_encoder_adapted(false, &Adapt { lora: None, merges: Some(tm.clone()) }).unwrap().0);
+        check_all_used(&tm, "text encoder").unwrap();
+        let d = max_rel_diff(&merged, &adapted);
+        assert!(d < 1e-5, "text encoder {format:?}: merged {d}");
+    }
+    // A file for another model: its adapters name modules the sd-shaped U-Net lacks or shapes it
+    // does not have; an ordinary weights file is no adapter file.
+    let other =
+        Model::open(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/sd-shaped/model"))
+            .unwrap();
+    let path = dir.join("transformer-Kohya.safetensors");
+    let (um, _) = merges(&[(path.clone(), 1.0)]).unwrap();
+    let e = other
+        .unet_adapted(false, &Adapt { lora: None, merges: Some(um.clone()) })
+        .err()
+        .map(|e| e.to_string())
+        .or_else(|| check_all_used(&um, "U-Net").err().map(|e| e.to_string()))
+        .expect("a tiny-model adapter file must not load into the sd-shaped U-Net");
+    assert!(e.contains(&path.display().to_string()) && e.contains("another model"), "{e}");
+    let weights = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference/sd-shaped/model/unet/diffusion_pytorch_model.safetensors");
+    let e = merges(&[(weights, 1.0)]).err().unwrap().to_string();
+    assert!(e.contains("is not a LoRA adapter"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `engine train --lora-rank` on the tiny model (exported as a diffusers folder, as a user's
+/// model would be), the U-Net adapted with kohya's module set: the loss falls, samples with the
+/// adapters move toward the subject, both layouts load into `engine sample` to the same model
+/// and, where Python has diffusers and peft, into diffusers' `load_lora_weights` with the same
+/// U-Net and text-encoder outputs. (Text-encoder adapters: the resume test trains and writes
+/// them; this test with --train-text-encoder costs twice the time.)
+#[test]
+fn lora_dreambooth_on_the_tiny_model_learns_the_subject_and_its_adapters_load_in_both_layouts() {
+    let base_dir = temp("lora-base");
+    let out = temp("lora-learn");
+    let tiny = Model::open(Path::new("builtin:tiny")).unwrap();
+    {
+        let params = |vb: &engine::nn::Loader| engine::train::export::out_params(&vb.parameters());
+        let (u, t, v) =
+            (tiny.unet(false).unwrap().1, tiny.text_encoder(false).unwrap().1, tiny.vae_with_loader().unwrap().1);
+        engine::train::export::write_model(&base_dir, &tiny, &params(&u), &params(&t), &params(&v), false).unwrap();
+    }
+    let cfg = config(&out, |o| {
+        o.pretrained_model = Some(base_dir.clone());
+        o.resolution = Some(64);
+        o.max_train_steps = Some(80);
+        o.learning_rate = Some(1e-2);
+        o.lr_warmup_steps = Some(0);
+        o.lora_rank = Some(8);
+        o.lora_modules = Some("transformer".into());
+        o.lora_format = Some("both".into());
+        o.with_prior_preservation = Some(false);
+        o.center_crop = Some(true);
+        o.identifier = Some("sks".into());
+        o.num_validation_images = Some(0);
+        o.checkpointing_steps = Some(1000);
+        o.sample_steps = Some(4);
+    });
+    let prompt = engine::train::instance_prompt(&cfg, "sks");
+    let base = Model::open(&base_dir).unwrap();
+    let before = Pipeline::load(&base).unwrap();
+    let targets = instance_latents(&before);
+    let d_before = distance(&sample_latents(&before, &prompt, 4), &targets);
+    drop(before);
+
+    let summary = engine::train::run(&cfg, false).unwrap();
+    assert!(summary.finished && summary.steps == 80);
+    let mean = |s: &[(usize, f64, f64)]| s.iter().map(|x| x.1).sum::<f64>() / s.len() as f64;
+    let (first, last) = (mean(&summary.losses[..20]), mean(&summary.losses[60..]));
+    eprintln!("LoRA instance loss: first 20 steps {first:.4}, last 20 {last:.4}");
+    assert!(last < 0.75 * first, "the loss did not fall clearly: {first} -> {last}");
+    assert!(!out.join("unet").exists(), "a LoRA run writes adapters, not a model");
+
+    let (diffusers_file, kohya_file) =
+        (out.join("pytorch_lora_weights.safetensors"), out.join("lora_kohya.safetensors"));
+    let kohya = engine::weights::SafeFile::open(&kohya_file).unwrap();
+    for (k, v) in
+        [("ss_network_dim", "8"), ("ss_network_alpha", "8"), ("ss_steps", "80"), ("ss_resolution", "(64, 64)")]
+    {
+        assert_eq!(kohya.metadata.get(k).map(String::as_str), Some(v), "kohya metadata {k}");
+    }
+    assert!(kohya.metadata["ss_datasets"].contains(&prompt));
+    let size = std::fs::metadata(&diffusers_file).unwrap().len();
+    assert!(size < 2 << 20, "the adapter file is {size} bytes");
+
+    let after = Pipeline::load_with_lora(&base, &[(diffusers_file.clone(), 1.0)]).unwrap();
+    let d_after = distance(&sample_latents(&after, &prompt, 4), &targets);
+    eprintln!(
+        "LoRA: distance of sampled latents to the nearest instance latent: before {d_before:.4}, after {d_after:.4}"
+    );
+    assert!(d_after < 0.8 * d_before, "samples did not move toward the subject: {d_before} -> {d_after}");
+    // Both layouts are the same adapters.
+    let via_kohya = Pipeline::load_with_lora(&base, &[(kohya_file.clone(), 1.0)]).unwrap();
+    assert!(max_rel_diff(&unet_output(&via_kohya.unet), &unet_output(&after.unet)) < 1e-6);
+    let ids = vec![before_ids(&after, &prompt)];
+    let te = |p: &Pipeline| p.clip.forward(&ids).unwrap().to_vec().unwrap();
+    assert!(max_rel_diff(&te(&via_kohya), &te(&after)) < 1e-6);
+    drop(via_kohya);
+
+    // `engine sample --lora` (kohya file, a scale below 1).
+    let samples = out.join("samples");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args(["sample", "--prompt", &prompt, "--steps", "2", "--seed", "3", "--lora-scale", "0.8", "--model"])
+        .arg(&base_dir)
+        .arg("--lora")
+        .arg(&kohya_file)
+        .arg("--out")
+        .arg(&samples)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(std::fs::read_dir(&samples).unwrap().count(), 1);
+
+    // diffusers' load_lora_weights, both layouts.
+    let python = std::env::var("ENGINE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let unet_adapters = kohya.entries.keys().filter(|k| k.starts_with("lora_unet_") && k.ends_with(".alpha")).count();
+    let te_adapters = kohya.entries.keys().filter(|k| k.starts_with("lora_te_") && k.ends_with(".alpha")).count();
+    for file in [&diffusers_file, &kohya_file] {
+        let result = out.join("diffusers_lora.safetensors");
+        let args = ["lora".as_ref(), base_dir.as_os_str(), file.as_os_str()];
+        let Some(f) = python_check(&python, "diffusers, peft, torch", &args, &result) else { break };
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        assert_eq!(f.metadata["unet_adapted"], unet_adapters.to_string(), "{name}: U-Net modules diffusers adapted");
+        assert_eq!(f.metadata["text_encoder_adapted"], te_adapters.to_string(), "{name}: text-encoder modules");
+        let _g = engine::no_grad();
+        let got =
+            after.unet.forward(&read(&f, "sample"), &read(&f, "timestep"), &read(&f, "encoder_hidden_states")).unwrap();
+        assert_matches(&format!("diffusers load_lora_weights({name}): U-Net"), &got, &f, "out", 1e-5);
+        assert_matches(
+            &format!("diffusers load_lora_weights({name}): text encoder"),
+            &clip_output(&after, &f),
+            &f,
+            "last_hidden_state",
+            1e-5,
+        );
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&base_dir).unwrap();
+}
+
+fn before_ids(p: &Pipeline, prompt: &str) -> Vec<u32> {
+    p.tokenizer.encode(prompt).unwrap().ids
 }

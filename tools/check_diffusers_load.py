@@ -7,6 +7,10 @@ on fixed inputs, so that the Rust tests can compare it with the engine's own out
     python tools/check_diffusers_load.py single-file MODEL.safetensors CONFIG_DIR RESULT.safetensors
         StableDiffusionPipeline.from_single_file(MODEL, config=CONFIG_DIR), no network: U-Net, VAE
         decoder and text-encoder outputs.
+    python tools/check_diffusers_load.py lora MODEL_DIR LORA.safetensors RESULT.safetensors
+        StableDiffusionPipeline.from_pretrained(MODEL_DIR), then load_lora_weights(LORA) (either
+        layout the engine writes): U-Net and text-encoder outputs with the adapters, and how many
+        modules of each network received one (metadata `unet_adapted`, `text_encoder_adapted`).
     python tools/check_diffusers_load.py text-encoder OUTPUT_DIR RESULT.safetensors
         transformers' CLIPTextModel.from_pretrained(OUTPUT_DIR/text_encoder) alone, so that any
         transformers version (4.4x, 5.x) can check the text encoder's layout without diffusers.
@@ -79,6 +83,17 @@ def main(argv):
             decoded = vae.decode(latents).sample
         t |= {"input_ids": ids, "last_hidden_state": ehs.contiguous(), "vae.latents": latents,
               "vae.decoded": decoded.contiguous()}
+    elif mode == "lora" and len(argv) == 5:
+        from diffusers import StableDiffusionPipeline
+        from peft.tuners.lora import LoraLayer
+        model, lora, result = argv[2], argv[3], argv[4]
+        pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, requires_safety_checker=False)
+        pipe.load_lora_weights(os.path.dirname(os.path.abspath(lora)), weight_name=os.path.basename(lora))
+        count = lambda m: sum(isinstance(x, LoraLayer) for x in m.modules())
+        adapted = {"unet_adapted": str(count(pipe.unet)), "text_encoder_adapted": str(count(pipe.text_encoder))}
+        ids, ehs = encode(pipe.text_encoder.float().eval(), pipe.tokenizer)
+        t = unet_io(pipe.unet.float().eval(), ehs, g)
+        t |= {"input_ids": ids, "last_hidden_state": ehs.contiguous()}
     elif mode == "text-encoder" and len(argv) == 4:
         from transformers import CLIPTokenizer
         out, result = argv[2], argv[3]
@@ -89,6 +104,9 @@ def main(argv):
         raise SystemExit(__doc__)
     import transformers
     meta = {"torch": torch.__version__, "transformers": transformers.__version__}
+    if mode == "lora":
+        import peft
+        meta |= adapted | {"peft": peft.__version__}
     try:
         import diffusers
         meta["diffusers"] = diffusers.__version__

@@ -15,6 +15,7 @@ Cases:
   sd-shaped  SD 1.x's shape at small width: three U-Net levels, two with cross-attention, two
              layers per block, per-block head counts and linear projections; a four-level VAE with
              two layers per block.
+The sd-shaped case also holds the `lora` section (format 1.1; needs peft).
 Regenerating gives byte-identical files (fixed seeds, CPU, deterministic algorithms).
 """
 import argparse
@@ -275,7 +276,54 @@ def make_case(case, out, tokenizer_dir):
     for k, v in ADAMW.items():
         meta[f"adamw.{k}"] = str(v)
 
+    lora_section(unet, t, meta, lat, cross)
     finish(root, case, t, meta, unet)
+
+
+# LoRA (format 1.1): peft's adapters on kohya's module set (attention projections, feed-forward,
+# proj_in/proj_out), alpha != r so that the scale is checked. A and B are drawn at random (B is
+# zero at peft's initialisation, which would leave A without a gradient).
+LORA = dict(rank=4, alpha=8.0)
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out"]
+
+
+def lora_section(unet, t, meta, lat, cross):
+    import copy
+
+    from peft import LoraConfig
+    from peft.tuners.lora import LoraLayer
+
+    g = torch.Generator().manual_seed(4321)  # a stream of its own: the sections above are unchanged
+    lunet = copy.deepcopy(unet)
+    lunet.zero_grad(set_to_none=True)
+    lunet.requires_grad_(False)
+    lunet.add_adapter(LoraConfig(r=LORA["rank"], lora_alpha=LORA["alpha"], target_modules=LORA_TARGETS,
+                                 init_lora_weights=True))
+    for name, mod in lunet.named_modules():
+        if isinstance(mod, LoraLayer):
+            a, b = mod.lora_A["default"].weight, mod.lora_B["default"].weight
+            a32 = (torch.rand(a.shape, generator=g) * 2 - 1) / a.shape[1] ** 0.5
+            b32 = (torch.rand(b.shape, generator=g) * 2 - 1) * 0.1
+            t[f"lora.A.{name}"], t[f"lora.B.{name}"] = a32, b32
+            a.data, b.data = a32.double(), b32.double()
+            a.requires_grad_(True)
+            b.requires_grad_(True)
+    sample = torch.randn(2, 4, lat, lat, generator=g)
+    steps = torch.tensor([10, 700], dtype=torch.int64)
+    ehs = torch.randn(2, 77, cross, generator=g)
+    noise = torch.randn(2, 4, lat, lat, generator=g)
+    t["lora.sample"], t["lora.timestep"], t["lora.encoder_hidden_states"], t["lora.noise"] = sample, steps, ehs, noise
+    out = lunet(sample.double(), steps, ehs.double()).sample
+    loss = F.mse_loss(out, noise.double())
+    loss.backward()
+    t["lora.out"] = out.detach().float()
+    t["lora.loss"] = loss.detach().float().reshape(1)
+    for name, mod in lunet.named_modules():
+        if isinstance(mod, LoraLayer):
+            t[f"lora.grad.A.{name}"] = mod.lora_A["default"].weight.grad.float()
+            t[f"lora.grad.B.{name}"] = mod.lora_B["default"].weight.grad.float()
+    meta["lora.rank"] = str(LORA["rank"])
+    meta["lora.alpha"] = str(LORA["alpha"])
 
 
 def save_sorted(path, tensors, meta):

@@ -168,8 +168,19 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn load(model: &crate::models::Model) -> Result<Pipeline> {
-        let (unet, _) = model.unet(false)?;
-        let (clip, _) = model.text_encoder(false)?;
+        Self::load_with_lora(model, &[])
+    }
+
+    /// The pipeline with LoRA adapter files merged into the U-Net's and text encoder's weights as
+    /// they load (file, scale): in either layout (diffusers/peft or kohya), stacked in order.
+    pub fn load_with_lora(model: &crate::models::Model, lora: &[(std::path::PathBuf, f32)]) -> Result<Pipeline> {
+        use crate::models::lora::{check_all_used, merges};
+        use crate::models::Adapt;
+        let (unet_m, te_m) = merges(lora)?;
+        let (unet, _) = model.unet_adapted(false, &Adapt { lora: None, merges: Some(unet_m.clone()) })?;
+        let (clip, _) = model.text_encoder_adapted(false, &Adapt { lora: None, merges: Some(te_m.clone()) })?;
+        check_all_used(&unet_m, "U-Net")?;
+        check_all_used(&te_m, "text encoder")?;
         Ok(Pipeline {
             unet,
             vae: model.vae()?,

@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod lora;
 pub mod resnet;
 pub mod single_file;
 pub mod tokenizer;
@@ -18,6 +19,7 @@ use crate::weights::SafeFile;
 use config::{read_config, ClipConfig, ScheduleConfig, UNetConfig, VaeConfig};
 
 pub use clip::ClipTextModel;
+pub use lora::Adapt;
 pub use tokenizer::ClipTokenizer;
 pub use unet::UNet2DConditionModel;
 pub use vae::AutoencoderKL;
@@ -96,6 +98,11 @@ impl Model {
     }
 
     pub fn unet(&self, trainable: bool) -> Result<(UNet2DConditionModel, Loader)> {
+        self.unet_adapted(trainable, &Adapt::default())
+    }
+
+    /// The U-Net with LoRA adapters added (trainable) or merged in (from files), as `adapt` says.
+    pub fn unet_adapted(&self, trainable: bool, adapt: &Adapt) -> Result<(UNet2DConditionModel, Loader)> {
         let cfg = self.unet_config()?;
         let clip = self.clip_config()?;
         if clip.hidden_size != cfg.cross_attention_dim() {
@@ -109,7 +116,7 @@ impl Model {
                 ),
             ));
         }
-        let vb = Loader::new(self.source("unet", "diffusion_pytorch_model")?, trainable);
+        let vb = adapt.apply(Loader::new(self.source("unet", "diffusion_pytorch_model")?, trainable));
         Ok((UNet2DConditionModel::new(&vb, &cfg)?, vb))
     }
 
@@ -151,7 +158,12 @@ impl Model {
     }
 
     pub fn text_encoder(&self, trainable: bool) -> Result<(ClipTextModel, Loader)> {
-        let vb = Loader::new(self.source("text_encoder", "model")?, trainable);
+        self.text_encoder_adapted(trainable, &Adapt::default())
+    }
+
+    /// The text encoder with LoRA adapters added or merged in, as `adapt` says.
+    pub fn text_encoder_adapted(&self, trainable: bool, adapt: &Adapt) -> Result<(ClipTextModel, Loader)> {
+        let vb = adapt.apply(Loader::new(self.source("text_encoder", "model")?, trainable));
         Ok((ClipTextModel::new(&vb, &self.clip_config()?)?, vb))
     }
 

@@ -63,6 +63,26 @@ pub struct TrainOptions {
     /// kohya does; needs --gradient-accumulation-steps 1.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub fused_backward_pass: Option<bool>,
+    /// Train LoRA adapters of this rank (diffusers' default: 4) instead of the whole U-Net: the
+    /// base weights stay frozen and the output is a few-MB adapter file
+    /// (`pytorch_lora_weights.safetensors`, see --lora-format).
+    #[arg(long)]
+    pub lora_rank: Option<usize>,
+    /// The adapters' output is scaled by alpha / rank (default: alpha = rank, scale 1).
+    #[arg(long)]
+    pub lora_alpha: Option<f64>,
+    /// Dropout on each adapter's input during training (default 0).
+    #[arg(long)]
+    pub lora_dropout: Option<f64>,
+    /// Which modules get adapters: `attention` (to_q, to_k, to_v, to_out.0 of every transformer
+    /// block, as diffusers; q/k/v/out_proj of CLIP) or `transformer` (kohya's: also the
+    /// feed-forward and proj_in/proj_out; CLIP's MLP).
+    #[arg(long)]
+    pub lora_modules: Option<String>,
+    /// The adapter file's layout: `diffusers` (peft naming, for load_lora_weights), `kohya`
+    /// (A1111/ComfyUI) or `both`.
+    #[arg(long)]
+    pub lora_format: Option<String>,
     #[arg(long)]
     pub train_batch_size: Option<usize>,
     #[arg(long)]
@@ -134,6 +154,14 @@ pub struct TrainConfig {
     pub gradient_checkpointing: bool,
     pub use_8bit_adam: bool,
     pub fused_backward_pass: bool,
+    /// 0: the whole U-Net is trained; else the rank of the LoRA adapters trained instead.
+    pub lora_rank: usize,
+    pub lora_alpha: f64,
+    pub lora_dropout: f64,
+    /// `attention` or `transformer`.
+    pub lora_modules: String,
+    /// `diffusers`, `kohya` or `both`.
+    pub lora_format: String,
     pub train_batch_size: usize,
     pub gradient_accumulation_steps: usize,
     pub max_train_steps: usize,
@@ -192,6 +220,11 @@ impl TrainOptions {
             gradient_checkpointing,
             use_8bit_adam,
             fused_backward_pass,
+            lora_rank,
+            lora_alpha,
+            lora_dropout,
+            lora_modules,
+            lora_format,
             train_batch_size,
             gradient_accumulation_steps,
             max_train_steps,
@@ -221,6 +254,25 @@ impl TrainOptions {
     /// of the embedded run (tiny model, dog photos, 64 px, a few hundred steps) without one.
     pub fn resolve(self) -> Result<TrainConfig> {
         let embedded = self.pretrained_model.is_none();
+        let lora_rank = self.lora_rank.unwrap_or(0);
+        if self.lora_rank == Some(0) {
+            return Err(Error::invalid("train", "--lora-rank 0 trains nothing; give a rank of at least 1 (4 is diffusers' default), or leave it out to train the whole U-Net"));
+        }
+        if lora_rank == 0 {
+            for (flag, given) in [
+                ("--lora-alpha", self.lora_alpha.is_some()),
+                ("--lora-dropout", self.lora_dropout.is_some()),
+                ("--lora-modules", self.lora_modules.is_some()),
+                ("--lora-format", self.lora_format.is_some()),
+            ] {
+                if given {
+                    return Err(Error::invalid(
+                        "train",
+                        format!("{flag} needs --lora-rank (LoRA training); without it the whole U-Net is trained"),
+                    ));
+                }
+            }
+        }
         let output_dir = self.output_dir.unwrap_or_else(|| PathBuf::from("dreambooth-output"));
         let c = TrainConfig {
             pretrained_model: self.pretrained_model.unwrap_or_else(|| PathBuf::from("builtin:tiny")),
@@ -239,10 +291,20 @@ impl TrainOptions {
             gradient_checkpointing: self.gradient_checkpointing.unwrap_or(false),
             use_8bit_adam: self.use_8bit_adam.unwrap_or(false),
             fused_backward_pass: self.fused_backward_pass.unwrap_or(false),
+            lora_rank,
+            lora_alpha: self.lora_alpha.unwrap_or(lora_rank as f64),
+            lora_dropout: self.lora_dropout.unwrap_or(0.0),
+            lora_modules: self.lora_modules.unwrap_or_else(|| "attention".into()),
+            lora_format: self.lora_format.unwrap_or_else(|| "diffusers".into()),
             train_batch_size: self.train_batch_size.unwrap_or(1),
             gradient_accumulation_steps: self.gradient_accumulation_steps.unwrap_or(1),
             max_train_steps: self.max_train_steps.unwrap_or(if embedded { 300 } else { 800 }),
-            learning_rate: self.learning_rate.unwrap_or(if embedded { 1e-3 } else { 5e-6 }),
+            // train_dreambooth_lora.py's default for adapters; train_dreambooth.py's for the U-Net.
+            learning_rate: self.learning_rate.unwrap_or(match (embedded, lora_rank > 0) {
+                (true, _) => 1e-3,
+                (false, true) => 5e-4,
+                (false, false) => 5e-6,
+            }),
             lr_scheduler: self.lr_scheduler.unwrap_or_else(|| "constant".into()),
             lr_warmup_steps: self.lr_warmup_steps.unwrap_or(if embedded { 0 } else { 500 }),
             adam_beta1: self.adam_beta1.unwrap_or(0.9),
@@ -284,6 +346,26 @@ impl TrainConfig {
                 "--fused-backward-pass updates each parameter during backward, so it cannot accumulate gradients over --gradient-accumulation-steps {}; use one or the other",
                 self.gradient_accumulation_steps
             ));
+        }
+        if self.lora_rank > 0 {
+            if !self.lora_alpha.is_finite() || self.lora_alpha <= 0.0 {
+                return bad(format!("--lora-alpha {} must be finite and above 0", self.lora_alpha));
+            }
+            if !(0.0..1.0).contains(&self.lora_dropout) {
+                return bad(format!("--lora-dropout {} must be in [0, 1)", self.lora_dropout));
+            }
+            if !["attention", "transformer"].contains(&self.lora_modules.as_str()) {
+                return bad(format!(
+                    "--lora-modules `{}`: choose attention (diffusers' to_q/to_k/to_v/to_out.0) or transformer (kohya's: also the feed-forward and proj_in/proj_out)",
+                    self.lora_modules
+                ));
+            }
+            if !["diffusers", "kohya", "both"].contains(&self.lora_format.as_str()) {
+                return bad(format!("--lora-format `{}`: choose diffusers, kohya or both", self.lora_format));
+            }
+            if self.save_single_file {
+                return bad("--save-single-file writes a whole model, but a --lora-rank run writes adapters only; load them with `engine sample --lora` (or diffusers' load_lora_weights, A1111, ComfyUI)".into());
+            }
         }
         if self.max_train_steps == 0 {
             return bad("--max-train-steps must be at least 1".into());

@@ -116,6 +116,7 @@ pub fn save(
             "format": FORMAT, "step": step, "rng": rng.state().to_string(), "seed": cfg.seed,
             "adam_steps": steps, "losses": losses,
             "max_train_steps": cfg.max_train_steps, "train_text_encoder": cfg.train_text_encoder,
+            "lora": lora_settings(cfg),
         });
         let sp = tmp.join("state.json");
         std::fs::write(&sp, serde_json::to_string(&state).unwrap())
@@ -143,15 +144,45 @@ pub fn save(
     Ok(final_dir)
 }
 
+/// What a checkpoint of a --lora-rank run records of its adapters (null for a full fine-tune):
+/// resuming with other adapters is refused before any tensor is read.
+pub fn lora_settings(cfg: &TrainConfig) -> serde_json::Value {
+    if cfg.lora_rank == 0 {
+        return serde_json::Value::Null;
+    }
+    serde_json::json!({"rank": cfg.lora_rank, "alpha": cfg.lora_alpha, "modules": cfg.lora_modules})
+}
+
 /// Restores the weights into `params` and the moments into `opt`; returns the step, RNG state
-/// and loss history.
-pub fn load(dir: &Path, params: &[(String, Tensor)], opt: &mut AdamW) -> Result<State> {
+/// and loss history. `lora` is this run's [`lora_settings`], which must be the checkpoint's.
+pub fn load(dir: &Path, params: &[(String, Tensor)], opt: &mut AdamW, lora: &serde_json::Value) -> Result<State> {
     let sp = dir.join("state.json");
     let text = std::fs::read_to_string(&sp).map_err(|e| Error::io(format!("reading {}", sp.display()), e))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::invalid("train", format!("{}: {e}", sp.display())))?;
     if v["format"] != FORMAT {
         return Err(Error::invalid("train", format!("{} is not an {FORMAT} checkpoint", sp.display())));
+    }
+    let theirs = v.get("lora").unwrap_or(&serde_json::Value::Null);
+    if theirs != lora {
+        let say = |l: &serde_json::Value| match l {
+            serde_json::Value::Null => "the whole U-Net".to_string(),
+            l => format!(
+                "LoRA adapters (--lora-rank {} --lora-alpha {} --lora-modules {})",
+                l["rank"],
+                l["alpha"],
+                l["modules"].as_str().unwrap_or("?")
+            ),
+        };
+        return Err(Error::invalid(
+            "train",
+            format!(
+                "checkpoint {} trained {}, but this run trains {}: resume with the settings the run started with",
+                dir.display(),
+                say(theirs),
+                say(lora)
+            ),
+        ));
     }
     let weights = SafeFile::open(&dir.join("params.safetensors"))?;
     let moments = SafeFile::open(&dir.join("optimizer.safetensors"))?;

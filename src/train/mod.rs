@@ -11,6 +11,8 @@ pub mod plot;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::diffusion::pipeline::{text_to_image, Conditioning, DEFAULT_GUIDANCE_SCALE};
@@ -18,8 +20,8 @@ use crate::diffusion::{Sampler, SamplerKind, Schedule};
 use crate::error::{Error, Result};
 use crate::imageio::{save_png, writable_dir};
 use crate::models::config::{UNetConfig, VaeConfig};
-use crate::models::{AutoencoderKL, ClipTextModel, ClipTokenizer, Model, UNet2DConditionModel};
-use crate::nn::Loader;
+use crate::models::{Adapt, AutoencoderKL, ClipTextModel, ClipTokenizer, Model, UNet2DConditionModel};
+use crate::nn::{Loader, LoraSpec};
 use crate::ops::copy::cat;
 use crate::ops::loss::mse_loss;
 use crate::optim::{clip_grad_norm, AdamW};
@@ -34,6 +36,8 @@ const SALT_CLASS: u64 = 0xC1A5;
 const SALT_ORDER: u64 = 0x0DE5;
 const SALT_VALID: u64 = 0x5A1D;
 const SALT_IDENT: u64 = 0x1DE7;
+const SALT_LORA: u64 = 0x10FA;
+const SALT_DROPOUT: u64 = 0xD809;
 
 /// `--identifier auto`, the paper's rare-token rule adapted to CLIP's BPE vocabulary: among the
 /// vocabulary's whole-word tokens (`…</w>`) of one to three lower-case ASCII letters that
@@ -415,6 +419,9 @@ struct Nets<'a> {
     schedule: Schedule,
     unet: UNet2DConditionModel,
     unet_vb: Loader,
+    /// With --lora-rank: the adapters' specs (U-Net, and the text encoder's when it trains),
+    /// through which the loop turns dropout on for its steps.
+    lora: Vec<Arc<LoraSpec>>,
     /// The text encoder: trained with --train-text-encoder (then always held), else frozen.
     clip: OnDemand<'a, ClipTextModel>,
     /// The frozen VAE.
@@ -434,13 +441,41 @@ impl Nets<'_> {
 /// encoder (trainable with --train-text-encoder) and the VAE, loaded onto the GPU.
 fn load_models<'a>(cfg: &TrainConfig, p: &'a Prepared) -> Result<Nets<'a>> {
     let schedule = crate::diffusion::Schedule::of(&p.model)?;
-    let (mut unet, unet_vb) = p.model.unet(true)?;
-    unet.gradient_checkpointing = cfg.gradient_checkpointing;
     let train_te = cfg.train_text_encoder;
     let m = &p.model;
-    let clip = OnDemand::new(Box::new(move || m.text_encoder(train_te)), !train_te)?;
+    let Some((unet_spec, te_spec)) = lora_specs(cfg) else {
+        let (mut unet, unet_vb) = p.model.unet(true)?;
+        unet.gradient_checkpointing = cfg.gradient_checkpointing;
+        let clip = OnDemand::new(Box::new(move || m.text_encoder(train_te)), !train_te)?;
+        let vae = OnDemand::new(Box::new(move || m.vae_with_loader()), true)?;
+        return Ok(Nets { schedule, unet, unet_vb, lora: Vec::new(), clip, vae });
+    };
+    // LoRA: the base weights frozen, adapters trainable.
+    let adapt = |spec: &Arc<LoraSpec>| Adapt { lora: Some(spec.clone()), merges: None };
+    let (mut unet, unet_vb) = p.model.unet_adapted(false, &adapt(&unet_spec))?;
+    unet.gradient_checkpointing = cfg.gradient_checkpointing;
+    let te_adapt = if train_te { adapt(&te_spec) } else { Adapt::default() };
+    let clip = OnDemand::new(Box::new(move || m.text_encoder_adapted(false, &te_adapt)), !train_te)?;
     let vae = OnDemand::new(Box::new(move || m.vae_with_loader()), true)?;
-    Ok(Nets { schedule, unet, unet_vb, clip, vae })
+    let lora = if train_te { vec![unet_spec, te_spec] } else { vec![unet_spec] };
+    Ok(Nets { schedule, unet, unet_vb, lora, clip, vae })
+}
+
+/// The LoRA specs of a --lora-rank run (U-Net, text encoder), None for a full fine-tune.
+pub fn lora_specs(cfg: &TrainConfig) -> Option<(Arc<LoraSpec>, Arc<LoraSpec>)> {
+    if cfg.lora_rank == 0 {
+        return None;
+    }
+    let (unet, te): (&[&str], &[&str]) = if cfg.lora_modules == "transformer" {
+        (&LoraSpec::UNET_TRANSFORMER, &LoraSpec::CLIP_TRANSFORMER)
+    } else {
+        (&LoraSpec::UNET_ATTENTION, &LoraSpec::CLIP_ATTENTION)
+    };
+    let spec = |targets: &[&str], salt: u64| {
+        let (r, a, d) = (cfg.lora_rank, cfg.lora_alpha as f32, cfg.lora_dropout as f32);
+        Arc::new(LoraSpec::new(r, a, d, targets, cfg.seed ^ salt))
+    };
+    Some((spec(unet, SALT_LORA), spec(te, SALT_LORA ^ 1)))
 }
 
 /// What every step reads without computing it again.
@@ -522,9 +557,11 @@ fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState
     let Nets { unet_vb, .. } = nets;
     let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
     let (clip_vb, vae_vb) = (&clip.1, &vae.1);
-    let mut params: Vec<(String, Tensor)> = unet_vb.parameters();
+    // The trained tensors: the networks' parameters, or with --lora-rank their adapters only.
+    let trained = |vb: &Loader| if cfg.lora_rank > 0 { vb.adapters() } else { vb.parameters() };
+    let mut params: Vec<(String, Tensor)> = trained(unet_vb);
     if cfg.train_text_encoder {
-        params.extend(clip_vb.parameters().into_iter().map(|(n, t)| (format!("text_encoder.{n}"), t)));
+        params.extend(trained(clip_vb).into_iter().map(|(n, t)| (format!("text_encoder.{n}"), t)));
     }
     let tensors: Vec<Tensor> = params.iter().map(|(_, t)| t.clone()).collect();
     let mut opt = AdamW::new(cfg.learning_rate);
@@ -539,7 +576,7 @@ fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState
     let mut start = 0;
     let mut losses: Vec<(usize, f64, f64)> = Vec::new();
     if let Some(dir) = &p.resume {
-        let st = checkpoint::load(dir, &params, &mut opt)?;
+        let st = checkpoint::load(dir, &params, &mut opt, &checkpoint::lora_settings(cfg))?;
         if st.step > cfg.max_train_steps {
             return Err(Error::invalid(
                 "train",
@@ -655,6 +692,15 @@ fn train_loop(
             let ts: Vec<usize> = (0..n).map(|_| rng.below(t_max)).collect();
             let noisy = schedule.add_noise(&latents, &noise, &ts)?;
             let tt = Tensor::from_slice(&ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), &[n])?;
+            // LoRA dropout: on for this micro-step, with masks of its own (the same when a
+            // checkpointed block is recomputed); drawn from no RNG stream the run uses.
+            for spec in &nets.lora {
+                spec.dropout_seed.store(
+                    cfg.seed ^ SALT_DROPOUT ^ (k0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    Ordering::Relaxed,
+                );
+                spec.training.store(true, Ordering::Relaxed);
+            }
             let ehs = match cached_text {
                 Some((ei, ec)) => {
                     let mut parts = vec![ei; b];
@@ -711,6 +757,9 @@ fn train_loop(
             } else {
                 loss.backward()?;
                 read_stats(&mut li_sum, &mut lp_sum)?;
+            }
+            for spec in &nets.lora {
+                spec.training.store(false, Ordering::Relaxed);
             }
         }
         let acc = cfg.gradient_accumulation_steps as f64;
@@ -786,11 +835,15 @@ fn finish(cfg: &TrainConfig, p: &Prepared, nets: &Nets, trained: Trained) -> Res
     let steps_run = end - start;
     let finished = end == cfg.max_train_steps;
     if finished {
-        // Streamed: each parameter is read back when its file reaches it.
-        let out = |vb: &crate::nn::Loader| export::out_params(&vb.parameters());
-        let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
-        let (u, t, v) = (out(unet_vb), out(&clip.1), out(&vae.1));
-        let r = export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file);
+        let r = if cfg.lora_rank > 0 {
+            write_lora(cfg, p, nets, end)
+        } else {
+            // Streamed: each parameter is read back when its file reaches it.
+            let out = |vb: &crate::nn::Loader| export::out_params(&vb.parameters());
+            let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
+            let (u, t, v) = (out(unet_vb), out(&clip.1), out(&vae.1));
+            export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file)
+        };
         if let Err(e) = r {
             let (step, dir) = checkpoint::list(&cfg.output_dir).pop().unwrap_or((end, cfg.output_dir.clone()));
             return Err(Error::invalid(
@@ -833,13 +886,84 @@ fn finish(cfg: &TrainConfig, p: &Prepared, nets: &Nets, trained: Trained) -> Res
     })
 }
 
+/// The adapter files of a --lora-rank run, in the layouts --lora-format asks for:
+/// `pytorch_lora_weights.safetensors` (diffusers/peft naming) and `lora_kohya.safetensors`
+/// (kohya naming with its `ss_*` metadata).
+fn write_lora(cfg: &TrainConfig, p: &Prepared, nets: &Nets, steps: usize) -> Result<()> {
+    use crate::models::lora::{pair, write, LoraFormat, Part};
+    let unet_adapters = nets.unet_vb.adapters();
+    let te_adapters = if cfg.train_text_encoder { nets.clip.get()?.1.adapters() } else { Vec::new() };
+    let mut adapters = pair(Part::Unet, &unet_adapters);
+    adapters.extend(pair(Part::TextEncoder, &te_adapters));
+    let (rank, alpha) = (cfg.lora_rank, cfg.lora_alpha as f32);
+    let res = cfg.resolution;
+    let image_dir = cfg.instance_data_dir.as_ref().map_or("(embedded dog photos)".into(), |d| d.display().to_string());
+    let mut subsets = vec![serde_json::json!({"class_tokens": p.instance_prompt, "is_reg": false, "num_repeats": 1,
+        "image_dir": image_dir, "img_count": p.instance_images.len()})];
+    if cfg.with_prior_preservation {
+        subsets.push(serde_json::json!({"class_tokens": cfg.class_prompt, "is_reg": true, "num_repeats": 1,
+            "image_dir": cfg.class_data_dir.display().to_string(), "img_count": cfg.num_class_images}));
+    }
+    let datasets = serde_json::json!([{"resolution": [res, res], "batch_size_per_device": cfg.train_batch_size,
+        "subsets": subsets}]);
+    let kohya_meta: std::collections::BTreeMap<String, String> = [
+        ("ss_network_module", "networks.lora".to_string()),
+        ("ss_network_dim", rank.to_string()),
+        ("ss_network_alpha", format!("{}", cfg.lora_alpha)),
+        ("ss_network_dropout", format!("{}", cfg.lora_dropout)),
+        ("ss_base_model_version", "sd_v1".into()),
+        ("ss_v2", "False".into()),
+        ("ss_sd_model_name", p.model.label()),
+        ("ss_resolution", format!("({res}, {res})")),
+        ("ss_max_train_steps", cfg.max_train_steps.to_string()),
+        ("ss_steps", steps.to_string()),
+        ("ss_learning_rate", format!("{}", cfg.learning_rate)),
+        ("ss_lr_scheduler", cfg.lr_scheduler.clone()),
+        ("ss_lr_warmup_steps", cfg.lr_warmup_steps.to_string()),
+        ("ss_max_grad_norm", format!("{}", cfg.max_grad_norm)),
+        ("ss_seed", cfg.seed.to_string()),
+        ("ss_prior_loss_weight", format!("{}", cfg.prior_loss_weight)),
+        ("ss_num_train_images", p.instance_images.len().to_string()),
+        ("ss_num_reg_images", if cfg.with_prior_preservation { cfg.num_class_images } else { 0 }.to_string()),
+        (
+            "ss_network_train_unet_only",
+            (!cfg.train_text_encoder).to_string().replace("true", "True").replace("false", "False"),
+        ),
+        ("ss_datasets", datasets.to_string()),
+        (
+            "ss_training_comment",
+            format!(
+                "engine DreamBooth LoRA; instance prompt \"{}\"; --lora-modules {}",
+                p.instance_prompt, cfg.lora_modules
+            ),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let both = cfg.lora_format == "both";
+    if both || cfg.lora_format == "diffusers" {
+        let path = cfg.output_dir.join("pytorch_lora_weights.safetensors");
+        write(&path, LoraFormat::Diffusers, &adapters, rank, alpha, &Default::default())?;
+    }
+    if both || cfg.lora_format == "kohya" {
+        let path = cfg.output_dir.join("lora_kohya.safetensors");
+        write(&path, LoraFormat::Kohya, &adapters, rank, alpha, &kohya_meta)?;
+    }
+    Ok(())
+}
+
 /// Refuses to start when the output disk cannot hold what the end of the run writes: the final
 /// checkpoint (trained weights and both AdamW moments) beside the exported model (twice with
 /// `--save-single-file`), all f32.
 fn check_disk_room(cfg: &TrainConfig, trained: &[(String, Tensor)], parts: &[&crate::nn::Loader]) -> Result<()> {
     let Some(free) = crate::fsutil::free_bytes(&cfg.output_dir) else { return Ok(()) };
     let numel = |ps: &[(String, Tensor)]| ps.iter().map(|(_, t)| t.numel() as u64).sum::<u64>();
-    let model: u64 = parts.iter().map(|l| numel(&l.parameters())).sum::<u64>() * 4;
+    let model: u64 = if cfg.lora_rank > 0 {
+        numel(trained) * 4 * if cfg.lora_format == "both" { 2 } else { 1 }
+    } else {
+        parts.iter().map(|l| numel(&l.parameters())).sum::<u64>() * 4
+    };
     let export = model * if cfg.save_single_file { 2 } else { 1 };
     let checkpoint = numel(trained) * 4 * 3;
     let need = export + checkpoint;
@@ -927,10 +1051,22 @@ fn report_outputs(cfg: &TrainConfig, steps_run: usize, secs: f64, identifier: &s
     let out = &cfg.output_dir;
     let o = |p: &str| out.join(p).display().to_string();
     eprintln!("finished: {steps_run} steps in {secs:.0} s this run; the outputs are in {}", out.display());
-    eprintln!(
-        "  model (diffusers folder): {}  (unet/ text_encoder/ vae/ tokenizer/ scheduler/ model_index.json)",
-        out.display()
-    );
+    let lora_files: Vec<String> =
+        [("diffusers", "pytorch_lora_weights.safetensors"), ("kohya", "lora_kohya.safetensors")]
+            .iter()
+            .filter(|(f, _)| cfg.lora_rank > 0 && (cfg.lora_format == *f || cfg.lora_format == "both"))
+            .map(|(_, n)| o(n))
+            .collect();
+    if cfg.lora_rank > 0 {
+        for f in &lora_files {
+            eprintln!("  LoRA adapters:            {f}");
+        }
+    } else {
+        eprintln!(
+            "  model (diffusers folder): {}  (unet/ text_encoder/ vae/ tokenizer/ scheduler/ model_index.json)",
+            out.display()
+        );
+    }
     if cfg.save_single_file {
         eprintln!("  single-file checkpoint:   {}", o("model.safetensors"));
     }
@@ -944,9 +1080,13 @@ fn report_outputs(cfg: &TrainConfig, steps_run: usize, secs: f64, identifier: &s
         _ => replace_identifier(&cfg.instance_prompt, identifier),
     };
     eprintln!("sample from it:");
+    let (model, lora) = match lora_files.first() {
+        Some(f) => (cfg.pretrained_model.display().to_string(), format!(" --lora {}", shell_quote(f))),
+        None => (out.display().to_string(), String::new()),
+    };
     eprintln!(
-        "  engine sample --model {} --prompt {} --out {}",
-        shell_quote(&out.display().to_string()),
+        "  engine sample --model {}{lora} --prompt {} --out {}",
+        shell_quote(&model),
         shell_quote(&prompt),
         shell_quote(&o("samples"))
     );
