@@ -299,6 +299,21 @@ impl Loader {
     }
 }
 
+/// The host data of parameter `name`, read back from the GPU; a non-finite value is an error
+/// that names the tensor, so that no file is ever written from weights that are NaN or Inf
+/// (the file being written is removed, as every failed write's is).
+pub fn host_data(name: &str, t: &Tensor) -> Result<Vec<f32>> {
+    let data = t.to_vec()?;
+    let bad = data.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        return Err(Error::invalid(
+            "export",
+            format!("parameter `{name}` holds {bad} non-finite values (NaN or Inf); nothing was written from it"),
+        ));
+    }
+    Ok(data)
+}
+
 /// The files of one component folder: `<stem>.safetensors`, else its `.fp16` variant, else the
 /// shards listed by `<stem>.safetensors.index.json`.
 pub fn component_files(dir: &std::path::Path, stem: &str) -> Result<Vec<SafeFile>> {

@@ -107,7 +107,7 @@ pub fn write(
     let scale = alpha / rank as f32;
     let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for ad in adapters {
-        let read = |name: &str, t: &Tensor| crate::train::export::host_data(name, t);
+        let read = |name: &str, t: &Tensor| crate::nn::host_data(name, t);
         let (a, b) = (
             read(&format!("{}.lora_A.weight", ad.module), ad.a)?,
             read(&format!("{}.lora_B.weight", ad.module), ad.b)?,

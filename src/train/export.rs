@@ -20,24 +20,9 @@ pub fn out_params(params: &[(String, Tensor)]) -> Vec<OutParam> {
     params.iter().map(|(n, t)| (n.clone(), t.shape().to_vec(), t.clone())).collect()
 }
 
-/// The host data of parameter `name`, read back from the GPU; a non-finite value is an error
-/// that names the tensor, so that no file is ever written from weights that are NaN or Inf
-/// (the file being written is removed, as every failed write's is).
-pub fn host_data(name: &str, t: &Tensor) -> Result<Vec<f32>> {
-    let data = t.to_vec()?;
-    let bad = data.iter().filter(|v| !v.is_finite()).count();
-    if bad > 0 {
-        return Err(Error::invalid(
-            "export",
-            format!("parameter `{name}` holds {bad} non-finite values (NaN or Inf); nothing was written from it"),
-        ));
-    }
-    Ok(data)
-}
-
 /// Writes `params` as one safetensors file, streaming: each tensor is read back from the GPU
 /// when the writer reaches it and dropped once written, so the host never holds more than one.
-/// With `finite_only`, a non-finite tensor is an error ([`host_data`]); checkpoints pass false
+/// With `finite_only`, a non-finite tensor is an error ([`crate::nn::host_data`]); checkpoints pass false
 /// (their weights were checked by AdamW's flags, and a moment may legitimately overflow).
 pub fn save_params(path: &Path, params: &[OutParam], meta: &BTreeMap<String, String>, finite_only: bool) -> Result<()> {
     type Read<'a> = Box<dyn Fn() -> Result<Vec<f32>> + 'a>;
@@ -45,7 +30,7 @@ pub fn save_params(path: &Path, params: &[OutParam], meta: &BTreeMap<String, Str
         .iter()
         .map(|(n, _, t)| -> Read {
             if finite_only {
-                Box::new(move || host_data(n, t))
+                Box::new(move || crate::nn::host_data(n, t))
             } else {
                 Box::new(move || t.to_vec())
             }
