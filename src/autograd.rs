@@ -78,7 +78,7 @@ thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
     static COUNTING: Cell<Counting> = const { Cell::new(Counting::Record) };
     /// Set while [`backward_fused`] runs: leaves whose gradient became complete, in order.
-    static READY: RefCell<Option<Vec<Arc<LeafSlot>>>> = const { RefCell::new(None) };
+    static READY: RefCell<Option<std::collections::VecDeque<Arc<LeafSlot>>>> = const { RefCell::new(None) };
 }
 
 /// Restores the previous counting mode when dropped.
@@ -118,7 +118,7 @@ fn release_use(slot: &Arc<LeafSlot>) {
     if last {
         READY.with(|r| {
             if let Some(q) = r.borrow_mut().as_mut() {
-                q.push(slot.clone());
+                q.push_back(slot.clone());
             }
         });
     }
@@ -376,7 +376,7 @@ fn drain_ready() -> Result<()> {
         let mut consumer = c.borrow_mut();
         let Some(f) = consumer.as_mut() else { return Ok(()) };
         loop {
-            let next = READY.with(|r| r.borrow_mut().as_mut().and_then(|q| (!q.is_empty()).then(|| q.remove(0))));
+            let next = READY.with(|r| r.borrow_mut().as_mut().and_then(|q| q.pop_front()));
             let Some(slot) = next else { return Ok(()) };
             let g = slot.grad.lock().unwrap().take();
             if let Some(g) = g {
@@ -429,7 +429,7 @@ pub fn backward_fused(root: &Tensor, ready: ReadyFn) -> Result<()> {
     // SAFETY: only the lifetime is erased; `Reset` removes the pointer before this returns.
     let ptr: *mut (dyn FnMut(u64, Tensor) -> Result<bool> + 'static) = unsafe { std::mem::transmute(ptr) };
     CONSUMER.with(|c| *c.borrow_mut() = Some(Consumer(ptr)));
-    READY.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    READY.with(|r| *r.borrow_mut() = Some(std::collections::VecDeque::new()));
     let _reset = Reset;
     root.backward()
 }
