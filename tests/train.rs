@@ -56,6 +56,26 @@ fn instance_latents(pipe: &Pipeline) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The instance latents and how far `model`'s samples of `prompt` are from them, before training.
+fn subject_distance(model: &Model, prompt: &str) -> (Vec<Vec<f32>>, f64) {
+    let before = Pipeline::load(model).unwrap();
+    let targets = instance_latents(&before);
+    let d = distance(&sample_latents(&before, prompt, 4), &targets);
+    (targets, d)
+}
+
+/// Runs `cfg` to its end (`steps` steps) and asserts that the mean instance loss of the last
+/// `window` steps is below `factor` times that of the first `window` (the loss is noisy: random
+/// timesteps).
+fn run_until_the_loss_falls(cfg: &TrainConfig, steps: usize, window: usize, factor: f64) {
+    let summary = engine::train::run(cfg, false).unwrap();
+    assert!(summary.finished && summary.steps == steps);
+    let mean = |s: &[(usize, f64, f64)]| s.iter().map(|x| x.1).sum::<f64>() / s.len() as f64;
+    let (first, last) = (mean(&summary.losses[..window]), mean(&summary.losses[steps - window..]));
+    eprintln!("instance loss: first {window} steps {first:.4}, last {window} {last:.4}");
+    assert!(last < factor * first, "the loss did not fall clearly: {first} -> {last}");
+}
+
 /// Mean over samples of the squared distance to the nearest instance latent.
 fn distance(samples: &[Vec<f32>], targets: &[Vec<f32>]) -> f64 {
     samples
@@ -87,18 +107,8 @@ fn dreambooth_on_the_tiny_model_learns_the_subject_and_its_output_loads_back() {
     let prompt = engine::train::instance_prompt(&cfg, "sks");
 
     let base = Model::open(Path::new("builtin:tiny")).unwrap();
-    let before = Pipeline::load(&base).unwrap();
-    let targets = instance_latents(&before);
-    let d_before = distance(&sample_latents(&before, &prompt, 4), &targets);
-    drop(before);
-
-    let summary = engine::train::run(&cfg, false).unwrap();
-    assert!(summary.finished && summary.steps == 120);
-    // Mean instance loss of the first and last 30 steps (the loss is noisy: random timesteps).
-    let mean = |s: &[(usize, f64, f64)]| s.iter().map(|x| x.1).sum::<f64>() / s.len() as f64;
-    let (first, last) = (mean(&summary.losses[..30]), mean(&summary.losses[90..]));
-    eprintln!("instance loss: first 30 steps {first:.4}, last 30 {last:.4}");
-    assert!(last < 0.7 * first, "the loss did not fall clearly: {first} -> {last}");
+    let (targets, d_before) = subject_distance(&base, &prompt);
+    run_until_the_loss_falls(&cfg, 120, 30, 0.7);
 
     let trained = Model::open(&out).unwrap();
     let after = Pipeline::load(&trained).unwrap();
@@ -662,17 +672,8 @@ fn lora_dreambooth_on_the_tiny_model_learns_the_subject_and_its_adapters_load_in
     });
     let prompt = engine::train::instance_prompt(&cfg, "sks");
     let base = Model::open(&base_dir).unwrap();
-    let before = Pipeline::load(&base).unwrap();
-    let targets = instance_latents(&before);
-    let d_before = distance(&sample_latents(&before, &prompt, 4), &targets);
-    drop(before);
-
-    let summary = engine::train::run(&cfg, false).unwrap();
-    assert!(summary.finished && summary.steps == 80);
-    let mean = |s: &[(usize, f64, f64)]| s.iter().map(|x| x.1).sum::<f64>() / s.len() as f64;
-    let (first, last) = (mean(&summary.losses[..20]), mean(&summary.losses[60..]));
-    eprintln!("LoRA instance loss: first 20 steps {first:.4}, last 20 {last:.4}");
-    assert!(last < 0.75 * first, "the loss did not fall clearly: {first} -> {last}");
+    let (targets, d_before) = subject_distance(&base, &prompt);
+    run_until_the_loss_falls(&cfg, 80, 20, 0.75);
     assert!(!out.join("unet").exists(), "a LoRA run writes adapters, not a model");
 
     let (diffusers_file, kohya_file) =
