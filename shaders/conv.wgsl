@@ -22,7 +22,9 @@
 // the kernel table `ops::conv::KERNELS` (`ops::blocked::conv_entry`, `conv_dw_entry`), the
 // subgroup entries into a module of their own.
 //
-// Specialisation: MODE (u32: 0 or 1, for `conv`), HAS_BIAS (bool), WG_X, WG_Y (u32).
+// Specialisation: MODE (u32: 0 or 1, for `conv`), HAS_BIAS (bool), WG_X, WG_Y (u32), A_DTYPE
+// (u32): A's storage, 0 f32, 1 f16, 2 bf16 (frozen half weights; always 0 in `conv_dw`, whose A
+// is dy). A is bound as words and unpacked by `elem_a`, as in gemm.wgsl.
 // `beta` != 0 accumulates into C: the launcher splits channels and images into chunks that fit
 // a storage binding, and sums the chunks of a summed dimension.
 
@@ -40,10 +42,22 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+// Element i of A as f32, whatever its storage dtype.
+fn elem_a(i: u32) -> f32 {
+    if (A_DTYPE == 0u) {
+        return bitcast<f32>(a[i]);
+    }
+    let w = a[i >> 1u];
+    if (A_DTYPE == 1u) {
+        return unpack2x16float(w)[i & 1u];
+    }
+    return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));
+}
 
 // Where pixel q of C reads B through tap (ky, kx): the offset in B's channel plane, and
 // whether it reads anything (0 in the padding, or no output pixel under stride > 1).

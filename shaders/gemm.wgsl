@@ -3,7 +3,10 @@
 //   [K, N], or [N, K] when TRANS_B). Backward needs no entry point of its own: the autograd
 //   layer expresses dA and dB as GEMMs with the transposes flipped.
 //
-// Specialisation: TRANS_A, TRANS_B, HAS_BIAS (bool).
+// Specialisation: TRANS_A, TRANS_B, HAS_BIAS (bool); B_DTYPE (u32): B's storage, 0 f32, 1 f16,
+// 2 bf16. B is bound as words: f32 elements are their bits, half elements two to a word (element
+// i in word i/2, the low half first), so frozen half weights are read as stored, on any adapter
+// (unpack2x16float and a shift, no SHADER_F16). Products and sums stay f32.
 // `beta` != 0 adds beta * C to the result: the launcher uses it to accumulate over chunks of
 // K when an operand is larger than one storage binding.
 // `gemm8x8` and `gemm8x5`: the same product with an 8x8 (8x5) register block per invocation,
@@ -29,7 +32,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
@@ -40,11 +43,23 @@ fn load_a(base: u32, row: u32, kk: u32) -> f32 {
     return a[base + row * p.lda + kk];
 }
 
+// Element i of B as f32, whatever its storage dtype.
+fn elem_b(i: u32) -> f32 {
+    if (B_DTYPE == 0u) {
+        return bitcast<f32>(b[i]);
+    }
+    let w = b[i >> 1u];
+    if (B_DTYPE == 1u) {
+        return unpack2x16float(w)[i & 1u];
+    }
+    return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));
+}
+
 fn load_b(base: u32, kk: u32, col: u32) -> f32 {
     if (TRANS_B) {
-        return b[base + col * p.ldb + kk];
+        return elem_b(base + col * p.ldb + kk);
     }
-    return b[base + kk * p.ldb + col];
+    return elem_b(base + kk * p.ldb + col);
 }
 
 // c = alpha * acc (+ bias) (+ beta * c) at (r, col).

@@ -6,7 +6,7 @@
 
 use crate::error::Result;
 pub use crate::gpu::time_gpu;
-use crate::gpu::{context, Access, Kernel, Shader, Spec, Uniforms};
+use crate::gpu::{context, Access, DType, Kernel, Shader, Spec, Uniforms};
 use crate::ops::gemm::gemm_raw;
 use crate::ops::launch::grid;
 use crate::tensor::Tensor;
@@ -362,6 +362,8 @@ pub struct MemorySetting {
     pub fused_backward_pass: bool,
     /// `--lora-rank` (0: the whole U-Net is trained), with the default modules.
     pub lora_rank: usize,
+    /// `--mixed-precision`: the storage of frozen Linear/Conv2d weights (LoRA's base U-Net).
+    pub frozen_dtype: DType,
 }
 
 const fn setting(name: &'static str, ckpt: bool, te: bool, adam8: bool, fused: bool) -> MemorySetting {
@@ -372,16 +374,17 @@ const fn setting(name: &'static str, ckpt: bool, te: bool, adam8: bool, fused: b
         use_8bit_adam: adam8,
         fused_backward_pass: fused,
         lora_rank: 0,
+        frozen_dtype: DType::F32,
     }
 }
 
-const fn lora(name: &'static str, ckpt: bool) -> MemorySetting {
-    MemorySetting { lora_rank: 4, ..setting(name, ckpt, false, false, false) }
+const fn lora(name: &'static str, ckpt: bool, frozen_dtype: DType) -> MemorySetting {
+    MemorySetting { lora_rank: 4, frozen_dtype, ..setting(name, ckpt, false, false, false) }
 }
 
-/// The memory settings `engine bench memory` measures (`--settings` indexes this list). Half
-/// precision joins when it exists.
-pub const MEMORY_SETTINGS: [MemorySetting; 9] = [
+/// The memory settings `engine bench memory` measures (`--settings` indexes this list). A
+/// half-precision U-Net for full fine-tuning joins when it exists.
+pub const MEMORY_SETTINGS: [MemorySetting; 11] = [
     setting("f32", false, false, false, false),
     setting("f32 + gradient checkpointing", true, false, false, false),
     setting("f32 + text encoder", false, true, false, false),
@@ -389,8 +392,10 @@ pub const MEMORY_SETTINGS: [MemorySetting; 9] = [
     setting("f32 + checkpointing + 8-bit AdamW", true, false, true, false),
     setting("f32 + checkpointing + 8-bit AdamW + fused backward", true, false, true, true),
     setting("f32 + checkpointing + 8-bit AdamW + fused backward + text encoder", true, true, true, true),
-    lora("LoRA rank 4, f32 base", false),
-    lora("LoRA rank 4, f32 base + checkpointing", true),
+    lora("LoRA rank 4, f32 base", false, DType::F32),
+    lora("LoRA rank 4, f32 base + checkpointing", true, DType::F32),
+    lora("LoRA rank 4, bf16 base", false, DType::BF16),
+    lora("LoRA rank 4, bf16 base + checkpointing", true, DType::BF16),
 ];
 
 /// One DreamBooth training step of SD 1.5's real configuration (weights.toml's sd15, random
@@ -428,7 +433,7 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         ctx.pool.trim();
         ctx.pool.reset_peak();
         let lora = setting.lora_rank;
-        let uvb = Loader::new(Source::Random { seed: 1 }, lora == 0);
+        let uvb = Loader::new(Source::Random { seed: 1 }, lora == 0).with_frozen_dtype(setting.frozen_dtype);
         let uvb = if lora > 0 {
             let spec = crate::nn::LoraSpec::new(lora, lora as f32, 0.0, &crate::nn::LoraSpec::UNET_ATTENTION, 1);
             uvb.with_lora(std::sync::Arc::new(spec))
@@ -437,7 +442,7 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         };
         let mut unet = UNet2DConditionModel::new(&uvb, &ucfg)?;
         unet.gradient_checkpointing = checkpointing;
-        let cvb = Loader::new(Source::Random { seed: 2 }, train_te);
+        let cvb = Loader::new(Source::Random { seed: 2 }, train_te).with_frozen_dtype(setting.frozen_dtype);
         let clip = ClipTextModel::new(&cvb, &ccfg)?;
         // The VAE encodes the images before training and then leaves the GPU, as in `engine
         // train` (it comes back only for validation samples).

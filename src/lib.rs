@@ -38,6 +38,7 @@ pub fn all_shaders() -> Vec<&'static gpu::Shader> {
     vec![
         &ops::attention::SHADER,
         &ops::attention::ROWS_SHADER,
+        &ops::cast::SHADER,
         &ops::conv::SHADER,
         &ops::conv::SUBGROUP_SHADER,
         &ops::copy::SHADER,

@@ -36,7 +36,8 @@ enum Command {
         resolution: usize,
         /// memory: which settings, by index (0: f32, 1: + gradient checkpointing, 2: f32 + text
         /// encoder trained, 3: both, 4: checkpointing + 8-bit AdamW, 5: 4 + fused backward pass,
-        /// 6: 5 + text encoder, 7: LoRA rank 4 on an f32 base, 8: 7 + checkpointing); default all.
+        /// 6: 5 + text encoder, 7: LoRA rank 4 on an f32 base, 8: 7 + checkpointing, 9: LoRA rank 4 on
+        /// a bf16 base, 10: 9 + checkpointing); default all.
         #[arg(long, value_delimiter = ',')]
         settings: Vec<usize>,
         /// Also write the rows as a JSON array to this file.

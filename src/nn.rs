@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::ops::attention::attention;
 use crate::ops::gemm::linear;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use crate::weights::SafeFile;
 
 /// Where a model's tensors come from.
@@ -40,6 +40,10 @@ pub struct Loader {
     adapters: Rc<RefCell<Vec<(String, Tensor)>>>,
     /// Adapter files merged into the weights as they load (`engine sample --lora`).
     merges: Option<Rc<LoraMerges>>,
+    /// The storage of frozen Linear and Conv2d weights (`--mixed-precision`): the matrices
+    /// that hold nearly all of a model's bytes, read in half by GEMM and conv. Norms, biases and
+    /// embedding tables stay f32 (their kernels read f32; together they are ~4% of SD's bytes).
+    frozen_dtype: DType,
 }
 
 /// Which modules get LoRA adapters (Hu et al. 2021, as peft adds them), and how they start.
@@ -148,7 +152,14 @@ impl Loader {
             lora: None,
             adapters: Rc::new(RefCell::new(Vec::new())),
             merges: None,
+            frozen_dtype: DType::F32,
         }
+    }
+
+    /// This loader, storing frozen Linear and Conv2d weights as `dtype` (rounded to nearest
+    /// even as they load; exact where the file holds that dtype). Trainable weights stay f32.
+    pub fn with_frozen_dtype(self, dtype: DType) -> Loader {
+        Loader { frozen_dtype: dtype, ..self }
     }
 
     /// This loader, adding trainable adapters to the modules `spec` names.
@@ -194,8 +205,19 @@ impl Loader {
         Loader { prefix: format!("{}{name}.", self.prefix), ..self.clone() }
     }
 
-    /// The tensor `name` under this prefix, which must have `shape`.
+    /// The tensor `name` under this prefix, which must have `shape`, in f32.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.get_as(name, shape, DType::F32)
+    }
+
+    /// The weight matrix of a Linear or Conv2d: stored in the loader's frozen dtype when it is
+    /// not trainable.
+    pub fn get_matrix(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let dtype = if self.trainable { DType::F32 } else { self.frozen_dtype };
+        self.get_as(name, shape, dtype)
+    }
+
+    fn get_as(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let full = format!("{}{name}", self.prefix);
         let data = match &*self.source {
             Source::Random { seed } => random_tensor(*seed, &full, shape),
@@ -241,7 +263,7 @@ impl Loader {
             }
         };
         let data = self.merged(&full, data, shape)?;
-        let mut t = Tensor::from_slice(&data, shape)?;
+        let mut t = Tensor::from_slice_as(&data, shape, dtype)?;
         if self.trainable {
             t = t.requires_grad_();
         }
@@ -402,7 +424,7 @@ pub struct Linear {
 
 impl Linear {
     pub fn new(vb: &Loader, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
-        let weight = vb.get("weight", &[out_dim, in_dim])?;
+        let weight = vb.get_matrix("weight", &[out_dim, in_dim])?;
         let bias = if bias { Some(vb.get("bias", &[out_dim])?) } else { None };
         Ok(Linear { weight, bias, lora: vb.adapter(in_dim, out_dim, false)? })
     }
@@ -428,7 +450,7 @@ pub struct Conv2d {
 
 impl Conv2d {
     pub fn new(vb: &Loader, cin: usize, cout: usize, k: usize, stride: usize, padding: usize) -> Result<Conv2d> {
-        let weight = vb.get("weight", &[cout, cin, k, k])?;
+        let weight = vb.get_matrix("weight", &[cout, cin, k, k])?;
         let bias = Some(vb.get("bias", &[cout])?);
         let lora = if (k, stride, padding) == (1, 1, 0) { vb.adapter(cin, cout, true)? } else { None };
         Ok(Conv2d { weight, bias, stride, padding, lora })

@@ -372,7 +372,7 @@ fn lora(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
     let alpha = case.meta_f64("lora.alpha")? as f32;
     let modules: Vec<&str> = case.file.entries.keys().filter_map(|k| k.strip_prefix("lora.A.")).collect();
     let spec = std::sync::Arc::new(crate::nn::LoraSpec::new(rank, alpha, 0.0, &modules, 0));
-    let adapt = crate::models::Adapt { lora: Some(spec), merges: None };
+    let adapt = crate::models::Adapt { lora: Some(spec), merges: None, ..Default::default() };
     let (model, vb) = case.model.unet_adapted(false, &adapt)?;
     let adapters = vb.adapters();
     if adapters.len() != 2 * modules.len() {

@@ -2,7 +2,9 @@
 //!
 //! A tensor is a contiguous row-major window (`offset`, `shape`) of a pooled GPU buffer, so
 //! reshapes and leading-axis slices are free views; every other layout change is a copy
-//! kernel. Storage is f32 today; [`DType`] leaves room for f16.
+//! kernel. Storage is f32, or f16/bf16 packed two to a word ([`DType`]) for tensors that only
+//! the kernels that unpack them read (frozen weights: GEMM's right operand, conv's weights) and
+//! [`Tensor::cast`].
 //!
 //! A tensor may be larger than one storage binding may cover (lavapipe: 128 MiB, while SD's
 //! CLIP token embedding is 145 MiB): buffers are sized up to the adapter's `max_buffer_size`
@@ -59,10 +61,32 @@ impl Tensor {
 
     /// An uninitialised tensor (for op outputs that every element is written to).
     pub(crate) fn empty(shape: &[usize]) -> Result<Tensor> {
+        Tensor::empty_of(shape, DType::F32)
+    }
+
+    /// An uninitialised tensor of `dtype`.
+    pub(crate) fn empty_of(shape: &[usize], dtype: DType) -> Result<Tensor> {
         let ctx = context()?;
-        let n = numel(shape);
-        let storage = ctx.alloc(n as u64 * 4)?;
-        Ok(Tensor { storage: Arc::new(storage), offset: 0, shape: shape.to_vec(), dtype: DType::F32, autograd: None })
+        let storage = ctx.alloc(dtype.bytes(numel(shape)))?;
+        Ok(Tensor { storage: Arc::new(storage), offset: 0, shape: shape.to_vec(), dtype, autograd: None })
+    }
+
+    /// `data` stored as `dtype` (rounded to nearest even on the host for the half dtypes).
+    pub fn from_slice_as(data: &[f32], shape: &[usize], dtype: DType) -> Result<Tensor> {
+        if dtype == DType::F32 {
+            return Tensor::from_slice(data, shape);
+        }
+        if numel(shape) != data.len() {
+            return Err(Error::invalid(
+                "from_slice",
+                format!("{} values do not fill shape {shape:?} ({} elements)", data.len(), numel(shape)),
+            ));
+        }
+        let t = Tensor::empty_of(shape, dtype)?;
+        if !data.is_empty() {
+            context()?.write(t.buffer(), 0, &dtype.encode(data));
+        }
+        Ok(t)
     }
 
     pub fn from_slice(data: &[f32], shape: &[usize]) -> Result<Tensor> {
@@ -81,6 +105,12 @@ impl Tensor {
 
     /// Overwrites the elements in place (restoring a checkpoint into a parameter).
     pub fn write(&self, data: &[f32]) -> Result<()> {
+        if self.dtype != DType::F32 {
+            return Err(Error::invalid(
+                "write",
+                format!("a {} tensor of shape {:?} is written only when made", self.dtype, self.shape),
+            ));
+        }
         if data.len() != self.numel() {
             return Err(Error::invalid(
                 "write",
@@ -106,14 +136,20 @@ impl Tensor {
         Ok(t)
     }
 
-    /// Copies the tensor back to the host (waits for the GPU).
+    /// Copies the tensor back to the host (waits for the GPU); half dtypes come back as the
+    /// f32 values they hold (exact).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         let n = self.numel();
         if n == 0 {
             return Ok(Vec::new());
         }
-        let bytes = context()?.read(self.buffer(), self.offset as u64 * 4, n as u64 * 4)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        let es = self.dtype.size() as u64;
+        // Reads start on a word: a half tensor at an odd offset reads one element before it.
+        let start = self.offset as u64 * es;
+        let lead = (start % 4) as usize;
+        let bytes =
+            context()?.read(self.buffer(), start - lead as u64, (lead as u64 + n as u64 * es).next_multiple_of(4))?;
+        Ok(self.dtype.decode(&bytes[lead..], n))
     }
 
     /// The single value of a one-element tensor.

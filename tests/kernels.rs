@@ -7,6 +7,7 @@ use common::*;
 use engine::ops::attention::{attention_with, Strategy};
 use engine::ops::gemm::{linear, matmul_t};
 use engine::ops::loss::mse_loss;
+use engine::tensor::DType;
 use engine::Tensor;
 
 // ---------------------------------------------------------------- GEMM
@@ -117,6 +118,93 @@ fn linear_with_bias_forward_and_backward() {
         1e-5,
         2e-3,
     );
+}
+
+// ---------------------------------------------------------------- half storage
+
+/// A linear layer with frozen half weights (`--mixed-precision`): forward, and the input's
+/// gradient through the transposed product, equal the f64 reference on the rounded weights.
+/// Every GEMM variant's half path is in tests/variants.rs.
+#[test]
+fn linear_with_half_weights_forward_and_input_gradient() {
+    let mut rng = Rng::new(17);
+    let (rows, k, n) = (37, 70, 45);
+    let x = rng.vec(rows * k, -1.0, 1.0);
+    let w = rng.vec(n * k, -1.0, 1.0);
+    let b = rng.vec(n, -1.0, 1.0);
+    let dy = rng.vec(rows * n, -1.0, 1.0);
+    for dt in [DType::F16, DType::BF16] {
+        let wr = f64s(&rounded(&w, dt));
+        let tx = param(&x, &[rows, k]);
+        let wh = Tensor::from_slice_as(&w, &[n, k], dt).unwrap();
+        assert_eq!(wh.dtype(), dt);
+        assert_eq!(wh.to_vec().unwrap(), rounded(&w, dt), "{dt} weights read back as stored");
+        let y = linear(&tx, &wh, Some(&t(&b, &[n]))).unwrap();
+        let want = gemm_ref(&f64s(&x), &wr, Some(&f64s(&b)), 1, rows, n, k, false, true);
+        assert_close(&format!("linear {dt} y"), &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
+        y.backward_with(&t(&dy, &[rows, n])).unwrap();
+        let dx = gemm_ref(&f64s(&dy), &wr, None, 1, rows, k, n, false, false);
+        assert_close(&format!("linear {dt} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, 1e-5, 1e-5);
+    }
+}
+
+/// `got` is `v` rounded to `dt`: bf16 to nearest even bit for bit; f16 to the nearest value or
+/// its neighbour on the other side of v (WGSL leaves pack2x16float's rounding to the implementation).
+fn assert_rounded(what: &str, got: &[f32], v: &[f32], dt: DType) {
+    for ((g, w), x) in got.iter().zip(rounded(v, dt)).zip(v) {
+        let ok = g.to_bits() == w.to_bits()
+            || (dt == DType::F16 && {
+                let (gh, wh) = (half::f16::from_f32(*g), half::f16::from_f32(w));
+                gh.to_f32() == *g && wh.to_bits().abs_diff(gh.to_bits()) == 1 && (g - x) * (w - x) <= 0.0
+            });
+        assert!(ok, "{what} of {x}: {g}, want {w}");
+    }
+}
+
+/// cast f32 -> half rounds as the host does (bf16 bit for bit; f16 within one unit in the
+/// last place, WGSL leaving pack2x16float's rounding to the implementation), half -> f32 is
+/// exact, from odd offsets too (a row of a half tensor starting in a word's upper half), and
+/// the gradient passes back through both casts.
+#[test]
+fn cast_rounds_like_the_host_and_passes_gradients() {
+    let mut rng = Rng::new(23);
+    let n = 1001;
+    let mut v = rng.vec(n, -3.0, 3.0);
+    v[0] = 1.0 + 1.0 / 256.0; // a bf16 tie: to even (1.0)
+    v[1] = 70000.0; // beyond f16's range: inf
+    v[2] = 1.0e-6; // an f16 subnormal
+    v[3] = -0.0;
+    for dt in [DType::F16, DType::BF16] {
+        let x = param(&v, &[n]);
+        let h = x.cast(dt).unwrap();
+        assert_eq!(h.dtype(), dt);
+        assert_rounded(&format!("{dt} cast"), &h.to_vec().unwrap(), &v, dt);
+        // Rows of 7 elements: row 3 starts at element 21, an odd half.
+        let stored = Tensor::from_slice_as(&v[..140], &[20, 7], dt).unwrap();
+        let row = stored.narrow0(3, 2).unwrap().cast(DType::F32).unwrap();
+        assert_eq!(row.to_vec().unwrap(), rounded(&v[21..35], dt), "{dt} rows at an odd offset");
+        let back = h.cast(DType::F32).unwrap();
+        let g = rng.vec(n, -1.0, 1.0);
+        back.backward_with(&t(&g, &[n])).unwrap();
+        // As torch: the gradient reaching the half tensor is held in half.
+        assert_rounded(&format!("{dt} gradient"), &x.grad().unwrap().to_vec().unwrap(), &g, dt);
+    }
+    let nan = Tensor::from_slice(&[f32::NAN, f32::INFINITY, -f32::INFINITY], &[3]).unwrap();
+    let b = nan.cast(DType::BF16).unwrap().to_vec().unwrap();
+    assert!(b[0].is_nan() && b[1] == f32::INFINITY && b[2] == f32::NEG_INFINITY, "{b:?}");
+}
+
+/// A half tensor given to a kernel that reads f32 only is an error that says so, not a
+/// result computed from misread words.
+#[test]
+fn half_tensors_are_refused_by_f32_kernels() {
+    let h = Tensor::from_slice_as(&[1.0, 2.0, 3.0, 4.0], &[2, 2], DType::BF16).unwrap();
+    let f = Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    let e = h.add(&f).expect_err("add of a bf16 tensor").to_string();
+    assert!(e.contains("bf16") && e.contains("cast"), "{e}");
+    let e = matmul_t(&h, &f, false, false).expect_err("bf16 left operand").to_string();
+    assert!(e.contains("bf16"), "{e}");
+    assert!(h.permute(&[1, 0]).is_err());
 }
 
 #[test]

@@ -260,6 +260,8 @@ fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
         o.lora_modules = Some("transformer".into());
         o.lora_format = Some("both".into());
         o.gradient_checkpointing = Some(true);
+        // The base U-Net and the frozen VAE in bf16.
+        o.mixed_precision = Some("bf16".into());
     });
 }
 
@@ -302,6 +304,18 @@ fn resumes_bit_identical(tag: &str, opts: &dyn Fn(&mut TrainOptions)) {
     );
     let e = other.err().unwrap().to_string();
     assert!(e.contains("the whole U-Net") && e.contains("LoRA adapters"), "{e}");
+    // And resuming with frozen weights of another dtype.
+    let mixed = config(&b, opts).mixed_precision;
+    let other = engine::train::run(
+        &config(&b, |o| {
+            opts(o);
+            o.mixed_precision = Some(if mixed == "no" { "fp16" } else { "no" }.into());
+            o.resume_from_checkpoint = Some("latest".into());
+        }),
+        false,
+    );
+    let e = other.err().unwrap().to_string();
+    assert!(e.contains(&format!("--mixed-precision {mixed}")), "{e}");
     assert!(!b.join("unet").exists());
     let second = engine::train::run(
         &config(&b, |o| {
@@ -522,6 +536,56 @@ fn a_single_file_export_loads_back_to_the_same_weights() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+/// `--mixed-precision`'s frozen weights: the U-Net, text encoder and VAE with their Linear and
+/// Conv2d matrices stored in bf16 or f16 (norms, biases, embeddings f32) compute what the f32
+/// networks compute from the rounded weights: close to f32 (bf16 keeps 8 bits of mantissa), and
+/// LoRA adapters on a half base stay f32 and start at the half base's output exactly.
+#[test]
+fn frozen_half_weights_stay_close_to_f32_and_take_adapters() {
+    use engine::models::Adapt;
+    use engine::nn::LoraSpec;
+    use engine::tensor::DType;
+    let model = Model::open(Path::new("builtin:tiny")).unwrap();
+    let f32_out = unet_output(&model.unet(false).unwrap().0);
+    let ids = vec![vec![49406u32, 320, 1929, 49407]];
+    let te = |a: &Adapt| {
+        let _g = engine::no_grad();
+        model.text_encoder_adapted(false, a).unwrap().0.forward(&ids).unwrap().to_vec().unwrap()
+    };
+    let te_f32 = te(&Adapt::default());
+    let image = Tensor::from_slice(&Rng::new(5).normal(3 * 32 * 32), &[1, 3, 32, 32]).unwrap();
+    let vae_out = |dt: DType| {
+        let _g = engine::no_grad();
+        let vae = model.vae_in(dt).unwrap().0;
+        vae.decode(&vae.encode(&image).unwrap().mean).unwrap().to_vec().unwrap()
+    };
+    let vae_f32 = vae_out(DType::F32);
+    // bf16 rounds weights by up to 2^-9 relative, f16 by 2^-12: the outputs move by a few times
+    // that, the VAE's 20-odd convolutions most (bf16 measured 5.4e-3 U-Net, 2.1e-3 text encoder,
+    // 2.9e-2 VAE). Misread storage would be off by 100%.
+    for (dt, tol, vae_tol) in [(DType::BF16, 2e-2, 6e-2), (DType::F16, 3e-3, 1e-2)] {
+        let frozen = Adapt { frozen_dtype: dt, ..Default::default() };
+        let (unet, vb) = model.unet_adapted(false, &frozen).unwrap();
+        let dtypes: Vec<DType> = vb.parameters().iter().map(|(_, t)| t.dtype()).collect();
+        assert!(dtypes.contains(&dt) && dtypes.contains(&DType::F32), "{dt}: matrices half, norms and biases f32");
+        let half_out = unet_output(&unet);
+        let d = max_rel_diff(&half_out, &f32_out);
+        eprintln!("{dt} frozen weights: U-Net output within {d:.2e} of f32");
+        assert!(d > 0.0 && d < tol, "{dt} U-Net: {d}");
+        let d = max_rel_diff(&te(&frozen), &te_f32);
+        eprintln!("{dt} frozen weights: text encoder output within {d:.2e} of f32");
+        assert!(d < tol, "{dt} text encoder: {d}");
+        let d = max_rel_diff(&vae_out(dt), &vae_f32);
+        eprintln!("{dt} frozen weights: VAE round trip within {d:.2e} of f32");
+        assert!(d < vae_tol, "{dt} VAE: {d}");
+        // Fresh adapters (B = 0) on the half base: trainable f32 tensors, the base's output.
+        let spec = std::sync::Arc::new(LoraSpec::new(4, 4.0, 0.0, &LoraSpec::UNET_TRANSFORMER, 9));
+        let (adapted, vb) = model.unet_adapted(false, &Adapt { lora: Some(spec), ..frozen }).unwrap();
+        assert!(vb.adapters().iter().all(|(_, t)| t.dtype() == DType::F32 && t.requires_grad()));
+        assert_eq!(unet_output(&adapted), half_out, "{dt}: fresh adapters change nothing");
+    }
+}
+
 /// The U-Net's output on fixed inputs (two samples, two timesteps, random text states).
 fn unet_output(unet: &engine::models::UNet2DConditionModel) -> Vec<f32> {
     let _g = engine::no_grad();
@@ -559,7 +623,8 @@ fn lora_adapters_start_at_the_base_model_and_both_file_layouts_merge_to_what_the
         [("attention", &LoraSpec::UNET_ATTENTION[..]), ("transformer", &LoraSpec::UNET_TRANSFORMER[..])]
     {
         let spec = std::sync::Arc::new(LoraSpec::new(4, 8.0, 0.0, modules, 7));
-        let (unet, vb) = model.unet_adapted(false, &Adapt { lora: Some(spec), merges: None }).unwrap();
+        let (unet, vb) =
+            model.unet_adapted(false, &Adapt { lora: Some(spec), merges: None, ..Default::default() }).unwrap();
         assert_eq!(bits(&unet_output(&unet)), bits(&base), "{set}: fresh adapters changed the output");
         let adapters = vb.adapters();
         assert!(vb.parameters().iter().all(|(_, t)| !t.requires_grad()), "base weights must stay frozen");
@@ -578,14 +643,20 @@ fn lora_adapters_start_at_the_base_model_and_both_file_layouts_merge_to_what_the
             let path = dir.join(format!("{set}-{format:?}.safetensors"));
             write(&path, format, &pair(Part::Unet, &adapters), 4, 8.0, &Default::default()).unwrap();
             let (um, _) = merges(&[(path.clone(), 1.0)]).unwrap();
-            let merged =
-                unet_output(&model.unet_adapted(false, &Adapt { lora: None, merges: Some(um.clone()) }).unwrap().0);
+            let merged = unet_output(
+                &model
+                    .unet_adapted(false, &Adapt { lora: None, merges: Some(um.clone()), ..Default::default() })
+                    .unwrap()
+                    .0,
+            );
             check_all_used(&um, "U-Net").unwrap();
             let d = max_rel_diff(&merged, &adapted);
             eprintln!("{set} adapters, {format:?} file merged: max rel diff {d:.2e} from the unmerged U-Net");
             assert!(d < 1e-5, "{set} {format:?}: merged {d}");
             let (zero, _) = merges(&[(path.clone(), 0.0)]).unwrap();
-            let off = unet_output(&model.unet_adapted(false, &Adapt { lora: None, merges: Some(zero) }).unwrap().0);
+            let off = unet_output(
+                &model.unet_adapted(false, &Adapt { lora: None, merges: Some(zero), ..Default::default() }).unwrap().0,
+            );
             assert_eq!(bits(&off), bits(&base), "--lora-scale 0 must give the base model");
         }
     }
@@ -597,7 +668,8 @@ fn lora_adapters_start_at_the_base_model_and_both_file_layouts_merge_to_what_the
         clip.forward(&ids).unwrap().to_vec().unwrap()
     };
     let spec = std::sync::Arc::new(LoraSpec::new(4, 4.0, 0.0, &LoraSpec::CLIP_ATTENTION, 7));
-    let (clip, vb) = model.text_encoder_adapted(false, &Adapt { lora: Some(spec), merges: None }).unwrap();
+    let (clip, vb) =
+        model.text_encoder_adapted(false, &Adapt { lora: Some(spec), merges: None, ..Default::default() }).unwrap();
     let adapters = vb.adapters();
     let mut rng = Rng::new(4);
     for (n, t) in adapters.iter().filter(|(n, _)| n.ends_with("lora_B.weight")) {
@@ -610,8 +682,12 @@ fn lora_adapters_start_at_the_base_model_and_both_file_layouts_merge_to_what_the
         write(&path, format, &pair(Part::TextEncoder, &adapters), 4, 4.0, &Default::default()).unwrap();
         let (um, tm) = merges(&[(path, 1.0)]).unwrap();
         assert!(um.by_module.is_empty());
-        let merged =
-            te_out(&model.text_encoder_adapted(false, &Adapt { lora: None, merges: Some(tm.clone()) }).unwrap().0);
+        let merged = te_out(
+            &model
+                .text_encoder_adapted(false, &Adapt { lora: None, merges: Some(tm.clone()), ..Default::default() })
+                .unwrap()
+                .0,
+        );
         check_all_used(&tm, "text encoder").unwrap();
         let d = max_rel_diff(&merged, &adapted);
         assert!(d < 1e-5, "text encoder {format:?}: merged {d}");
@@ -624,7 +700,7 @@ fn lora_adapters_start_at_the_base_model_and_both_file_layouts_merge_to_what_the
     let path = dir.join("transformer-Kohya.safetensors");
     let (um, _) = merges(&[(path.clone(), 1.0)]).unwrap();
     let e = other
-        .unet_adapted(false, &Adapt { lora: None, merges: Some(um.clone()) })
+        .unet_adapted(false, &Adapt { lora: None, merges: Some(um.clone()), ..Default::default() })
         .err()
         .map(|e| e.to_string())
         .or_else(|| check_all_used(&um, "U-Net").err().map(|e| e.to_string()))

@@ -10,6 +10,8 @@ use common::*;
 use engine::gpu::variant::{force, Family};
 use engine::ops::gemm::matmul_t;
 use engine::ops::{conv, gemm};
+use engine::tensor::DType;
+use engine::Tensor;
 
 #[test]
 fn every_gemm_variant_matches_the_reference() {
@@ -39,6 +41,18 @@ fn every_gemm_variant_matches_the_reference() {
                 let tol = 1e-5 * (k as f64).sqrt() + 1e-6;
                 assert_close(
                     &format!("gemm {v} b{batch} m{m} n{n} k{k} ta{ta} tb{tb}"),
+                    &out.to_vec().unwrap(),
+                    &want,
+                    tol,
+                    tol,
+                );
+                // B stored in half (frozen weights): the same product of the rounded values.
+                let dt = if ta { DType::BF16 } else { DType::F16 };
+                let bh = Tensor::from_slice_as(&b, &sb, dt).unwrap();
+                let out = matmul_t(&t(&a, &sa), &bh, ta, tb).unwrap();
+                let want = gemm_ref(&f64s(&a), &f64s(&rounded(&b, dt)), None, batch, m, n, k, ta, tb);
+                assert_close(
+                    &format!("gemm {v} {dt} b{batch} m{m} n{n} k{k} ta{ta} tb{tb}"),
                     &out.to_vec().unwrap(),
                     &want,
                     tol,
@@ -78,6 +92,18 @@ fn every_conv_variant_matches_the_reference() {
             let tol = 1e-6 * ((ws[0] * 9).max(y.numel() / ws[0]) as f64).sqrt() + 1e-6;
             assert_close(&format!("{name} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
             assert_close(&format!("{name} dw"), &tw.grad().unwrap().to_vec().unwrap(), &dw, tol, 1e-5);
+            // Frozen weights in half: forward and the input's gradient with the rounded weights.
+            for dt in [DType::F16, DType::BF16] {
+                let tx = param(&x, &xs);
+                let wh = Tensor::from_slice_as(&w, &ws, dt).unwrap();
+                let y = tx.conv2d(&wh, Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
+                let wr = f64s(&rounded(&w, dt));
+                let want = conv2d_ref(&f64s(&x), &wr, Some(&f64s(&b)), xs, ws, stride, pad);
+                assert_close(&format!("{name} {dt} y"), &y.to_vec().unwrap(), &want, 1e-6 * k.sqrt() + 1e-6, 1e-5);
+                y.backward_with(&t(&dy, y.shape())).unwrap();
+                let (dx, _) = conv2d_grads_ref(&f64s(&x), &wr, &f64s(&dy), xs, ws, stride, pad);
+                assert_close(&format!("{name} {dt} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
+            }
         }
     }
 }

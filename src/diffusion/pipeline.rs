@@ -177,8 +177,10 @@ impl Pipeline {
         use crate::models::lora::{check_all_used, merges};
         use crate::models::Adapt;
         let (unet_m, te_m) = merges(lora)?;
-        let (unet, _) = model.unet_adapted(false, &Adapt { lora: None, merges: Some(unet_m.clone()) })?;
-        let (clip, _) = model.text_encoder_adapted(false, &Adapt { lora: None, merges: Some(te_m.clone()) })?;
+        let (unet, _) =
+            model.unet_adapted(false, &Adapt { lora: None, merges: Some(unet_m.clone()), ..Default::default() })?;
+        let (clip, _) = model
+            .text_encoder_adapted(false, &Adapt { lora: None, merges: Some(te_m.clone()), ..Default::default() })?;
         check_all_used(&unet_m, "U-Net")?;
         check_all_used(&te_m, "text encoder")?;
         Ok(Pipeline {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::caps::Caps;
+use super::dtype::DType;
 use super::kernel::{specialise, Access, Kernel, Spec, Uniforms};
 use super::options::{options, GpuOptions};
 use super::pool::{Pool, PooledBuffer};
@@ -297,13 +298,26 @@ impl Context {
         ((self.max_binding - self.offset_align) / 4) as usize
     }
 
-    /// A binding window over elements `[start, start+len)` of `buffer`, with the offset aligned
-    /// down as the adapter requires. Returns the view and the element shift the kernel adds.
+    /// A binding window over f32 elements `[start, start+len)` of `buffer`, with the offset
+    /// aligned down as the adapter requires. Returns the view and the element shift the kernel adds.
     pub fn window<'a>(&self, buffer: &'a wgpu::Buffer, start: usize, len: usize) -> Result<(BindView<'a>, u32)> {
-        let start_b = start as u64 * 4;
+        self.window_of(buffer, start, len, DType::F32)
+    }
+
+    /// [`Context::window`] over elements of `dtype`: the shift counts elements of that dtype
+    /// (half elements are packed two to a word, so an odd shift starts at a word's upper half).
+    pub fn window_of<'a>(
+        &self,
+        buffer: &'a wgpu::Buffer,
+        start: usize,
+        len: usize,
+        dtype: DType,
+    ) -> Result<(BindView<'a>, u32)> {
+        let es = dtype.size() as u64;
+        let start_b = start as u64 * es;
         let aligned = start_b / self.offset_align * self.offset_align;
-        let shift = ((start_b - aligned) / 4) as u32;
-        let size = (len.max(1) as u64 * 4 + (start_b - aligned)).min(buffer.size() - aligned);
+        let shift = ((start_b - aligned) / es) as u32;
+        let size = ((len.max(1) as u64 * es + (start_b - aligned)).next_multiple_of(4)).min(buffer.size() - aligned);
         if size > self.max_binding {
             return Err(Error::Gpu(format!(
                 "internal: a binding of {size} bytes exceeds the {}-byte binding limit",

@@ -18,18 +18,21 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::nn::{Loader, LoraDelta, LoraMerges, LoraSpec};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use crate::weights::{save, OutData, SafeFile};
 
-/// What is added to a network's weights as it loads: trainable adapters, or files merged in.
+/// How a network's weights load: trainable adapters or files merged in, and the storage dtype
+/// of its frozen Linear/Conv2d weights (`--mixed-precision`).
 #[derive(Default, Clone)]
 pub struct Adapt {
     pub lora: Option<Arc<LoraSpec>>,
     pub merges: Option<Rc<LoraMerges>>,
+    pub frozen_dtype: DType,
 }
 
 impl Adapt {
     pub fn apply(&self, vb: Loader) -> Loader {
+        let vb = vb.with_frozen_dtype(self.frozen_dtype);
         let vb = match &self.lora {
             Some(spec) => vb.with_lora(spec.clone()),
             None => vb,

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::nn::{component_files, Loader, Source};
+use crate::tensor::DType;
 use crate::weights::SafeFile;
 use config::{read_config, ClipConfig, ScheduleConfig, UNetConfig, VaeConfig};
 
@@ -126,7 +127,12 @@ impl Model {
 
     /// The VAE and its (frozen) parameters by name, for writing it back out.
     pub fn vae_with_loader(&self) -> Result<(AutoencoderKL, Loader)> {
-        let vb = Loader::new(self.source("vae", "diffusion_pytorch_model")?, false);
+        self.vae_in(DType::F32)
+    }
+
+    /// The VAE with its Linear/Conv2d weights stored as `dtype` (`--mixed-precision`).
+    pub fn vae_in(&self, dtype: DType) -> Result<(AutoencoderKL, Loader)> {
+        let vb = Loader::new(self.source("vae", "diffusion_pytorch_model")?, false).with_frozen_dtype(dtype);
         Ok((AutoencoderKL::new(&vb, &self.vae_config()?)?, vb))
     }
 

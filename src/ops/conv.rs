@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use super::blocked;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, u, whole, win};
+use super::launch::{chunks, u, whole, win, win_any};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
@@ -28,11 +28,11 @@ pub static SHADER: Shader = Shader {
     generated: Some(|| entries(false)),
     full: OnceLock::new(),
     variants: &[
-        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
-        &[("MODE", U(0)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
-        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
-        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(64)), ("WG_Y", U(1))],
-        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(4))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(2))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(0))],
+        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(0))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(64)), ("WG_Y", U(1)), ("A_DTYPE", U(0))],
+        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(4)), ("A_DTYPE", U(0))],
     ],
     uniforms: &[&Params::LAYOUT],
 };
@@ -44,8 +44,8 @@ pub static SUBGROUP_SHADER: Shader = Shader {
     generated: Some(|| entries(true)),
     full: OnceLock::new(),
     variants: &[
-        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
-        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(8))],
+        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(0))],
+        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(8)), ("A_DTYPE", U(0))],
     ],
     uniforms: &[&Params::LAYOUT],
 };
@@ -350,7 +350,7 @@ impl Geom {
 }
 
 /// One dispatch of `pass` over an M x N output (per image, or per tap for `conv_dw`), `z`
-/// deep.
+/// deep; `dtype` is A's storage (the weights' in `conv`, f32 in `conv_dw`).
 fn run(
     pass: Pass,
     dtype: DType,
@@ -363,6 +363,7 @@ fn run(
     let [a, b, c] = views;
     let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, bias_shift: bias.1, ..p };
     let views = [a.0, b.0, bias.0, c.0];
+    let spec = spec.u32("A_DTYPE", dtype.code());
     let variant = tuned(pass, dtype, &spec, &p, &views, z)?;
     launch(variant, spec, p, &views, z)
 }
@@ -381,7 +382,7 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                     (true, Some(b)) => win(ctx, b, co0, mc)?,
                     _ => (dummy_binding()?, 0),
                 };
-                let av = win(ctx, w, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
+                let av = win_any(ctx, w, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
                 let bv = win(ctx, x, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
                 let cv = win(ctx, &y, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
                 let p = Params {
@@ -399,7 +400,7 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias);
-                run(Pass::Conv, x.dtype(), spec, p, [av, bv, cv], bias_v, nn)?;
+                run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], bias_v, nn)?;
             }
         }
     }
@@ -414,7 +415,7 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
     for (n0, nn) in chunks(g.n, plan.imgs) {
         for (ci0, cc) in chunks(g.ci, plan.ci) {
             for (i, (co0, mc)) in chunks(g.co, plan.co).into_iter().enumerate() {
-                let av = win(ctx, w, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
+                let av = win_any(ctx, w, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
                 let bv = win(ctx, dy, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
                 let cv = win(ctx, &dx, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
                 let p = Params {
@@ -432,7 +433,7 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
-                run(Pass::Conv, dy.dtype(), spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
+                run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
             }
         }
     }

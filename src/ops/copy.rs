@@ -5,7 +5,7 @@ use super::elementwise::sum_to;
 use super::launch::{axis_index, grid, pack8, u};
 use crate::autograd::record;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
+use crate::gpu::{Access, DType, Kernel, Shader, Spec, Uniforms};
 use crate::tensor::{contiguous_strides, numel, Tensor};
 
 pub static SHADER: Shader =
@@ -116,6 +116,12 @@ pub(crate) fn strided_copy(
     }
     if dims.len() > 8 {
         return Err(Error::invalid("copy", format!("at most 8 dims are supported, got {dims:?}")));
+    }
+    if src.dtype() != DType::F32 || dst.dtype() != DType::F32 {
+        return Err(Error::invalid(
+            "copy",
+            format!("copies move f32 elements; got a {} tensor of shape {:?}: cast it first", src.dtype(), src.shape()),
+        ));
     }
     if try_transpose(src, src_off, src_str, dst, dst_off, dst_str, dims)? {
         return Ok(());

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use super::blocked;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, too_large, u, whole, win};
+use super::launch::{chunks, too_large, u, whole, win, win_any};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
@@ -24,10 +24,54 @@ pub static SHADER: Shader = Shader {
     generated: Some(|| entries(false)),
     full: OnceLock::new(),
     variants: &[
-        &[("TRANS_A", B(false)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16))],
-        &[("TRANS_A", B(false)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16))],
-        &[("TRANS_A", B(true)), ("TRANS_B", B(false)), ("HAS_BIAS", B(false)), ("WG_X", U(8)), ("WG_Y", U(32))],
-        &[("TRANS_A", B(true)), ("TRANS_B", B(true)), ("HAS_BIAS", B(true)), ("WG_X", U(32)), ("WG_Y", U(8))],
+        &[
+            ("TRANS_A", B(false)),
+            ("TRANS_B", B(false)),
+            ("HAS_BIAS", B(false)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("B_DTYPE", U(0)),
+        ],
+        &[
+            ("TRANS_A", B(false)),
+            ("TRANS_B", B(true)),
+            ("HAS_BIAS", B(true)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("B_DTYPE", U(0)),
+        ],
+        &[
+            ("TRANS_A", B(true)),
+            ("TRANS_B", B(false)),
+            ("HAS_BIAS", B(false)),
+            ("WG_X", U(8)),
+            ("WG_Y", U(32)),
+            ("B_DTYPE", U(0)),
+        ],
+        &[
+            ("TRANS_A", B(true)),
+            ("TRANS_B", B(true)),
+            ("HAS_BIAS", B(true)),
+            ("WG_X", U(32)),
+            ("WG_Y", U(8)),
+            ("B_DTYPE", U(0)),
+        ],
+        &[
+            ("TRANS_A", B(false)),
+            ("TRANS_B", B(true)),
+            ("HAS_BIAS", B(true)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("B_DTYPE", U(1)),
+        ],
+        &[
+            ("TRANS_A", B(false)),
+            ("TRANS_B", B(false)),
+            ("HAS_BIAS", B(false)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("B_DTYPE", U(2)),
+        ],
     ],
     uniforms: &[&Params::LAYOUT],
 };
@@ -45,6 +89,7 @@ pub static SUBGROUP_SHADER: Shader = Shader {
         ("HAS_BIAS", B(true)),
         ("WG_X", U(16)),
         ("WG_Y", U(16)),
+        ("B_DTYPE", U(2)),
     ]],
     uniforms: &[&Params::LAYOUT],
 };
@@ -225,7 +270,7 @@ fn candidates(m: u32, n: u32, batch: u32) -> Result<(Vec<Variant>, usize)> {
     Ok((v, default))
 }
 
-/// GEMM's tuning key: the storage dtype, the transposes and the shape class (each size rounded
+/// GEMM's tuning key: B's storage dtype, the transposes and the shape class (each size rounded
 /// up to a power of two; N exact up to 160, where the 8x5 variants' widths depend on it).
 struct GemmKey {
     dtype: DType,
@@ -271,7 +316,7 @@ fn pick(dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, 
         let (rows_b, cols_b) = if trans.1 { (n, k) } else { (k, n) };
         // The real batch count: it decides how many workgroups run at once.
         let a = Tensor::zeros(&[batch * rows_a * cols_a])?;
-        let b = Tensor::zeros(&[batch * rows_b * cols_b])?;
+        let b = Tensor::zeros_of(&[batch * rows_b * cols_b], dtype)?;
         let c = Tensor::zeros(&[batch * m * n])?;
         let (am, bm, cm) = (Mat::dense(&a, rows_a, cols_a), Mat::dense(&b, rows_b, cols_b), Mat::dense(&c, m, n));
         Ok(time_gpu(3, || launch(cands[i], am, bm, cm, batch, trans, 1.0, 0.0))?.0)
@@ -303,7 +348,7 @@ crate::uniforms! {
 }
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
-/// batch. No autograd.
+/// batch; `b` in any storage dtype (frozen half weights), the rest f32. No autograd.
 pub(crate) fn gemm_raw(
     a: &Tensor,
     b: &Tensor,
@@ -374,19 +419,19 @@ pub(crate) fn gemm_raw(
         ldc: u(n),
         alpha,
     };
-    let a_dtype = a.dtype();
+    let b_dtype = b.dtype();
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
-        let pick = pick(a_dtype, p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
-        dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches)
+        let pick = pick(b_dtype, p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
+        dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, b_dtype)
     };
     let max = ctx.max_binding_elems();
     let per_batch = max / a_bs.max(b_bs).max(c_bs);
     if per_batch >= 1 {
         for (b0, bn) in chunks(batch, per_batch.min(65535)) {
             let aw = win(ctx, a, b0 * a_bs, bn * a_bs)?;
-            let bw = win(ctx, b, b0 * b_bs, bn * b_bs)?;
+            let bw = win_any(ctx, b, b0 * b_bs, bn * b_bs)?;
             let cw = win(ctx, &c, b0 * c_bs, bn * c_bs)?;
             run(&spec, base, aw, bw, cw, bn)?;
         }
@@ -399,7 +444,7 @@ pub(crate) fn gemm_raw(
         for bi in 0..batch {
             for (m0, mn) in chunks(m, rows) {
                 let aw = win(ctx, a, bi * a_bs + m0 * k, mn * k)?;
-                let bw = win(ctx, b, bi * b_bs, b_bs)?;
+                let bw = win_any(ctx, b, bi * b_bs, b_bs)?;
                 let cw = win(ctx, &c, bi * c_bs + m0 * n, mn * n)?;
                 run(&spec, Params { m: u(mn), ..base }, aw, bw, cw, 1)?;
             }
@@ -416,7 +461,7 @@ pub(crate) fn gemm_raw(
                 let spec =
                     Spec::new().bool("TRANS_A", true).bool("TRANS_B", false).bool("HAS_BIAS", first && bias.is_some());
                 let aw = win(ctx, a, bi * a_bs + k0 * m, kn * m)?;
-                let bw = win(ctx, b, bi * b_bs + k0 * n, kn * n)?;
+                let bw = win_any(ctx, b, bi * b_bs + k0 * n, kn * n)?;
                 let cw = win(ctx, &c, bi * c_bs, c_bs)?;
                 let beta = if first { 0.0 } else { 1.0 };
                 run(&spec, Params { k: u(kn), beta, ..base }, aw, bw, cw, 1)?;
@@ -578,7 +623,7 @@ pub(crate) fn gemm_strided(
     if batch == 0 || m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
-    launch(pick(a.t.dtype(), m, n, k, batch, trans)?, a, b, c, batch, trans, alpha, beta)
+    launch(pick(b.t.dtype(), m, n, k, batch, trans)?, a, b, c, batch, trans, alpha, beta)
 }
 
 /// [`gemm_strided`] with a given variant.
@@ -598,7 +643,7 @@ fn launch(
     let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if tb { b.rows } else { b.cols };
     let aw = win(ctx, a.t, a.offset, a.span(batch))?;
-    let bw = win(ctx, b.t, b.offset, b.span(batch))?;
+    let bw = win_any(ctx, b.t, b.offset, b.span(batch))?;
     let cw = win(ctx, c.t, c.offset, c.span(batch))?;
     let p = Params {
         m: u(m),
@@ -619,11 +664,12 @@ fn launch(
         alpha,
     };
     let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", false);
-    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch)
+    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch, b.t.dtype())
 }
 
-/// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag.
-fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize) -> Result<()> {
-    let spec = spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1);
+/// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag,
+/// `b_dtype` is B's storage.
+fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize, b_dtype: DType) -> Result<()> {
+    let spec = spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1).u32("B_DTYPE", b_dtype.code());
     Tensor::ctx()?.dispatch(pick.kernel, &spec, &p, &views, pick.groups(p.m, p.n, u(batches)))
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the launchers: dispatch grids, binding windows, chunking.
 
 use crate::error::{Error, Result};
-use crate::gpu::{BindView, Context};
+use crate::gpu::{BindView, Context, DType};
 use crate::tensor::Tensor;
 
 /// Workgroups per dimension we use for 1-D work (the WebGPU minimum limit is 65535).
@@ -16,9 +16,27 @@ pub fn grid(groups: usize) -> [u32; 3] {
     }
 }
 
-/// The binding window over elements `[start, start+len)` of `t` (relative to the tensor).
+/// The binding window over elements `[start, start+len)` of an f32 tensor `t` (relative to the
+/// tensor). A half tensor is an error here: only the operands that unpack halves ([`win_any`])
+/// take one, and every other kernel would read its words as f32.
 pub fn win<'a>(ctx: &Context, t: &'a Tensor, start: usize, len: usize) -> Result<(BindView<'a>, u32)> {
+    if t.dtype() != DType::F32 {
+        return Err(Error::invalid(
+            "kernel",
+            format!(
+                "a {} tensor of shape {:?} reached a kernel that reads f32 only (half storage is read by GEMM's right operand, conv weights and cast); cast it to f32 first",
+                t.dtype(),
+                t.shape()
+            ),
+        ));
+    }
     ctx.window(t.buffer(), t.offset() + start, len)
+}
+
+/// [`win`] for an operand the kernel reads in any storage dtype (its shift counts elements of
+/// that dtype; the kernel is specialised on it).
+pub fn win_any<'a>(ctx: &Context, t: &'a Tensor, start: usize, len: usize) -> Result<(BindView<'a>, u32)> {
+    ctx.window_of(t.buffer(), t.offset() + start, len, t.dtype())
 }
 
 /// The whole of `t` as one binding; an error naming the op if it is too large to bind.

@@ -5,6 +5,7 @@
 
 pub mod attention;
 mod blocked;
+pub mod cast;
 pub mod conv;
 pub mod copy;
 pub mod elementwise;

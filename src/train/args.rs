@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::tensor::DType;
 
 /// Every setting as given (flags or file); `None` means "not given".
 #[derive(Clone, Debug, Default, clap::Args, Deserialize)]
@@ -83,6 +84,13 @@ pub struct TrainOptions {
     /// (A1111/ComfyUI) or `both`.
     #[arg(long)]
     pub lora_format: Option<String>,
+    /// `no` (default), `fp16` or `bf16` (accelerate's flag): the frozen weights' Linear and
+    /// Conv2d matrices are stored in that dtype and read so by the kernels: the VAE, a frozen
+    /// text encoder, and with --lora-rank the base U-Net (half its bytes). Arithmetic stays f32,
+    /// and a trained network's weights and activations stay f32 (a half-precision U-Net
+    /// forward/backward for full fine-tuning is not built yet).
+    #[arg(long)]
+    pub mixed_precision: Option<String>,
     #[arg(long)]
     pub train_batch_size: Option<usize>,
     #[arg(long)]
@@ -162,6 +170,8 @@ pub struct TrainConfig {
     pub lora_modules: String,
     /// `diffusers`, `kohya` or `both`.
     pub lora_format: String,
+    /// `no`, `fp16` or `bf16`: see [`TrainConfig::frozen_dtype`].
+    pub mixed_precision: String,
     pub train_batch_size: usize,
     pub gradient_accumulation_steps: usize,
     pub max_train_steps: usize,
@@ -225,6 +235,7 @@ impl TrainOptions {
             lora_dropout,
             lora_modules,
             lora_format,
+            mixed_precision,
             train_batch_size,
             gradient_accumulation_steps,
             max_train_steps,
@@ -296,6 +307,7 @@ impl TrainOptions {
             lora_dropout: self.lora_dropout.unwrap_or(0.0),
             lora_modules: self.lora_modules.unwrap_or_else(|| "attention".into()),
             lora_format: self.lora_format.unwrap_or_else(|| "diffusers".into()),
+            mixed_precision: self.mixed_precision.unwrap_or_else(|| "no".into()),
             train_batch_size: self.train_batch_size.unwrap_or(1),
             gradient_accumulation_steps: self.gradient_accumulation_steps.unwrap_or(1),
             max_train_steps: self.max_train_steps.unwrap_or(if embedded { 300 } else { 800 }),
@@ -367,6 +379,9 @@ impl TrainConfig {
                 return bad("--save-single-file writes a whole model, but a --lora-rank run writes adapters only; load them with `engine sample --lora` (or diffusers' load_lora_weights, A1111, ComfyUI)".into());
             }
         }
+        if DType::from_mixed_precision(&self.mixed_precision).is_none() {
+            return bad(format!("--mixed-precision `{}`: choose no, fp16 or bf16", self.mixed_precision));
+        }
         if self.max_train_steps == 0 {
             return bad("--max-train-steps must be at least 1".into());
         }
@@ -415,6 +430,11 @@ impl TrainConfig {
             return bad("--with-prior-preservation needs --num-class-images of at least 1".into());
         }
         Ok(())
+    }
+
+    /// The storage of frozen Linear/Conv2d weights (`--mixed-precision`): f32, f16 or bf16.
+    pub fn frozen_dtype(&self) -> DType {
+        DType::from_mixed_precision(&self.mixed_precision).unwrap_or(DType::F32)
     }
 
     /// The learning rate at optimizer step `step` (diffusers' `get_scheduler`).

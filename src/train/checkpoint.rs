@@ -117,6 +117,7 @@ pub fn save(
             "adam_steps": steps, "losses": losses,
             "max_train_steps": cfg.max_train_steps, "train_text_encoder": cfg.train_text_encoder,
             "lora": lora_settings(cfg),
+            "mixed_precision": cfg.mixed_precision,
         });
         let sp = tmp.join("state.json");
         std::fs::write(&sp, serde_json::to_string(&state).unwrap())
@@ -154,8 +155,15 @@ pub fn lora_settings(cfg: &TrainConfig) -> serde_json::Value {
 }
 
 /// Restores the weights into `params` and the moments into `opt`; returns the step, RNG state
-/// and loss history. `lora` is this run's [`lora_settings`], which must be the checkpoint's.
-pub fn load(dir: &Path, params: &[(String, Tensor)], opt: &mut AdamW, lora: &serde_json::Value) -> Result<State> {
+/// and loss history. `lora` is this run's [`lora_settings`] and `mixed` its --mixed-precision,
+/// which must be the checkpoint's.
+pub fn load(
+    dir: &Path,
+    params: &[(String, Tensor)],
+    opt: &mut AdamW,
+    lora: &serde_json::Value,
+    mixed: &str,
+) -> Result<State> {
     let sp = dir.join("state.json");
     let text = std::fs::read_to_string(&sp).map_err(|e| Error::io(format!("reading {}", sp.display()), e))?;
     let v: serde_json::Value =
@@ -181,6 +189,17 @@ pub fn load(dir: &Path, params: &[(String, Tensor)], opt: &mut AdamW, lora: &ser
                 dir.display(),
                 say(theirs),
                 say(lora)
+            ),
+        ));
+    }
+    // Checkpoints from before the flag trained in f32.
+    let theirs = v.get("mixed_precision").and_then(|m| m.as_str()).unwrap_or("no");
+    if theirs != mixed {
+        return Err(Error::invalid(
+            "train",
+            format!(
+                "checkpoint {} was trained with --mixed-precision {theirs}, this run asks for {mixed}: the frozen weights' dtype changes the model the run trains against, so resume with --mixed-precision {theirs}",
+                dir.display()
             ),
         ));
     }

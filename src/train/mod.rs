@@ -443,20 +443,22 @@ fn load_models<'a>(cfg: &TrainConfig, p: &'a Prepared) -> Result<Nets<'a>> {
     let schedule = crate::diffusion::Schedule::of(&p.model)?;
     let train_te = cfg.train_text_encoder;
     let m = &p.model;
+    // --mixed-precision: the frozen networks' matrices in half.
+    let dtype = cfg.frozen_dtype();
+    let frozen = Adapt { frozen_dtype: dtype, ..Default::default() };
+    let vae = OnDemand::new(Box::new(move || m.vae_in(dtype)), true)?;
     let Some((unet_spec, te_spec)) = lora_specs(cfg) else {
         let (mut unet, unet_vb) = p.model.unet(true)?;
         unet.gradient_checkpointing = cfg.gradient_checkpointing;
-        let clip = OnDemand::new(Box::new(move || m.text_encoder(train_te)), !train_te)?;
-        let vae = OnDemand::new(Box::new(move || m.vae_with_loader()), true)?;
+        let clip = OnDemand::new(Box::new(move || m.text_encoder_adapted(train_te, &frozen)), !train_te)?;
         return Ok(Nets { schedule, unet, unet_vb, lora: Vec::new(), clip, vae });
     };
-    // LoRA: the base weights frozen, adapters trainable.
-    let adapt = |spec: &Arc<LoraSpec>| Adapt { lora: Some(spec.clone()), merges: None };
+    // LoRA: the base weights frozen (in the --mixed-precision dtype), adapters trainable.
+    let adapt = |spec: &Arc<LoraSpec>| Adapt { lora: Some(spec.clone()), ..frozen.clone() };
     let (mut unet, unet_vb) = p.model.unet_adapted(false, &adapt(&unet_spec))?;
     unet.gradient_checkpointing = cfg.gradient_checkpointing;
-    let te_adapt = if train_te { adapt(&te_spec) } else { Adapt::default() };
+    let te_adapt = if train_te { adapt(&te_spec) } else { frozen.clone() };
     let clip = OnDemand::new(Box::new(move || m.text_encoder_adapted(false, &te_adapt)), !train_te)?;
-    let vae = OnDemand::new(Box::new(move || m.vae_with_loader()), true)?;
     let lora = if train_te { vec![unet_spec, te_spec] } else { vec![unet_spec] };
     Ok(Nets { schedule, unet, unet_vb, lora, clip, vae })
 }
@@ -576,7 +578,7 @@ fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState
     let mut start = 0;
     let mut losses: Vec<(usize, f64, f64)> = Vec::new();
     if let Some(dir) = &p.resume {
-        let st = checkpoint::load(dir, &params, &mut opt, &checkpoint::lora_settings(cfg))?;
+        let st = checkpoint::load(dir, &params, &mut opt, &checkpoint::lora_settings(cfg), &cfg.mixed_precision)?;
         if st.step > cfg.max_train_steps {
             return Err(Error::invalid(
                 "train",
@@ -840,7 +842,16 @@ fn finish(cfg: &TrainConfig, p: &Prepared, nets: &Nets, trained: Trained) -> Res
         } else {
             // Streamed: each parameter is read back when its file reaches it.
             let out = |vb: &crate::nn::Loader| export::out_params(&vb.parameters());
-            let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
+            let (mut clip, mut vae) = (nets.clip.get()?, nets.vae.get()?);
+            if cfg.frozen_dtype() != crate::tensor::DType::F32 {
+                // The frozen networks were held in half: the model is written from their
+                // weights as the files hold them (as diffusers' script reloads them), not rounded.
+                nets.release_frozen();
+                vae = std::rc::Rc::new(model.vae_with_loader()?);
+                if !cfg.train_text_encoder {
+                    clip = std::rc::Rc::new(model.text_encoder(false)?);
+                }
+            }
             let (u, t, v) = (out(unet_vb), out(&clip.1), out(&vae.1));
             export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file)
         };

@@ -41,6 +41,11 @@ pub fn param(data: &[f32], shape: &[usize]) -> Tensor {
     Tensor::from_slice(data, shape).unwrap().requires_grad_()
 }
 
+/// `v` rounded to `dtype` as the engine stores it (nearest even).
+pub fn rounded(v: &[f32], dtype: engine::tensor::DType) -> Vec<f32> {
+    v.iter().map(|&x| dtype.round(x)).collect()
+}
+
 pub fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
