@@ -47,6 +47,10 @@ pub struct SampleArgs {
     /// The adapters' strength: one value for all --lora files, or one per file (default 1).
     #[arg(long)]
     pub lora_scale: Vec<f32>,
+    /// `no` (default), `fp16` or `bf16`: store the models' Linear and Conv2d weights in that
+    /// dtype (half their bytes: SD 1.5's U-Net takes 1.7 GB instead of 3.4); arithmetic stays f32.
+    #[arg(long, default_value = "no")]
+    pub mixed_precision: String,
     /// Output directory (created if needed); files are numbered, never overwritten.
     #[arg(long)]
     pub out: PathBuf,
@@ -150,10 +154,13 @@ pub fn lora_files(a: &SampleArgs) -> Result<Vec<(PathBuf, f32)>> {
 /// Renders `num_images` images (image i with seed + i; no seed: one from the clock) and returns
 /// their paths.
 pub fn run(a: &SampleArgs) -> Result<Vec<PathBuf>> {
+    let dtype = crate::tensor::DType::from_mixed_precision(&a.mixed_precision).ok_or_else(|| {
+        Error::invalid("sample", format!("--mixed-precision `{}`: choose no, fp16 or bf16", a.mixed_precision))
+    })?;
     let (model, h, w) = validate(a)?;
     let base = a.seed.unwrap_or_else(clock_seed);
     let kind = SamplerKind::parse(&a.sampler)?;
-    let pipe = Pipeline::load_with_lora(&model, &lora_files(a)?)?;
+    let pipe = Pipeline::load_in(&model, &lora_files(a)?, dtype)?;
     let _g = crate::no_grad();
     let c = Conditioning::new(&pipe.clip, &pipe.tokenizer, &a.prompt, &a.negative_prompt, a.guidance_scale)?;
     if c.truncated {
@@ -192,6 +199,7 @@ fn text_chunks(a: &SampleArgs, model: &Model, seed: u64, kind: SamplerKind) -> V
         ("eta", a.eta.to_string()),
         ("model", model.label()),
         ("lora", a.lora.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        ("mixed_precision", a.mixed_precision.clone()),
         ("Software", format!("engine {}", env!("CARGO_PKG_VERSION"))),
     ]
 }

@@ -182,6 +182,17 @@ fn sample_writes_numbered_pngs_with_settings_and_same_seed_gives_same_image() {
     ] {
         assert!(text.iter().any(|(kk, vv)| kk == k && vv == v), "no {k}={v} in {text:?}");
     }
+    // Weights in bf16: the same seed gives nearly the same image (unrelated images differ by ~85
+    // levels on average), and the PNG says so.
+    let h = sample(&out, &["--seed", "42", "--steps", "3", "--mixed-precision", "bf16"]);
+    assert!(h.status.success(), "{}", String::from_utf8_lossy(&h.stderr));
+    let half = out.join("00003-42-a-photo-of-sks-dog.png");
+    let (p32, p16) = (pixels(&files[0]), pixels(&half));
+    let mean = p32.iter().zip(&p16).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>() / p32.len() as f64;
+    eprintln!("bf16 weights: mean pixel difference {mean:.3} levels");
+    assert!(mean < 4.0, "bf16 image differs by {mean} levels on average");
+    let text = engine::imageio::png_text(&half).unwrap();
+    assert!(text.iter().any(|(k, v)| k == "mixed_precision" && v == "bf16"), "{text:?}");
     // The other samplers run too.
     for s in ["ddpm", "euler-a"] {
         let r = sample(&out, &["--seed", "1", "--sampler", s, "--steps", "2"]);
@@ -200,6 +211,7 @@ fn sample_rejects_bad_input_before_any_gpu_work() {
         (vec!["--sampler".into(), "plms".into()], "unknown sampler"),
         (vec!["--lora".into(), "no-such-adapter.safetensors".into()], "no-such-adapter.safetensors: no such file"),
         (vec!["--lora-scale".into(), "0.5".into()], "--lora-scale needs a --lora file"),
+        (vec!["--mixed-precision".into(), "fp8".into()], "choose no, fp16 or bf16"),
     ];
     for (extra, needle) in cases {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();

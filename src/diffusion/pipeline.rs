@@ -174,18 +174,29 @@ impl Pipeline {
     /// The pipeline with LoRA adapter files merged into the U-Net's and text encoder's weights as
     /// they load (file, scale): in either layout (diffusers/peft or kohya), stacked in order.
     pub fn load_with_lora(model: &crate::models::Model, lora: &[(std::path::PathBuf, f32)]) -> Result<Pipeline> {
+        Self::load_in(model, lora, crate::tensor::DType::F32)
+    }
+
+    /// [`Pipeline::load_with_lora`] with every Linear/Conv2d weight stored as `dtype` (`engine
+    /// sample --mixed-precision`: half the bytes of the weights; arithmetic stays f32). Adapters
+    /// are merged in f32 before the weights are rounded.
+    pub fn load_in(
+        model: &crate::models::Model,
+        lora: &[(std::path::PathBuf, f32)],
+        dtype: crate::tensor::DType,
+    ) -> Result<Pipeline> {
         use crate::models::lora::{check_all_used, merges};
         use crate::models::Adapt;
         let (unet_m, te_m) = merges(lora)?;
-        let (unet, _) =
-            model.unet_adapted(false, &Adapt { lora: None, merges: Some(unet_m.clone()), ..Default::default() })?;
-        let (clip, _) = model
-            .text_encoder_adapted(false, &Adapt { lora: None, merges: Some(te_m.clone()), ..Default::default() })?;
+        let adapt =
+            |m: &std::rc::Rc<crate::nn::LoraMerges>| Adapt { lora: None, merges: Some(m.clone()), frozen_dtype: dtype };
+        let (unet, _) = model.unet_adapted(false, &adapt(&unet_m))?;
+        let (clip, _) = model.text_encoder_adapted(false, &adapt(&te_m))?;
         check_all_used(&unet_m, "U-Net")?;
         check_all_used(&te_m, "text encoder")?;
         Ok(Pipeline {
             unet,
-            vae: model.vae()?,
+            vae: model.vae_in(dtype)?.0,
             clip,
             tokenizer: model.tokenizer()?,
             schedule: crate::diffusion::Schedule::of(model)?,
