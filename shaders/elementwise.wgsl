@@ -1,4 +1,5 @@
-// Element-wise kernels: unary ops with their backward, broadcasting binary ops, fill.
+// Element-wise kernels: unary ops with their backward, broadcasting binary ops, fill, and
+// dropout masks.
 //
 // Specialisation: OP (u32), the op code; BROADCAST (bool) for `binary`.
 // Unary op codes (forward y = f(x); backward dx = dy * f'(x), from the saved input x):
@@ -15,7 +16,7 @@
 
 struct UnaryParams {
     n: u32, x_shift: u32, y_shift: u32, dy_shift: u32,
-    alpha: f32, beta: f32, _p0: u32, _p1: u32,
+    alpha: f32, beta: f32, seed_lo: u32, seed_hi: u32,   // seeds: `dropout_mask` only
 }
 
 struct BinaryParams {
@@ -128,6 +129,32 @@ fn fill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let i = flat_index(wg, nwg, lid);
     if (i >= up.n) { return; }
     uy[up.y_shift + i] = up.alpha;
+}
+
+// lowbias32 (Chris Wellons' integer hash): full avalanche, two multiplies.
+fn hash32(x: u32) -> u32 {
+    var h = x;
+    h ^= h >> 16u;
+    h *= 0x7feb352du;
+    h ^= h >> 15u;
+    h *= 0x846ca68bu;
+    h ^= h >> 16u;
+    return h;
+}
+
+// Inverted-dropout mask: y[i] = 0 with probability p (beta), else 1 / (1 - p) (alpha), drawn
+// from the element's index in the whole tensor (dy_shift: this chunk's first) and the 64-bit
+// seed (seed_lo, seed_hi): u = hash(hash(index ^ lo) + hi), dropped when its top 24 bits / 2^24
+// fall below p. The same seed gives the same mask (a recomputed checkpointed block's); no
+// host draw, no upload.
+@compute @workgroup_size(256)
+fn dropout_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wg, nwg, lid);
+    if (i >= up.n) { return; }
+    let u = hash32(hash32((up.dy_shift + i) ^ up.seed_lo) + up.seed_hi);
+    let r = f32(u >> 8u) / 16777216.0;
+    uy[up.y_shift + i] = select(up.alpha, 0.0, r < up.beta);
 }
 
 @group(0) @binding(0) var<uniform> bp: BinaryParams;

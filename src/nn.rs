@@ -400,17 +400,15 @@ impl Lora {
     }
 
     /// Inverted dropout (kept values scaled by 1 / (1 - p)) during training steps, with a
-    /// mask drawn on the CPU from the step's seed and the module: the same mask when the block
+    /// mask drawn on the GPU from the step's seed and the module: the same mask when the block
     /// is recomputed for gradient checkpointing. Off (identity) for sampling.
     fn dropout(&self, x: &Tensor) -> Result<Tensor> {
         let p = self.spec.dropout;
         if p <= 0.0 || !self.spec.training.load(Ordering::Relaxed) {
             return Ok(x.clone());
         }
-        let mut rng = crate::rng::Rng::from_state(self.spec.dropout_seed.load(Ordering::Relaxed) ^ self.key);
-        let keep = 1.0 / (1.0 - p);
-        let mask: Vec<f32> = (0..x.numel()).map(|_| if rng.uniform() < p as f64 { 0.0 } else { keep }).collect();
-        x.mul(&Tensor::from_slice(&mask, x.shape())?)
+        let seed = self.spec.dropout_seed.load(Ordering::Relaxed) ^ self.key;
+        x.mul(&crate::ops::elementwise::dropout_mask(x.shape(), p, seed)?)
     }
 }
 

@@ -207,6 +207,25 @@ fn half_tensors_are_refused_by_f32_kernels() {
     assert!(h.permute(&[1, 0]).is_err());
 }
 
+/// LoRA's dropout mask, drawn on the GPU: element for element the host transcription of its hash,
+/// 0 or 1 / (1 - p), dropping about p of the elements; the same seed gives the same mask, the
+/// next seed another.
+#[test]
+fn dropout_mask_matches_the_host_hash() {
+    use engine::ops::elementwise::{dropout_keeps, dropout_mask};
+    let (p, seed) = (0.3f32, 0x1234_5678_9abc_def0u64);
+    let shape = [3, 1001];
+    let mask = dropout_mask(&shape, p, seed).unwrap().to_vec().unwrap();
+    let keep = 1.0 / (1.0 - p);
+    for (i, m) in mask.iter().enumerate() {
+        assert_eq!(*m, if dropout_keeps(i as u32, p, seed) { keep } else { 0.0 }, "element {i}");
+    }
+    let dropped = mask.iter().filter(|m| **m == 0.0).count() as f64 / mask.len() as f64;
+    assert!((dropped - 0.3).abs() < 0.03, "dropped {dropped}");
+    assert_eq!(dropout_mask(&shape, p, seed).unwrap().to_vec().unwrap(), mask);
+    assert_ne!(dropout_mask(&shape, p, seed + 1).unwrap().to_vec().unwrap(), mask);
+}
+
 #[test]
 fn gemm_shape_errors_name_both_shapes() {
     let a = Tensor::zeros(&[2, 3]).unwrap();

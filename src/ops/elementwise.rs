@@ -29,7 +29,8 @@ pub static SHADER: Shader = Shader::file(
 );
 
 crate::uniforms! {
-    /// The uniform block of `elementwise.wgsl`'s unary entries (`unary`, `unary_backward`, `fill`).
+    /// The uniform block of `elementwise.wgsl`'s unary entries (`unary`, `unary_backward`,
+    /// `fill`, `dropout_mask`; the last takes its chunk's first index in `dy_shift`).
     struct UnaryParams {
         n: u32,
         x_shift: u32,
@@ -37,8 +38,8 @@ crate::uniforms! {
         dy_shift: u32,
         alpha: f32,
         beta: f32,
-        _p0: u32,
-        _p1: u32,
+        seed_lo: u32,
+        seed_hi: u32,
     }
 }
 
@@ -67,6 +68,8 @@ static UNARY: Kernel = Kernel { shader: &SHADER, entry: "unary", bindings: &[Acc
 static UNARY_BACKWARD: Kernel =
     Kernel { shader: &SHADER, entry: "unary_backward", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
 static FILL: Kernel = Kernel { shader: &SHADER, entry: "fill", bindings: &[Access::Read, Access::ReadWrite] };
+static DROPOUT_MASK: Kernel =
+    Kernel { shader: &SHADER, entry: "dropout_mask", bindings: &[Access::Read, Access::ReadWrite] };
 static BINARY: Kernel =
     Kernel { shader: &SHADER, entry: "binary", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
 
@@ -165,6 +168,44 @@ pub fn fill(t: &Tensor, value: f32) -> Result<()> {
         ctx.dispatch(&FILL, &spec, &params, &[dummy(ctx)?, yv], grid(n.div_ceil(256)))?;
     }
     Ok(())
+}
+
+/// An inverted-dropout mask of `shape`: each element 0 with probability `p`, else 1 / (1 - p),
+/// drawn on the GPU from `seed` and the element's index (`elementwise.wgsl`'s `dropout_mask`,
+/// whose hash [`dropout_keeps`] repeats on the host). The same seed gives the same mask.
+pub fn dropout_mask(shape: &[usize], p: f32, seed: u64) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
+    let t = Tensor::empty(shape)?;
+    let spec = unary_spec(Unary::Affine { alpha: 0.0, beta: 0.0 });
+    for (s, n) in chunks(t.numel(), ctx.max_binding_elems()) {
+        let (yv, ys) = win(ctx, &t, s, n)?;
+        let params = UnaryParams {
+            n: u(n),
+            y_shift: ys,
+            dy_shift: u(s),
+            alpha: 1.0 / (1.0 - p),
+            beta: p,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            ..Default::default()
+        };
+        ctx.dispatch(&DROPOUT_MASK, &spec, &params, &[dummy(ctx)?, yv], grid(n.div_ceil(256)))?;
+    }
+    Ok(t)
+}
+
+/// Whether element `index` of a [`dropout_mask`] with this seed and `p` is kept (the kernel's
+/// hash, for tests and host code that must agree with it).
+pub fn dropout_keeps(index: u32, p: f32, seed: u64) -> bool {
+    fn hash32(mut h: u32) -> u32 {
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x7feb_352d);
+        h ^= h >> 15;
+        h = h.wrapping_mul(0x846c_a68b);
+        h ^ (h >> 16)
+    }
+    let u = hash32(hash32(index ^ seed as u32).wrapping_add((seed >> 32) as u32));
+    ((u >> 8) as f32 / 16_777_216.0) >= p
 }
 
 fn dummy(ctx: &'static crate::gpu::Context) -> Result<crate::gpu::BindView<'static>> {
