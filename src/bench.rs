@@ -135,8 +135,23 @@ pub fn bench_gemm(
     tb: bool,
     fma_gflops: f64,
 ) -> Result<BenchRow> {
+    bench_gemm_as(name, batch, m, n, k, tb, DType::F32, fma_gflops)
+}
+
+/// [`bench_gemm`] with B stored as `b_dtype` (frozen half weights, unpacked in the kernel).
+#[allow(clippy::too_many_arguments)]
+pub fn bench_gemm_as(
+    name: &str,
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    tb: bool,
+    b_dtype: DType,
+    fma_gflops: f64,
+) -> Result<BenchRow> {
     let a = rand_tensor(&[batch, m, k], 1)?;
-    let b = if tb { rand_tensor(&[batch, n, k], 2)? } else { rand_tensor(&[batch, k, n], 2)? };
+    let b = if tb { rand_tensor(&[batch, n, k], 2)? } else { rand_tensor(&[batch, k, n], 2)? }.cast(b_dtype)?;
     let reps = if (batch * m * n * k) as f64 > 5e8 { 3 } else { 5 };
     let (secs, timer) = time_gpu(reps, || gemm_raw(&a, &b, None, false, tb, 1.0).map(|_| ()))?;
     let flops = 2.0 * (batch * m * n * k) as f64;
@@ -170,6 +185,10 @@ pub fn gemm_suite(fma_gflops: f64) -> Result<Vec<BenchRow>> {
     rows.push(bench_gemm("linear_geglu_proj", 1, 4096, 2560, 320, true, fma_gflops)?);
     rows.push(bench_gemm("linear_ff_out", 1, 4096, 320, 1280, true, fma_gflops)?);
     rows.push(bench_gemm("linear_cross_kv", 1, 77, 320, 768, true, fma_gflops)?);
+    // The same products with frozen half weights (`--mixed-precision`): the unpacking's cost.
+    rows.push(bench_gemm_as("linear_geglu_proj_bf16w", 1, 4096, 2560, 320, true, DType::BF16, fma_gflops)?);
+    rows.push(bench_gemm_as("linear_geglu_proj_f16w", 1, 4096, 2560, 320, true, DType::F16, fma_gflops)?);
+    rows.push(bench_gemm_as("linear_ff_out_bf16w", 1, 4096, 320, 1280, true, DType::BF16, fma_gflops)?);
     // Attention scores q·kᵀ and output p·v, SD 1.5 at 256x256 (N=1024), 8 heads of 40.
     rows.push(bench_gemm("gemm_attn_scores", 8, 1024, 1024, 40, true, fma_gflops)?);
     rows.push(bench_gemm("gemm_attn_values", 8, 1024, 40, 1024, false, fma_gflops)?);
@@ -204,6 +223,12 @@ pub fn conv_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
         let shape = format!("[1,{c},{h},{h}] {c}->{c} 3x3");
         let (fwd, timer) = time_gpu(reps, || x.conv2d(&w, None, 1, 1).map(|_| ()))?;
         rows.push(row("conv2d_fwd", shape.clone(), fwd, timer, Some(flops), None, peaks));
+        if c == 320 {
+            // Frozen bf16 weights (`--mixed-precision`): the unpacking's cost.
+            let wh = w.cast(DType::BF16)?;
+            let (secs, timer) = time_gpu(reps, || x.conv2d(&wh, None, 1, 1).map(|_| ()))?;
+            rows.push(row("conv2d_fwd_bf16w", shape.clone(), secs, timer, Some(flops), None, peaks));
+        }
         for (name, gx) in [("conv2d_bwd_input", true), ("conv2d_bwd_weight", false)] {
             let (both, _) = time_gpu(reps, || {
                 let (xi, wi) = if gx {
