@@ -59,13 +59,20 @@ fn bench_gemm_prints_gflops_next_to_the_fma_peak_and_writes_json() {
     let out = engine().args(["bench", "gemm", "--json"]).arg(&json).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for needle in
-        ["fma_probe", "copy_probe", "[1,256,256]", "[1,1024,1024]", "gemm_attn_scores", "GFLOP/s", "% of peak"]
-    {
+    for needle in [
+        "fma_probe",
+        "copy_probe",
+        "[1,256,256]",
+        "[1,1024,1024]",
+        "gemm_attn_scores",
+        "_bf16w",
+        "GFLOP/s",
+        "% of peak",
+    ] {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
     }
     let body = std::fs::read_to_string(&json).unwrap();
-    assert_eq!(body.matches("\"kernel\"").count(), 12, "{body}");
+    assert_eq!(body.matches("\"kernel\"").count(), 15, "{body}");
     for key in ["\"shape\"", "\"seconds\"", "\"gflops\"", "\"gbps\"", "\"peak_fraction\""] {
         assert!(body.contains(key), "{body}");
     }
