@@ -29,7 +29,7 @@ fn every_gemm_variant_matches_the_reference() {
     assert!(variants.len() >= 10);
     for v in variants {
         let _forced = force(Family::Gemm, v);
-        for &(batch, m, n, k) in &shapes {
+        for (si, &(batch, m, n, k)) in shapes.iter().enumerate() {
             for &(ta, tb) in &[(false, false), (true, true)] {
                 let mut rng = Rng::new((m * 31 + n * 7 + k) as u64);
                 let sa = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
@@ -46,7 +46,12 @@ fn every_gemm_variant_matches_the_reference() {
                     tol,
                     tol,
                 );
-                // B stored in half (frozen weights): the same product of the rounded values.
+                // B stored in half (frozen weights): the same product of the rounded values. On
+                // every other shape (each new shape is new pipelines to compile): those still
+                // offer every variant (n = 300, 129 and 80; m up to 1100).
+                if si % 2 == 1 {
+                    continue;
+                }
                 let dt = if ta { DType::BF16 } else { DType::F16 };
                 let bh = Tensor::from_slice_as(&b, &sb, dt).unwrap();
                 let out = matmul_t(&t(&a, &sa), &bh, ta, tb).unwrap();
@@ -76,7 +81,7 @@ fn every_conv_variant_matches_the_reference() {
     assert!(variants.len() >= 11);
     for v in variants {
         let _forced = force(Family::Conv, v);
-        for &(xs, ws, stride, pad) in &cases {
+        for (ci, &(xs, ws, stride, pad)) in cases.iter().enumerate() {
             let name = format!("conv2d {v} x{xs:?} w{ws:?} s{stride}");
             let mut rng = Rng::new(xs.iter().sum::<usize>() as u64 * 131 + ws[0] as u64);
             let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
@@ -92,18 +97,18 @@ fn every_conv_variant_matches_the_reference() {
             let tol = 1e-6 * ((ws[0] * 9).max(y.numel() / ws[0]) as f64).sqrt() + 1e-6;
             assert_close(&format!("{name} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
             assert_close(&format!("{name} dw"), &tw.grad().unwrap().to_vec().unwrap(), &dw, tol, 1e-5);
-            // Frozen weights in half: forward and the input's gradient with the rounded weights.
-            for dt in [DType::F16, DType::BF16] {
-                let tx = param(&x, &xs);
-                let wh = Tensor::from_slice_as(&w, &ws, dt).unwrap();
-                let y = tx.conv2d(&wh, Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
-                let wr = f64s(&rounded(&w, dt));
-                let want = conv2d_ref(&f64s(&x), &wr, Some(&f64s(&b)), xs, ws, stride, pad);
-                assert_close(&format!("{name} {dt} y"), &y.to_vec().unwrap(), &want, 1e-6 * k.sqrt() + 1e-6, 1e-5);
-                y.backward_with(&t(&dy, y.shape())).unwrap();
-                let (dx, _) = conv2d_grads_ref(&f64s(&x), &wr, &f64s(&dy), xs, ws, stride, pad);
-                assert_close(&format!("{name} {dt} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
-            }
+            // Frozen weights in half: forward and the input's gradient with the rounded weights
+            // (f16 and bf16 on alternate cases).
+            let dt = [DType::F16, DType::BF16][ci % 2];
+            let tx = param(&x, &xs);
+            let wh = Tensor::from_slice_as(&w, &ws, dt).unwrap();
+            let y = tx.conv2d(&wh, Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
+            let wr = f64s(&rounded(&w, dt));
+            let want = conv2d_ref(&f64s(&x), &wr, Some(&f64s(&b)), xs, ws, stride, pad);
+            assert_close(&format!("{name} {dt} y"), &y.to_vec().unwrap(), &want, 1e-6 * k.sqrt() + 1e-6, 1e-5);
+            y.backward_with(&t(&dy, y.shape())).unwrap();
+            let (dx, _) = conv2d_grads_ref(&f64s(&x), &wr, &f64s(&dy), xs, ws, stride, pad);
+            assert_close(&format!("{name} {dt} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
         }
     }
 }
