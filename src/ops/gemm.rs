@@ -469,14 +469,14 @@ pub(crate) fn gemm_raw(
         }
         return Ok(c);
     }
-    let largest = if a_bs >= b_bs.max(c_bs) {
-        &sa[1..]
+    let (largest, dtype) = if a_bs >= b_bs.max(c_bs) {
+        (&sa[1..], a.dtype())
     } else if b_bs >= c_bs {
-        &sb[1..]
+        (&sb[1..], b_dtype)
     } else {
-        &[m, n][..]
+        (&[m, n][..], DType::F32)
     };
-    Err(too_large(ctx, "gemm", largest))
+    Err(too_large(ctx, "gemm", largest, dtype))
 }
 
 /// The differentiable batched GEMM: [batch, M, N] = op(a) · op(b) (+ bias[N]).

@@ -42,18 +42,18 @@ pub fn win_any<'a>(ctx: &Context, t: &'a Tensor, start: usize, len: usize) -> Re
 /// The whole of `t` as one binding; an error naming the op if it is too large to bind.
 pub fn whole<'a>(ctx: &Context, op: &'static str, t: &'a Tensor) -> Result<(BindView<'a>, u32)> {
     if t.numel() > ctx.max_binding_elems() {
-        return Err(too_large(ctx, op, t.shape()));
+        return Err(too_large(ctx, op, t.shape(), t.dtype()));
     }
     win(ctx, t, 0, t.numel())
 }
 
-pub fn too_large(ctx: &Context, op: &'static str, shape: &[usize]) -> Error {
+pub fn too_large(ctx: &Context, op: &'static str, shape: &[usize], dtype: DType) -> Error {
     Error::invalid(
         op,
         format!(
-            "an operand of shape {shape:?} ({} bytes) must be bound whole but exceeds the adapter's \
+            "an operand of shape {shape:?} ({} bytes of {dtype}) must be bound whole but exceeds the adapter's \
              {}-byte storage binding limit, and this op cannot split it",
-            shape.iter().product::<usize>() * 4,
+            dtype.bytes(shape.iter().product::<usize>()),
             ctx.max_binding
         ),
     )
