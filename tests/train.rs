@@ -586,6 +586,36 @@ fn frozen_half_weights_stay_close_to_f32_and_take_adapters() {
     }
 }
 
+/// A full fine-tune with `--mixed-precision fp16` holds the frozen VAE and text encoder in f16,
+/// but writes them from the model as it is, never rounded: the exported files equal an f32
+/// export of the base's frozen parts bit for bit.
+#[test]
+fn a_mixed_precision_full_fine_tune_writes_its_frozen_parts_unrounded() {
+    let out = temp("mixed-full");
+    let cfg = config(&out, |o| {
+        o.max_train_steps = Some(2);
+        o.with_prior_preservation = Some(false);
+        o.num_validation_images = Some(1);
+        o.validation_steps = Some(2);
+        o.sample_steps = Some(2);
+        o.mixed_precision = Some("fp16".into());
+    });
+    assert!(engine::train::run(&cfg, false).unwrap().finished);
+    let tiny = Model::open(Path::new("builtin:tiny")).unwrap();
+    let (_, vb) = tiny.vae_with_loader().unwrap();
+    let (_, tb) = tiny.text_encoder(false).unwrap();
+    for (file, params) in [
+        ("vae/diffusion_pytorch_model.safetensors", vb.parameters()),
+        ("text_encoder/model.safetensors", tb.parameters()),
+    ] {
+        let f = engine::weights::SafeFile::open(&out.join(file)).unwrap();
+        for (name, t) in params {
+            assert!(f.read_f32(&name).unwrap().1 == t.to_vec().unwrap(), "{file}: `{name}` was rounded");
+        }
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
 /// The U-Net's output on fixed inputs (two samples, two timesteps, random text states).
 fn unet_output(unet: &engine::models::UNet2DConditionModel) -> Vec<f32> {
     let _g = engine::no_grad();
