@@ -279,6 +279,14 @@ fn sample_latents(items: &[&Cached], shape: &[usize], sf: f32, rng: &mut Rng) ->
 /// Runs DreamBooth as `cfg` says: its stages in order, each handing the next what it made.
 pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let p = prepare(cfg)?;
+    if cfg.frozen_dtype() != crate::tensor::DType::F32 && cfg.lora_rank == 0 {
+        eprintln!(
+            "note: --mixed-precision {} stores the frozen VAE{} in half; the trained U-Net{} stays f32 (half-precision training is not built yet)",
+            cfg.mixed_precision,
+            if cfg.train_text_encoder { "" } else { " and text encoder" },
+            if cfg.train_text_encoder { " and text encoder" } else { "" }
+        );
+    }
     let nets = load_models(cfg, &p)?;
     let caches = cache(cfg, &p, &nets, progress)?;
     let state = init_state(cfg, &p, &nets)?;
