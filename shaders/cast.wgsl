@@ -5,7 +5,7 @@
 //     to nearest even: bf16 by adding 0x7fff plus the kept LSB (NaN stays a quiet NaN); f16 by
 //     pack2x16float (whose rounding WGSL leaves to the implementation; the host path rounds to
 //     nearest even, so the two may differ by one unit in the last place).
-//   `to_f32`: dst[i] = src element i, exact. Its backward is `to_half`'s and vice versa (a cast's
+//   `to_f32`: dst[i] = src element i, exact (`half_at`, appended from Rust: gpu::dtype::HALF_WGSL). Its backward is `to_half`'s and vice versa (a cast's
 //     gradient is the incoming gradient cast back).
 //
 // Specialisation: DTYPE (u32): the half dtype, 1 f16, 2 bf16.
@@ -55,12 +55,5 @@ fn to_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let i = (wg.y * nwg.x + wg.x) * 256u + lid;
     if (i >= p.n) { return; }
     let e = p.src_shift + i;
-    let word = src[e >> 1u];
-    var v: f32;
-    if (DTYPE == 1u) {
-        v = unpack2x16float(word)[e & 1u];
-    } else {
-        v = bitcast<f32>(select(word << 16u, word & 0xffff0000u, (e & 1u) == 1u));
-    }
-    dst[p.dst_shift + i] = bitcast<u32>(v);
+    dst[p.dst_shift + i] = bitcast<u32>(half_at(src[e >> 1u], e, DTYPE));
 }

@@ -47,16 +47,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-// Element i of A as f32, whatever its storage dtype.
+// Element i of A as f32, whatever its storage dtype (`half_at` is appended from Rust).
 fn elem_a(i: u32) -> f32 {
     if (A_DTYPE == 0u) {
         return bitcast<f32>(a[i]);
     }
-    let w = a[i >> 1u];
-    if (A_DTYPE == 1u) {
-        return unpack2x16float(w)[i & 1u];
-    }
-    return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));
+    return half_at(a[i >> 1u], i, A_DTYPE);
 }
 
 // Where pixel q of C reads B through tap (ky, kx): the offset in B's channel plane, and

@@ -43,16 +43,12 @@ fn load_a(base: u32, row: u32, kk: u32) -> f32 {
     return a[base + row * p.lda + kk];
 }
 
-// Element i of B as f32, whatever its storage dtype.
+// Element i of B as f32, whatever its storage dtype (`half_at` is appended from Rust).
 fn elem_b(i: u32) -> f32 {
     if (B_DTYPE == 0u) {
         return bitcast<f32>(b[i]);
     }
-    let w = b[i >> 1u];
-    if (B_DTYPE == 1u) {
-        return unpack2x16float(w)[i & 1u];
-    }
-    return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));
+    return half_at(b[i >> 1u], i, B_DTYPE);
 }
 
 fn load_b(base: u32, kk: u32, col: u32) -> f32 {

@@ -95,6 +95,20 @@ impl DType {
     }
 }
 
+/// WGSL that reads one half element out of its packed word, appended to every module whose
+/// kernels take half operands (GEMM, conv, cast), so the unpacking is written once.
+pub const HALF_WGSL: &str = "
+// ---- appended from gpu::dtype::HALF_WGSL ----
+// Element i of a packed word w of f16 (dtype 1) or bf16 (dtype 2) halves, as f32: the low half
+// for even i, the upper for odd.
+fn half_at(w: u32, i: u32, dtype: u32) -> f32 {
+    if (dtype == 1u) {
+        return unpack2x16float(w)[i & 1u];
+    }
+    return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));
+}
+";
+
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(self.name())

@@ -18,7 +18,7 @@ pub use caps::Caps;
 pub use context::{
     context, enumerate, new_instance, no_adapter_message, BackendChoice, BindView, Context, OPTIONAL_FEATURES,
 };
-pub use dtype::DType;
+pub use dtype::{DType, HALF_WGSL};
 pub use kernel::{Access, Field, Kernel, Layout, Shader, Spec, SpecValue, Uniforms};
 pub use options::{configure, options, GpuOptions};
 pub use pool::{size_class, PoolStats, PooledBuffer};

@@ -80,7 +80,8 @@ pub static KERNELS: [ConvKernels; 4] = [
 
 /// The generated entries of the plain (`subgroup` false) or the subgroup module.
 fn entries(subgroup: bool) -> String {
-    let mut out = String::from("\n// ---- entries written from ops::conv::KERNELS by ops::blocked ----\n");
+    let mut out = String::from(crate::gpu::HALF_WGSL);
+    out.push_str("\n// ---- entries written from ops::conv::KERNELS by ops::blocked ----\n");
     let rows: Vec<&ConvKernels> = KERNELS.iter().filter(|k| k.block.broadcast == subgroup).collect();
     for k in &rows {
         out.push('\n');

@@ -144,7 +144,8 @@ pub static KERNELS: [GemmKernel; 10] = [
 /// The generated entries of the plain (`subgroup` false) or the subgroup module.
 fn entries(subgroup: bool) -> String {
     let rows = KERNELS.iter().filter(|k| k.generated && k.block.broadcast == subgroup);
-    let mut out = String::from("\n// ---- entries written from ops::gemm::KERNELS by ops::blocked::gemm_entry ----\n");
+    let mut out = String::from(crate::gpu::HALF_WGSL);
+    out.push_str("\n// ---- entries written from ops::gemm::KERNELS by ops::blocked::gemm_entry ----\n");
     for k in rows {
         out.push('\n');
         out.push_str(&blocked::gemm_entry(k.kernel.entry, k.block));
