@@ -125,22 +125,10 @@ fn rand_tensor(shape: &[usize], seed: u64) -> Result<Tensor> {
     Tensor::from_slice(&v, shape)
 }
 
-/// One GEMM row: [batch, m, k] x [batch, k, n] (b transposed if `tb`).
-pub fn bench_gemm(
-    name: &str,
-    batch: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    tb: bool,
-    fma_gflops: f64,
-) -> Result<BenchRow> {
-    bench_gemm_as(name, batch, m, n, k, tb, DType::F32, fma_gflops)
-}
-
-/// [`bench_gemm`] with B stored as `b_dtype` (frozen half weights, unpacked in the kernel).
+/// One GEMM row: [batch, M, K] · [batch, K, N] (B stored transposed with `tb`), B stored as
+/// `b_dtype` (f32, or frozen half weights unpacked in the kernel).
 #[allow(clippy::too_many_arguments)]
-pub fn bench_gemm_as(
+pub fn bench_gemm(
     name: &str,
     batch: usize,
     m: usize,
@@ -177,21 +165,21 @@ pub fn bench_gemm_as(
 pub fn gemm_suite(fma_gflops: f64) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for n in [256, 512, 1024, 2048] {
-        rows.push(bench_gemm("gemm", 1, n, n, n, false, fma_gflops)?);
+        rows.push(bench_gemm("gemm", 1, n, n, n, false, DType::F32, fma_gflops)?);
     }
     // x·wᵀ as nn.Linear runs them: to_q/to_k/to_v/to_out, GEGLU's projection, the MLP's output,
     // and the cross-attention keys from CLIP's 77 x 768 states.
-    rows.push(bench_gemm("linear_attn_proj", 1, 4096, 320, 320, true, fma_gflops)?);
-    rows.push(bench_gemm("linear_geglu_proj", 1, 4096, 2560, 320, true, fma_gflops)?);
-    rows.push(bench_gemm("linear_ff_out", 1, 4096, 320, 1280, true, fma_gflops)?);
-    rows.push(bench_gemm("linear_cross_kv", 1, 77, 320, 768, true, fma_gflops)?);
+    rows.push(bench_gemm("linear_attn_proj", 1, 4096, 320, 320, true, DType::F32, fma_gflops)?);
+    rows.push(bench_gemm("linear_geglu_proj", 1, 4096, 2560, 320, true, DType::F32, fma_gflops)?);
+    rows.push(bench_gemm("linear_ff_out", 1, 4096, 320, 1280, true, DType::F32, fma_gflops)?);
+    rows.push(bench_gemm("linear_cross_kv", 1, 77, 320, 768, true, DType::F32, fma_gflops)?);
     // The same products with frozen half weights (`--mixed-precision`): the unpacking's cost.
-    rows.push(bench_gemm_as("linear_geglu_proj_bf16w", 1, 4096, 2560, 320, true, DType::BF16, fma_gflops)?);
-    rows.push(bench_gemm_as("linear_geglu_proj_f16w", 1, 4096, 2560, 320, true, DType::F16, fma_gflops)?);
-    rows.push(bench_gemm_as("linear_ff_out_bf16w", 1, 4096, 320, 1280, true, DType::BF16, fma_gflops)?);
+    rows.push(bench_gemm("linear_geglu_proj_bf16w", 1, 4096, 2560, 320, true, DType::BF16, fma_gflops)?);
+    rows.push(bench_gemm("linear_geglu_proj_f16w", 1, 4096, 2560, 320, true, DType::F16, fma_gflops)?);
+    rows.push(bench_gemm("linear_ff_out_bf16w", 1, 4096, 320, 1280, true, DType::BF16, fma_gflops)?);
     // Attention scores q·kᵀ and output p·v, SD 1.5 at 256x256 (N=1024), 8 heads of 40.
-    rows.push(bench_gemm("gemm_attn_scores", 8, 1024, 1024, 40, true, fma_gflops)?);
-    rows.push(bench_gemm("gemm_attn_values", 8, 1024, 40, 1024, false, fma_gflops)?);
+    rows.push(bench_gemm("gemm_attn_scores", 8, 1024, 1024, 40, true, DType::F32, fma_gflops)?);
+    rows.push(bench_gemm("gemm_attn_values", 8, 1024, 40, 1024, false, DType::F32, fma_gflops)?);
     Ok(rows)
 }
 
