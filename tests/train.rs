@@ -399,6 +399,9 @@ fn bad_training_input_gives_clear_errors_and_bad_files_are_skipped() {
         o.gradient_accumulation_steps = Some(2);
     })
     .contains("cannot accumulate gradients"));
+    assert!(
+        err(&|o| o.mixed_precision = Some("fp8".into())).contains("--mixed-precision `fp8`: choose no, fp16 or bf16")
+    );
     assert!(err(&|o| o.lora_rank = Some(0)).contains("--lora-rank 0 trains nothing"));
     assert!(err(&|o| o.lora_alpha = Some(8.0)).contains("--lora-alpha needs --lora-rank"));
     let lora = |o: &mut TrainOptions| o.lora_rank = Some(4);
