@@ -850,16 +850,15 @@ fn finish(cfg: &TrainConfig, p: &Prepared, nets: &Nets, trained: Trained) -> Res
         } else {
             // Streamed: each parameter is read back when its file reaches it.
             let out = |vb: &crate::nn::Loader| export::out_params(&vb.parameters());
-            let (mut clip, mut vae) = (nets.clip.get()?, nets.vae.get()?);
-            if cfg.frozen_dtype() != crate::tensor::DType::F32 {
-                // The frozen networks were held in half: the model is written from their
-                // weights as the files hold them (as diffusers' script reloads them), not rounded.
-                nets.release_frozen();
-                vae = std::rc::Rc::new(model.vae_with_loader()?);
-                if !cfg.train_text_encoder {
-                    clip = std::rc::Rc::new(model.text_encoder(false)?);
-                }
-            }
+            // Frozen networks held in half (--mixed-precision) are written from the files as they
+            // hold them (loaded afresh in f32, as diffusers' script reloads them), never rounded.
+            let half = cfg.frozen_dtype() != crate::tensor::DType::F32;
+            let vae = if half { std::rc::Rc::new(model.vae_with_loader()?) } else { nets.vae.get()? };
+            let clip = if half && !cfg.train_text_encoder {
+                std::rc::Rc::new(model.text_encoder(false)?)
+            } else {
+                nets.clip.get()?
+            };
             let (u, t, v) = (out(unet_vb), out(&clip.1), out(&vae.1));
             export::write_model(&cfg.output_dir, model, &u, &t, &v, cfg.save_single_file)
         };
