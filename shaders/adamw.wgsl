@@ -11,14 +11,17 @@
 // block's absmax), updates them and the parameter in f32, then requantises them against the
 // block's new absmax (max |m|, max v) to the nearest entry of the dynamic maps (signed for m,
 // unsigned for v). Four 8-bit codes per 32-bit word, low byte first.
-// And the scaling step of torch.nn.utils.clip_grad_norm_:
-//   g *= min(max_norm / (total_norm + 1e-6), 1), total_norm read on the GPU (no readback).
+// And the scaling step of torch.nn.utils.clip_grad_norm_, after GradScaler's unscale_ when
+// fp16 loss scaling multiplied the gradients by 1 / inv_scale (1 otherwise):
+//   total_norm = sqrt(total_sq) * inv_scale     (the norm of the unscaled gradients)
+//   g *= inv_scale * min(max_norm / (total_norm + 1e-6), 1), read on the GPU (no readback).
+// The scale is a power of two, so this equals unscaling first and clipping after, bit for bit.
 
 struct Params {
     n: u32, p_shift: u32, g_shift: u32, m_shift: u32,
     v_shift: u32, norm_shift: u32, flag: u32, flag_any: u32,
     decay: f32, one_minus_beta1: f32, one_minus_beta2: f32, eps: f32,
-    step_size: f32, bc2_sqrt: f32, max_norm: f32, _p2: f32,
+    step_size: f32, bc2_sqrt: f32, max_norm: f32, inv_scale: f32,
     q1_shift: u32, q2_shift: u32, absmax_shift: u32, _p3: u32,
 }
 
@@ -70,8 +73,8 @@ fn clip_scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
               @builtin(local_invocation_index) lid: u32) {
     let i = (wg.y * nwg.x + wg.x) * 256u + lid;
     if (i >= p.n) { return; }
-    let coef = min(p.max_norm / (sqrt(total_sq[p.norm_shift]) + 1e-6), 1.0);
-    cgrad[p.g_shift + i] = cgrad[p.g_shift + i] * coef;
+    let coef = min(p.max_norm / (sqrt(total_sq[p.norm_shift]) * p.inv_scale + 1e-6), 1.0);
+    cgrad[p.g_shift + i] = cgrad[p.g_shift + i] * (p.inv_scale * coef);
 }
 
 // bindings of adamw8_step: the parameter and its gradient (as adamw_step's), the codes of m and of v (4 per word),

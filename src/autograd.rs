@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 /// Given the gradient of the op's output, returns one gradient per input (None where an
 /// input needs none).
@@ -77,6 +77,7 @@ enum Counting {
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
     static COUNTING: Cell<Counting> = const { Cell::new(Counting::Record) };
+    static AUTOCAST: Cell<DType> = const { Cell::new(DType::F32) };
     /// Set while [`backward_fused`] runs: leaves whose gradient became complete, in order.
     static READY: RefCell<Option<std::collections::VecDeque<Arc<LeafSlot>>>> = const { RefCell::new(None) };
 }
@@ -150,6 +151,31 @@ pub fn with_no_grad<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// The dtype Linear and Conv2d round their inputs to on this thread (torch.autocast's): F32 outside
+/// [`autocast`]. Kept beside grad mode because a checkpointed block recomputes its forward
+/// inside backward, after the forward's guard is gone, and must round as the forward did.
+pub fn autocast_dtype() -> DType {
+    AUTOCAST.with(|a| a.get())
+}
+
+/// Restores the previous autocast dtype when dropped.
+pub struct AutocastGuard(DType);
+
+impl Drop for AutocastGuard {
+    fn drop(&mut self) {
+        AUTOCAST.with(|a| a.set(self.0));
+    }
+}
+
+/// Mixed precision on this thread until the guard is dropped (`--mixed-precision`): Linear and
+/// Conv2d round their input to `dtype` and keep that half copy for backward (the activations
+/// a training step holds), read their weight as stored (f32 masters, or frozen half matrices),
+/// and accumulate and write f32 (`ops::cast::autocast_input` says why the weights are not
+/// copied to half). Other ops (norms, softmax, attention, the loss) stay f32.
+pub fn autocast(dtype: DType) -> AutocastGuard {
+    AutocastGuard(AUTOCAST.with(|a| a.replace(dtype)))
+}
+
 pub(crate) fn new_leaf() -> Autograd {
     Autograd::Leaf(Arc::new(LeafSlot {
         id: next_id(),
@@ -204,6 +230,7 @@ pub fn checkpoint(
 ) -> Result<Tensor> {
     let saved: Vec<Tensor> = inputs.iter().map(|t| t.detach()).collect();
     let recording = is_grad_enabled();
+    let cast = autocast_dtype();
     let out = {
         // The block's uses of parameters are counted now, as a recorded forward would.
         let _c = (recording && COUNTING.with(|c| c.get()) == Counting::Record).then(|| counting(Counting::Forward));
@@ -221,6 +248,7 @@ pub fn checkpoint(
     let backward = move |g: &Tensor| -> Result<Vec<Vec<Tensor>>> {
         let _e = enable_grad();
         let _c = counting(Counting::Off);
+        let _a = autocast(cast);
         let stand_ins: Vec<Tensor> = saved
             .iter()
             .zip(&wanted)

@@ -375,7 +375,8 @@ pub struct MemorySetting {
     pub fused_backward_pass: bool,
     /// `--lora-rank` (0: the whole U-Net is trained), with the default modules.
     pub lora_rank: usize,
-    /// `--mixed-precision`: the storage of frozen Linear/Conv2d weights (LoRA's base U-Net).
+    /// `--mixed-precision`: the storage of frozen Linear/Conv2d weights (LoRA's base U-Net), and
+    /// the dtype the step's Linear and Conv2d layers compute in (`autograd::autocast`).
     pub frozen_dtype: DType,
 }
 
@@ -395,9 +396,12 @@ const fn lora(name: &'static str, ckpt: bool, frozen_dtype: DType) -> MemorySett
     MemorySetting { lora_rank: 4, frozen_dtype, ..setting(name, ckpt, false, false, false) }
 }
 
-/// The memory settings `engine bench memory` measures (`--settings` indexes this list). A
-/// half-precision U-Net for full fine-tuning joins when it exists.
-pub const MEMORY_SETTINGS: [MemorySetting; 11] = [
+const fn bf16(name: &'static str, ckpt: bool, te: bool, adam8: bool, fused: bool) -> MemorySetting {
+    MemorySetting { frozen_dtype: DType::BF16, ..setting(name, ckpt, te, adam8, fused) }
+}
+
+/// The memory settings `engine bench memory` measures (`--settings` indexes this list).
+pub const MEMORY_SETTINGS: [MemorySetting; 16] = [
     setting("f32", false, false, false, false),
     setting("f32 + gradient checkpointing", true, false, false, false),
     setting("f32 + text encoder", false, true, false, false),
@@ -409,6 +413,11 @@ pub const MEMORY_SETTINGS: [MemorySetting; 11] = [
     lora("LoRA rank 4, f32 base + checkpointing", true, DType::F32),
     lora("LoRA rank 4, bf16 base", false, DType::BF16),
     lora("LoRA rank 4, bf16 base + checkpointing", true, DType::BF16),
+    bf16("bf16", false, false, false, false),
+    bf16("bf16 + checkpointing", true, false, false, false),
+    bf16("bf16 + checkpointing + 8-bit AdamW", true, false, true, false),
+    bf16("bf16 + checkpointing + 8-bit AdamW + fused backward", true, false, true, true),
+    bf16("bf16 + checkpointing + 8-bit AdamW + fused backward + text encoder", true, true, true, true),
 ];
 
 /// One DreamBooth training step of SD 1.5's real configuration (weights.toml's sd15, random
@@ -486,6 +495,8 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             ctx.sync()?;
             ctx.pool.reset_peak();
             let t0 = std::time::Instant::now();
+            // --mixed-precision: the step's Linear and Conv2d layers in half, as `engine train`.
+            let _autocast = crate::autograd::autocast(setting.frozen_dtype);
             let ehs = match &frozen_states {
                 Some(s) => s.clone(),
                 None => clip.as_ref().expect("trained text encoder").forward(&ids)?,

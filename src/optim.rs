@@ -51,7 +51,8 @@ crate::uniforms! {
         step_size: f32,
         bc2_sqrt: f32,
         max_norm: f32,
-        _p2: f32,
+        /// 1 / the fp16 loss scale in `clip_scale` (1 without loss scaling).
+        inv_scale: f32,
         q1_shift: u32,
         q2_shift: u32,
         absmax_shift: u32,
@@ -427,12 +428,20 @@ impl AdamW {
 /// clipping as a one-element tensor, left on the GPU.
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<Tensor> {
     let all: Vec<Tensor> = params.iter().filter_map(|p| p.grad()).collect();
-    clip_grads(&all, max_norm)
+    clip_grads(&all, max_norm, 1.0)
+}
+
+/// [`clip_grad_norm`] of gradients that fp16 loss scaling multiplied by `scale`: divides them by
+/// it first (GradScaler's `unscale_`, in the same pass), and returns the unscaled norm (non-finite
+/// when any gradient overflowed: the step is then skipped).
+pub fn unscale_clip_grad_norm(params: &[Tensor], max_norm: f32, scale: f32) -> Result<Tensor> {
+    let all: Vec<Tensor> = params.iter().filter_map(|p| p.grad()).collect();
+    clip_grads(&all, max_norm, 1.0 / scale)
 }
 
 /// [`clip_grad_norm`] of the gradients themselves (a fused backward pass clips each
-/// parameter's gradient on its own, before it ever sits in `.grad`).
-pub fn clip_grads(all: &[Tensor], max_norm: f32) -> Result<Tensor> {
+/// parameter's gradient on its own, before it ever sits in `.grad`), unscaled by `inv_scale`.
+pub fn clip_grads(all: &[Tensor], max_norm: f32, inv_scale: f32) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
     let sq = Tensor::zeros(&[all.len().max(1)])?;
     for (i, g) in all.iter().enumerate() {
@@ -452,11 +461,15 @@ pub fn clip_grads(all: &[Tensor], max_norm: f32) -> Result<Tensor> {
     for g in grads {
         for (s, n) in chunks(g.numel(), ctx.max_binding_elems()) {
             let (gv, gs) = win(ctx, g, s, n)?;
-            let prm = Params { n: u(n), g_shift: gs, norm_shift: ts, max_norm, ..Default::default() };
+            let prm = Params { n: u(n), g_shift: gs, norm_shift: ts, max_norm, inv_scale, ..Default::default() };
             ctx.dispatch(&CLIP, &Spec::new(), &prm, &[tv, gv], grid(n.div_ceil(256)))?;
         }
     }
-    total_sq.sqrt()
+    let norm = total_sq.sqrt()?;
+    if inv_scale == 1.0 {
+        return Ok(norm);
+    }
+    norm.scale(inv_scale)
 }
 
 /// Backward from `loss` with each parameter's AdamW update applied as soon as its gradient is
@@ -470,7 +483,7 @@ pub fn fused_backward(loss: &Tensor, params: &[Tensor], opt: &mut AdamW, max_nor
         params.iter().enumerate().filter_map(|(i, t)| t.leaf_id().map(|id| (id, i))).collect();
     opt.begin_step(params.len())?;
     let update = |i: usize, g: &Tensor, opt: &mut AdamW| -> Result<()> {
-        clip_grads(std::slice::from_ref(g), max_norm)?;
+        clip_grads(std::slice::from_ref(g), max_norm, 1.0)?;
         opt.update(i, &params[i], g)
     };
     crate::autograd::backward_fused(loss, &mut |id, g| match index.get(&id) {
@@ -485,4 +498,41 @@ pub fn fused_backward(loss: &Tensor, params: &[Tensor], opt: &mut AdamW, max_nor
         }
     }
     Ok(())
+}
+
+/// Dynamic loss scaling for fp16 training, as torch.amp.GradScaler: the loss is multiplied by
+/// `scale` before backward so that small gradients survive half precision; the gradients are
+/// divided by it before clipping ([`unscale_clip_grad_norm`]). A step whose gradients hold an
+/// Inf or NaN is skipped and the scale halved; after `growth_interval` clean steps in a row it
+/// doubles. The scale stays a power of two, so scaling and unscaling are exact. Its state goes
+/// into checkpoints (a resumed run scales as the uninterrupted one would).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradScaler {
+    pub scale: f32,
+    /// Clean steps since the scale last changed.
+    pub growth_tracker: u32,
+    pub growth_interval: u32,
+}
+
+impl Default for GradScaler {
+    /// torch's defaults: init_scale 2^16, growth_factor 2, backoff_factor 0.5, growth_interval 2000.
+    fn default() -> Self {
+        GradScaler { scale: 65536.0, growth_tracker: 0, growth_interval: 2000 }
+    }
+}
+
+impl GradScaler {
+    /// After a step (`found_inf`: it was skipped), as torch's `update()`.
+    pub fn update(&mut self, found_inf: bool) {
+        if found_inf {
+            self.scale *= 0.5;
+            self.growth_tracker = 0;
+        } else {
+            self.growth_tracker += 1;
+            if self.growth_tracker == self.growth_interval {
+                self.scale *= 2.0;
+                self.growth_tracker = 0;
+            }
+        }
+    }
 }

@@ -127,7 +127,7 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     type Section = fn(&Case, &mut Vec<Row>) -> Result<()>;
-    let sections: [(&str, &str, Section); 11] = [
+    let sections: [(&str, &str, Section); 12] = [
         ("tokenizer", "tokenizer.input_ids", tokenizer),
         ("clip", "clip.input_ids", clip),
         ("vae encode", "vae.encode.sample", vae_encode),
@@ -139,6 +139,7 @@ pub fn run(case_dir: &Path, mut progress: impl FnMut(&str)) -> Result<Report> {
         ("pipeline", "pipeline.latents", pipeline),
         ("train", "train.latents", train),
         ("lora", "lora.sample", lora),
+        ("mixed", "mixed.loss", mixed),
     ];
     for (name, key, f) in sections {
         if case.has(key) {
@@ -361,6 +362,57 @@ fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
         let after = p.to_vec()?;
         let delta: Vec<f32> = after.iter().zip(&before[name]).map(|(a, b)| a - b).collect();
         rows.push(compare("train", &key, &s, &delta, &want, TOL_GRAD));
+    }
+    Ok(())
+}
+
+/// The train section's step with the engine's mixed precision (`autograd::autocast` in the
+/// case's `mixed.dtype`, f32 master weights): its loss and every U-Net gradient are measured
+/// against the float64 `train.*` tensors, as PyTorch's autocast (`mixed.*`) is; a tensor passes
+/// when the engine's rel_err is at most twice PyTorch's plus 1e-4 (the row's tolerance).
+fn mixed(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+    let dtype = match case.file.metadata.get("mixed.dtype").map(String::as_str) {
+        Some("bfloat16") => crate::tensor::DType::BF16,
+        Some("float16") => crate::tensor::DType::F16,
+        other => {
+            return Err(Error::invalid(
+                "parity",
+                format!("{}: metadata `mixed.dtype` is {other:?}, not bfloat16 or float16", case.file.path.display()),
+            ))
+        }
+    };
+    let schedule = crate::diffusion::Schedule::of(&case.model)?;
+    let (model, vb) = case.model.unet(true)?;
+    let latents = case.tensor("train.latents")?;
+    let noise = case.tensor("train.noise")?;
+    let (ts, tt) = timesteps(case, "train.timesteps")?;
+    let ehs = case.tensor("train.encoder_hidden_states")?;
+    let lambda = case.meta_f64("train.prior_loss_weight")? as f32;
+    let b = latents.dim(0) / 2;
+    let noisy = schedule.add_noise(&latents, &noise, &ts)?;
+    let loss = {
+        let _autocast = crate::autograd::autocast(dtype);
+        let pred = model.forward(&noisy, &tt, &ehs)?;
+        let li = mse_loss(&pred.narrow0(0, b)?, &noise.narrow0(0, b)?)?;
+        let lp = mse_loss(&pred.narrow0(b, b)?, &noise.narrow0(b, b)?)?;
+        let loss = li.add(&lp.scale(lambda)?)?;
+        loss.backward()?;
+        loss
+    };
+    // rel_err of `got` against the float64 reference `exact`; the row's tolerance from PyTorch's.
+    let row = |tensor: &str, exact: &str, torch: &str, got: &[f32]| -> Result<Row> {
+        let (s, want) = case.f32(exact)?;
+        let theirs = compare("mixed", torch, &s, &case.f32(torch)?.1, &want, 0.0).rel_err;
+        Ok(compare("mixed", tensor, &s, got, &want, 2.0 * theirs + 1e-4))
+    };
+    rows.push(row("mixed.loss", "train.loss", "mixed.loss", &loss.to_vec()?)?);
+    for (name, p) in vb.parameters() {
+        let got = p
+            .grad()
+            .ok_or_else(|| Error::invalid("parity", format!("parameter `{name}` received no gradient")))?
+            .to_vec()?;
+        let key = format!("mixed.grad.{name}");
+        rows.push(row(&key, &format!("train.grad.{name}"), &key, &got)?);
     }
     Ok(())
 }

@@ -49,8 +49,9 @@ fn pool_reuses_buffers_and_backward_frees_saved_activations() {
     assert!(after.peak_bytes >= with_graph);
 }
 
-/// `--gradient-checkpointing` keeps each block's input only, so the pool's peak over forward and
-/// backward of the sd-shaped U-Net is lower than without it (that its gradients are bit-identical
+/// `--gradient-checkpointing` keeps each block's input only, and `--mixed-precision bf16` the
+/// Linear and Conv2d inputs in half, so the pool's peak over forward and backward of the
+/// sd-shaped U-Net is lower with either than without (that its gradients are bit-identical
 /// is tests/models.rs's; SD 1.5's figures are `engine bench memory`'s).
 #[test]
 fn gradient_checkpointing_lowers_the_peak_of_forward_and_backward() {
@@ -58,7 +59,8 @@ fn gradient_checkpointing_lowers_the_peak_of_forward_and_backward() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/sd-shaped/model");
     let model = engine::models::Model::open(&dir).unwrap();
     let pool = &engine::gpu::context().unwrap().pool;
-    let peak = |checkpointing: bool| -> u64 {
+    let peak = |checkpointing: bool, dtype: engine::tensor::DType| -> u64 {
+        let _a = engine::autograd::autocast(dtype);
         let (mut unet, _vb) = model.unet(true).unwrap();
         unet.gradient_checkpointing = checkpointing;
         let c = unet.config.clone();
@@ -72,7 +74,13 @@ fn gradient_checkpointing_lowers_the_peak_of_forward_and_backward() {
         y.sum_all().unwrap().backward().unwrap();
         pool.stats().peak_bytes
     };
-    let (plain, checkpointed) = (peak(false), peak(true));
+    use engine::tensor::DType;
+    let (plain, checkpointed) = (peak(false, DType::F32), peak(true, DType::F32));
     eprintln!("gradient checkpointing: pool peak {plain} -> {checkpointed} bytes");
     assert!(checkpointed < plain, "peak {checkpointed} bytes with checkpointing vs {plain} without");
+    // --mixed-precision bf16 keeps the inputs of Linear and Conv2d (most of what backward
+    // holds) in half.
+    let half = peak(false, DType::BF16);
+    eprintln!("mixed precision bf16: pool peak {plain} -> {half} bytes");
+    assert!(half < plain, "peak {half} bytes in bf16 vs {plain} in f32");
 }

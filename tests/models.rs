@@ -293,12 +293,13 @@ fn a_text_encoder_in_either_transformers_layout_loads_the_same_and_passes_parity
 /// U-Net for training, so that the two do not hold their activations at the same time.
 static TRAINING_UNET: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Also under `--mixed-precision bf16` (`autograd::autocast`).
 #[test]
 fn gradient_checkpointing_gives_bit_identical_gradients() {
     let _one = TRAINING_UNET.lock().unwrap_or_else(|e| e.into_inner());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/sd-shaped/model");
     let model = Model::open(&dir).unwrap();
-    let run = |checkpointing: bool| -> Vec<(String, Vec<u32>)> {
+    let run = |checkpointing: bool, dtype: engine::tensor::DType| -> Vec<(String, Vec<u32>)> {
         let (mut unet, vb) = model.unet(true).unwrap();
         unet.gradient_checkpointing = checkpointing;
         let c = unet.config.clone();
@@ -307,7 +308,12 @@ fn gradient_checkpointing_gives_bit_identical_gradients() {
         let x = common::param(&rng.vec(2 * c.in_channels * lat * lat, -1.0, 1.0), &[2, c.in_channels, lat, lat]);
         let ctx = common::param(&rng.vec(2 * 7 * c.cross_attention_dim(), -1.0, 1.0), &[2, 7, c.cross_attention_dim()]);
         let ts = Tensor::from_slice(&[10.0, 700.0], &[2]).unwrap();
-        let y = unet.forward(&x, &ts, &ctx).unwrap();
+        // Mixed precision for the forward only: backward runs after the guard is gone, so the
+        // checkpointed blocks must recompute in the dtype they were made with.
+        let y = {
+            let _a = engine::autograd::autocast(dtype);
+            unet.forward(&x, &ts, &ctx).unwrap()
+        };
         let w = rng.vec(y.numel(), -1.0, 1.0);
         y.backward_with(&common::t(&w, y.shape())).unwrap();
         let mut grads: Vec<(String, Tensor)> = vb.parameters();
@@ -321,14 +327,24 @@ fn gradient_checkpointing_gives_bit_identical_gradients() {
             })
             .collect()
     };
-    let plain = run(false);
-    let checkpointed = run(true);
-    assert_eq!(plain.len(), checkpointed.len());
-    assert!(plain.len() > 400, "{} gradients", plain.len());
-    for ((n, a), (m, b)) in plain.iter().zip(&checkpointed) {
-        assert_eq!(n, m);
-        let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
-        assert_eq!(differ, 0, "{n}: {differ} of {} gradient values differ with checkpointing", a.len());
+    use engine::tensor::DType;
+    let mut f32_grads = Vec::new();
+    for dtype in [DType::F32, DType::BF16] {
+        let plain = run(false, dtype);
+        let checkpointed = run(true, dtype);
+        assert_eq!(plain.len(), checkpointed.len());
+        assert!(plain.len() > 400, "{} gradients", plain.len());
+        for ((n, a), (m, b)) in plain.iter().zip(&checkpointed) {
+            assert_eq!(n, m);
+            let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+            assert_eq!(differ, 0, "{dtype} {n}: {differ} of {} gradient values differ with checkpointing", a.len());
+        }
+        if dtype == DType::F32 {
+            f32_grads = plain;
+        } else {
+            // The bf16 run did round: its gradients are not the f32 ones.
+            assert!(plain.iter().zip(&f32_grads).any(|((_, a), (_, b))| a != b), "bf16 changed nothing");
+        }
     }
 }
 

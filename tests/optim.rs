@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use engine::optim::{clip_grad_norm, AdamW};
+use engine::optim::{clip_grad_norm, unscale_clip_grad_norm, AdamW, GradScaler};
 
 /// torch.optim.AdamW's single-tensor update, in f64.
 #[allow(clippy::too_many_arguments)]
@@ -88,6 +88,53 @@ fn clip_grad_norm_scales_to_max_norm_and_reports_the_norm() {
         let want: Vec<f64> = cb.iter().map(|&x| x as f64 * coef).collect();
         assert_close(&format!("clipped b (max {max_norm})"), &b.grad().unwrap().to_vec().unwrap(), &want, 1e-7, 1e-5);
     }
+}
+
+/// fp16 loss scaling (torch.amp.GradScaler): gradients of a loss scaled by a power of two,
+/// unscaled and clipped in one pass, equal the clipped gradients of the unscaled loss bit for
+/// bit, norm included; an Inf among them makes the norm non-finite (the trainer then skips the
+/// step); the scale halves on an overflow and doubles after `growth_interval` clean steps.
+#[test]
+fn grad_scaler_unscales_exactly_and_backs_off_on_overflow() {
+    let mut rng = Rng::new(67);
+    let (ca, x) = (rng.vec(300, -1.0, 1.0), rng.vec(300, -1.0, 1.0));
+    for max_norm in [0.5f32, 1000.0] {
+        let grads = |scale: Option<f32>| -> (Vec<f32>, f32) {
+            let a = param(&x, &[300]);
+            let loss = a.mul(&t(&ca, &[300])).unwrap().sum_all().unwrap();
+            let loss = match scale {
+                Some(s) => loss.scale(s).unwrap(),
+                None => loss,
+            };
+            loss.backward().unwrap();
+            let norm = match scale {
+                Some(s) => unscale_clip_grad_norm(std::slice::from_ref(&a), max_norm, s),
+                None => clip_grad_norm(std::slice::from_ref(&a), max_norm),
+            };
+            (a.grad().unwrap().to_vec().unwrap(), norm.unwrap().item().unwrap())
+        };
+        let (plain, n0) = grads(None);
+        let (unscaled, n1) = grads(Some(65536.0));
+        assert_eq!(n0.to_bits(), n1.to_bits(), "norm at max_norm {max_norm}");
+        assert!(plain.iter().zip(&unscaled).all(|(a, b)| a.to_bits() == b.to_bits()), "max_norm {max_norm}");
+    }
+    // An overflowed gradient: the norm says so.
+    let a = param(&[1.0, 2.0], &[2]);
+    a.mul(&t(&[f32::INFINITY, 1.0], &[2])).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(!unscale_clip_grad_norm(&[a], 1.0, 1024.0).unwrap().item().unwrap().is_finite());
+
+    let mut s = GradScaler { growth_interval: 3, ..Default::default() };
+    assert_eq!(s.scale, 65536.0);
+    s.update(true);
+    assert_eq!((s.scale, s.growth_tracker), (32768.0, 0));
+    s.update(false);
+    s.update(false);
+    assert_eq!((s.scale, s.growth_tracker), (32768.0, 2));
+    s.update(false);
+    assert_eq!((s.scale, s.growth_tracker), (65536.0, 0));
+    s.update(false);
+    s.update(true);
+    assert_eq!((s.scale, s.growth_tracker), (32768.0, 0), "an overflow resets the count");
 }
 
 #[test]

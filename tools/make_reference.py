@@ -15,7 +15,7 @@ Cases:
   sd-shaped  SD 1.x's shape at small width: three U-Net levels, two with cross-attention, two
              layers per block, per-block head counts and linear projections; a four-level VAE with
              two layers per block.
-The sd-shaped case also holds the `lora` section (format 1.1; needs peft).
+The sd-shaped case also holds the `lora` and `mixed` sections (format 1.1; lora needs peft).
 Regenerating gives byte-identical files (fixed seeds, CPU, deterministic algorithms).
 """
 import argparse
@@ -277,7 +277,31 @@ def make_case(case, out, tokenizer_dir):
         meta[f"adamw.{k}"] = str(v)
 
     lora_section(unet, t, meta, lat, cross)
+    mixed_section(unet, t, meta, noisy, steps, ehs, noise)
     finish(root, case, t, meta, unet)
+
+
+# Mixed precision (format 1.1): the train section's step under torch.autocast on float32 master
+# weights, as accelerate's --mixed-precision runs it: the loss and every U-Net gradient. Draws no
+# random numbers (the other sections are unchanged).
+MIXED_DTYPE = torch.bfloat16
+
+
+def mixed_section(unet, t, meta, noisy, steps, ehs, noise):
+    import copy
+
+    munet = copy.deepcopy(unet).float()
+    munet.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=MIXED_DTYPE):
+        pred = munet(noisy, steps, ehs).sample
+    # train_dreambooth.py: the loss in float32 (model_pred.float())
+    pred, target = pred.float(), noise.float()
+    loss = F.mse_loss(pred[:1], target[:1]) + PRIOR_LOSS_WEIGHT * F.mse_loss(pred[1:], target[1:])
+    loss.backward()
+    t["mixed.loss"] = loss.detach().float().reshape(1)
+    for n, p in munet.named_parameters():
+        t[f"mixed.grad.{n}"] = p.grad.float()
+    meta["mixed.dtype"] = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[MIXED_DTYPE]
 
 
 # LoRA (format 1.1): peft's adapters on kohya's module set (attention projections, feed-forward,

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::blocked;
+use super::cast::{as_f32, autocast_input};
 use super::elementwise::dummy_binding;
 use super::launch::{chunks, u, whole, win, win_any};
 use crate::autograd::{needs_grad, record};
@@ -371,6 +372,7 @@ fn run(
 
 fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
+    let x = &as_f32(x)?;
     let y = Tensor::empty(&[g.n, g.co, g.oh, g.ow])?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
@@ -443,6 +445,7 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
 
 fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
+    let x = &as_f32(x)?;
     let dw = Tensor::empty(&[g.co, g.ci, g.kh, g.kw])?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
@@ -501,7 +504,8 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
 
 /// y = conv2d(x, w) + bias for x [N, Ci, H, W], w [Co, Ci, KH, KW], bias [Co]; zero padding
 /// `padding` on every side, the same `stride` along both axes. y is [N, Co, OH, OW] with
-/// OH = (H + 2 padding - KH) / stride + 1.
+/// OH = (H + 2 padding - KH) / stride + 1. Under `autograd::autocast` x is rounded to its
+/// dtype first (and kept so for backward); w is read as stored; y is f32.
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
     if x.rank() != 4 || w.rank() != 4 || x.dim(1) != w.dim(1) {
         return Err(Error::shape_hint(
@@ -546,6 +550,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padd
     if let Some(b) = bias {
         whole(ctx, "conv2d bias", b)?;
     }
+    let x = &autocast_input(x)?;
     let y = forward_raw(x, w, bias, g)?;
     let (gx, gw) = (needs_grad(x), needs_grad(w));
     let gb = bias.is_some_and(needs_grad);

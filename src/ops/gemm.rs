@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::blocked;
+use super::cast::{as_f32, autocast_input};
 use super::elementwise::dummy_binding;
 use super::launch::{chunks, too_large, u, whole, win, win_any};
 use crate::autograd::{needs_grad, record};
@@ -349,7 +350,8 @@ crate::uniforms! {
 }
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
-/// batch; `b` in any storage dtype (frozen half weights), the rest f32. No autograd.
+/// batch; `b` in any storage dtype (half weights), `a` too (widened to f32 first), bias f32.
+/// No autograd.
 pub(crate) fn gemm_raw(
     a: &Tensor,
     b: &Tensor,
@@ -359,6 +361,9 @@ pub(crate) fn gemm_raw(
     alpha: f32,
 ) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
+    // A is read as f32 (a half A, an autocast input kept for backward, is widened for this
+    // product only).
+    let a = &as_f32(a)?;
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 3 || sb.len() != 3 || sa[0] != sb[0] {
         return Err(Error::shape_hint("gemm", sa, sb, "expected [batch, rows, cols] operands with equal batch"));
@@ -559,11 +564,13 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
 }
 
 /// A fully connected layer as torch.nn.Linear: y = x · wᵀ + bias, x [..., K], w [N, K],
-/// bias [N] -> y [..., N].
+/// bias [N] -> y [..., N]. Under `autograd::autocast` x is rounded to its dtype first (and kept
+/// so for backward); w is read as stored; y is f32.
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     if w.rank() != 2 || x.rank() == 0 || x.dim(-1) != w.dim(1) {
         return Err(Error::shape_hint("linear", x.shape(), w.shape(), "expected x [..., K] and weight [N, K]"));
     }
+    let x = &autocast_input(x)?;
     let k = w.dim(1);
     let rows = x.numel() / k.max(1);
     let x3 = x.reshape(&[1, rows, k])?;

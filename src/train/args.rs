@@ -84,11 +84,12 @@ pub struct TrainOptions {
     /// (A1111/ComfyUI) or `both`.
     #[arg(long)]
     pub lora_format: Option<String>,
-    /// `no` (default), `fp16` or `bf16` (accelerate's flag): the frozen weights' Linear and
-    /// Conv2d matrices are stored in that dtype and read so by the kernels: the VAE, a frozen
-    /// text encoder, and with --lora-rank the base U-Net (half its bytes). Arithmetic stays f32,
-    /// and a trained network's weights and activations stay f32 (a half-precision U-Net
-    /// forward/backward for full fine-tuning is not built yet).
+    /// `no` (default), `fp16` or `bf16` (accelerate's flag): the training step runs as under
+    /// torch.autocast: every Linear and Conv2d rounds its input and weight to that dtype (the
+    /// half copies are what backward keeps), accumulates in f32 and writes f32; trained weights
+    /// stay f32 masters with f32 gradients. The frozen weights' Linear and Conv2d matrices are
+    /// stored in that dtype: the VAE, a frozen text encoder, and with --lora-rank the base
+    /// U-Net. fp16 adds dynamic loss scaling (torch.amp.GradScaler).
     #[arg(long)]
     pub mixed_precision: Option<String>,
     #[arg(long)]
@@ -358,6 +359,9 @@ impl TrainConfig {
                 "--fused-backward-pass updates each parameter during backward, so it cannot accumulate gradients over --gradient-accumulation-steps {}; use one or the other",
                 self.gradient_accumulation_steps
             ));
+        }
+        if self.fused_backward_pass && self.mixed_precision == "fp16" {
+            return bad("--fused-backward-pass applies each update during backward, before fp16's loss scaler can see an overflow and skip the step; use --mixed-precision bf16 (no loss scaling needed) or drop --fused-backward-pass".into());
         }
         if self.lora_rank > 0 {
             if !self.lora_alpha.is_finite() || self.lora_alpha <= 0.0 {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::optim::{AdamState, AdamW, Blockwise8, Moments};
+use crate::optim::{AdamState, AdamW, Blockwise8, GradScaler, Moments};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::train::export::save_params;
@@ -20,6 +20,8 @@ pub struct State {
     pub step: usize,
     pub rng: u64,
     pub losses: Vec<(usize, f64, f64)>,
+    /// The fp16 loss scaler's state (`--mixed-precision fp16` runs).
+    pub scaler: Option<GradScaler>,
 }
 
 pub fn step_of(p: &Path) -> Option<usize> {
@@ -63,6 +65,7 @@ pub fn save(
     opt: &AdamW,
     rng: &Rng,
     losses: &[(usize, f64, f64)],
+    scaler: Option<&GradScaler>,
 ) -> Result<PathBuf> {
     let out = &cfg.output_dir;
     let final_dir = out.join(format!("checkpoint-{step}"));
@@ -118,6 +121,8 @@ pub fn save(
             "max_train_steps": cfg.max_train_steps, "train_text_encoder": cfg.train_text_encoder,
             "lora": lora_settings(cfg),
             "mixed_precision": cfg.mixed_precision,
+            "loss_scaler": scaler.map(|s| serde_json::json!({"scale": s.scale, "growth_tracker": s.growth_tracker,
+                "growth_interval": s.growth_interval})),
         });
         let sp = tmp.join("state.json");
         std::fs::write(&sp, serde_json::to_string(&state).unwrap())
@@ -198,7 +203,7 @@ pub fn load(
         return Err(Error::invalid(
             "train",
             format!(
-                "checkpoint {} was trained with --mixed-precision {theirs}, this run asks for {mixed}: the frozen weights' dtype changes the model the run trains against, so resume with --mixed-precision {theirs}",
+                "checkpoint {} was trained with --mixed-precision {theirs}, this run asks for {mixed}: the precision changes what the run computes (the frozen weights' dtype, the U-Net's rounding, fp16's loss scale), so resume with --mixed-precision {theirs}",
                 dir.display()
             ),
         ));
@@ -256,10 +261,16 @@ pub fn load(
                 .collect()
         })
         .unwrap_or_default();
+    let scaler = v.get("loss_scaler").filter(|s| !s.is_null()).map(|s| GradScaler {
+        scale: s["scale"].as_f64().unwrap_or(65536.0) as f32,
+        growth_tracker: s["growth_tracker"].as_u64().unwrap_or(0) as u32,
+        growth_interval: s["growth_interval"].as_u64().unwrap_or(2000) as u32,
+    });
     Ok(State {
         step: v["step"].as_u64().unwrap_or(0) as usize,
         rng: v["rng"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
         losses,
+        scaler,
     })
 }
 

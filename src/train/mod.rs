@@ -24,7 +24,7 @@ use crate::models::{Adapt, AutoencoderKL, ClipTextModel, ClipTokenizer, Model, U
 use crate::nn::{Loader, LoraSpec};
 use crate::ops::copy::cat;
 use crate::ops::loss::mse_loss;
-use crate::optim::{clip_grad_norm, AdamW};
+use crate::optim::{clip_grad_norm, unscale_clip_grad_norm, AdamW, GradScaler};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 pub use args::{TrainConfig, TrainOptions};
@@ -279,14 +279,6 @@ fn sample_latents(items: &[&Cached], shape: &[usize], sf: f32, rng: &mut Rng) ->
 /// Runs DreamBooth as `cfg` says: its stages in order, each handing the next what it made.
 pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let p = prepare(cfg)?;
-    if cfg.frozen_dtype() != crate::tensor::DType::F32 && cfg.lora_rank == 0 {
-        eprintln!(
-            "note: --mixed-precision {} stores the frozen VAE{} in half; the trained U-Net{} stays f32 (half-precision training is not built yet)",
-            cfg.mixed_precision,
-            if cfg.train_text_encoder { "" } else { " and text encoder" },
-            if cfg.train_text_encoder { " and text encoder" } else { "" }
-        );
-    }
     let nets = load_models(cfg, &p)?;
     let caches = cache(cfg, &p, &nets, progress)?;
     let state = init_state(cfg, &p, &nets)?;
@@ -556,6 +548,8 @@ struct TrainState {
     rng: Rng,
     start: usize,
     losses: Vec<(usize, f64, f64)>,
+    /// fp16's dynamic loss scale (`--mixed-precision fp16` only).
+    scaler: Option<GradScaler>,
     log: std::fs::File,
     log_path: PathBuf,
 }
@@ -585,6 +579,7 @@ fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState
     let mut rng = Rng::new(cfg.seed);
     let mut start = 0;
     let mut losses: Vec<(usize, f64, f64)> = Vec::new();
+    let mut scaler = (cfg.frozen_dtype() == crate::tensor::DType::F16).then(GradScaler::default);
     if let Some(dir) = &p.resume {
         let st = checkpoint::load(dir, &params, &mut opt, &checkpoint::lora_settings(cfg), &cfg.mixed_precision)?;
         if st.step > cfg.max_train_steps {
@@ -596,6 +591,9 @@ fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState
         start = st.step;
         rng = Rng::from_state(st.rng);
         losses = st.losses;
+        if scaler.is_some() {
+            scaler = Some(st.scaler.unwrap_or_default());
+        }
         eprintln!("resumed from {} at step {start}", dir.display());
     }
     let log_path = cfg.output_dir.join("logs.jsonl");
@@ -605,7 +603,7 @@ fn init_state(cfg: &TrainConfig, p: &Prepared, nets: &Nets) -> Result<TrainState
         .append(true)
         .open(&log_path)
         .map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
-    Ok(TrainState { params, tensors, opt, rng, start, losses, log, log_path })
+    Ok(TrainState { params, tensors, opt, rng, start, losses, scaler, log, log_path })
 }
 
 /// The training state where the loop stopped.
@@ -643,7 +641,7 @@ fn train_loop(
     };
     // The trained text encoder (held throughout), when there is one.
     let trained_clip = if cached_text.is_none() { Some(nets.clip.get()?) } else { None };
-    let TrainState { params, tensors, mut opt, mut rng, start, mut losses, mut log, log_path } = state;
+    let TrainState { params, tensors, mut opt, mut rng, start, mut losses, mut scaler, mut log, log_path } = state;
     let b = cfg.train_batch_size;
     let lat = cfg.resolution / vcfg.downscale();
     let lc = ucfg.in_channels;
@@ -681,6 +679,10 @@ fn train_loop(
         opt.lr = lr;
         let (mut li_sum, mut lp_sum) = (0.0, 0.0);
         for micro in 0..cfg.gradient_accumulation_steps {
+            // --mixed-precision: the step's Linear and Conv2d layers compute in half (their
+            // forward, and backward, which runs under the same guard; a checkpointed block's
+            // recomputation keeps the dtype it was made with).
+            let _autocast = crate::autograd::autocast(cfg.frozen_dtype());
             let k0 = (step * cfg.gradient_accumulation_steps + micro) * b;
             let mut items: Vec<&Cached> = Vec::new();
             for j in 0..b {
@@ -737,6 +739,12 @@ fn train_loop(
             };
             let scale = 1.0 / cfg.gradient_accumulation_steps as f32;
             let loss = if scale != 1.0 { loss.scale(scale)? } else { loss };
+            // fp16: backward from the loss times the scale (a power of two: exact), undone
+            // before clipping.
+            let loss = match &scaler {
+                Some(s) => loss.scale(s.scale)?,
+                None => loss,
+            };
             // One readback per micro-step: the losses, and whether an earlier update made a
             // parameter non-finite (the optimizer's flag, written by the last step's AdamW).
             // A fused backward pass updates the weights as it goes, so it reads them first.
@@ -777,9 +785,36 @@ fn train_loop(
         if !li.is_finite() || !lp.is_finite() {
             return Err(nonfinite_loss(cfg, li + cfg.prior_loss_weight * lp, step, lr));
         }
+        // The scale this step's backward used (logged), and whether fp16 overflowed in it.
+        let loss_scale = scaler.map(|s| s.scale);
+        let mut skipped = false;
         if !cfg.fused_backward_pass {
-            clip_grad_norm(&tensors, cfg.max_grad_norm as f32)?;
-            opt.step(&tensors)?;
+            match &mut scaler {
+                Some(s) => {
+                    // GradScaler: unscale and clip in one pass; an Inf or NaN anywhere makes the
+                    // norm non-finite (one more readback per step, fp16 only): skip the update.
+                    let norm = unscale_clip_grad_norm(&tensors, cfg.max_grad_norm as f32, s.scale)?.to_vec()?[0];
+                    skipped = !norm.is_finite();
+                    if !skipped {
+                        opt.step(&tensors)?;
+                    }
+                    s.update(skipped);
+                    if skipped {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "step {}: fp16 gradients overflowed at loss scale {}; update skipped, scale now {}",
+                                step + 1,
+                                loss_scale.unwrap_or(0.0),
+                                s.scale
+                            )
+                        });
+                    }
+                }
+                None => {
+                    clip_grad_norm(&tensors, cfg.max_grad_norm as f32)?;
+                    opt.step(&tensors)?;
+                }
+            }
             for t in &tensors {
                 t.zero_grad();
             }
@@ -790,8 +825,12 @@ fn train_loop(
         let pool = ctx.pool.stats();
         let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
         let (gpu, gpu_peak) = (gib(pool.live_bytes), gib(pool.peak_bytes));
-        let line = serde_json::json!({"step": step + 1, "loss": li + cfg.prior_loss_weight * lp, "loss_instance": li,
+        let mut line = serde_json::json!({"step": step + 1, "loss": li + cfg.prior_loss_weight * lp, "loss_instance": li,
             "loss_prior": lp, "lr": lr, "seconds": secs, "gpu_gib": gpu, "gpu_peak_gib": gpu_peak});
+        if let Some(scale) = loss_scale {
+            line["loss_scale"] = scale.into();
+            line["skipped"] = skipped.into();
+        }
         writeln!(log, "{line}").map_err(|e| Error::io(format!("writing {}", log_path.display()), e))?;
         bar.set_message(format!(
             "loss {:.4} lr {lr:.2e} {:.2} it/s GPU peak {gpu_peak:.2} GiB",
@@ -811,7 +850,7 @@ fn train_loop(
             if !opt.nonfinite_params()?.is_empty() {
                 return Err(nonfinite_update(&opt, &params, step + 1, cfg));
             }
-            let dir = checkpoint::save(cfg, s, &params, &opt, &rng, &losses)?;
+            let dir = checkpoint::save(cfg, s, &params, &opt, &rng, &losses, scaler.as_ref())?;
             // The final state's checkpoint is the export's insurance, removed after it unless asked for.
             if s.is_multiple_of(cfg.checkpointing_steps) || stopping {
                 bar.suspend(|| eprintln!("checkpoint {}", dir.display()));
@@ -819,7 +858,7 @@ fn train_loop(
         }
     }
     bar.finish_and_clear();
-    Ok(Trained { state: TrainState { params, tensors, opt, rng, start, losses, log, log_path }, end, t0 })
+    Ok(Trained { state: TrainState { params, tensors, opt, rng, start, losses, scaler, log, log_path }, end, t0 })
 }
 
 /// The error for a loss that became NaN or Inf at `step` (0-based): nothing was updated from it.
@@ -827,8 +866,13 @@ fn nonfinite_loss(cfg: &TrainConfig, loss: f64, step: usize, lr: f64) -> Error {
     Error::invalid(
         "train",
         format!(
-            "the loss became {loss} at step {}; the weights are still finite (the update was not applied): lower --learning-rate (now {lr:e}){}",
+            "the loss became {loss} at step {}; the weights are still finite (the update was not applied): lower --learning-rate (now {lr:e}){}{}",
             step + 1,
+            if cfg.mixed_precision == "fp16" {
+                " or use --mixed-precision bf16 (fp16 overflows above 65504 in the forward pass, where loss scaling cannot help; bf16 has f32's range)"
+            } else {
+                ""
+            },
             last_checkpoint_hint(cfg)
         ),
     )
