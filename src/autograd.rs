@@ -306,6 +306,11 @@ fn accumulate_leaf(slot: &LeafSlot, g: Tensor) -> Result<()> {
 fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
     *slot = Some(match slot.take() {
         None => g,
+        // Parts of other dtypes (a cast hands its input's gradient back in the input's dtype)
+        // are summed in f32.
+        Some(prev) if prev.dtype() != DType::F32 || g.dtype() != DType::F32 => {
+            prev.cast(DType::F32)?.add(&g.cast(DType::F32)?)?
+        }
         Some(prev) => prev.add(&g)?,
     });
     Ok(())

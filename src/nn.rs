@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ops::attention::attention;
+use crate::ops::cast::autocast_input;
 use crate::ops::gemm::linear;
 use crate::tensor::{DType, Tensor};
 use crate::weights::SafeFile;
@@ -387,29 +388,32 @@ pub struct Lora {
 }
 
 impl Lora {
-    /// x [..., in] -> scale · B·A·dropout(x) [..., out].
-    fn delta(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.dropout(x)?;
+    /// x [..., in] -> scale · B·A·dropout(x) [..., out]; `x_in` is x as the base layer took it
+    /// (rounded under --mixed-precision): the adapter shares it where no dropout applies.
+    fn delta(&self, x: &Tensor, x_in: &Tensor) -> Result<Tensor> {
+        let x = self.dropout(x)?.unwrap_or_else(|| x_in.clone());
         linear(&linear(&x, &self.a, None)?, &self.b, None)?.scale(self.scale)
     }
 
     /// x [B, in, H, W] -> the same delta over channels, for a 1x1 convolution [B, out, H, W]
     /// (A [r, in, 1, 1], B [out, r, 1, 1]).
     fn delta_conv(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.dropout(x)?;
+        let x = self.dropout(x)?.unwrap_or_else(|| x.clone());
         x.conv2d(&self.a, None, 1, 0)?.conv2d(&self.b, None, 1, 0)?.scale(self.scale)
     }
 
     /// Inverted dropout (kept values scaled by 1 / (1 - p)) during training steps, with a
     /// mask drawn on the GPU from the step's seed and the module: the same mask when the block
-    /// is recomputed for gradient checkpointing. Off (identity) for sampling.
-    fn dropout(&self, x: &Tensor) -> Result<Tensor> {
+    /// is recomputed for gradient checkpointing. None where it is off (sampling, p = 0).
+    fn dropout(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let p = self.spec.dropout;
         if p <= 0.0 || !self.spec.training.load(Ordering::Relaxed) {
-            return Ok(x.clone());
+            return Ok(None);
         }
         let seed = self.spec.dropout_seed.load(Ordering::Relaxed) ^ self.key;
-        x.mul(&crate::ops::elementwise::dropout_mask(x.shape(), p, seed)?)
+        // The mask multiplies in f32: an input already rounded by autocast (an attention block's
+        // shared input) is widened, exactly.
+        Ok(Some(x.cast(DType::F32)?.mul(&crate::ops::elementwise::dropout_mask(x.shape(), p, seed)?)?))
     }
 }
 
@@ -428,9 +432,11 @@ impl Linear {
         Ok(Linear { weight, bias, lora: vb.adapter(in_dim, out_dim, false)? })
     }
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = linear(x, &self.weight, self.bias.as_ref())?;
+        // Under --mixed-precision, one half copy of x serves the base and the adapter.
+        let x_in = &autocast_input(x)?;
+        let y = linear(x_in, &self.weight, self.bias.as_ref())?;
         match &self.lora {
-            Some(l) => y.add(&l.delta(x)?),
+            Some(l) => y.add(&l.delta(x, x_in)?),
             None => Ok(y),
         }
     }

@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::models::config::ClipConfig;
 use crate::nn::{multi_head_attention, LayerNorm, Linear, Loader};
+use crate::ops::cast::autocast_input;
 use crate::ops::embedding::embedding;
 use crate::tensor::Tensor;
 
@@ -79,7 +80,8 @@ impl ClipTextModel {
         let pos = embedding(&self.position_embedding, &positions)?;
         let mut x = tok.add(&pos)?;
         for layer in &self.layers {
-            let h = layer.layer_norm1.forward(&x)?;
+            // Rounded once for the three projections under --mixed-precision.
+            let h = autocast_input(&layer.layer_norm1.forward(&x)?)?;
             let (q, k, v) = (layer.q_proj.forward(&h)?, layer.k_proj.forward(&h)?, layer.v_proj.forward(&h)?);
             let a = multi_head_attention(&q, &k, &v, c.num_attention_heads, true)?;
             x = x.add(&layer.out_proj.forward(&a)?)?;

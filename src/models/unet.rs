@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::models::config::UNetConfig;
 use crate::models::resnet::ResnetBlock2D;
 use crate::nn::{multi_head_attention, Conv2d, GroupNorm, LayerNorm, Linear, Loader};
+use crate::ops::cast::autocast_input;
 use crate::ops::copy::cat;
 use crate::ops::embedding::timestep_embedding;
 use crate::tensor::Tensor;
@@ -35,7 +36,12 @@ impl Attention {
         })
     }
     fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
-        let ctx = context.unwrap_or(x);
+        // Under --mixed-precision the projections' shared input is rounded once, not per projection.
+        let x = &autocast_input(x)?;
+        let ctx = &match context {
+            Some(c) => autocast_input(c)?,
+            None => x.clone(),
+        };
         let (q, k, v) = (self.to_q.forward(x)?, self.to_k.forward(ctx)?, self.to_v.forward(ctx)?);
         self.to_out.forward(&multi_head_attention(&q, &k, &v, self.heads, false)?)
     }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::models::config::VaeConfig;
 use crate::models::resnet::ResnetBlock2D;
 use crate::nn::{multi_head_attention, Conv2d, GroupNorm, Linear, Loader};
+use crate::ops::cast::autocast_input;
 use crate::ops::copy::cat;
 use crate::tensor::Tensor;
 
@@ -43,6 +44,7 @@ impl SpatialAttention {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = (x.dim(0), x.dim(1), x.dim(2), x.dim(3));
         let t = self.group_norm.forward(x)?.reshape(&[b, c, h * w])?.transpose(1, 2)?;
+        let t = autocast_input(&t)?; // once for the three projections under --mixed-precision
         let (q, k, v) = (self.to_q.forward(&t)?, self.to_k.forward(&t)?, self.to_v.forward(&t)?);
         let o = self.to_out.forward(&multi_head_attention(&q, &k, &v, 1, false)?)?;
         o.transpose(1, 2)?.reshape(&[b, c, h, w])?.add(x)

@@ -110,7 +110,7 @@ pub(crate) fn as_f32(t: &Tensor) -> Result<Tensor> {
 /// from forward to backward, and buy nothing but a further rounding (measured: the engine's
 /// gradients are 1.25% (median rel_err) from float64 this way, 1.9% with the weights rounded
 /// too, PyTorch's 3.1%). A kernel that multiplies in half would round as it loads.
-pub(crate) fn autocast_input(x: &Tensor) -> Result<Tensor> {
+pub fn autocast_input(x: &Tensor) -> Result<Tensor> {
     let dtype = crate::autograd::autocast_dtype();
     if dtype == DType::F32 {
         return Ok(x.clone());
