@@ -8,7 +8,8 @@
 # OUT_DIR: where info.txt, parity.txt, parity.json, bench.txt, bench.json (default kernel
 #          choices), bench-tuned.txt/.json (after the autotuner chose per shape class; its
 #          choices and timings in tune.json), profile.txt (GPU time per kernel of the end-to-end
-#          suite) and tests.txt are written.
+#          suite), memory.txt/.json (one SD 1.5 training step at 512 px per precision) and
+#          tests.txt are written.
 # The parity cases are read from tests/fixtures/reference/ next to this script's repository
 # (the run tool carries the working tree), or from $ENGINE_CASES.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
@@ -45,6 +46,10 @@ fi
 ENGINE_TUNE_CACHE="$OUT/tune.json" "$BIN/engine" bench --tune gemm conv attention e2e --json "$OUT/bench-tuned.json" 2>&1 \
   | tee "$OUT/bench-tuned.txt"
 ENGINE_TUNE_CACHE="$OUT/tune.json" ENGINE_PROFILE=1 "$BIN/engine" bench e2e 2>&1 | tee "$OUT/profile.txt"
+# One DreamBooth step of SD 1.5's real configuration at 512 px in each precision (f32; bf16;
+# bf16 + checkpointing + 8-bit AdamW + fused backward): the step's time and the pool's peak.
+ENGINE_TUNE_CACHE="$OUT/tune.json" "$BIN/engine" bench memory --resolution 512 --settings 0,11,14 \
+  --json "$OUT/memory.json" 2>&1 | tee "$OUT/memory.txt"
 for t in "$BIN"/test-*; do
   [ -x "$t" ] || continue
   echo "== $(basename "$t")" | tee -a "$OUT/tests.txt"
