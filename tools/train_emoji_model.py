@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Trains SD 1.x's architecture at builtin:tiny's size on the emoji dataset (issue 16).
+
+    python tools/emoji_dataset.py --out target/emoji
+    python tools/train_emoji_model.py --data target/emoji --out target/emoji-model \\
+        [--vae-steps N] [--unet-steps N] [--threads 2]
+
+Status: groundwork. The script runs end to end and writes a diffusers folder that `engine
+sample --model` loads, but the step counts that make the model draw recognisable emoji have not
+been found yet (no full run has been made); see the note on issue 16.
+
+Stages, each with fixed seeds (torch CPU, deterministic algorithms):
+  1. VAE (weights.toml's [models.tiny.vae]: factor 8, 64 px -> 8x8x4 latents): L2 reconstruction
+     + 1e-6 KL, AdamW.
+  2. The latent scaling factor: 1 / std of the dataset's latent means (SD's recipe; 0.18215 for
+     SD's own VAE).
+  3. U-Net ([models.tiny.unet]) and CLIP text encoder ([models.tiny.text_encoder], CLIP's real
+     vocabulary and tokenizer) trained together on epsilon-prediction MSE (DDPM scaled_linear,
+     1000 steps), 10% of captions dropped to "" so classifier-free guidance has an unconditional
+     model, AdamW with cosine decay.
+The result is saved as a diffusers folder in float16 with the dataset's ATTRIBUTION.md.
+"""
+import argparse
+import json
+import os
+import shutil
+import time
+import tomllib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+
+def tiny_configs(root):
+    with open(os.path.join(root, "weights.toml"), "rb") as f:
+        tiny = tomllib.load(f)["models"]["tiny"]
+    return tiny["unet"], tiny["vae"], tiny["text_encoder"], tiny["scheduler"]
+
+
+def train_vae(vae, images, steps, batch, lr, gen, log):
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+    vae.train()
+    for step in range(steps):
+        idx = torch.randint(0, len(images), (batch,), generator=gen)
+        x = images[idx]
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        loss = F.mse_loss(rec, x) + 1e-6 * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"vae step {step + 1}/{steps} loss {loss.item():.5f}")
+    vae.eval()
+
+
+@torch.no_grad()
+def latent_means(vae, images, batch=256):
+    return torch.cat([vae.encode(images[i:i + batch]).latent_dist.mean for i in range(0, len(images), batch)])
+
+
+def train_unet(unet, text_encoder, latents, ids, empty_ids, steps, batch, lr, gen, log):
+    noise_sched = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                beta_schedule="scaled_linear")
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+    unet.train()
+    text_encoder.train()
+    for step in range(steps):
+        idx = torch.randint(0, len(latents), (batch,), generator=gen)
+        x0 = latents[idx]
+        tok = ids[idx].clone()
+        drop = torch.rand(batch, generator=gen) < 0.1
+        tok[drop] = empty_ids
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, 1000, (batch,), generator=gen)
+        noisy = noise_sched.add_noise(x0, noise, t)
+        ehs = text_encoder(tok)[0]
+        pred = unet(noisy, t, ehs).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"unet step {step + 1}/{steps} loss {loss.item():.5f}")
+    unet.eval()
+    text_encoder.eval()
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.join(here, "..")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(root, "target", "emoji"))
+    ap.add_argument("--out", default=os.path.join(root, "target", "emoji-model"))
+    ap.add_argument("--tokenizer", default=os.path.join(root, "..", "shared", "tokenizer"))
+    ap.add_argument("--vae-steps", type=int, default=4000)
+    ap.add_argument("--unet-steps", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=20261202)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    t0 = time.time()
+
+    def log(msg):
+        print(f"[{time.time() - t0:7.1f} s] {msg}", flush=True)
+
+    images = np.load(os.path.join(args.data, "emoji64.npz"))["images"]
+    captions = [c["caption"] for c in json.load(open(os.path.join(args.data, "captions.json")))]
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    ucfg, vcfg, ccfg, scfg = tiny_configs(root)
+    tokenizer = CLIPTokenizer.from_pretrained(args.tokenizer)
+    ids = tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    empty = tokenizer([""], padding="max_length", max_length=77, return_tensors="pt").input_ids[0]
+    log(f"{len(captions)} images, {len(set(captions))} captions")
+
+    gen = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, **{k: v for k, v in vcfg.items() if k != "scaling_factor"})
+    train_vae(vae, x, args.vae_steps, args.batch, 1e-3, gen, log)
+    means = latent_means(vae, x)
+    scaling = float(1.0 / means.std())
+    vae.register_to_config(scaling_factor=scaling)
+    log(f"latent std {means.std().item():.4f}: scaling_factor {scaling:.5f}")
+
+    torch.manual_seed(args.seed + 1)
+    unet = UNet2DConditionModel(in_channels=4, out_channels=4, **ucfg)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**{k: v for k, v in ccfg.items() if k != "architectures"}))
+    train_unet(unet, text_encoder, means * scaling, ids, empty, args.unet_steps, args.batch, 1e-3, gen, log)
+
+    scheduler = DDIMScheduler(**{k: v for k, v in scfg.items() if not k.startswith("_")})
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.to(torch.float16)
+    if os.path.exists(args.out):
+        shutil.rmtree(args.out)
+    pipe.save_pretrained(args.out, safe_serialization=True)
+    for name in ["vocab.json", "merges.txt"]:
+        shutil.copyfile(os.path.join(args.tokenizer, name), os.path.join(args.out, "tokenizer", name))
+    fast = os.path.join(args.out, "tokenizer", "tokenizer.json")
+    if os.path.exists(fast):
+        os.remove(fast)
+    shutil.copyfile(os.path.join(args.data, "ATTRIBUTION.md"), os.path.join(args.out, "ATTRIBUTION.md"))
+    log(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()
