@@ -84,10 +84,10 @@ pub struct TrainOptions {
     /// (A1111/ComfyUI) or `both`.
     #[arg(long)]
     pub lora_format: Option<String>,
-    /// `no` (default), `fp16` or `bf16` (accelerate's flag): the training step runs as under
-    /// torch.autocast: every Linear and Conv2d rounds its input and weight to that dtype (the
-    /// half copies are what backward keeps), accumulates in f32 and writes f32; trained weights
-    /// stay f32 masters with f32 gradients. The frozen weights' Linear and Conv2d matrices are
+    /// `no` (default), `fp16` or `bf16` (accelerate's flag): the training step runs under
+    /// `autograd::autocast`: every Linear and Conv2d rounds its input to that dtype (the half
+    /// copy is what backward keeps), reads its weight as stored, accumulates in f32 and writes
+    /// f32; trained weights stay f32 masters with f32 gradients. The frozen weights' Linear and Conv2d matrices are
     /// stored in that dtype: the VAE, a frozen text encoder, and with --lora-rank the base
     /// U-Net. fp16 adds dynamic loss scaling (torch.amp.GradScaler).
     #[arg(long)]

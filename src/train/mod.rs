@@ -679,9 +679,9 @@ fn train_loop(
         opt.lr = lr;
         let (mut li_sum, mut lp_sum) = (0.0, 0.0);
         for micro in 0..cfg.gradient_accumulation_steps {
-            // --mixed-precision: the step's Linear and Conv2d layers compute in half (their
-            // forward, and backward, which runs under the same guard; a checkpointed block's
-            // recomputation keeps the dtype it was made with).
+            // --mixed-precision: the step's Linear and Conv2d layers round their inputs to half
+            // and keep them so for backward (which runs under the same guard; a checkpointed
+            // block's recomputation keeps the dtype it was made with).
             let _autocast = crate::autograd::autocast(cfg.frozen_dtype());
             let k0 = (step * cfg.gradient_accumulation_steps + micro) * b;
             let mut items: Vec<&Cached> = Vec::new();
