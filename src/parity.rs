@@ -306,9 +306,10 @@ fn pipeline(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-/// One DreamBooth step with prior preservation: loss, every U-Net gradient, and the parameter
-/// change after gradient clipping and AdamW.
-fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+/// The train section's forward and backward on a fresh f32 U-Net, its Linear and Conv2d layers
+/// under `autocast(dtype)` (f32: none): the U-Net's loader (parameters with their gradients)
+/// and the instance, prior and total losses.
+fn train_step(case: &Case, dtype: crate::tensor::DType) -> Result<(crate::nn::Loader, [Tensor; 3])> {
     let schedule = crate::diffusion::Schedule::of(&case.model)?;
     let (model, vb) = case.model.unet(true)?;
     let latents = case.tensor("train.latents")?;
@@ -317,13 +318,25 @@ fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
     let ehs = case.tensor("train.encoder_hidden_states")?;
     let lambda = case.meta_f64("train.prior_loss_weight")? as f32;
     let b = latents.dim(0) / 2;
-
     let noisy = schedule.add_noise(&latents, &noise, &ts)?;
+    let _autocast = crate::autograd::autocast(dtype);
     let pred = model.forward(&noisy, &tt, &ehs)?;
     let li = mse_loss(&pred.narrow0(0, b)?, &noise.narrow0(0, b)?)?;
     let lp = mse_loss(&pred.narrow0(b, b)?, &noise.narrow0(b, b)?)?;
     let loss = li.add(&lp.scale(lambda)?)?;
     loss.backward()?;
+    Ok((vb, [li, lp, loss]))
+}
+
+/// The gradient parameter `name` received, read back.
+fn grad_of(name: &str, p: &Tensor) -> Result<Vec<f32>> {
+    p.grad().ok_or_else(|| Error::invalid("parity", format!("parameter `{name}` received no gradient")))?.to_vec()
+}
+
+/// One DreamBooth step with prior preservation: loss, every U-Net gradient, and the parameter
+/// change after gradient clipping and AdamW.
+fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
+    let (vb, [li, lp, loss]) = train_step(case, crate::tensor::DType::F32)?;
     for (name, t) in [("train.loss_instance", &li), ("train.loss_prior", &lp), ("train.loss", &loss)] {
         let (s, want) = case.f32(name)?;
         rows.push(compare("train", name, &s, &t.to_vec()?, &want, TOL_FORWARD));
@@ -334,11 +347,7 @@ fn train(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
     for (name, p) in &params {
         let key = format!("train.grad.{name}");
         let (s, want) = case.f32(&key)?;
-        let got = p
-            .grad()
-            .ok_or_else(|| Error::invalid("parity", format!("parameter `{name}` received no gradient")))?
-            .to_vec()?;
-        rows.push(compare("train", &key, &s, &got, &want, TOL_GRAD));
+        rows.push(compare("train", &key, &s, &grad_of(name, p)?, &want, TOL_GRAD));
         before.insert(name.clone(), p.to_vec()?);
     }
     // The step starts from the reference gradients, so that the delta rows check clipping and
@@ -381,24 +390,7 @@ fn mixed(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
             ))
         }
     };
-    let schedule = crate::diffusion::Schedule::of(&case.model)?;
-    let (model, vb) = case.model.unet(true)?;
-    let latents = case.tensor("train.latents")?;
-    let noise = case.tensor("train.noise")?;
-    let (ts, tt) = timesteps(case, "train.timesteps")?;
-    let ehs = case.tensor("train.encoder_hidden_states")?;
-    let lambda = case.meta_f64("train.prior_loss_weight")? as f32;
-    let b = latents.dim(0) / 2;
-    let noisy = schedule.add_noise(&latents, &noise, &ts)?;
-    let loss = {
-        let _autocast = crate::autograd::autocast(dtype);
-        let pred = model.forward(&noisy, &tt, &ehs)?;
-        let li = mse_loss(&pred.narrow0(0, b)?, &noise.narrow0(0, b)?)?;
-        let lp = mse_loss(&pred.narrow0(b, b)?, &noise.narrow0(b, b)?)?;
-        let loss = li.add(&lp.scale(lambda)?)?;
-        loss.backward()?;
-        loss
-    };
+    let (vb, [_, _, loss]) = train_step(case, dtype)?;
     // rel_err of `got` against the float64 reference `exact`; the row's tolerance from PyTorch's.
     let row = |tensor: &str, exact: &str, torch: &str, got: &[f32]| -> Result<Row> {
         let (s, want) = case.f32(exact)?;
@@ -407,12 +399,8 @@ fn mixed(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
     };
     rows.push(row("mixed.loss", "train.loss", "mixed.loss", &loss.to_vec()?)?);
     for (name, p) in vb.parameters() {
-        let got = p
-            .grad()
-            .ok_or_else(|| Error::invalid("parity", format!("parameter `{name}` received no gradient")))?
-            .to_vec()?;
         let key = format!("mixed.grad.{name}");
-        rows.push(row(&key, &format!("train.grad.{name}"), &key, &got)?);
+        rows.push(row(&key, &format!("train.grad.{name}"), &key, &grad_of(&name, &p)?)?);
     }
     Ok(())
 }

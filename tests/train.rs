@@ -94,14 +94,17 @@ fn distance(samples: &[Vec<f32>], targets: &[Vec<f32>]) -> f64 {
 #[test]
 fn dreambooth_on_the_tiny_model_learns_the_subject_and_its_output_loads_back() {
     let out = temp("learn");
-    let cfg = config(&out, |o| {
+    let run = |o: &mut TrainOptions| {
         o.max_train_steps = Some(120);
         o.with_prior_preservation = Some(false);
         o.center_crop = Some(true);
         o.identifier = Some("sks".into());
+        o.checkpointing_steps = Some(1000);
+    };
+    let cfg = config(&out, |o| {
+        run(o);
         o.validation_prompt = Some("a photo of [V] dog".into());
         o.validation_steps = Some(1000);
-        o.checkpointing_steps = Some(1000);
         o.sample_steps = Some(4);
         o.num_validation_images = Some(1);
     });
@@ -115,12 +118,8 @@ fn dreambooth_on_the_tiny_model_learns_the_subject_and_its_output_loads_back() {
     // text encoder in half) ends within 5% of the f32 run's instance loss.
     let out16 = temp("learn-bf16");
     let cfg16 = config(&out16, |o| {
-        o.max_train_steps = Some(120);
-        o.with_prior_preservation = Some(false);
-        o.center_crop = Some(true);
-        o.identifier = Some("sks".into());
+        run(o);
         o.num_validation_images = Some(0);
-        o.checkpointing_steps = Some(1000);
         o.mixed_precision = Some("bf16".into());
     });
     let bf16_loss = run_until_the_loss_falls(&cfg16, 120, 30, 0.7);
