@@ -16,6 +16,15 @@ fn fixtures() -> PathBuf {
 }
 
 fn check_case(name: &str) -> engine::parity::Report {
+    let report = check_case_sections(name);
+    for section in ["tokenizer", "clip", "vae encode", "vae decode", "unet"] {
+        assert!(report.rows.iter().any(|r| r.section == section), "{name}: no {section} rows");
+    }
+    report
+}
+
+/// Every row of case `name` passes (whatever sections it holds).
+fn check_case_sections(name: &str) -> engine::parity::Report {
     let report = engine::parity::run(&fixtures().join("reference").join(name), |_| {}).unwrap();
     let failed: Vec<String> = report
         .rows
@@ -25,15 +34,25 @@ fn check_case(name: &str) -> engine::parity::Report {
         .collect();
     assert!(failed.is_empty(), "{name}: {} rows fail:\n{}", failed.len(), failed.join("\n"));
     assert!(report.passed());
-    for section in ["tokenizer", "clip", "vae encode", "vae decode", "unet"] {
-        assert!(report.rows.iter().any(|r| r.section == section), "{name}: no {section} rows");
-    }
     report
 }
 
 #[test]
 fn parity_with_diffusers_on_the_diffusers_test_components() {
     check_case("tiny");
+}
+
+/// `--mixed-precision fp16`'s step (a case holds one `mixed.dtype`; sd-shaped's is bf16): every
+/// U-Net gradient as close to float64 as PyTorch's float16 autocast with loss scaling.
+#[test]
+fn parity_of_the_fp16_training_step_with_torch_autocast() {
+    let report = check_case_sections("sd-shaped-fp16");
+    let n = SafeFile::open(&fixtures().join("reference/sd-shaped/model/unet/diffusion_pytorch_model.safetensors"))
+        .unwrap()
+        .entries
+        .len();
+    let mixed = report.rows.iter().filter(|r| r.tensor.starts_with("mixed.grad.")).count();
+    assert_eq!(mixed, n, "one fp16 gradient row per U-Net parameter");
 }
 
 #[test]

@@ -15,6 +15,10 @@ Cases:
   sd-shaped  SD 1.x's shape at small width: three U-Net levels, two with cross-attention, two
              layers per block, per-block head counts and linear projections; a four-level VAE with
              two layers per block.
+  sd-shaped-fp16  the sd-shaped model (the same files, byte for byte) with only the `train` section
+             and a `mixed` section in float16 (a case holds one `mixed.dtype`; sd-shaped's is
+             bfloat16). PyTorch's float16 step scales the loss as torch.amp.GradScaler would
+             (2^16, then unscales the gradients), as train_dreambooth.py runs fp16.
 The sd-shaped case also holds the `lora` and `mixed` sections (format 1.1; lora needs peft).
 Regenerating gives byte-identical files (fixed seeds, CPU, deterministic algorithms).
 """
@@ -62,7 +66,7 @@ def components(case):
             bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05,
             num_attention_heads=4, num_hidden_layers=5, pad_token_id=1, vocab_size=1000)
         sizes = dict(pixels=32, latent=16)
-    elif case == "sd-shaped":
+    elif case in ("sd-shaped", "sd-shaped-fp16"):
         unet = UNet2DConditionModel(
             block_out_channels=(16, 32, 32), layers_per_block=2, sample_size=8, in_channels=4, out_channels=4,
             down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
@@ -276,32 +280,43 @@ def make_case(case, out, tokenizer_dir):
     for k, v in ADAMW.items():
         meta[f"adamw.{k}"] = str(v)
 
+    if case == "sd-shaped-fp16":
+        # Every draw above is sd-shaped's, so the train inputs and references are its own; keep
+        # only them (the other sections are sd-shaped's to check).
+        t = {k: v for k, v in t.items() if k.startswith("train.")}
+        meta = {k: v for k, v in meta.items() if not k.split(".")[0] in ("tokenizer", "ddim", "pipeline", "sampler")}
+        mixed_section(unet, t, meta, noisy, steps, ehs, noise, torch.float16)
+        finish(root, case, t, meta, unet)
+        return
     lora_section(unet, t, meta, lat, cross)
-    mixed_section(unet, t, meta, noisy, steps, ehs, noise)
+    mixed_section(unet, t, meta, noisy, steps, ehs, noise, torch.bfloat16)
     finish(root, case, t, meta, unet)
 
 
 # Mixed precision (format 1.1): the train section's step under torch.autocast on float32 master
 # weights, as accelerate's --mixed-precision runs it: the loss and every U-Net gradient. Draws no
-# random numbers (the other sections are unchanged).
-MIXED_DTYPE = torch.bfloat16
-
-
-def mixed_section(unet, t, meta, noisy, steps, ehs, noise):
+# random numbers (the other sections are unchanged). float16 scales the loss by GradScaler's
+# initial 2^16 before backward and divides the gradients by it after, as an fp16 run does (without
+# it, small activation gradients flush to zero in float16); the scale is a power of two, so the
+# division is exact.
+def mixed_section(unet, t, meta, noisy, steps, ehs, noise, dtype):
     import copy
 
     munet = copy.deepcopy(unet).float()
     munet.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=MIXED_DTYPE):
+    with torch.autocast("cpu", dtype=dtype):
         pred = munet(noisy, steps, ehs).sample
     # train_dreambooth.py: the loss in float32 (model_pred.float())
     pred, target = pred.float(), noise.float()
     loss = F.mse_loss(pred[:1], target[:1]) + PRIOR_LOSS_WEIGHT * F.mse_loss(pred[1:], target[1:])
-    loss.backward()
+    scale = 2.0**16 if dtype == torch.float16 else 1.0
+    (loss * scale).backward()
     t["mixed.loss"] = loss.detach().float().reshape(1)
     for n, p in munet.named_parameters():
-        t[f"mixed.grad.{n}"] = p.grad.float()
-    meta["mixed.dtype"] = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[MIXED_DTYPE]
+        grad = p.grad.float() / scale
+        assert torch.isfinite(grad).all(), f"{n}: the float16 step overflowed at scale {scale}"
+        t[f"mixed.grad.{n}"] = grad
+    meta["mixed.dtype"] = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
 
 
 # LoRA (format 1.1): peft's adapters on kohya's module set (attention projections, feed-forward,
@@ -380,7 +395,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures", "reference"))
     ap.add_argument("--tokenizer", default=os.path.join(here, "..", "..", "shared", "tokenizer"))
-    ap.add_argument("cases", nargs="*", default=["tiny", "sd-shaped"])
+    ap.add_argument("cases", nargs="*", default=["tiny", "sd-shaped", "sd-shaped-fp16"])
     args = ap.parse_args()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
