@@ -274,6 +274,10 @@ fn info(opts: &GpuOptions) -> Result<()> {
         Some(p) => println!("  pipeline cache: {}", p.display()),
         None => println!("  pipeline cache: none (adapter lacks PIPELINE_CACHE, or disabled)"),
     }
+    println!(
+        "  shader runtime checks: {}",
+        if ctx.shader_checks() { "on (ENGINE_SHADER_CHECKS=1)" } else { "off (trusted modules; ENGINE_SHADER_CHECKS=1 turns them on)" }
+    );
     match engine::ops::gemm::subgroup_kernels()? {
         Some(w) => println!("  GEMM subgroup kernels: in use (workgroup width {w})"),
         None => println!(

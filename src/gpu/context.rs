@@ -149,6 +149,8 @@ pub struct Context {
     pipelines: Mutex<PipelineMap>,
     layouts: Mutex<HashMap<LayoutKey, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     disk_cache: Option<DiskCache>,
+    /// `ENGINE_SHADER_CHECKS=1`: modules keep wgpu's runtime checks.
+    shader_checks: bool,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
@@ -279,6 +281,7 @@ impl Context {
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             disk_cache,
+            shader_checks: opts.shader_checks,
             errors,
             lost,
         })
@@ -380,10 +383,24 @@ impl Context {
         let (_, layout) = self.layout(kernel.bindings);
         let source = specialise(kernel.shader, spec);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.shader.name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
+        };
+        let module = if self.shader_checks {
+            self.device.create_shader_module(desc)
+        } else {
+            // SAFETY: wgpu's runtime checks guard against out-of-bounds indexing, unbounded
+            // loops and integer division by zero. Every kernel here computes its indices from
+            // the dispatch's own sizes and guards them explicitly (`if (i >= p.n) { return; }`,
+            // edge tiles), loops over counts from its uniforms, and divides only by sizes the
+            // launcher checked to be non-zero; tests/kernels.rs (and the model tests) check
+            // each entry point's every output element against a CPU reference at sizes with
+            // partial tiles and chunked bindings, under these same trusted modules. The checks
+            // cost a clamp per load and a counter per loop in the inner loops;
+            // `ENGINE_SHADER_CHECKS=1` turns them back on (a kernel under suspicion, a new one).
+            unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+        };
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),
             layout: Some(&layout),
@@ -641,6 +658,11 @@ impl Context {
             let _ = crate::fsutil::write_bytes(&d.path, &data);
         }
         *st = (false, Instant::now());
+    }
+
+    /// Whether kernels keep wgpu's runtime checks (`ENGINE_SHADER_CHECKS=1`) or are trusted modules.
+    pub fn shader_checks(&self) -> bool {
+        self.shader_checks
     }
 
     pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {

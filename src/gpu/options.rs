@@ -31,6 +31,10 @@ pub struct GpuOptions {
     pub profile: bool,
     /// `ENGINE_NO_SUBGROUPS=1`: don't use the subgroup kernels even where the adapter has them.
     pub no_subgroups: bool,
+    /// `ENGINE_SHADER_CHECKS=1`: compile the kernels with wgpu's runtime checks (bounds checks
+    /// on buffer and array indexing, loop bounding, integer-division guards). Off by default:
+    /// the kernels are trusted modules, their indexing proven by the reference tests.
+    pub shader_checks: bool,
     /// `ENGINE_GEMM_VARIANT`, `ENGINE_CONV_VARIANT`, `ENGINE_ATTENTION`: force a launch variant
     /// of that family by name where it applies (comparisons; tests force per thread with
     /// [`super::variant::force`]).
@@ -64,6 +68,7 @@ impl GpuOptions {
         o.tune_cache = std::env::var_os("ENGINE_TUNE_CACHE").map(PathBuf::from);
         o.profile = on("ENGINE_PROFILE");
         o.no_subgroups = var("ENGINE_NO_SUBGROUPS").is_some();
+        o.shader_checks = on("ENGINE_SHADER_CHECKS");
         o.gemm_variant = var("ENGINE_GEMM_VARIANT");
         o.conv_variant = var("ENGINE_CONV_VARIANT");
         o.attention = var("ENGINE_ATTENTION");
