@@ -96,6 +96,24 @@ def train_unet(unet, text_encoder, latents, ids, empty_ids, steps, batch, lr, ge
     text_encoder.eval()
 
 
+@torch.no_grad()
+def preview(pipe, path, log):
+    """A grid to look at: rows are prompts, columns seeds (DDIM 25 steps, guidance 5, f32)."""
+    from PIL import Image
+    prompts = ["an emoji of a dog face, google style", "an emoji of a dog, twitter style",
+               "an emoji of a red apple, google style", "an emoji of a cat face, twitter style",
+               "an emoji of a red heart, google style"]
+    rows = []
+    for p in prompts:
+        g = torch.Generator().manual_seed(0)
+        out = pipe(p, num_images_per_prompt=4, num_inference_steps=25, guidance_scale=5.0, generator=g,
+                   output_type="np", height=64, width=64).images
+        rows.append(np.concatenate(list(out), axis=1))
+    grid = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).round().astype(np.uint8)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
+    log(f"preview {path}: rows {prompts}")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.join(here, "..")
@@ -108,6 +126,9 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--vae-dir", default=None,
+                    help="where stage 1 saves the trained VAE; if it already holds one (and --vae-steps "
+                         "matches what it was trained with), stage 1 is skipped and it is loaded")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -127,8 +148,19 @@ def main():
 
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, **{k: v for k, v in vcfg.items() if k != "scaling_factor"})
-    train_vae(vae, x, args.vae_steps, args.batch, 1e-3, gen, log)
+    vae_dir = args.vae_dir or os.path.join(args.out + "-vae", f"steps{args.vae_steps}-batch{args.batch}")
+    if os.path.exists(os.path.join(vae_dir, "config.json")):
+        vae = AutoencoderKL.from_pretrained(vae_dir).float().eval()
+        log(f"VAE loaded from {vae_dir} (stage 1 skipped)")
+        # The generator's state after stage 1 depends on stage 1's draws: advance it the same way.
+        for _ in range(args.vae_steps):
+            torch.randint(0, len(x), (args.batch,), generator=gen)
+            torch.randn((args.batch, vcfg["latent_channels"], 8, 8), generator=gen)
+    else:
+        vae = AutoencoderKL(in_channels=3, out_channels=3, **{k: v for k, v in vcfg.items() if k != "scaling_factor"})
+        train_vae(vae, x, args.vae_steps, args.batch, 1e-3, gen, log)
+        vae.save_pretrained(vae_dir, safe_serialization=True)
+        log(f"VAE saved to {vae_dir}")
     means = latent_means(vae, x)
     scaling = float(1.0 / means.std())
     vae.register_to_config(scaling_factor=scaling)
@@ -143,6 +175,7 @@ def main():
     pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
+    preview(pipe, os.path.join(args.out + "-preview.png"), log)
     pipe.to(torch.float16)
     if os.path.exists(args.out):
         shutil.rmtree(args.out)
