@@ -138,7 +138,10 @@ pub fn bench_gemm(
     b_dtype: DType,
     fma_gflops: f64,
 ) -> Result<BenchRow> {
+    // A half B means half products throughout (both operands half, as under fp16 autocast):
+    // the cooperative-matrix GEMM's case where the adapter has f16 matrices.
     let a = rand_tensor(&[batch, m, k], 1)?;
+    let a = if name.ends_with("_f16") { a.cast(DType::F16)? } else { a };
     let b = if tb { rand_tensor(&[batch, n, k], 2)? } else { rand_tensor(&[batch, k, n], 2)? }.cast(b_dtype)?;
     let reps = if (batch * m * n * k) as f64 > 5e8 { 3 } else { 5 };
     let (secs, timer) = time_gpu(reps, || gemm_raw(&a, &b, None, false, tb, 1.0).map(|_| ()))?;
@@ -166,6 +169,13 @@ pub fn gemm_suite(fma_gflops: f64) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for n in [256, 512, 1024, 2048] {
         rows.push(bench_gemm("gemm", 1, n, n, n, false, DType::F32, fma_gflops)?);
+    }
+    // Half operands (f16 A and B, f32 sums), and on GPUs the 4096³ products of issue 17's
+    // targets (a minute a row on lavapipe, so not there).
+    rows.push(bench_gemm("gemm_f16", 1, 1024, 1024, 1024, false, DType::F16, fma_gflops)?);
+    if !Tensor::ctx()?.caps.cpu {
+        rows.push(bench_gemm("gemm", 1, 4096, 4096, 4096, false, DType::F32, fma_gflops)?);
+        rows.push(bench_gemm("gemm_f16", 1, 4096, 4096, 4096, false, DType::F16, fma_gflops)?);
     }
     // x·wᵀ as nn.Linear runs them: to_q/to_k/to_v/to_out, GEGLU's projection, the MLP's output,
     // and the cross-attention keys from CLIP's 77 x 768 states.

@@ -268,7 +268,7 @@ fn info(opts: &GpuOptions) -> Result<()> {
             .iter()
             .map(|c| format!("{}x{}x{} {:?}->{:?}", c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type))
             .collect();
-        println!("    cooperative matrices (not used yet) {}", shapes.join(", "));
+        println!("    cooperative matrices                {}", shapes.join(", "));
     }
     match ctx.pipeline_cache_path() {
         Some(p) => println!("  pipeline cache: {}", p.display()),
@@ -276,12 +276,27 @@ fn info(opts: &GpuOptions) -> Result<()> {
     }
     println!(
         "  shader runtime checks: {}",
-        if ctx.shader_checks() { "on (ENGINE_SHADER_CHECKS=1)" } else { "off (trusted modules; ENGINE_SHADER_CHECKS=1 turns them on)" }
+        if ctx.shader_checks() {
+            "on (ENGINE_SHADER_CHECKS=1)"
+        } else {
+            "off (trusted modules; ENGINE_SHADER_CHECKS=1 turns them on)"
+        }
     );
     match engine::ops::gemm::subgroup_kernels()? {
         Some(w) => println!("  GEMM subgroup kernels: in use (workgroup width {w})"),
         None => println!(
             "  GEMM subgroup kernels: not used (no SUBGROUP feature, sizes outside 8-64, or a failed self-test)"
+        ),
+    }
+    match engine::ops::gemm::coop()? {
+        Some((shape, wg)) => println!(
+            "  cooperative-matrix GEMM: in use ({0}x{0}x{0} {1} -> f32, workgroup {wg}{2})",
+            shape.size,
+            if shape.half { "f16" } else { "f32" },
+            if shape.half { "; half products only: --mixed-precision fp16" } else { "" }
+        ),
+        None => println!(
+            "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, or a failed self-test)"
         ),
     }
     match gpu::tune::cache_path()? {

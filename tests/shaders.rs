@@ -20,6 +20,19 @@ fn check(name: &str, source: &str) {
     let spv_out = spv::write_vec(&module, &info, &spv::Options::default(), None)
         .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e}"));
     assert!(!spv_out.is_empty());
+    // Cooperative matrices exist on Vulkan and Metal only (naga writes them for SPIR-V and
+    // MSL); the engine compiles those modules only on adapters that report them.
+    let coop = source.lines().any(|l| l.trim() == "enable wgpu_cooperative_matrix;");
+    if coop {
+        for ep in &module.entry_points {
+            let msl_opts = msl::Options { lang_version: (2, 4), fake_missing_bindings: true, ..Default::default() };
+            let pipeline =
+                msl::PipelineOptions { entry_point: Some((ep.stage, ep.name.clone())), ..Default::default() };
+            msl::write_string(&module, &info, &msl_opts, &pipeline)
+                .unwrap_or_else(|e| panic!("{name}::{}: MSL: {e}", ep.name));
+        }
+        return;
+    }
 
     let mut hlsl_src = String::new();
     let hlsl_opts = hlsl::Options::default();

@@ -218,7 +218,16 @@ impl Context {
             None => adapters.iter().min_by_key(|a| rank(a)).cloned().unwrap(),
         };
         let info = adapter.get_info();
-        let features = adapter.features() & OPTIONAL_FEATURES;
+        let mut features = adapter.features() & OPTIONAL_FEATURES;
+        // Cooperative matrices (wgpu's experimental feature) only where the adapter reports a
+        // shape the coop GEMM is written for, with the subgroups and f16 its module needs.
+        let coop = adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+            && features.contains(wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16)
+            && super::caps::CoopShape::usable(&adapter.cooperative_matrix_properties())
+            && !opts.no_coop;
+        if coop {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         // Ask for everything the adapter can do, never wgpu's conservative defaults: the
         // models need large storage bindings and buffers.
         let limits = adapter.limits();
@@ -226,7 +235,15 @@ impl Context {
             label: Some("engine"),
             required_features: features,
             required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            // SAFETY: experimental features are ones whose validation wgpu does not yet
+            // guarantee. Only cooperative matrices are asked for, by one kernel family that
+            // checks its results against the plain kernels once per process before any use
+            // and falls back when they disagree (`ops::gemm::coop`); ENGINE_NO_COOP=1 keeps it off.
+            experimental_features: if coop {
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))

@@ -14,7 +14,7 @@ mod timing;
 pub mod tune;
 pub mod variant;
 
-pub use caps::Caps;
+pub use caps::{Caps, CoopShape};
 pub use context::{
     context, enumerate, new_instance, no_adapter_message, BackendChoice, BindView, Context, OPTIONAL_FEATURES,
 };

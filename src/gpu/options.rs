@@ -35,6 +35,9 @@ pub struct GpuOptions {
     /// on buffer and array indexing, loop bounding, integer-division guards). Off by default:
     /// the kernels are trusted modules, their indexing proven by the reference tests.
     pub shader_checks: bool,
+    /// `ENGINE_NO_COOP=1`: don't open the device with cooperative matrices even where the
+    /// adapter has them (the coop GEMM stays off).
+    pub no_coop: bool,
     /// `ENGINE_GEMM_VARIANT`, `ENGINE_CONV_VARIANT`, `ENGINE_ATTENTION`: force a launch variant
     /// of that family by name where it applies (comparisons; tests force per thread with
     /// [`super::variant::force`]).
@@ -69,6 +72,7 @@ impl GpuOptions {
         o.profile = on("ENGINE_PROFILE");
         o.no_subgroups = var("ENGINE_NO_SUBGROUPS").is_some();
         o.shader_checks = on("ENGINE_SHADER_CHECKS");
+        o.no_coop = on("ENGINE_NO_COOP");
         o.gemm_variant = var("ENGINE_GEMM_VARIANT");
         o.conv_variant = var("ENGINE_CONV_VARIANT");
         o.attention = var("ENGINE_ATTENTION");

@@ -13,7 +13,7 @@ use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
 use crate::gpu::variant::{self, balanced_rows, Block, Family, Variant};
-use crate::gpu::{time_gpu, Access, BindView, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
+use crate::gpu::{time_gpu, Access, BindView, CoopShape, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::Tensor;
 
 use SpecValue::{Bool as B, U32 as U};
@@ -95,6 +95,172 @@ pub static SUBGROUP_SHADER: Shader = Shader {
     uniforms: &[&Params::LAYOUT],
 };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+
+/// The cooperative-matrix GEMM (`gemm_coop.wgsl`), one module per matrix shape of
+/// [`CoopShape::PREFERENCE`] (the shape's types and sizes are WGSL aliases written after the
+/// file). Only adapters opened with cooperative matrices compile them; the offline test
+/// translates them to SPIR-V and MSL (HLSL and GLSL have no cooperative matrices in naga).
+macro_rules! coop_shader {
+    ($name:ident, $label:literal, $size:literal, $ab:literal) => {
+        pub static $name: Shader = Shader {
+            name: $label,
+            file: "gemm_coop",
+            source: include_str!("../../shaders/gemm_coop.wgsl"),
+            generated: Some(|| coop_aliases($size, $ab)),
+            full: OnceLock::new(),
+            variants: &[
+                &[
+                    ("TRANS_A", B(false)),
+                    ("TRANS_B", B(true)),
+                    ("HAS_BIAS", B(true)),
+                    ("B_DTYPE", U(0)),
+                    ("WG", U(128)),
+                ],
+                &[
+                    ("TRANS_A", B(true)),
+                    ("TRANS_B", B(false)),
+                    ("HAS_BIAS", B(false)),
+                    ("B_DTYPE", U(1)),
+                    ("WG", U(128)),
+                ],
+                &[
+                    ("TRANS_A", B(false)),
+                    ("TRANS_B", B(false)),
+                    ("HAS_BIAS", B(false)),
+                    ("B_DTYPE", U(2)),
+                    ("WG", U(256)),
+                ],
+            ],
+            uniforms: &[&Params::LAYOUT],
+        };
+    };
+}
+coop_shader!(COOP16_F16_SHADER, "gemm_coop16_f16", 16, "f16");
+coop_shader!(COOP8_F32_SHADER, "gemm_coop8_f32", 8, "f32");
+coop_shader!(COOP8_F16_SHADER, "gemm_coop8_f16", 8, "f16");
+
+/// The aliases that make `gemm_coop.wgsl` one shape's module.
+fn coop_aliases(size: u32, ab: &str) -> String {
+    format!(
+        "{half}\n// ---- the matrix shape, written by ops::gemm::coop_aliases ----\nconst S: u32 = {size}u;\n\
+         alias AB = {ab};\nalias CR = f32;\nalias CoopA = coop_mat{size}x{size}<{ab}, A>;\n\
+         alias CoopB = coop_mat{size}x{size}<{ab}, B>;\nalias CoopC = coop_mat{size}x{size}<f32, C>;\n",
+        half = crate::gpu::HALF_WGSL
+    )
+}
+
+static COOP_KERNELS: [Kernel; 3] = [
+    Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
+    Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop", bindings: BINDINGS },
+    Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
+];
+
+/// The cooperative-matrix GEMM of this adapter, if it runs here: the adapter's shape
+/// ([`crate::gpu::Caps::coop`]; the device was opened with the feature), a workgroup of four
+/// subgroups of the largest size within the adapter's limits, and one check against the plain
+/// kernel passed. `None` elsewhere (lavapipe, GL, any adapter without matrix units), and then
+/// nothing of it is compiled.
+pub fn coop() -> Result<Option<(CoopShape, u32)>> {
+    static COOP: OnceLock<Option<(CoopShape, u32)>> = OnceLock::new();
+    if let Some(c) = COOP.get() {
+        return Ok(*c);
+    }
+    let ctx = Tensor::ctx()?;
+    let c = match ctx.caps.coop {
+        Some(shape) => {
+            let wg = 4 * ctx.caps.subgroup_sizes.1;
+            let s = shape.size;
+            let ab = if shape.half { 2 } else { 4 };
+            let bytes = 2 * 4 * s * s * ab + 16 * s * s * 4;
+            let fits = wg >= 4 && wg <= ctx.caps.max_invocations && bytes <= ctx.caps.workgroup_storage;
+            (fits && coop_self_test(shape, wg)?).then_some((shape, wg))
+        }
+        None => None,
+    };
+    Ok(*COOP.get_or_init(|| c))
+}
+
+/// Whether a product runs on the matrix units: the adapter has them, no plain variant is forced,
+/// and the rounding is the product's own: f32 matrices serve every product; f16 ones only those
+/// whose A is already half (`--mixed-precision fp16`'s autocast inputs), where rounding B to
+/// f16 as well is what torch.autocast does.
+fn coop_for(a_dtype: DType) -> Result<Option<(CoopShape, u32)>> {
+    if variant::forced(Family::Gemm).is_some_and(|f| f != "coop") {
+        return Ok(None);
+    }
+    Ok(coop()?.filter(|(shape, _)| !shape.half || a_dtype == DType::F16))
+}
+
+fn dispatch_coop(
+    shape: CoopShape,
+    wg: u32,
+    spec: Spec,
+    p: Params,
+    views: [BindView; 4],
+    batches: usize,
+    b_dtype: DType,
+) -> Result<()> {
+    let kernel = &COOP_KERNELS[CoopShape::PREFERENCE.iter().position(|s| *s == shape).expect("a preferred shape")];
+    let tile = 4 * shape.size;
+    let spec = spec.u32("B_DTYPE", b_dtype.code()).u32("WG", wg);
+    Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
+}
+
+/// The coop kernel beside the plain 4x4 kernel on small products with partial tiles, both
+/// transposes, a bias and beta, and B in every storage dtype; the values are multiples of 1/64
+/// below 2, exact in f16, so that every product and sum is exact in f32 and the two must agree
+/// to the bit whatever order each sums in.
+fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
+    let (m, n, k) = (4 * shape.size as usize + 3, 4 * shape.size as usize + 5, 2 * shape.size as usize + 7);
+    let vals =
+        |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
+    for (ta, tb, b_dtype) in [(false, true, DType::F32), (true, false, DType::F16), (false, false, DType::BF16)] {
+        let a = Tensor::from_slice(&vals(m * k, 37), &[1, if ta { k } else { m }, if ta { m } else { k }])?;
+        let b = Tensor::from_slice(&vals(k * n, 53), &[1, if tb { n } else { k }, if tb { k } else { n }])?
+            .cast(b_dtype)?;
+        let bias = Tensor::from_slice(&vals(n, 11), &[n])?;
+        let plain = {
+            let _f = variant::force(Family::Gemm, "4x4");
+            gemm_raw(&a, &b, Some(&bias), ta, tb, 0.5)?.to_vec()?
+        };
+        let run_coop = || -> Result<Vec<f32>> {
+            let ctx = Tensor::ctx()?;
+            let c = Tensor::empty(&[1, m, n])?;
+            let (bias_view, bias_shift) = whole(ctx, "gemm bias", &bias)?;
+            let (aw, bw, cw) = (win(ctx, &a, 0, m * k)?, win_any(ctx, &b, 0, k * n)?, win(ctx, &c, 0, m * n)?);
+            let p = Params {
+                m: u(m),
+                n: u(n),
+                k: u(k),
+                beta: 0.0,
+                a_batch: u(m * k),
+                b_batch: u(k * n),
+                c_batch: u(m * n),
+                _pad1: 0,
+                a_shift: aw.1,
+                b_shift: bw.1,
+                c_shift: cw.1,
+                bias_shift,
+                lda: u(if ta { m } else { k }),
+                ldb: u(if tb { k } else { n }),
+                ldc: u(n),
+                alpha: 0.5,
+            };
+            let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", true);
+            dispatch_coop(shape, wg, spec, p, [aw.0, bw.0, bias_view, cw.0], 1, b_dtype)?;
+            c.to_vec()
+        };
+        // A module the driver refuses is a reason to fall back, not to fail every product.
+        let why = match run_coop() {
+            Ok(c) if c == plain => continue,
+            Ok(_) => "its results disagree with the plain GEMM".to_string(),
+            Err(e) => format!("it failed: {e}"),
+        };
+        eprintln!("note: not using this adapter's cooperative matrices for GEMM: {why}");
+        return Ok(false);
+    }
+    Ok(true)
+}
 
 /// One row of the kernel table: an entry point and the register block it holds.
 pub struct GemmKernel {
@@ -363,6 +529,7 @@ pub(crate) fn gemm_raw(
     let ctx = Tensor::ctx()?;
     // A is read as f32 (a half A, an autocast input kept for backward, is widened for this
     // product only).
+    let a_dtype = a.dtype();
     let a = &as_f32(a)?;
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 3 || sb.len() != 3 || sa[0] != sb[0] {
@@ -426,9 +593,13 @@ pub(crate) fn gemm_raw(
         alpha,
     };
     let b_dtype = b.dtype();
+    let coop = coop_for(a_dtype)?;
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
+        if let Some((shape, wg)) = coop {
+            return dispatch_coop(shape, wg, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, b_dtype);
+        }
         let pick = pick(b_dtype, p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
         dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, b_dtype)
     };
