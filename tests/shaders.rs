@@ -150,9 +150,10 @@ fn kernel_tables_and_generated_entries_agree() {
         let (_, wg) =
             module.iter().find(|(n, _)| n == k.kernel.entry).unwrap_or_else(|| panic!("no entry {}", k.kernel.entry));
         if k.generated {
-            let want = format!("gemm{}x{}{}", b.rows, b.cols, if b.broadcast { "_subgroup" } else { "" });
+            let kind = if b.broadcast { "subgroup" } else if b.tiled { "tiled" } else { "" };
+            let want = format!("gemm{}x{}{}{kind}", b.rows, b.cols, if kind.is_empty() { "" } else { "_" });
             assert_eq!(k.kernel.entry, want);
-            assert_eq!(k.name, format!("{}x{}{}", b.rows, b.cols, if b.broadcast { " subgroup" } else { "" }));
+            assert_eq!(k.name, format!("{}x{}{}{kind}", b.rows, b.cols, if kind.is_empty() { "" } else { " " }));
             assert_eq!(wg[1], if b.broadcast { 1 } else { 16 }, "{}: workgroup {wg:?}", k.kernel.entry);
         }
     }

@@ -18,18 +18,29 @@ pub struct Block {
     pub cols: u32,
     /// The rows' A values come by subgroup broadcast (needs subgroups).
     pub broadcast: bool,
+    /// The workgroup stages its A and B tiles through workgroup memory (a GPU layout: each
+    /// element is read from storage once per workgroup instead of once per invocation that
+    /// uses it; on lavapipe, where workgroup memory is host memory too, it does not pay).
+    pub tiled: bool,
 }
 
 impl Block {
     pub const fn plain(rows: u32, cols: u32) -> Block {
-        Block { rows, cols, broadcast: false }
+        Block { rows, cols, broadcast: false, tiled: false }
     }
     pub const fn subgroup(rows: u32, cols: u32) -> Block {
-        Block { rows, cols, broadcast: true }
+        Block { rows, cols, broadcast: true, tiled: false }
+    }
+    pub const fn tiled(rows: u32, cols: u32) -> Block {
+        Block { rows, cols, broadcast: false, tiled: true }
     }
     /// Storage loads per FMA in the inner loop: each k step loads the rows' A values (an
-    /// eighth of them with broadcast) and the columns' B values, for rows x cols FMAs.
+    /// eighth of them with broadcast) and the columns' B values, for rows x cols FMAs. Tiled,
+    /// a workgroup of 256 stages its tile's rows and columns once per k step for all of them.
     pub fn loads_per_fma(&self) -> f64 {
+        if self.tiled {
+            return (self.rows + self.cols) as f64 / 256.0 / (self.rows * self.cols) as f64;
+        }
         let a_loads = if self.broadcast { self.rows / 8 } else { self.rows };
         (a_loads + self.cols) as f64 / (self.rows * self.cols) as f64
     }

@@ -156,6 +156,74 @@ pub fn gemm_entry(entry: &str, b: Block) -> String {
     out
 }
 
+/// The k step of the tiled GEMM entries: rows of the A tile and of the B tile staged per
+/// workgroup barrier (8: the two tiles of a 128 x 128 workgroup take 8 KiB of workgroup memory).
+const TILE_K: u32 = 8;
+
+/// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): the workgroup's
+/// `rows·WG_Y` x `cols·WG_X` tile of C from A and B tiles staged through workgroup memory,
+/// TILE_K deep, each element loaded from storage once per workgroup (zeros outside the
+/// matrices, so the product loop has no clamps); each invocation holds the same strided
+/// `rows` x `cols` register block as [`gemm_entry`] and stores it the same way. Staging reads
+/// consecutive elements of each operand's storage order with consecutive invocations.
+pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
+    let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
+    let mut out = String::new();
+    push(
+        &mut out,
+        [
+            format!("var<workgroup> {entry}_a: array<f32, {bk}u * {rows}u * WG_Y>;"),
+            format!("var<workgroup> {entry}_b: array<f32, {bk}u * {cols}u * WG_X>;"),
+            "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
+            format!(
+                "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
+                 @builtin(local_invocation_index) li: u32) {{"
+            ),
+            "    let batch = wg.z;".into(),
+            "    let a_base = p.a_shift + batch * p.a_batch;".into(),
+            "    let b_base = p.b_shift + batch * p.b_batch;".into(),
+            "    let c_base = p.c_shift + batch * p.c_batch;".into(),
+            format!("    let tm = {rows}u * WG_Y;"),
+            format!("    let tn = {cols}u * WG_X;"),
+            "    let rt = wg.y * tm;".into(),
+            "    let ct = wg.x * tn;".into(),
+            "    let row0 = rt + lid.y;".into(),
+            "    let col0 = ct + lid.x;".into(),
+        ],
+    );
+    push(&mut out, accumulators(rows, cols));
+    let _ = write!(
+        out,
+        "    for (var k0 = 0u; k0 < p.k; k0 += {bk}u) {{
+        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
+            var r = i / {bk}u;
+            var kk = i % {bk}u;
+            if (TRANS_A) {{ r = i % tm; kk = i / tm; }}
+            var v = 0.0;
+            if (rt + r < p.m && k0 + kk < p.k) {{ v = load_a(a_base, rt + r, k0 + kk); }}
+            {entry}_a[kk * tm + r] = v;
+        }}
+        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
+            var c = i % tn;
+            var kk = i / tn;
+            if (TRANS_B) {{ c = i / {bk}u; kk = i % {bk}u; }}
+            var v = 0.0;
+            if (ct + c < p.n && k0 + kk < p.k) {{ v = load_b(b_base, k0 + kk, ct + c); }}
+            {entry}_b[kk * tn + c] = v;
+        }}
+        workgroupBarrier();
+        for (var kk = 0u; kk < {bk}u; kk++) {{
+"
+    );
+    push(&mut out, (0..rows).map(|i| format!("            let a{i} = {entry}_a[kk * tm + lid.y + {i}u * WG_Y];")));
+    push(&mut out, (0..cols).map(|j| format!("            let b{j} = {entry}_b[kk * tn + lid.x + {j}u * WG_X];")));
+    push(&mut out, fmas(rows, cols, "            "));
+    push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into(), "    }".into()]);
+    push(&mut out, acc_array(rows, cols));
+    store_loop(&mut out, "", rows, cols, "            store(c_base, r, col, acc[i][j]);\n");
+    out
+}
+
 /// One conv2d forward / backward-input entry (`conv.wgsl`'s `MODE`): rows are output (input)
 /// channels, columns pixels, 8 columns per invocation.
 pub fn conv_entry(entry: &str, b: Block) -> String {

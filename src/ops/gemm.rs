@@ -295,7 +295,7 @@ const fn row(name: &'static str, entry: &'static str, block: Block) -> GemmKerne
 /// Every GEMM kernel, in the order the candidates are offered (the cost model takes the first
 /// of equals). Adding a variant is a row here: its WGSL is written from the row, the
 /// candidates and the tests take it from here.
-pub static KERNELS: [GemmKernel; 10] = [
+pub static KERNELS: [GemmKernel; 11] = [
     GemmKernel { generated: false, ..row("4x4", "gemm", Block::plain(4, 4)) },
     row("8x8", "gemm8x8", Block::plain(8, 8)),
     row("8x5", "gemm8x5", Block::plain(8, 5)),
@@ -306,6 +306,7 @@ pub static KERNELS: [GemmKernel; 10] = [
     GemmKernel { self_test: true, ..row("16x8 subgroup", "gemm16x8_subgroup", Block::subgroup(16, 8)) },
     GemmKernel { self_test: true, ..row("32x8 subgroup", "gemm32x8_subgroup", Block::subgroup(32, 8)) },
     GemmKernel { tuner_only: true, ..row("64x8 subgroup", "gemm64x8_subgroup", Block::subgroup(64, 8)) },
+    row("8x8 tiled", "gemm8x8_tiled", Block::tiled(8, 8)),
 ];
 
 /// The generated entries of the plain (`subgroup` false) or the subgroup module.
@@ -315,7 +316,11 @@ fn entries(subgroup: bool) -> String {
     out.push_str("\n// ---- entries written from ops::gemm::KERNELS by ops::blocked::gemm_entry ----\n");
     for k in rows {
         out.push('\n');
-        out.push_str(&blocked::gemm_entry(k.kernel.entry, k.block));
+        out.push_str(&if k.block.tiled {
+            blocked::gemm_tiled_entry(k.kernel.entry, k.block)
+        } else {
+            blocked::gemm_entry(k.kernel.entry, k.block)
+        });
     }
     out
 }
@@ -398,6 +403,10 @@ fn launch_shape(b: Block, m: u32, n: u32, sg: Option<u32>, sg_max: u32) -> Optio
     if b == Block::plain(4, 4) {
         return Some((16, 16));
     }
+    if b.tiled {
+        // 128 x 128 tiles: for products that fill at least a quarter of one.
+        return (m >= 64 && n >= 64).then_some((16, 16));
+    }
     let wx = match (b.cols, b.broadcast) {
         (5, _) if n > 160 => return None,
         (5, false) => n.div_ceil(5).next_power_of_two(),
@@ -416,9 +425,10 @@ fn launch_shape(b: Block, m: u32, n: u32, sg: Option<u32>, sg_max: u32) -> Optio
 }
 
 /// The launch variants for an M x N output (`batch` deep), and which of them is the default:
-/// the cheapest by the cost model ([`Variant::cost`]). Off a CPU adapter only the plain kernels
-/// are default candidates (the model was measured on lavapipe), and the tuner
-/// (`engine bench --tune`) decides the rest.
+/// the cheapest by the cost model ([`Variant::cost`]). On a CPU adapter every kernel but the
+/// tiled ones is a default candidate; off one, the plain and tiled kernels (the model was
+/// measured on lavapipe; on a GPU its storage-load count makes the tiled kernel the default
+/// wherever its 128 x 128 tiles fit), and the tuner (`engine bench --tune`) decides the rest.
 fn candidates(m: u32, n: u32, batch: u32) -> Result<(Vec<Variant>, usize)> {
     let ctx = Tensor::ctx()?;
     let sg = subgroup_width()?;
@@ -434,7 +444,12 @@ fn candidates(m: u32, n: u32, batch: u32) -> Result<(Vec<Variant>, usize)> {
             tuner_only.push(row.tuner_only);
         }
     }
-    let default = variant::cheapest(&v, m, n, batch, |i| (cpu || !v[i].block.broadcast) && !tuner_only[i]);
+    // Tiled kernels are GPU defaults only: on lavapipe staging through workgroup memory
+    // costs more than the loads it saves (the tuner may still find otherwise).
+    let default = variant::cheapest(&v, m, n, batch, |i| {
+        let b = v[i].block;
+        (if cpu { !b.tiled } else { !b.broadcast }) && !tuner_only[i]
+    });
     Ok((v, default))
 }
 
