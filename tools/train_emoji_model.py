@@ -7,7 +7,14 @@
 
 Status: groundwork. The script runs end to end and writes a diffusers folder that `engine
 sample --model` loads, but the step counts that make the model draw recognisable emoji have not
-been found yet (no full run has been made); see the note on issue 16.
+been found yet: no full run has been made (one was lost with its machine, one starved beside
+the 512 px memory bench); see the notes on issue 16. Cost on this 2-core machine (torch 2.15
+CPU, 2 threads, measured 2026-12-03 with a test build running beside): a VAE step at batch 32
+2.5-3.2 s; a U-Net + text encoder step at batch 64 1.5-2.3 s. So `--vae-steps 800 --unet-steps
+4000 --batch 32` is about 35 + 55 minutes of a quiet machine: start it first, with nothing else
+running (under contention torch's threads spin; use --threads 1 if something must run beside
+it). Parameters: VAE 0.98 M, U-Net 1.49 M, text encoder 3.27 M (3.16 M of it the token
+embedding).
 
 Stages, each with fixed seeds (torch CPU, deterministic algorithms):
   1. VAE (weights.toml's [models.tiny.vae]: factor 8, 64 px -> 8x8x4 latents): L2 reconstruction
