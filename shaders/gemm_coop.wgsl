@@ -86,10 +86,16 @@ fn gemm_coop(
     // The subgroup's strip of rows in the tile (4 subgroups: WG is 4 subgroups wide).
     let strip = min(sg, 3u) * S;
 
-    var acc0 = CoopC();
-    var acc1 = CoopC();
-    var acc2 = CoopC();
-    var acc3 = CoopC();
+    // Zero accumulators loaded from zeroed workgroup memory rather than written as a null
+    // constant of a cooperative-matrix type, which SPIR-V consumers may not all accept.
+    for (var i = li; i < TM * TN; i += WG) {
+        tile_c[i] = CR(0.0);
+    }
+    workgroupBarrier();
+    var acc0 = coopLoadT<CoopC>(&tile_c[0u], TN);
+    var acc1 = acc0;
+    var acc2 = acc0;
+    var acc3 = acc0;
     for (var k0 = 0u; k0 < p.k; k0 += S) {
         for (var i = li; i < TM * S; i += WG) {
             let r = i / S;
