@@ -411,7 +411,7 @@ const fn bf16(name: &'static str, ckpt: bool, te: bool, adam8: bool, fused: bool
 }
 
 /// The memory settings `engine bench memory` measures (`--settings` indexes this list).
-pub const MEMORY_SETTINGS: [MemorySetting; 16] = [
+pub const MEMORY_SETTINGS: [MemorySetting; 17] = [
     setting("f32", false, false, false, false),
     setting("f32 + gradient checkpointing", true, false, false, false),
     setting("f32 + text encoder", false, true, false, false),
@@ -428,6 +428,13 @@ pub const MEMORY_SETTINGS: [MemorySetting; 16] = [
     bf16("bf16 + checkpointing + 8-bit AdamW", true, false, true, false),
     bf16("bf16 + checkpointing + 8-bit AdamW + fused backward", true, false, true, true),
     bf16("bf16 + checkpointing + 8-bit AdamW + fused backward + text encoder", true, true, true, true),
+    // fp16 (setting 16): the products the f16 cooperative-matrix GEMM takes, on GPUs that have
+    // one. One step, no loss scale: random weights may overflow in f16, which changes values,
+    // not the bytes or the work.
+    MemorySetting {
+        frozen_dtype: DType::F16,
+        ..setting("fp16 + checkpointing + 8-bit AdamW", true, false, true, false)
+    },
 ];
 
 /// One DreamBooth training step of SD 1.5's real configuration (weights.toml's sd15, random

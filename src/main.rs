@@ -38,7 +38,8 @@ enum Command {
         /// encoder trained, 3: both, 4: checkpointing + 8-bit AdamW, 5: 4 + fused backward pass,
         /// 6: 5 + text encoder, 7: LoRA rank 4 on an f32 base, 8: 7 + checkpointing, 9: LoRA rank 4 on
         /// a bf16 base, 10: 9 + checkpointing, 11: --mixed-precision bf16, 12: 11 + checkpointing,
-        /// 13: 12 + 8-bit AdamW, 14: 13 + fused backward pass, 15: 14 + text encoder); default all.
+        /// 13: 12 + 8-bit AdamW, 14: 13 + fused backward pass, 15: 14 + text encoder, 16: 13 in fp16);
+        /// default all.
         #[arg(long, value_delimiter = ',')]
         settings: Vec<usize>,
         /// Also write the rows as a JSON array to this file.

@@ -150,7 +150,13 @@ fn kernel_tables_and_generated_entries_agree() {
         let (_, wg) =
             module.iter().find(|(n, _)| n == k.kernel.entry).unwrap_or_else(|| panic!("no entry {}", k.kernel.entry));
         if k.generated {
-            let kind = if b.broadcast { "subgroup" } else if b.tiled { "tiled" } else { "" };
+            let kind = if b.broadcast {
+                "subgroup"
+            } else if b.tiled {
+                "tiled"
+            } else {
+                ""
+            };
             let want = format!("gemm{}x{}{}{kind}", b.rows, b.cols, if kind.is_empty() { "" } else { "_" });
             assert_eq!(k.kernel.entry, want);
             assert_eq!(k.name, format!("{}x{}{}{kind}", b.rows, b.cols, if kind.is_empty() { "" } else { " " }));
