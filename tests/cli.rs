@@ -66,13 +66,16 @@ fn bench_gemm_prints_gflops_next_to_the_fma_peak_and_writes_json() {
         "[1,1024,1024]",
         "gemm_attn_scores",
         "_bf16w",
+        "gemm_f16",
         "GFLOP/s",
         "% of peak",
     ] {
         assert!(stdout.contains(needle), "missing {needle}: {stdout}");
     }
     let body = std::fs::read_to_string(&json).unwrap();
-    assert_eq!(body.matches("\"kernel\"").count(), 15, "{body}");
+    // 16 rows on a CPU adapter; GPUs add GEMM 4096³ in f32 and f16.
+    let rows = body.matches("\"kernel\"").count();
+    assert!(rows == 16 || rows == 18, "{rows} rows: {body}");
     for key in ["\"shape\"", "\"seconds\"", "\"gflops\"", "\"gbps\"", "\"peak_fraction\""] {
         assert!(body.contains(key), "{body}");
     }
