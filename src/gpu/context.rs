@@ -414,9 +414,17 @@ impl Context {
             // launcher checked to be non-zero; tests/kernels.rs (and the model tests) check
             // each entry point's every output element against a CPU reference at sizes with
             // partial tiles and chunked bindings, under these same trusted modules. The checks
-            // cost a clamp per load and a counter per loop in the inner loops;
-            // `ENGINE_SHADER_CHECKS=1` turns them back on (a kernel under suspicion, a new one).
-            unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+            // cost a clamp per load in the inner loops; `ENGINE_SHADER_CHECKS=1` turns them back
+            // on (a kernel under suspicion, a new one).
+            // Loop bounding stays on: without it lavapipe's LLVM, which inlines the uniforms
+            // (sizes become constants), unrolls the K loops and compiled the tiny model's
+            // training kernels in 136 s instead of 22 s (first step of a 5-step run,
+            // 2026-12-03; the steps after took 0.5 s either way).
+            unsafe {
+                let mut checks = wgpu::ShaderRuntimeChecks::unchecked();
+                checks.force_loop_bounding = true;
+                self.device.create_shader_module_trusted(desc, checks)
+            }
         };
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),

@@ -32,8 +32,8 @@ pub struct GpuOptions {
     /// `ENGINE_NO_SUBGROUPS=1`: don't use the subgroup kernels even where the adapter has them.
     pub no_subgroups: bool,
     /// `ENGINE_SHADER_CHECKS=1`: compile the kernels with wgpu's runtime checks (bounds checks
-    /// on buffer and array indexing, loop bounding, integer-division guards). Off by default:
-    /// the kernels are trusted modules, their indexing proven by the reference tests.
+    /// on buffer and array indexing, integer-division guards). Off by default: the kernels are
+    /// trusted modules, their indexing proven by the reference tests (loop bounding stays on).
     pub shader_checks: bool,
     /// `ENGINE_NO_COOP=1`: don't open the device with cooperative matrices even where the
     /// adapter has them (the coop GEMM stays off).
