@@ -53,7 +53,7 @@ enum Command {
     },
     /// Text to image with a Stable Diffusion 1.x model (PNG files with the settings in their text chunks).
     Sample(engine::sample::SampleArgs),
-    /// DreamBooth fine-tuning (with no arguments: a complete small run on the built-in tiny
+    /// DreamBooth fine-tuning (with no arguments: a complete small run on the built-in emoji
     /// model and the embedded dog photos).
     Train {
         /// A TOML file with the same settings (kebab-case keys); flags override it.

@@ -12,7 +12,8 @@ use crate::rng::Rng;
 /// `engine sample`'s settings: its flags, and what the library's callers set.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SampleArgs {
-    /// A diffusers model folder or a single-file SD 1.x .safetensors checkpoint.
+    /// A diffusers model folder or a single-file SD 1.x .safetensors checkpoint; `builtin:emoji`
+    /// (a small model trained on emoji, 64 px) or `builtin:tiny` (random weights) need neither.
     #[arg(long)]
     pub model: PathBuf,
     #[arg(long)]

@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod emoji;
 pub mod lora;
 pub mod resnet;
 pub mod single_file;
@@ -34,7 +35,7 @@ pub enum Model {
         configs: Option<ModelDir>,
     },
     /// A model of weights.toml `[models.<name>]` with deterministic random weights
-    /// (`builtin:tiny`).
+    /// (`builtin:tiny`). (`builtin:emoji`, which has trained weights, is a `Folder`.)
     Builtin {
         name: String,
         seed: u64,
@@ -45,11 +46,19 @@ impl Model {
     /// A diffusers folder, or a `.safetensors` single-file checkpoint.
     pub fn open(path: &Path) -> Result<Model> {
         if let Some(name) = path.to_str().and_then(|s| s.strip_prefix("builtin:")) {
+            if name == "emoji" {
+                let mut dir = ModelDir::open(&emoji::folder()?)?;
+                dir.name = Some("builtin:emoji".into());
+                return Ok(Model::Folder(dir));
+            }
             let seed = single_file::builtin_table(&format!("models.{name}.seed"))
                 .ok()
                 .and_then(|v| v.as_integer())
                 .ok_or_else(|| {
-                    Error::invalid("model", format!("there is no built-in model `{name}`; `builtin:tiny` is"))
+                    Error::invalid(
+                        "model",
+                        format!("there is no built-in model `{name}`; there are `builtin:emoji` (trained on emoji) and `builtin:tiny` (random weights)"),
+                    )
                 })?;
             return Ok(Model::Builtin { name: name.to_string(), seed: seed as u64 });
         }
@@ -199,7 +208,7 @@ impl Model {
 
     pub fn label(&self) -> String {
         match self {
-            Model::Folder(d) => d.root.display().to_string(),
+            Model::Folder(d) => d.name.clone().unwrap_or_else(|| d.root.display().to_string()),
             Model::SingleFile { file, .. } => file.path.display().to_string(),
             Model::Builtin { name, .. } => format!("builtin:{name}"),
         }
@@ -257,6 +266,8 @@ pub fn check_image_size(vae: &VaeConfig, h: usize, w: usize, flags: &str) -> Res
 /// A diffusers-layout model folder (`model_index.json`, one sub-folder per component).
 pub struct ModelDir {
     pub root: PathBuf,
+    /// What to call it when that is not its path (`builtin:emoji`).
+    pub name: Option<String>,
 }
 
 fn need_dir(root: &Path, name: &str) -> Result<PathBuf> {
@@ -295,7 +306,7 @@ impl ModelDir {
                 format!("{} has no model_index.json and no unet/: not a diffusers model folder", root.display()),
             ));
         }
-        Ok(ModelDir { root: root.to_path_buf() })
+        Ok(ModelDir { root: root.to_path_buf(), name: None })
     }
 
     pub fn unet_config(&self) -> Result<UNetConfig> {
