@@ -5,16 +5,12 @@
     python tools/train_emoji_model.py --data target/emoji --out target/emoji-model \\
         [--vae-steps N] [--unet-steps N] [--threads 2]
 
-Status: groundwork. The script runs end to end and writes a diffusers folder that `engine
-sample --model` loads, but the step counts that make the model draw recognisable emoji have not
-been found yet: no full run has been made (one was lost with its machine, one starved beside
-the 512 px memory bench); see the notes on issue 16. Cost on this 2-core machine (torch 2.15
-CPU, 2 threads, measured 2026-12-03 with a test build running beside): a VAE step at batch 32
-2.5-3.2 s; a U-Net + text encoder step at batch 64 1.5-2.3 s. So `--vae-steps 800 --unet-steps
-4000 --batch 32` is about 35 + 55 minutes of a quiet machine: start it first, with nothing else
-running (under contention torch's threads spin; use --threads 1 if something must run beside
-it). Parameters: VAE 0.98 M, U-Net 1.49 M, text encoder 3.27 M (3.16 M of it the token
-embedding).
+The shipped `builtin:emoji` (assets/emoji/, see its README.md) is
+`--vae-steps 800 --unet-steps 4000 --batch 32 --threads 2 --install assets/emoji`: 11 + 16
+minutes on this 2-core machine (torch 2.15 CPU, 2026-12-03) with nothing else running. Under
+contention torch's threads spin (a build beside it made U-Net steps 4x slower): pause it
+(kill -STOP / -CONT) or use --threads 1 if something must run beside it. Parameters: VAE 0.98 M,
+U-Net 1.49 M, text encoder 3.27 M (3.16 M of it the token embedding).
 
 Stages, each with fixed seeds (torch CPU, deterministic algorithms):
   1. VAE (weights.toml's [models.tiny.vae]: factor 8, 64 px -> 8x8x4 latents): L2 reconstruction
@@ -28,6 +24,7 @@ Stages, each with fixed seeds (torch CPU, deterministic algorithms):
 The result is saved as a diffusers folder in float16 with the dataset's ATTRIBUTION.md.
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -133,6 +130,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--install", default=None,
+                    help="also copy the files the engine embeds into this folder (assets/emoji)")
     ap.add_argument("--vae-dir", default=None,
                     help="where stage 1 saves the trained VAE; if it already holds one (and --vae-steps "
                          "matches what it was trained with), stage 1 is skipped and it is loaded")
@@ -194,6 +193,27 @@ def main():
         os.remove(fast)
     shutil.copyfile(os.path.join(args.data, "ATTRIBUTION.md"), os.path.join(args.out, "ATTRIBUTION.md"))
     log(f"saved {args.out}")
+    for rel in SHIPPED:
+        if rel.endswith(".safetensors"):
+            with open(os.path.join(args.out, rel), "rb") as f:
+                log(f"sha256 {hashlib.sha256(f.read()).hexdigest()}  {rel}")
+    if args.install:
+        install(args.out, args.install, log)
+
+
+# What the engine embeds (src/models/emoji.rs): the tokenizer is the engine's own copy of
+# CLIP's vocabulary, so it is not shipped twice.
+SHIPPED = ["model_index.json", "ATTRIBUTION.md", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+           "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
+           "text_encoder/model.safetensors", "scheduler/scheduler_config.json"]
+
+
+def install(src, dst, log):
+    """Copies the shipped files of the saved folder `src` over `dst` (assets/emoji)."""
+    for rel in SHIPPED:
+        os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
+        shutil.copyfile(os.path.join(src, rel), os.path.join(dst, rel))
+    log(f"installed {len(SHIPPED)} files into {dst}")
 
 
 if __name__ == "__main__":
