@@ -25,6 +25,8 @@ fn engine() -> Command {
 fn small(out: &Path, steps: usize) -> TrainOptions {
     TrainOptions {
         output_dir: Some(out.to_path_buf()),
+        pretrained_model: Some("builtin:tiny".into()),
+        learning_rate: Some(1e-3),
         max_train_steps: Some(steps),
         with_prior_preservation: Some(false),
         center_crop: Some(true),
@@ -325,4 +327,27 @@ fn a_full_disk_leaves_no_partial_file_and_training_is_refused_up_front() {
     // engine train: the export would not fit, so it does not start.
     let e = run(small(&d.join("run"), 1)).err().unwrap();
     assert!(e.contains("free") && e.contains("the end of this run writes"), "{e}");
+}
+
+/// `builtin:emoji`'s folder is written whole under the cache root, reused when complete, and
+/// rewritten when a file of it was damaged; no temporary folder is left behind.
+#[test]
+fn the_embedded_emoji_model_is_written_once_and_repaired_when_damaged() {
+    let root = std::env::temp_dir().join(format!("engine-emoji-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = engine::models::emoji::folder_in(&root).unwrap();
+    let weights = dir.join("unet/diffusion_pytorch_model.safetensors");
+    let size = std::fs::metadata(&weights).unwrap().len();
+    assert!(size > 1 << 20, "{size}");
+    engine::models::ModelDir::open(&dir).unwrap().unet_config().unwrap();
+    let written = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    assert_eq!(engine::models::emoji::folder_in(&root).unwrap(), dir);
+    assert_eq!(std::fs::metadata(&weights).unwrap().modified().unwrap(), written, "a complete folder is reused");
+    std::fs::write(&weights, b"truncated").unwrap();
+    assert_eq!(engine::models::emoji::folder_in(&root).unwrap(), dir);
+    assert_eq!(std::fs::metadata(&weights).unwrap().len(), size, "a damaged folder is rewritten");
+    let names: Vec<String> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(names.len(), 1, "only the model's folder: {names:?}");
+    std::fs::remove_dir_all(&root).unwrap();
 }

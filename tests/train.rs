@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::diffusion::pipeline::{denoise, encode_prompts, initial_latents, Pipeline};
-use engine::diffusion::{Sampler, SamplerKind};
+use engine::diffusion::pipeline::Pipeline;
 use engine::models::Model;
 use engine::rng::Rng;
+use engine::train::measure::{self, Probe};
 use engine::train::{TrainConfig, TrainOptions};
 use engine::Tensor;
 
@@ -18,48 +18,29 @@ fn temp(tag: &str) -> PathBuf {
     d
 }
 
+/// The embedded run's settings on the random tiny model (the tests need a fixed, data-free
+/// model; the embedded run's own default is the trained `builtin:emoji`), changed by `f`.
 fn config(out: &Path, f: impl FnOnce(&mut TrainOptions)) -> TrainConfig {
-    let mut o = TrainOptions { output_dir: Some(out.to_path_buf()), ..Default::default() };
+    let mut o = TrainOptions {
+        output_dir: Some(out.to_path_buf()),
+        pretrained_model: Some("builtin:tiny".into()),
+        learning_rate: Some(1e-3),
+        ..Default::default()
+    };
     f(&mut o);
     o.resolve().unwrap()
 }
 
-/// Latents of the instance prompt sampled with `pipe` (DDIM, fixed seeds).
+/// Latents of `prompt` sampled with `pipe` at 64 px (DDIM 20 steps, guidance 3, fixed seeds).
 fn sample_latents(pipe: &Pipeline, prompt: &str, n: usize) -> Vec<Vec<f32>> {
-    let _g = engine::no_grad();
-    let (cond, _) = encode_prompts(&pipe.clip, &pipe.tokenizer, &[prompt.to_string()]).unwrap();
-    let (uncond, _) = encode_prompts(&pipe.clip, &pipe.tokenizer, &[String::new()]).unwrap();
-    let sampler = Sampler::new(&pipe.schedule, SamplerKind::Ddim, 20, 0.0).unwrap();
-    (0..n)
-        .map(|i| {
-            let mut rng = Rng::new(1000 + i as u64);
-            let x0 = initial_latents(&mut rng, &[1, 4, 8, 8], 1.0).unwrap();
-            let x = denoise(&pipe.unet, &sampler, x0, &cond, Some(&uncond), 3.0, &mut rng, |_| Ok(())).unwrap();
-            x.to_vec().unwrap()
-        })
-        .collect()
-}
-
-/// The embedded instance photos' latents (center crops at 64 px, scaled as the U-Net sees
-/// them), from the frozen VAE.
-fn instance_latents(pipe: &Pipeline) -> Vec<Vec<f32>> {
-    let _g = engine::no_grad();
-    let mut crop = Rng::new(0);
-    engine::train::data::embedded_dog()
-        .unwrap()
-        .iter()
-        .map(|(_, img)| {
-            let px = engine::train::data::prepare(img, 64, true, &mut crop);
-            let d = pipe.vae.encode(&Tensor::from_slice(&px, &[1, 3, 64, 64]).unwrap()).unwrap();
-            d.mean.to_vec().unwrap().iter().map(|v| v * 0.18215).collect()
-        })
-        .collect()
+    measure::sample_latents(pipe, prompt, 64, &Probe { samples: n, ..Default::default() }).unwrap()
 }
 
 /// The instance latents and how far `model`'s samples of `prompt` are from them, before training.
 fn subject_distance(model: &Model, prompt: &str) -> (Vec<Vec<f32>>, f64) {
     let before = Pipeline::load(model).unwrap();
-    let targets = instance_latents(&before);
+    let dog = engine::train::data::embedded_dog().unwrap();
+    let targets = measure::image_latents(&before, &dog, 64).unwrap();
     let d = distance(&sample_latents(&before, prompt, 4), &targets);
     (targets, d)
 }
@@ -77,18 +58,87 @@ fn run_until_the_loss_falls(cfg: &TrainConfig, steps: usize, window: usize, fact
     last
 }
 
-/// Mean over samples of the squared distance to the nearest instance latent.
-fn distance(samples: &[Vec<f32>], targets: &[Vec<f32>]) -> f64 {
-    samples
-        .iter()
-        .map(|s| {
-            targets
-                .iter()
-                .map(|t| s.iter().zip(t).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / s.len() as f64)
-                .fold(f64::MAX, f64::min)
-        })
-        .sum::<f64>()
-        / samples.len() as f64
+use measure::nearest_distance as distance;
+
+/// Steps of the two runs below. The embedded run's own 300 (the README's table) when
+/// `ENGINE_EMOJI_STEPS` says so; fewer by default, which keeps the test's share of CI small
+/// and already shows both directions.
+fn emoji_steps() -> usize {
+    std::env::var("ENGINE_EMOJI_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(150)
+}
+
+/// What the DreamBooth paper claims, on the trained `builtin:emoji` with the embedded run's
+/// settings (dog photos, class "an emoji of a dog"): samples of `an emoji of a [V] dog` move
+/// toward the photos with and without prior preservation, and with it the class prompt's samples
+/// move less from the base model's than without it (issue 16; measured in pixels after an 8x8
+/// blur, `engine::train::measure`). `--nocapture` prints the README's table row by row.
+///
+/// Ignored until the shipped model shows both: with the 4000-step emoji model, at 150 steps
+/// `[V] dog` samples moved away from the photos (0.068 -> 0.082 with prior preservation) and
+/// the class drifted more with prior preservation than without (0.061 against 0.056); see the
+/// README's table for 300 steps and issue 16's note.
+#[test]
+#[ignore = "issue 16: the shipped emoji model does not show both directions yet (README, 'What the run shows')"]
+fn dreambooth_on_the_emoji_model_binds_the_subject_and_prior_preservation_keeps_the_class() {
+    let steps = emoji_steps();
+    let base_model = Model::open(Path::new("builtin:emoji")).unwrap();
+    let probe = Probe { samples: 8, guidance: 7.5, ..Default::default() };
+    let dog = engine::train::data::embedded_dog().unwrap();
+    let mut rows = Vec::new();
+    for pp in [true, false] {
+        let out = temp(if pp { "emoji-pp" } else { "emoji-no-pp" });
+        let cfg = TrainOptions {
+            output_dir: Some(out.clone()),
+            with_prior_preservation: Some(pp),
+            max_train_steps: Some(steps),
+            num_validation_images: Some(0),
+            checkpointing_steps: Some(100_000),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(cfg.pretrained_model, Path::new("builtin:emoji"), "the embedded run's model");
+        let summary = engine::train::run(&cfg, false).unwrap();
+        assert!(summary.finished);
+        let instance = engine::train::instance_prompt(&cfg, &summary.identifier);
+        let (base, trained) =
+            (Pipeline::load(&base_model).unwrap(), Pipeline::load(&Model::open(&out).unwrap()).unwrap());
+        let m = measure::measure(&base, &trained, &dog, &instance, &cfg.class_prompt, 64, &probe).unwrap();
+        rows.push((pp, m));
+        drop((base, trained));
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    eprintln!(
+        "{steps} steps; distances: mean squared difference of blurred pixels ({} samples, DDIM {}, guidance {})",
+        probe.samples, probe.steps, probe.guidance
+    );
+    eprintln!("| prior preservation | `[V] dog` to the photos, before | after | `dog` moved from the base model's | `dog` to the photos, before | after |");
+    for (pp, m) in &rows {
+        eprintln!(
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            if *pp { "on" } else { "off" },
+            m.subject_before,
+            m.subject_after,
+            m.class_drift,
+            m.class_to_subject_before,
+            m.class_to_subject_after
+        );
+    }
+    let (with, without) = (rows[0].1, rows[1].1);
+    for (name, m) in [("with", with), ("without", without)] {
+        assert!(
+            m.subject_after < m.subject_before,
+            "{name} prior preservation, `[V] dog` samples did not move toward the photos: {} -> {}",
+            m.subject_before,
+            m.subject_after
+        );
+    }
+    assert!(
+        with.class_drift < 0.9 * without.class_drift,
+        "prior preservation did not keep the class: `dog` samples moved {} with it, {} without",
+        with.class_drift,
+        without.class_drift
+    );
 }
 
 #[test]
@@ -406,7 +456,12 @@ fn resumes_bit_identical(tag: &str, opts: &dyn Fn(&mut TrainOptions)) {
 fn bad_training_input_gives_clear_errors_and_bad_files_are_skipped() {
     let out = temp("bad");
     let err = |f: &dyn Fn(&mut TrainOptions)| -> String {
-        let mut o = TrainOptions { output_dir: Some(out.clone()), max_train_steps: Some(1), ..Default::default() };
+        let mut o = TrainOptions {
+            output_dir: Some(out.clone()),
+            pretrained_model: Some("builtin:tiny".into()),
+            max_train_steps: Some(1),
+            ..Default::default()
+        };
         f(&mut o);
         match o.resolve().and_then(|c| engine::train::run(&c, false)) {
             Ok(_) => panic!("expected an error"),

@@ -64,9 +64,14 @@ fn complete(dir: &Path) -> bool {
     FILES.iter().all(|(name, bytes)| std::fs::metadata(dir.join(name)).is_ok_and(|m| m.len() == bytes.len() as u64))
 }
 
-/// The model's folder, written on first use.
+/// The model's folder in the cache, written on first use.
 pub fn folder() -> Result<PathBuf> {
-    let (root, hash) = (cache_root(), content_hash());
+    folder_in(&cache_root())
+}
+
+/// The model's folder under `root` (`emoji-<hash>`), written if it is missing or damaged.
+pub fn folder_in(root: &Path) -> Result<PathBuf> {
+    let (root, hash) = (root.to_path_buf(), content_hash());
     let dir = root.join(format!("emoji-{hash:016x}"));
     if complete(&dir) {
         return Ok(dir);

@@ -7,6 +7,7 @@ pub mod args;
 pub mod checkpoint;
 pub mod data;
 pub mod export;
+pub mod measure;
 pub mod plot;
 
 use std::io::Write;
@@ -97,7 +98,7 @@ fn choose_identifier(cfg: &TrainConfig, tok: &ClipTokenizer) -> Result<String> {
         return Ok(id);
     }
     let rare = rare_tokens(tok, &cfg.instance_prompt)?;
-    let uses_v = cfg.validation_prompt.as_deref().is_some_and(|p| p.contains("[V]"));
+    let uses_v = cfg.validation_prompts().iter().any(|p| p.contains("[V]"));
     if let Some((word, id)) = rare.first() {
         eprintln!(
             "the instance prompt has no [V] and is used as written: \"{}\"; its rare token is `{word}` (id {id}){}",
@@ -245,11 +246,13 @@ fn sample_images(
     Ok(())
 }
 
-/// Samples `n` validation images with the current weights.
+/// Samples `--num-validation-images` images of each validation prompt with the current
+/// weights: `validation/step-SSSSSS-I.png`, or `step-SSSSSS-P-I.png` for prompt P of several.
+/// Every prompt gets the same seeds, so that a row of the grid compares like with like.
 #[allow(clippy::too_many_arguments)]
 fn validate(
     cfg: &TrainConfig,
-    prompt: &str,
+    prompts: &[String],
     unet: &UNet2DConditionModel,
     clip: &ClipTextModel,
     tok: &ClipTokenizer,
@@ -260,10 +263,18 @@ fn validate(
     let dir = cfg.output_dir.join("validation");
     writable_dir(&dir)?;
     let seeds: Vec<u64> = (0..cfg.num_validation_images as u64).map(|i| cfg.seed ^ SALT_VALID ^ i).collect();
-    sample_images(cfg, prompt, (unet, clip, tok, vae, schedule), &seeds, |i, (h, w, px)| {
-        let text = [("prompt", prompt.to_string()), ("step", step.to_string())];
-        save_png(&dir.join(format!("step-{step:06}-{i}.png")), w, h, &px, &text)
-    })
+    for (p, prompt) in prompts.iter().enumerate() {
+        sample_images(cfg, prompt, (unet, clip, tok, vae, schedule), &seeds, |i, (h, w, px)| {
+            let text = [("prompt", prompt.to_string()), ("step", step.to_string())];
+            let name = if prompts.len() == 1 {
+                format!("step-{step:06}-{i}.png")
+            } else {
+                format!("step-{step:06}-{p}-{i}.png")
+            };
+            save_png(&dir.join(name), w, h, &px, &text)
+        })?;
+    }
+    Ok(())
 }
 
 /// Builds the batch's latents on the host: z = (mean + std · n) · scaling_factor.
@@ -632,9 +643,12 @@ fn train_loop(
     let Caches { inst, class, ids_inst, ids_class, cached_text } = caches;
     // The validation samples, with the frozen networks loaded for them and released after.
     let validate_at = |s: usize| -> Result<()> {
-        let Some(vp) = &cfg.validation_prompt else { return Ok(()) };
+        let prompts: Vec<String> = cfg.validation_prompts().iter().map(|p| replace_identifier(p, identifier)).collect();
+        if prompts.is_empty() {
+            return Ok(());
+        }
         let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
-        validate(cfg, &replace_identifier(vp, identifier), unet, &clip.0, tok, &vae.0, schedule, s)?;
+        validate(cfg, &prompts, unet, &clip.0, tok, &vae.0, schedule, s)?;
         drop((clip, vae));
         nets.release_frozen();
         Ok(())
@@ -664,7 +678,7 @@ fn train_loop(
     };
     // Samples of the untouched model, the first row of the validation grid (their randomness is
     // a stream of its own, so training is the same with or without them).
-    if let (0, Some(_)) = (start, &cfg.validation_prompt) {
+    if start == 0 && !cfg.validation_prompts().is_empty() {
         if cfg.num_validation_images > 0 && end > 0 {
             bar.suspend(|| validate_at(0))?;
         }
@@ -840,7 +854,8 @@ fn train_loop(
         bar.set_position((step + 1) as u64);
 
         let s = step + 1;
-        if cfg.validation_prompt.is_some() && (s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps) {
+        if !cfg.validation_prompts().is_empty() && (s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps)
+        {
             bar.suspend(|| validate_at(s))?;
         }
         let stopping = s == end && s < cfg.max_train_steps;
@@ -1134,12 +1149,12 @@ fn report_outputs(cfg: &TrainConfig, steps_run: usize, secs: f64, identifier: &s
     }
     eprintln!("  loss curve:               {}", o("loss.png"));
     eprintln!("  per-step log:             {}", o("logs.jsonl"));
-    if cfg.validation_prompt.is_some() && cfg.num_validation_images > 0 {
+    if !cfg.validation_prompts().is_empty() && cfg.num_validation_images > 0 {
         eprintln!("  validation samples:       {} and {}", o("validation/"), o("validation_grid.png"));
     }
-    let prompt = match &cfg.validation_prompt {
-        Some(p) if !p.is_empty() => replace_identifier(p, identifier),
-        _ => replace_identifier(&cfg.instance_prompt, identifier),
+    let prompt = match cfg.validation_prompts().last() {
+        Some(p) => replace_identifier(p, identifier),
+        None => replace_identifier(&cfg.instance_prompt, identifier),
     };
     eprintln!("sample from it:");
     let (model, lora) = match lora_files.first() {
