@@ -181,6 +181,8 @@ def main():
     pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
+    # With --vae-dir nothing has been written beside --out yet: make its folder.
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     preview(pipe, os.path.join(args.out + "-preview.png"), log)
     pipe.to(torch.float16)
     if os.path.exists(args.out):
