@@ -125,7 +125,15 @@ impl LoraMerges {
 }
 
 pub fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    fnv1a_extend(FNV1A_OFFSET, s.as_bytes())
+}
+
+/// FNV-1a's starting state.
+pub const FNV1A_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a continued from the state `h` over `bytes` (a hash of several pieces).
+pub fn fnv1a_extend(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 /// torch's default initialisation, by kind of tensor: norm weights 1, biases 0, other weights

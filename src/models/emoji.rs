@@ -36,26 +36,23 @@ const FILES: &[(&str, &[u8])] = &[
     ("tokenizer/merges.txt", include_bytes!("../../assets/tokenizer/merges.txt")),
 ];
 
-/// FNV-1a over every file's name and bytes: a new model gets a new folder.
+/// FNV-1a over every file's name and bytes: a new model gets a new folder. Computed once per
+/// process (12 MB).
 fn content_hash() -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for (name, bytes) in FILES {
-        for &b in name.as_bytes().iter().chain(&[0u8]).chain(bytes.iter()) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    }
-    h
+    static HASH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HASH.get_or_init(|| {
+        use crate::nn::{fnv1a_extend, FNV1A_OFFSET};
+        FILES.iter().fold(FNV1A_OFFSET, |h, (name, bytes)| {
+            fnv1a_extend(fnv1a_extend(fnv1a_extend(h, name.as_bytes()), &[0]), bytes)
+        })
+    })
 }
 
-/// Where the folder goes: `$ENGINE_CACHE_DIR/models`, else the per-user cache, else the
-/// system's temporary folder.
-fn cache_root() -> PathBuf {
-    std::env::var_os("ENGINE_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(crate::fsutil::user_cache_dir)
-        .unwrap_or_else(|| std::env::temp_dir().join("engine"))
-        .join("models")
+/// Where the folder goes: `models/` in the cache folder the pipeline cache uses (the options'
+/// `ENGINE_CACHE_DIR`, else the per-user cache), else in the system's temporary folder.
+fn cache_root() -> Result<PathBuf> {
+    let dir = crate::gpu::options()?.cache_dir.clone().or_else(crate::fsutil::user_cache_dir);
+    Ok(dir.unwrap_or_else(|| std::env::temp_dir().join("engine")).join("models"))
 }
 
 /// True when `dir` holds every file at its size (a folder renamed into place is complete; this
@@ -66,7 +63,7 @@ fn complete(dir: &Path) -> bool {
 
 /// The model's folder in the cache, written on first use.
 pub fn folder() -> Result<PathBuf> {
-    folder_in(&cache_root())
+    folder_in(&cache_root()?)
 }
 
 /// The model's folder under `root` (`emoji-<hash>`), written if it is missing or damaged.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use image::DynamicImage;
 
-use crate::diffusion::pipeline::{decode_images, denoise, encode_prompts, initial_latents, Pipeline};
+use crate::diffusion::pipeline::{denoise, initial_latents, text_to_image, Conditioning, Pipeline};
 use crate::diffusion::{Sampler, SamplerKind};
 use crate::error::Result;
 use crate::rng::Rng;
@@ -35,21 +35,29 @@ impl Default for Probe {
     }
 }
 
+/// The sampler, conditioning, latent shape and initial noise scale of `probe` at `res` pixels.
+fn probe_setup(
+    pipe: &Pipeline,
+    prompt: &str,
+    res: usize,
+    probe: &Probe,
+) -> Result<(Sampler, Conditioning, [usize; 4], f32)> {
+    let sampler = Sampler::new(&pipe.schedule, SamplerKind::Ddim, probe.steps, 0.0)?;
+    let c = Conditioning::new(&pipe.clip, &pipe.tokenizer, prompt, "", probe.guidance)?;
+    let sigma = sampler.init_noise_sigma(&pipe.schedule.config.timestep_spacing);
+    let lat = res / pipe.vae_scale();
+    Ok((sampler, c, [1, pipe.unet.config.in_channels, lat, lat], sigma))
+}
+
 /// Final latents of `prompt` sampled with `pipe` at `res` pixels, one per seed.
 pub fn sample_latents(pipe: &Pipeline, prompt: &str, res: usize, probe: &Probe) -> Result<Vec<Vec<f32>>> {
     let _g = crate::autograd::no_grad();
-    let (cond, _) = encode_prompts(&pipe.clip, &pipe.tokenizer, &[prompt.to_string()])?;
-    let (uncond, _) = encode_prompts(&pipe.clip, &pipe.tokenizer, &[String::new()])?;
-    let sampler = Sampler::new(&pipe.schedule, SamplerKind::Ddim, probe.steps, 0.0)?;
-    let sigma = sampler.init_noise_sigma(&pipe.schedule.config.timestep_spacing);
-    let lat = res / pipe.vae_scale();
-    let shape = [1, pipe.unet.config.in_channels, lat, lat];
+    let (sampler, c, shape, sigma) = probe_setup(pipe, prompt, res, probe)?;
     (0..probe.samples)
         .map(|i| {
             let mut rng = Rng::new(probe.seed + i as u64);
             let x0 = initial_latents(&mut rng, &shape, sigma)?;
-            let x = denoise(&pipe.unet, &sampler, x0, &cond, Some(&uncond), probe.guidance, &mut rng, |_| Ok(()))?;
-            x.to_vec()
+            denoise(&pipe.unet, &sampler, x0, &c.cond, c.uncond.as_ref(), c.guidance, &mut rng, |_| Ok(()))?.to_vec()
         })
         .collect()
 }
@@ -71,14 +79,15 @@ fn blur(h: usize, w: usize, rgb: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Samples of `prompt` (as [`sample_latents`]) decoded by `pipe`'s VAE and blurred.
+/// Samples of `prompt` (the same seeds as [`sample_latents`]) through the loop `engine sample`
+/// uses, the frozen VAE's pixels blurred.
 pub fn sample_features(pipe: &Pipeline, prompt: &str, res: usize, probe: &Probe) -> Result<Vec<Vec<f32>>> {
     let _g = crate::autograd::no_grad();
-    let (c, lat) = (pipe.unet.config.in_channels, res / pipe.vae_scale());
-    sample_latents(pipe, prompt, res, probe)?
-        .iter()
-        .map(|z| {
-            let (h, w, px) = decode_images(&pipe.vae, &Tensor::from_slice(z, &[1, c, lat, lat])?)?.remove(0);
+    let (sampler, c, shape, sigma) = probe_setup(pipe, prompt, res, probe)?;
+    (0..probe.samples)
+        .map(|i| {
+            let mut rng = Rng::new(probe.seed + i as u64);
+            let (h, w, px) = text_to_image(&pipe.unet, &pipe.vae, &sampler, &c, &shape, sigma, &mut rng, |_| Ok(()))?;
             Ok(blur(h, w, &px.iter().map(|&v| v as f32 / 255.0).collect::<Vec<_>>()))
         })
         .collect()

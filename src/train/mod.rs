@@ -642,13 +642,14 @@ fn train_loop(
     let Nets { schedule, unet, .. } = nets;
     let Caches { inst, class, ids_inst, ids_class, cached_text } = caches;
     // The validation samples, with the frozen networks loaded for them and released after.
+    let validation_prompts: Vec<String> =
+        cfg.validation_prompts().iter().map(|p| replace_identifier(p, identifier)).collect();
     let validate_at = |s: usize| -> Result<()> {
-        let prompts: Vec<String> = cfg.validation_prompts().iter().map(|p| replace_identifier(p, identifier)).collect();
-        if prompts.is_empty() {
+        if validation_prompts.is_empty() {
             return Ok(());
         }
         let (clip, vae) = (nets.clip.get()?, nets.vae.get()?);
-        validate(cfg, &prompts, unet, &clip.0, tok, &vae.0, schedule, s)?;
+        validate(cfg, &validation_prompts, unet, &clip.0, tok, &vae.0, schedule, s)?;
         drop((clip, vae));
         nets.release_frozen();
         Ok(())
@@ -678,7 +679,7 @@ fn train_loop(
     };
     // Samples of the untouched model, the first row of the validation grid (their randomness is
     // a stream of its own, so training is the same with or without them).
-    if start == 0 && !cfg.validation_prompts().is_empty() {
+    if start == 0 && !validation_prompts.is_empty() {
         if cfg.num_validation_images > 0 && end > 0 {
             bar.suspend(|| validate_at(0))?;
         }
@@ -854,8 +855,7 @@ fn train_loop(
         bar.set_position((step + 1) as u64);
 
         let s = step + 1;
-        if !cfg.validation_prompts().is_empty() && (s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps)
-        {
+        if !validation_prompts.is_empty() && (s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps) {
             bar.suspend(|| validate_at(s))?;
         }
         let stopping = s == end && s < cfg.max_train_steps;
