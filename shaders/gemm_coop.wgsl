@@ -1,11 +1,12 @@
-enable f16;
-enable wgpu_cooperative_matrix;
-
-// Cooperative-matrix GEMM (issue 17): the product of `gemm.wgsl` (same Params, bindings,
-// transposes, half B, bias, alpha and beta) on the adapter's matrix units, through wgpu's
-// experimental cooperative matrices (VK_KHR_cooperative_matrix on Vulkan, simdgroup matrices on
-// Metal). Used only where the adapter reports the matrix shape the module is written for and a
+// Cooperative-matrix GEMM (issue 17): the product of `gemm.wgsl` on the adapter's matrix
+// units, through wgpu's experimental cooperative matrices (VK_KHR_cooperative_matrix on Vulkan,
+// simdgroup matrices on Metal). Used only where the adapter reports the matrix shape the module is written for and a
 // self-test against the plain kernel passed (`ops::gemm::coop`).
+//
+// A module is `enable f16; enable wgpu_cooperative_matrix;`, then the hand-written part of
+// `gemm.wgsl` (Params, bindings, `load_a`, `load_b`, `store`: one definition of the product's
+// indexing, transposes, half B, bias, alpha and beta for both; its 4x4 entry goes unused, as in
+// the subgroup module), then this file, then the shape's aliases (`ops::gemm::coop_aliases`).
 //
 // Shapes: S x S x S matrices (S = 16 or 8, and the element types AB of A/B and CR of C, come
 // from the aliases Rust appends per module: `CoopA`, `CoopB`, `CoopC`, `AB`, `CR`, `S`).
@@ -16,24 +17,11 @@ enable wgpu_cooperative_matrix;
 //      workgroup memory as AB (f32 or half storage read, transposes resolved here; elements
 //      outside M, N or K are zeros, so edge tiles need no clamp in the product);
 //   2. each subgroup loads its A block and the four B blocks and multiply-adds them.
-// Then the accumulators go through workgroup memory (`tile_c`) to a guarded epilogue that
-// applies alpha, the bias and beta exactly as `gemm.wgsl`'s `store` does.
+// Then the accumulators go through workgroup memory (`tile_c`) to a guarded epilogue:
+// `gemm.wgsl`'s `store` (alpha, the bias, beta).
 // Rounding: with AB = f16 both operands are rounded to f16 as they are staged, products and
 // sums are CR (f32): torch.autocast's fp16 matmul. The launcher uses the f16 modules only for
 // products whose A is already half (autocast inputs), so only B (an f32 master weight) rounds.
-
-struct Params {
-    m: u32, n: u32, k: u32, beta: f32,
-    a_batch: u32, b_batch: u32, c_batch: u32, _pad1: u32,
-    a_shift: u32, b_shift: u32, c_shift: u32, bias_shift: u32,
-    lda: u32, ldb: u32, ldc: u32, alpha: f32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<u32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 const TM: u32 = 4u * S;
 const TN: u32 = 4u * S;
@@ -42,33 +30,20 @@ var<workgroup> tile_a: array<AB, 4u * S * S>;    // [TM, S] row-major
 var<workgroup> tile_b: array<AB, 4u * S * S>;    // [S, TN] row-major
 var<workgroup> tile_c: array<CR, 16u * S * S>;   // [TM, TN] row-major
 
-fn elem_b(i: u32) -> f32 {
-    if (B_DTYPE == 0u) {
-        return bitcast<f32>(b[i]);
-    }
-    return half_at(b[i >> 1u], i, B_DTYPE);
-}
-
 // op(A)[row, kk], or 0 outside the matrix.
-fn load_a(base: u32, row: u32, kk: u32) -> f32 {
+fn load_a_or_zero(base: u32, row: u32, kk: u32) -> f32 {
     if (row >= p.m || kk >= p.k) {
         return 0.0;
     }
-    if (TRANS_A) {
-        return a[base + kk * p.lda + row];
-    }
-    return a[base + row * p.lda + kk];
+    return load_a(base, row, kk);
 }
 
 // op(B)[kk, col], or 0 outside the matrix.
-fn load_b(base: u32, kk: u32, col: u32) -> f32 {
+fn load_b_or_zero(base: u32, kk: u32, col: u32) -> f32 {
     if (kk >= p.k || col >= p.n) {
         return 0.0;
     }
-    if (TRANS_B) {
-        return elem_b(base + col * p.ldb + kk);
-    }
-    return elem_b(base + kk * p.ldb + col);
+    return load_b(base, kk, col);
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -100,12 +75,12 @@ fn gemm_coop(
         for (var i = li; i < TM * S; i += WG) {
             let r = i / S;
             let kk = i % S;
-            tile_a[i] = AB(load_a(a_base, row0 + r, k0 + kk));
+            tile_a[i] = AB(load_a_or_zero(a_base, row0 + r, k0 + kk));
         }
         for (var i = li; i < S * TN; i += WG) {
             let kk = i / TN;
             let col = i % TN;
-            tile_b[i] = AB(load_b(b_base, k0 + kk, col0 + col));
+            tile_b[i] = AB(load_b_or_zero(b_base, k0 + kk, col0 + col));
         }
         workgroupBarrier();
         let am = coopLoadT<CoopA>(&tile_a[strip * S], S);
@@ -125,15 +100,7 @@ fn gemm_coop(
         let r = row0 + i / TN;
         let col = col0 + i % TN;
         if (r < p.m && col < p.n) {
-            var v = p.alpha * f32(tile_c[i]);
-            if (HAS_BIAS) {
-                v += bias[p.bias_shift + col];
-            }
-            let ci = c_base + r * p.ldc + col;
-            if (p.beta != 0.0) {
-                v += p.beta * c[ci];
-            }
-            c[ci] = v;
+            store(c_base, r, col, f32(tile_c[i]));
         }
     }
 }

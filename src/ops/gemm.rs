@@ -96,17 +96,22 @@ pub static SUBGROUP_SHADER: Shader = Shader {
 };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
-/// The cooperative-matrix GEMM (`gemm_coop.wgsl`), one module per matrix shape of
-/// [`CoopShape::PREFERENCE`] (the shape's types and sizes are WGSL aliases written after the
-/// file). Only adapters opened with cooperative matrices compile them; the offline test
-/// translates them to SPIR-V and MSL (HLSL and GLSL have no cooperative matrices in naga).
+/// The cooperative-matrix GEMM (`gemm_coop.wgsl` after `gemm.wgsl`'s hand-written part), one
+/// module per matrix shape of [`CoopShape::PREFERENCE`] (the shape's types and sizes are WGSL
+/// aliases written after the file). Only adapters opened with cooperative matrices compile
+/// them; the offline test translates them to SPIR-V and MSL (HLSL and GLSL have no cooperative
+/// matrices in naga).
 macro_rules! coop_shader {
-    ($name:ident, $label:literal, $size:literal, $ab:literal) => {
+    ($name:ident, $label:literal, $shape:expr) => {
         pub static $name: Shader = Shader {
             name: $label,
             file: "gemm_coop",
-            source: include_str!("../../shaders/gemm_coop.wgsl"),
-            generated: Some(|| coop_aliases($size, $ab)),
+            source: concat!(
+                "enable f16;\nenable wgpu_cooperative_matrix;\n",
+                include_str!("../../shaders/gemm.wgsl"),
+                include_str!("../../shaders/gemm_coop.wgsl")
+            ),
+            generated: Some(|| coop_aliases($shape)),
             full: OnceLock::new(),
             variants: &[
                 &[
@@ -135,12 +140,23 @@ macro_rules! coop_shader {
         };
     };
 }
-coop_shader!(COOP16_F16_SHADER, "gemm_coop16_f16", 16, "f16");
-coop_shader!(COOP8_F32_SHADER, "gemm_coop8_f32", 8, "f32");
-coop_shader!(COOP8_F16_SHADER, "gemm_coop8_f16", 8, "f16");
+const COOP16_F16: CoopShape = CoopShape { size: 16, half: true };
+const COOP8_F32: CoopShape = CoopShape { size: 8, half: false };
+const COOP8_F16: CoopShape = CoopShape { size: 8, half: true };
+coop_shader!(COOP16_F16_SHADER, "gemm_coop16_f16", COOP16_F16);
+coop_shader!(COOP8_F32_SHADER, "gemm_coop8_f32", COOP8_F32);
+coop_shader!(COOP8_F16_SHADER, "gemm_coop8_f16", COOP8_F16);
+
+/// Each matrix shape's kernel, in [`CoopShape::PREFERENCE`]'s order (a test checks).
+static COOP_KERNELS: [(CoopShape, Kernel); 3] = [
+    (COOP16_F16, Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS }),
+    (COOP8_F32, Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop", bindings: BINDINGS }),
+    (COOP8_F16, Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS }),
+];
 
 /// The aliases that make `gemm_coop.wgsl` one shape's module.
-fn coop_aliases(size: u32, ab: &str) -> String {
+fn coop_aliases(shape: CoopShape) -> String {
+    let (size, ab) = (shape.size, if shape.half { "f16" } else { "f32" });
     format!(
         "{half}\n// ---- the matrix shape, written by ops::gemm::coop_aliases ----\nconst S: u32 = {size}u;\n\
          alias AB = {ab};\nalias CR = f32;\nalias CoopA = coop_mat{size}x{size}<{ab}, A>;\n\
@@ -148,12 +164,6 @@ fn coop_aliases(size: u32, ab: &str) -> String {
         half = crate::gpu::HALF_WGSL
     )
 }
-
-static COOP_KERNELS: [Kernel; 3] = [
-    Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
-    Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop", bindings: BINDINGS },
-    Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
-];
 
 /// The cooperative-matrix GEMM of this adapter, if it runs here: the adapter's shape
 /// ([`crate::gpu::Caps::coop`]; the device was opened with the feature), a workgroup of four
@@ -200,16 +210,16 @@ fn dispatch_coop(
     batches: usize,
     b_dtype: DType,
 ) -> Result<()> {
-    let kernel = &COOP_KERNELS[CoopShape::PREFERENCE.iter().position(|s| *s == shape).expect("a preferred shape")];
+    let (_, kernel) = COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
     let tile = 4 * shape.size;
     let spec = spec.u32("B_DTYPE", b_dtype.code()).u32("WG", wg);
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
 }
 
 /// The coop kernel beside the plain 4x4 kernel on small products with partial tiles, both
-/// transposes, a bias and beta, and B in every storage dtype; the values are multiples of 1/64
-/// below 2, exact in f16, so that every product and sum is exact in f32 and the two must agree
-/// to the bit whatever order each sums in.
+/// transposes, alpha, a bias, and B in every storage dtype, both through [`gemm_on`]; the values
+/// are multiples of 1/64 below 2, exact in f16, so that every product and sum is exact in f32
+/// and the two must agree to the bit whatever order each sums in.
 fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
     let (m, n, k) = (4 * shape.size as usize + 3, 4 * shape.size as usize + 5, 2 * shape.size as usize + 7);
     let vals =
@@ -223,35 +233,9 @@ fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
             let _f = variant::force(Family::Gemm, "4x4");
             gemm_raw(&a, &b, Some(&bias), ta, tb, 0.5)?.to_vec()?
         };
-        let run_coop = || -> Result<Vec<f32>> {
-            let ctx = Tensor::ctx()?;
-            let c = Tensor::empty(&[1, m, n])?;
-            let (bias_view, bias_shift) = whole(ctx, "gemm bias", &bias)?;
-            let (aw, bw, cw) = (win(ctx, &a, 0, m * k)?, win_any(ctx, &b, 0, k * n)?, win(ctx, &c, 0, m * n)?);
-            let p = Params {
-                m: u(m),
-                n: u(n),
-                k: u(k),
-                beta: 0.0,
-                a_batch: u(m * k),
-                b_batch: u(k * n),
-                c_batch: u(m * n),
-                _pad1: 0,
-                a_shift: aw.1,
-                b_shift: bw.1,
-                c_shift: cw.1,
-                bias_shift,
-                lda: u(if ta { m } else { k }),
-                ldb: u(if tb { k } else { n }),
-                ldc: u(n),
-                alpha: 0.5,
-            };
-            let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", true);
-            dispatch_coop(shape, wg, spec, p, [aw.0, bw.0, bias_view, cw.0], 1, b_dtype)?;
-            c.to_vec()
-        };
+        let coop = gemm_on(&a, &b, Some(&bias), ta, tb, 0.5, Route::Coop(shape, wg)).and_then(|c| c.to_vec());
         // A module the driver refuses is a reason to fall back, not to fail every product.
-        let why = match run_coop() {
+        let why = match coop {
             Ok(c) if c == plain => continue,
             Ok(_) => "its results disagree with the plain GEMM".to_string(),
             Err(e) => format!("it failed: {e}"),
@@ -530,6 +514,16 @@ crate::uniforms! {
     }
 }
 
+/// Which kernels a product runs on.
+#[derive(Clone, Copy)]
+enum Route {
+    /// The adapter's cooperative matrices where [`coop_for`] allows, else the tuned plain kernel.
+    Auto,
+    /// This cooperative-matrix shape with this workgroup size (the self-test, before [`coop`]
+    /// has decided).
+    Coop(CoopShape, u32),
+}
+
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
 /// batch; `b` in any storage dtype (half weights), `a` too (widened to f32 first), bias f32.
 /// No autograd.
@@ -540,6 +534,18 @@ pub(crate) fn gemm_raw(
     ta: bool,
     tb: bool,
     alpha: f32,
+) -> Result<Tensor> {
+    gemm_on(a, b, bias, ta, tb, alpha, Route::Auto)
+}
+
+fn gemm_on(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    ta: bool,
+    tb: bool,
+    alpha: f32,
+    route: Route,
 ) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
     // A is read as f32 (a half A, an autocast input kept for backward, is widened for this
@@ -608,7 +614,10 @@ pub(crate) fn gemm_raw(
         alpha,
     };
     let b_dtype = b.dtype();
-    let coop = coop_for(a_dtype)?;
+    let coop = match route {
+        Route::Auto => coop_for(a_dtype)?,
+        Route::Coop(shape, wg) => Some((shape, wg)),
+    };
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
@@ -866,4 +875,22 @@ fn launch(
 fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize, b_dtype: DType) -> Result<()> {
     let spec = spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1).u32("B_DTYPE", b_dtype.code());
     Tensor::ctx()?.dispatch(pick.kernel, &spec, &p, &views, pick.groups(p.m, p.n, u(batches)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel table and the adapter's choice (`CoopShape::choose`) name the same shapes in
+    /// the same order, and each module is written for its own shape.
+    #[test]
+    fn coop_table_matches_the_preferred_shapes() {
+        let shapes: Vec<CoopShape> = COOP_KERNELS.iter().map(|(s, _)| *s).collect();
+        assert_eq!(shapes, CoopShape::PREFERENCE);
+        for (shape, kernel) in &COOP_KERNELS {
+            let ab = if shape.half { "f16" } else { "f32" };
+            let want = format!("alias CoopA = coop_mat{0}x{0}<{ab}, A>;", shape.size);
+            assert!(kernel.shader.source().contains(&want), "{} lacks {want}", kernel.shader.name);
+        }
+    }
 }
