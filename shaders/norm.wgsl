@@ -6,6 +6,8 @@
 //     group norm [N, C, HW], G:      rows = N*G, n = (C/G)*HW, groups = G, hw = HW
 //   forward:  mean, rstd = 1/sqrt(var + eps) per row (saved for backward);
 //             y = (x - mean) * rstd * gamma[a] + beta[a]
+//             (group norm with hw >= 256: y = x * scale + shift, scale = rstd * gamma[a],
+//             shift = beta[a] - mean * scale, per channel, as torch computes it)
 //   backward_input:  xhat = (x - mean) * rstd, g = dy * gamma[a],
 //                    dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
 //   backward_params: dgamma[a] = sum dy * xhat, dbeta[a] = sum dy over every element with index a
@@ -65,9 +67,24 @@ fn norm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
     let rstd = inverseSqrt(reduce_sum(lid, v) / f32(p.n) + p.eps);
     if (valid) {
         let yb = p.y_shift + row * p.n;
-        for (var i = lid; i < p.n; i += 256u) {
-            let a = affine_index(row, i);
-            f_y[yb + i] = (f_x[xb + i] - mean) * rstd * f_gamma[p.g_shift + a] + f_beta[p.b_shift + a];
+        if (p.hw >= 256u) {
+            // Group norm over planes of at least a workgroup: a channel at a time, its gamma
+            // and beta folded into one scale and shift (torch's own form, `x * scale + shift`),
+            // so each element is one load and one store, with no division for its channel.
+            let a0 = affine_index(row, 0u);
+            for (var ch = 0u; ch < p.n / p.hw; ch++) {
+                let scale = rstd * f_gamma[p.g_shift + a0 + ch];
+                let shift = f_beta[p.b_shift + a0 + ch] - mean * scale;
+                let cb = ch * p.hw;
+                for (var s = lid; s < p.hw; s += 256u) {
+                    f_y[yb + cb + s] = fma(f_x[xb + cb + s], scale, shift);
+                }
+            }
+        } else {
+            for (var i = lid; i < p.n; i += 256u) {
+                let a = affine_index(row, i);
+                f_y[yb + i] = (f_x[xb + i] - mean) * rstd * f_gamma[p.g_shift + a] + f_beta[p.b_shift + a];
+            }
         }
         if (lid == 0u) {
             f_mean[p.stat_shift + row] = mean;
@@ -97,9 +114,25 @@ fn norm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
         mean = bi_mean[p.stat_shift + row];
         rstd = bi_rstd[p.stat_shift + row];
     }
+    // As in forward: planes of at least a workgroup go a channel at a time (gamma loaded once
+    // per channel, no division per element). Where the plane is a multiple of 256 each
+    // invocation sums the same elements in the same order as the flat loop: the same bits.
+    let by_channel = p.hw >= 256u;
+    let a0 = affine_index(row, 0u);
     var sg = 0.0;
     var sgx = 0.0;
-    if (valid) {
+    if (valid && by_channel) {
+        for (var ch = 0u; ch < p.n / p.hw; ch++) {
+            let gamma = bi_gamma[p.g_shift + a0 + ch];
+            let cb = ch * p.hw;
+            for (var s = lid; s < p.hw; s += 256u) {
+                let g = bi_dy[gb + cb + s] * gamma;
+                let xhat = (bi_x[xb + cb + s] - mean) * rstd;
+                sg += g;
+                sgx += g * xhat;
+            }
+        }
+    } else if (valid) {
         for (var i = lid; i < p.n; i += 256u) {
             let g = bi_dy[gb + i] * bi_gamma[p.g_shift + affine_index(row, i)];
             let xhat = (bi_x[xb + i] - mean) * rstd;
@@ -109,8 +142,18 @@ fn norm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
     }
     let mg = reduce_sum(lid, sg) / f32(p.n);
     let mgx = reduce_sum(lid, sgx) / f32(p.n);
-    if (valid) {
-        let db = p.y_shift + row * p.n;
+    let db = p.y_shift + row * p.n;
+    if (valid && by_channel) {
+        for (var ch = 0u; ch < p.n / p.hw; ch++) {
+            let gamma = bi_gamma[p.g_shift + a0 + ch];
+            let cb = ch * p.hw;
+            for (var s = lid; s < p.hw; s += 256u) {
+                let g = bi_dy[gb + cb + s] * gamma;
+                let xhat = (bi_x[xb + cb + s] - mean) * rstd;
+                bi_dx[db + cb + s] = rstd * (g - mg - xhat * mgx);
+            }
+        }
+    } else if (valid) {
         for (var i = lid; i < p.n; i += 256u) {
             let g = bi_dy[gb + i] * bi_gamma[p.g_shift + affine_index(row, i)];
             let xhat = (bi_x[xb + i] - mean) * rstd;

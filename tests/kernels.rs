@@ -598,10 +598,16 @@ fn permute_expand_narrow_forward_and_backward() {
 #[test]
 fn group_norm_forward_and_backward() {
     let mut rng = Rng::new(43);
-    // (N, C, H, W, groups): SD-like, odd channel counts per group, one group, no spatial dims.
-    for (n, c, h, w, groups) in
-        [(2usize, 64usize, 8usize, 8usize, 32usize), (1, 6, 5, 3, 3), (3, 4, 1, 1, 1), (1, 10, 7, 7, 5)]
-    {
+    // (N, C, H, W, groups): SD-like, odd channel counts per group, one group, no spatial dims,
+    // and planes of 256 or more (the kernel's channel-at-a-time path), one not a multiple of 256.
+    for (n, c, h, w, groups) in [
+        (2usize, 64usize, 8usize, 8usize, 32usize),
+        (1, 6, 5, 3, 3),
+        (3, 4, 1, 1, 1),
+        (1, 10, 7, 7, 5),
+        (2, 6, 16, 16, 3),
+        (1, 4, 20, 17, 2),
+    ] {
         let shape = vec![n, c, h, w];
         let x = rng.vec(numel(&shape), -2.0, 3.0);
         let g = rng.vec(c, 0.5, 1.5);
