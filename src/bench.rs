@@ -242,15 +242,23 @@ pub fn conv_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
-/// Group norm at SD 1.5 shapes (32 groups): bytes = 2 reads + 1 write.
+/// Group norm at SD 1.5 shapes (32 groups): forward, bytes = 2 reads + 1 write; and backward
+/// (forward + backward of x, gamma and beta, minus forward), bytes = x and dy read, dx written.
 pub fn norm_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for (c, h) in [(320, 64), (640, 32), (1280, 16)] {
         let x = rand_tensor(&[1, c, h, h], 5)?;
+        let dy = rand_tensor(&[1, c, h, h], 6)?;
         let (g, b) = (Tensor::ones(&[c])?, Tensor::zeros(&[c])?);
-        let (secs, timer) = time_gpu(5, || x.group_norm(32, &g, &b, 1e-5).map(|_| ()))?;
+        let shape = format!("[1,{c},{h},{h}] 32 groups");
+        let (fwd, timer) = time_gpu(5, || x.group_norm(32, &g, &b, 1e-5).map(|_| ()))?;
         let bytes = 3.0 * 4.0 * x.numel() as f64;
-        rows.push(row("group_norm", format!("[1,{c},{h},{h}] 32 groups"), secs, timer, None, Some(bytes), peaks));
+        rows.push(row("group_norm", shape.clone(), fwd, timer, None, Some(bytes), peaks));
+        let (both, _) = time_gpu(5, || {
+            let (xi, gi, bi) = (x.detach().requires_grad_(), g.detach().requires_grad_(), b.detach().requires_grad_());
+            xi.group_norm(32, &gi, &bi, 1e-5)?.backward_with(&dy)
+        })?;
+        rows.push(row("group_norm_bwd", shape, (both - fwd).max(1e-9), timer, None, Some(bytes), peaks));
     }
     Ok(rows)
 }
