@@ -60,30 +60,29 @@ fn run_until_the_loss_falls(cfg: &TrainConfig, steps: usize, window: usize, fact
 
 use measure::nearest_distance as distance;
 
-/// Steps of the two runs below. The embedded run's own 300 (the README's table) when
-/// `ENGINE_EMOJI_STEPS` says so; fewer by default, which keeps the test's share of CI small
-/// and already shows both directions.
+/// Steps of the two runs below: the embedded run's own 300 (the README's table), or
+/// `ENGINE_EMOJI_STEPS`.
 fn emoji_steps() -> usize {
-    std::env::var("ENGINE_EMOJI_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(150)
+    std::env::var("ENGINE_EMOJI_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(300)
 }
 
 /// What the DreamBooth paper claims, on the trained `builtin:emoji` with the embedded run's
-/// settings (dog photos, class "an emoji of a dog"): samples of `an emoji of a [V] dog` move
-/// toward the photos with and without prior preservation, and with it the class prompt's samples
-/// move less from the base model's than without it (issue 16; measured in pixels after an 8x8
-/// blur, `engine::train::measure`). `--nocapture` prints the README's table row by row.
-///
-/// Ignored until the shipped model shows both: with the 4000-step emoji model, at 150 steps
-/// `[V] dog` samples moved away from the photos (0.068 -> 0.082 with prior preservation) and
-/// the class drifted more with prior preservation than without (0.061 against 0.056); see the
-/// README's table for 300 steps and issue 16's note.
+/// settings (dog photos, class "an emoji of a dog", 300 steps at 1e-3): samples of `an emoji of
+/// a [V] dog` move toward the photos with and without prior preservation; with it the class
+/// prompt's samples move less from the base model's than without it, and stay farther from the
+/// photos (without it the class turns into the subject: the paper's language drift). Issue 16;
+/// measured in pixels after an 8x8 blur (`engine::train::measure`); `--nocapture` prints the
+/// README's table. About 9 minutes on this 2-core machine: the one test that shows the
+/// method working, so it runs in CI. At 150 steps the drift ratio was 0.84 (0.0417 against
+/// 0.0499) and the class had not yet turned into the subject without prior preservation
+/// (0.0716 against 0.0707), too thin a margin to assert.
 #[test]
-#[ignore = "issue 16: the shipped emoji model does not show both directions yet (README, 'What the run shows')"]
 fn dreambooth_on_the_emoji_model_binds_the_subject_and_prior_preservation_keeps_the_class() {
     let steps = emoji_steps();
-    let base_model = Model::open(Path::new("builtin:emoji")).unwrap();
+    let base = Pipeline::load(&Model::open(Path::new("builtin:emoji")).unwrap()).unwrap();
     let probe = Probe { samples: 8, guidance: 7.5, ..Default::default() };
     let dog = engine::train::data::embedded_dog().unwrap();
+    let mut before = None;
     let mut rows = Vec::new();
     for pp in [true, false] {
         let out = temp(if pp { "emoji-pp" } else { "emoji-no-pp" });
@@ -101,11 +100,14 @@ fn dreambooth_on_the_emoji_model_binds_the_subject_and_prior_preservation_keeps_
         let summary = engine::train::run(&cfg, false).unwrap();
         assert!(summary.finished);
         let instance = engine::train::instance_prompt(&cfg, &summary.identifier);
-        let (base, trained) =
-            (Pipeline::load(&base_model).unwrap(), Pipeline::load(&Model::open(&out).unwrap()).unwrap());
-        let m = measure::measure(&base, &trained, &dog, &instance, &cfg.class_prompt, 64, &probe).unwrap();
+        // The base model's samples: the same prompts (the identifier comes from the seed) in both runs.
+        let before = before.get_or_insert_with(|| {
+            measure::baseline(&base, &dog, &instance, &cfg.class_prompt, 64, &probe).unwrap()
+        });
+        let trained = Pipeline::load(&Model::open(&out).unwrap()).unwrap();
+        let m = measure::measure(before, &trained, &instance, &cfg.class_prompt, 64, &probe).unwrap();
         rows.push((pp, m));
-        drop((base, trained));
+        drop(trained);
         std::fs::remove_dir_all(&out).unwrap();
     }
     eprintln!(
@@ -138,6 +140,13 @@ fn dreambooth_on_the_emoji_model_binds_the_subject_and_prior_preservation_keeps_
         "prior preservation did not keep the class: `dog` samples moved {} with it, {} without",
         with.class_drift,
         without.class_drift
+    );
+    assert!(
+        with.class_to_subject_after > without.class_to_subject_after,
+        "without prior preservation the class should turn toward the subject more than with it: `dog` samples \
+         end {} from the photos with it, {} without",
+        with.class_to_subject_after,
+        without.class_to_subject_after
     );
 }
 

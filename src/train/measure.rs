@@ -157,27 +157,49 @@ pub struct Measures {
     pub class_to_subject_before: f64,
 }
 
-/// Samples `instance_prompt` and `class_prompt` (identifiers already in place) from `base` and
-/// `trained` as `probe` says and measures them against the instance `images`, in blurred pixels.
-pub fn measure(
+/// The base model's side of the measurements: the instance images' features and the base
+/// model's samples of both prompts (identifiers already in place), shared by every run trained
+/// from it with the same prompts.
+pub struct Baseline {
+    targets: Vec<Vec<f32>>,
+    instance: Vec<Vec<f32>>,
+    class: Vec<Vec<f32>>,
+}
+
+/// Samples `instance_prompt` and `class_prompt` from `base` as `probe` says, and takes the
+/// instance `images`' features, in blurred pixels.
+pub fn baseline(
     base: &Pipeline,
-    trained: &Pipeline,
     images: &[(PathBuf, DynamicImage)],
     instance_prompt: &str,
     class_prompt: &str,
     res: usize,
     probe: &Probe,
+) -> Result<Baseline> {
+    Ok(Baseline {
+        targets: image_features(images, res),
+        instance: sample_features(base, instance_prompt, res, probe)?,
+        class: sample_features(base, class_prompt, res, probe)?,
+    })
+}
+
+/// Samples the same prompts from `trained` (with the baseline's probe) and measures them against
+/// the baseline.
+pub fn measure(
+    before: &Baseline,
+    trained: &Pipeline,
+    instance_prompt: &str,
+    class_prompt: &str,
+    res: usize,
+    probe: &Probe,
 ) -> Result<Measures> {
-    let targets = image_features(images, res);
-    let (inst_b, inst_a) =
-        (sample_features(base, instance_prompt, res, probe)?, sample_features(trained, instance_prompt, res, probe)?);
-    let (class_b, class_a) =
-        (sample_features(base, class_prompt, res, probe)?, sample_features(trained, class_prompt, res, probe)?);
+    let inst_a = sample_features(trained, instance_prompt, res, probe)?;
+    let class_a = sample_features(trained, class_prompt, res, probe)?;
     Ok(Measures {
-        subject_before: nearest_distance(&inst_b, &targets),
-        subject_after: nearest_distance(&inst_a, &targets),
-        class_drift: paired_distance(&class_a, &class_b),
-        class_to_subject_after: nearest_distance(&class_a, &targets),
-        class_to_subject_before: nearest_distance(&class_b, &targets),
+        subject_before: nearest_distance(&before.instance, &before.targets),
+        subject_after: nearest_distance(&inst_a, &before.targets),
+        class_drift: paired_distance(&class_a, &before.class),
+        class_to_subject_after: nearest_distance(&class_a, &before.targets),
+        class_to_subject_before: nearest_distance(&before.class, &before.targets),
     })
 }
