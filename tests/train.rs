@@ -101,9 +101,8 @@ fn dreambooth_on_the_emoji_model_binds_the_subject_and_prior_preservation_keeps_
         assert!(summary.finished);
         let instance = engine::train::instance_prompt(&cfg, &summary.identifier);
         // The base model's samples: the same prompts (the identifier comes from the seed) in both runs.
-        let before = before.get_or_insert_with(|| {
-            measure::baseline(&base, &dog, &instance, &cfg.class_prompt, 64, &probe).unwrap()
-        });
+        let before = before
+            .get_or_insert_with(|| measure::baseline(&base, &dog, &instance, &cfg.class_prompt, 64, &probe).unwrap());
         let trained = Pipeline::load(&Model::open(&out).unwrap()).unwrap();
         let m = measure::measure(before, &trained, &instance, &cfg.class_prompt, 64, &probe).unwrap();
         rows.push((pp, m));

@@ -679,10 +679,8 @@ fn train_loop(
     };
     // Samples of the untouched model, the first row of the validation grid (their randomness is
     // a stream of its own, so training is the same with or without them).
-    if start == 0 && !validation_prompts.is_empty() {
-        if cfg.num_validation_images > 0 && end > 0 {
-            bar.suspend(|| validate_at(0))?;
-        }
+    if start == 0 && !validation_prompts.is_empty() && cfg.num_validation_images > 0 && end > 0 {
+        bar.suspend(|| validate_at(0))?;
     }
     let t0 = Instant::now();
     let ctx = Tensor::ctx()?;
