@@ -13,9 +13,10 @@ use std::path::PathBuf;
 
 use image::DynamicImage;
 
-use crate::diffusion::pipeline::{denoise, initial_latents, text_to_image, Conditioning, Pipeline};
+use crate::diffusion::pipeline::{decode_images, denoise, initial_latents, Conditioning, Pipeline};
 use crate::diffusion::{Sampler, SamplerKind};
 use crate::error::Result;
+use crate::ops::copy::cat;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -35,31 +36,34 @@ impl Default for Probe {
     }
 }
 
-/// The sampler, conditioning, latent shape and initial noise scale of `probe` at `res` pixels.
-fn probe_setup(
-    pipe: &Pipeline,
-    prompt: &str,
-    res: usize,
-    probe: &Probe,
-) -> Result<(Sampler, Conditioning, [usize; 4], f32)> {
+/// The final latents of `prompt` sampled with `pipe` at `res` pixels, one per seed, as one
+/// batch [samples, C, h, w]: each seed's initial noise is drawn as it would be alone (DDIM with
+/// η = 0 draws nothing after it), and the whole probe goes through the U-Net together, which on
+/// a small model costs little more than one sample (fewer, larger dispatches).
+fn sample_batch(pipe: &Pipeline, prompt: &str, res: usize, probe: &Probe) -> Result<Tensor> {
+    let _g = crate::autograd::no_grad();
     let sampler = Sampler::new(&pipe.schedule, SamplerKind::Ddim, probe.steps, 0.0)?;
     let c = Conditioning::new(&pipe.clip, &pipe.tokenizer, prompt, "", probe.guidance)?;
     let sigma = sampler.init_noise_sigma(&pipe.schedule.config.timestep_spacing);
     let lat = res / pipe.vae_scale();
-    Ok((sampler, c, [1, pipe.unet.config.in_channels, lat, lat], sigma))
+    let shape = [1, pipe.unet.config.in_channels, lat, lat];
+    let n = probe.samples.max(1);
+    let noise = (0..n)
+        .map(|i| initial_latents(&mut Rng::new(probe.seed + i as u64), &shape, sigma))
+        .collect::<Result<Vec<_>>>()?;
+    let x0 = cat(&noise.iter().collect::<Vec<_>>(), 0)?;
+    let repeat = |t: &Tensor| cat(&vec![t; n], 0);
+    let cond = repeat(&c.cond)?;
+    let uncond = c.uncond.as_ref().map(repeat).transpose()?;
+    let mut unused = Rng::new(0);
+    denoise(&pipe.unet, &sampler, x0, &cond, uncond.as_ref(), c.guidance, &mut unused, |_| Ok(()))
 }
 
 /// Final latents of `prompt` sampled with `pipe` at `res` pixels, one per seed.
 pub fn sample_latents(pipe: &Pipeline, prompt: &str, res: usize, probe: &Probe) -> Result<Vec<Vec<f32>>> {
-    let _g = crate::autograd::no_grad();
-    let (sampler, c, shape, sigma) = probe_setup(pipe, prompt, res, probe)?;
-    (0..probe.samples)
-        .map(|i| {
-            let mut rng = Rng::new(probe.seed + i as u64);
-            let x0 = initial_latents(&mut rng, &shape, sigma)?;
-            denoise(&pipe.unet, &sampler, x0, &c.cond, c.uncond.as_ref(), c.guidance, &mut rng, |_| Ok(()))?.to_vec()
-        })
-        .collect()
+    let x = sample_batch(pipe, prompt, res, probe)?;
+    let per = x.numel() / x.dim(0);
+    Ok(x.to_vec()?.chunks(per).map(<[f32]>::to_vec).collect())
 }
 
 /// The side of the blur's blocks, in pixels.
@@ -79,18 +83,15 @@ fn blur(h: usize, w: usize, rgb: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Samples of `prompt` (the same seeds as [`sample_latents`]) through the loop `engine sample`
-/// uses, the frozen VAE's pixels blurred.
+/// Samples of `prompt` (the same seeds as [`sample_latents`]) decoded by the frozen VAE, the
+/// pixels blurred.
 pub fn sample_features(pipe: &Pipeline, prompt: &str, res: usize, probe: &Probe) -> Result<Vec<Vec<f32>>> {
+    let x = sample_batch(pipe, prompt, res, probe)?;
     let _g = crate::autograd::no_grad();
-    let (sampler, c, shape, sigma) = probe_setup(pipe, prompt, res, probe)?;
-    (0..probe.samples)
-        .map(|i| {
-            let mut rng = Rng::new(probe.seed + i as u64);
-            let (h, w, px) = text_to_image(&pipe.unet, &pipe.vae, &sampler, &c, &shape, sigma, &mut rng, |_| Ok(()))?;
-            Ok(blur(h, w, &px.iter().map(|&v| v as f32 / 255.0).collect::<Vec<_>>()))
-        })
-        .collect()
+    Ok(decode_images(&pipe.vae, &x)?
+        .into_iter()
+        .map(|(h, w, px)| blur(h, w, &px.iter().map(|&v| v as f32 / 255.0).collect::<Vec<_>>()))
+        .collect())
 }
 
 /// The images center-cropped to `res` pixels and blurred.
@@ -161,6 +162,10 @@ pub struct Measures {
 /// model's samples of both prompts (identifiers already in place), shared by every run trained
 /// from it with the same prompts.
 pub struct Baseline {
+    instance_prompt: String,
+    class_prompt: String,
+    res: usize,
+    probe: Probe,
     targets: Vec<Vec<f32>>,
     instance: Vec<Vec<f32>>,
     class: Vec<Vec<f32>>,
@@ -177,24 +182,22 @@ pub fn baseline(
     probe: &Probe,
 ) -> Result<Baseline> {
     Ok(Baseline {
+        instance_prompt: instance_prompt.to_string(),
+        class_prompt: class_prompt.to_string(),
+        res,
+        probe: *probe,
         targets: image_features(images, res),
         instance: sample_features(base, instance_prompt, res, probe)?,
         class: sample_features(base, class_prompt, res, probe)?,
     })
 }
 
-/// Samples the same prompts from `trained` (with the baseline's probe) and measures them against
-/// the baseline.
-pub fn measure(
-    before: &Baseline,
-    trained: &Pipeline,
-    instance_prompt: &str,
-    class_prompt: &str,
-    res: usize,
-    probe: &Probe,
-) -> Result<Measures> {
-    let inst_a = sample_features(trained, instance_prompt, res, probe)?;
-    let class_a = sample_features(trained, class_prompt, res, probe)?;
+/// Samples the baseline's prompts from `trained` (at its size, with its probe) and measures them
+/// against it.
+pub fn measure(before: &Baseline, trained: &Pipeline) -> Result<Measures> {
+    let (res, probe) = (before.res, &before.probe);
+    let inst_a = sample_features(trained, &before.instance_prompt, res, probe)?;
+    let class_a = sample_features(trained, &before.class_prompt, res, probe)?;
     Ok(Measures {
         subject_before: nearest_distance(&before.instance, &before.targets),
         subject_after: nearest_distance(&inst_a, &before.targets),
