@@ -16,13 +16,16 @@
 //   total_norm = sqrt(total_sq) * inv_scale     (the norm of the unscaled gradients)
 //   g *= inv_scale * min(max_norm / (total_norm + 1e-6), 1), read on the GPU (no readback).
 // The scale is a power of two, so this equals unscaling first and clipping after, bit for bit.
+// clip_scale writes the scaled gradients back (torch's clip_grad_norm_); with p.clip set, both
+// AdamW kernels apply the same factor to each gradient as they read it instead, which saves a
+// read and a write of every gradient per step and gives the same bits.
 
 struct Params {
     n: u32, p_shift: u32, g_shift: u32, m_shift: u32,
     v_shift: u32, norm_shift: u32, flag: u32, flag_any: u32,
     decay: f32, one_minus_beta1: f32, one_minus_beta2: f32, eps: f32,
     step_size: f32, bc2_sqrt: f32, max_norm: f32, inv_scale: f32,
-    q1_shift: u32, q2_shift: u32, absmax_shift: u32, _p3: u32,
+    q1_shift: u32, q2_shift: u32, absmax_shift: u32, clip: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,15 +36,37 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
 @group(0) @binding(5) var<storage, read_write> nonfinite: array<f32>;
 
+// The squared global norm of a clip folded into the update (read only when p.clip is set;
+// otherwise something read-only is bound and never read).
+@group(0) @binding(6) var<storage, read> step_sq: array<f32>;
+
+// clip_grad_norm_'s factor (times GradScaler's unscale) from the squared global norm: one value
+// for the whole dispatch, so the folded clip gives clip_scale's bits.
+fn clip_coef(total_sq: f32) -> f32 {
+    return p.inv_scale * min(p.max_norm / (sqrt(total_sq) * p.inv_scale + 1e-6), 1.0);
+}
+
 fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
-// The parameter's update from its new moments (both kernels): decoupled weight decay, then
-// the bias-corrected step.
-fn adam_param(old: f32, m2: f32, v2: f32) -> f32 {
+// The update, written once over four elements (adamw_step4's vec4s; the scalar kernels pass
+// splats and keep .x, which compilers reduce back to scalar code). torch's moments:
+fn adam_moments(g: vec4<f32>, m: vec4<f32>, v: vec4<f32>) -> array<vec4<f32>, 2> {
+    return array(m + p.one_minus_beta1 * (g - m), (1.0 - p.one_minus_beta2) * v + p.one_minus_beta2 * g * g);
+}
+
+// The parameter's update from its new moments (every kernel): decoupled weight decay, then the
+// bias-corrected step.
+fn adam_param(old: vec4<f32>, m2: vec4<f32>, v2: vec4<f32>) -> vec4<f32> {
     let denom = sqrt(v2) / p.bc2_sqrt + p.eps;
     return old * p.decay - p.step_size * m2 / denom;
+}
+
+fn flag_nonfinite() {
+    // Every writer stores the same value: the race is benign.
+    nonfinite[p.flag_any] = 1.0;
+    nonfinite[p.flag] = 1.0;
 }
 
 @compute @workgroup_size(256)
@@ -49,19 +74,40 @@ fn adamw_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
               @builtin(local_invocation_index) lid: u32) {
     let i = (wg.y * nwg.x + wg.x) * 256u + lid;
     if (i >= p.n) { return; }
-    let g = grad[p.g_shift + i];
-    let m = exp_avg[p.m_shift + i];
-    let m2 = m + p.one_minus_beta1 * (g - m);
-    let v2 = (1.0 - p.one_minus_beta2) * exp_avg_sq[p.v_shift + i] + p.one_minus_beta2 * g * g;
-    exp_avg[p.m_shift + i] = m2;
-    exp_avg_sq[p.v_shift + i] = v2;
-    let updated = adam_param(param[p.p_shift + i], m2, v2);
+    var g = grad[p.g_shift + i];
+    if (p.clip != 0u) { g = g * clip_coef(step_sq[p.norm_shift]); }
+    let mv = adam_moments(vec4(g), vec4(exp_avg[p.m_shift + i]), vec4(exp_avg_sq[p.v_shift + i]));
+    exp_avg[p.m_shift + i] = mv[0].x;
+    exp_avg_sq[p.v_shift + i] = mv[1].x;
+    let updated = adam_param(vec4(param[p.p_shift + i]), mv[0], mv[1]).x;
     param[p.p_shift + i] = updated;
-    if (!is_finite(updated)) {
-        // Every writer stores the same value: the race is benign.
-        nonfinite[p.flag_any] = 1.0;
-        nonfinite[p.flag] = 1.0;
-    }
+    if (!is_finite(updated)) { flag_nonfinite(); }
+}
+
+// adamw_step four elements to an invocation, through vec4 loads and stores: a quarter of the
+// load and store instructions, which are what this memory-bound kernel costs on lavapipe, and
+// 16-byte transactions on GPUs. Used when every window's shift is a multiple of 4; p.n and the
+// shifts count vec4s, and the last n % 4 elements go through adamw_step. Bindings 5 and 6 are
+// adamw_step's.
+@group(0) @binding(1) var<storage, read_write> param4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> grad4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> exp_avg4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> exp_avg_sq4: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn adamw_step4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + lid;
+    if (i >= p.n) { return; }
+    var g = grad4[p.g_shift + i];
+    if (p.clip != 0u) { g = g * clip_coef(step_sq[p.norm_shift]); }
+    let mv = adam_moments(g, exp_avg4[p.m_shift + i], exp_avg_sq4[p.v_shift + i]);
+    exp_avg4[p.m_shift + i] = mv[0];
+    exp_avg_sq4[p.v_shift + i] = mv[1];
+    let updated = adam_param(param4[p.p_shift + i], mv[0], mv[1]);
+    param4[p.p_shift + i] = updated;
+    let finite = (bitcast<vec4<u32>>(updated) & vec4(0x7f800000u)) != vec4(0x7f800000u);
+    if (!all(finite)) { flag_nonfinite(); }
 }
 
 // bindings: total squared norm (one element), gradient (scaled in place)
@@ -73,20 +119,21 @@ fn clip_scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
               @builtin(local_invocation_index) lid: u32) {
     let i = (wg.y * nwg.x + wg.x) * 256u + lid;
     if (i >= p.n) { return; }
-    let coef = min(p.max_norm / (sqrt(total_sq[p.norm_shift]) * p.inv_scale + 1e-6), 1.0);
-    cgrad[p.g_shift + i] = cgrad[p.g_shift + i] * (p.inv_scale * coef);
+    cgrad[p.g_shift + i] = cgrad[p.g_shift + i] * clip_coef(total_sq[p.norm_shift]);
 }
 
-// bindings of adamw8_step: the parameter and its gradient (as adamw_step's), the codes of m and of v (4 per word),
-// the blocks' absmax (m's at 2b, v's at 2b + 1), the two maps (signed then unsigned, 256 each),
-// the non-finite flags. A binding window starts on a block boundary: word and block 0 of the
-// window belong to the window's first element.
+// bindings of adamw8_step: the parameter and its gradient (as adamw_step's), the codes of m
+// and of v (4 per word), the blocks' absmax (m's at 2b, v's at 2b + 1), the two maps (signed
+// then unsigned, 256 each), the non-finite flags, the squared norm of a folded clip (as
+// adamw_step's binding 6). A binding window starts on a block boundary: word and block 0 of
+// the window belong to the window's first element.
 // (bindings 1 and 2 are adamw_step's `param` and `grad`)
 @group(0) @binding(3) var<storage, read_write> q_m: array<u32>;
 @group(0) @binding(4) var<storage, read_write> q_v: array<u32>;
 @group(0) @binding(5) var<storage, read_write> q_absmax: array<f32>;
 @group(0) @binding(6) var<storage, read> q_code: array<f32>;
 @group(0) @binding(7) var<storage, read_write> q_nonfinite: array<f32>;
+@group(0) @binding(8) var<storage, read> step_sq8: array<f32>;
 
 var<workgroup> red_m: array<f32, 256>;
 var<workgroup> red_v: array<f32, 256>;
@@ -131,12 +178,13 @@ fn adamw8_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     var m2 = 0.0;
     var v2 = 0.0;
     if (inside) {
-        let g = grad[p.g_shift + i];
+        var g = grad[p.g_shift + i];
+        if (p.clip != 0u) { g = g * clip_coef(step_sq8[p.norm_shift]); }
         let m = q_code[code_byte(q_m[p.q1_shift + i / 4u], i)] * am;
         let v = q_code[256u + code_byte(q_v[p.q2_shift + i / 4u], i)] * av;
         m2 = m * (1.0 - p.one_minus_beta1) + p.one_minus_beta1 * g;
         v2 = v * (1.0 - p.one_minus_beta2) + p.one_minus_beta2 * g * g;
-        let updated = adam_param(param[p.p_shift + i], m2, v2);
+        let updated = adam_param(vec4(param[p.p_shift + i]), vec4(m2), vec4(v2)).x;
         param[p.p_shift + i] = updated;
         if (!is_finite(updated)) {
             q_nonfinite[p.flag_any] = 1.0;

@@ -292,17 +292,32 @@ pub fn attention_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
 /// One AdamW step over 100 M parameters: bytes = 7 x 4 per parameter (p, m, v read and
 /// written, g read); and the 8-bit one (`--use-8bit-adam`): 3 x 4 + 2 x 2 bytes per parameter
 /// (p read and written, g read, two codes read and written; absmax and the maps are noise).
+/// Then the step a trainer takes, gradient clipping included: the global norm (g read) and the
+/// clip as torch does it, a pass that scales every gradient in place (g read and written) before
+/// the update — 40 bytes per parameter; and folded into the update as `engine train` runs it — 32.
 pub fn adamw_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    use crate::optim::{clip_grad_norm, AdamW, GradClip};
     let n = 100_000_000;
     let p = Tensor::zeros(&[n])?.requires_grad_();
     p.sum_all()?.backward()?;
+    let params = std::slice::from_ref(&p);
     let mut rows = Vec::new();
     for (name, eight_bit, bytes) in [("adamw", false, 28.0), ("adamw8bit", true, 16.0)] {
-        let mut opt = crate::optim::AdamW::new(1e-4);
+        let mut opt = AdamW::new(1e-4);
         opt.eight_bit = eight_bit;
-        let (secs, timer) = time_gpu(3, || opt.step(std::slice::from_ref(&p)))?;
+        let (secs, timer) = time_gpu(3, || opt.step(params))?;
         rows.push(row(name, format!("{n} params"), secs, timer, None, Some(bytes * n as f64), peaks));
     }
+    let mut opt = AdamW::new(1e-4);
+    // max_norm above the gradient's norm (1e4): the clip scales by exactly 1 and the gradient
+    // stays the same over the repetitions.
+    let (secs, timer) = time_gpu(3, || {
+        clip_grad_norm(params, 1e5)?;
+        opt.step(params)
+    })?;
+    rows.push(row("adamw_clip_pass", format!("{n} params"), secs, timer, None, Some(40.0 * n as f64), peaks));
+    let (secs, timer) = time_gpu(3, || opt.step_clipped(params, Some(&GradClip::of_params(params, 1e5, 1.0)?)))?;
+    rows.push(row("adamw_clip_folded", format!("{n} params"), secs, timer, None, Some(32.0 * n as f64), peaks));
     Ok(rows)
 }
 
@@ -336,8 +351,8 @@ pub fn e2e_suite(_peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
             let li = crate::ops::loss::mse_loss(&pred.narrow0(0, 1)?, &noise.narrow0(0, 1)?)?;
             let lp = crate::ops::loss::mse_loss(&pred.narrow0(1, 1)?, &noise.narrow0(1, 1)?)?;
             li.add(&lp)?.backward()?;
-            crate::optim::clip_grad_norm(&params, 1.0)?;
-            opt.step(&params)?;
+            // Clipped as `engine train` clips: inside the update.
+            opt.step_clipped(&params, Some(&crate::optim::GradClip::of_params(&params, 1.0, 1.0)?))?;
             params.iter().for_each(|p| p.zero_grad());
             Ok(())
         })?;
@@ -541,8 +556,7 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             // Forward and backward (activations, gradients), where gradient checkpointing acts.
             (fb_secs, fb_peak) = (t0.elapsed().as_secs_f64(), gib(ctx.pool.stats().peak_bytes));
             if !setting.fused_backward_pass {
-                crate::optim::clip_grad_norm(&params, 1.0)?;
-                opt.step(&params)?;
+                opt.step_clipped(&params, Some(&crate::optim::GradClip::of_params(&params, 1.0, 1.0)?))?;
                 params.iter().for_each(|p| p.zero_grad());
             }
             ctx.sync()?;

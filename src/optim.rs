@@ -14,7 +14,13 @@ pub static SHADER: Shader = Shader::file("adamw", include_str!("../shaders/adamw
 static ADAMW: Kernel = Kernel {
     shader: &SHADER,
     entry: "adamw_step",
-    bindings: &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    bindings: &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite, Access::Read],
+};
+/// `adamw_step` four elements to an invocation (vec4 loads and stores), where the windows allow.
+static ADAMW4: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "adamw_step4",
+    bindings: &[Access::ReadWrite, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite, Access::Read],
 };
 static ADAMW8: Kernel = Kernel {
     shader: &SHADER,
@@ -27,6 +33,7 @@ static ADAMW8: Kernel = Kernel {
         Access::ReadWrite,
         Access::Read,
         Access::ReadWrite,
+        Access::Read,
     ],
 };
 static CLIP: Kernel = Kernel { shader: &SHADER, entry: "clip_scale", bindings: &[Access::Read, Access::ReadWrite] };
@@ -56,7 +63,8 @@ crate::uniforms! {
         q1_shift: u32,
         q2_shift: u32,
         absmax_shift: u32,
-        _p3: u32,
+        /// 1: the AdamW kernels scale each gradient by the clip factor as they read it.
+        clip: u32,
     }
 }
 
@@ -331,6 +339,13 @@ impl AdamW {
 
     /// Updates every parameter that has a gradient, in place.
     pub fn step(&mut self, params: &[Tensor]) -> Result<()> {
+        self.step_clipped(params, None)
+    }
+
+    /// [`step`](Self::step) with the gradients clipped (and unscaled) by `clip` as the update
+    /// reads them: what [`clip_grad_norm`] + `step` computes, bit for bit, without the pass that
+    /// writes every gradient back (the gradients themselves stay as backward left them).
+    pub fn step_clipped(&mut self, params: &[Tensor], clip: Option<&GradClip>) -> Result<()> {
         if let Some(p) = params.iter().find(|p| p.leaf_id().is_none()) {
             return Err(Error::invalid(
                 "AdamW",
@@ -340,15 +355,15 @@ impl AdamW {
         self.begin_step(params.len())?;
         for (index, p) in params.iter().enumerate() {
             if let Some(g) = p.grad() {
-                self.update(index, p, &g)?;
+                self.update(index, p, &g, clip)?;
             }
         }
         Ok(())
     }
 
-    /// Updates one parameter, `params[index]` of the step (its flag), with gradient `g`.
-    /// [`begin_step`](Self::begin_step) must have run for this step.
-    pub fn update(&mut self, index: usize, p: &Tensor, g: &Tensor) -> Result<()> {
+    /// Updates one parameter, `params[index]` of the step (its flag), with gradient `g`, clipped
+    /// by `clip` as it is read. [`begin_step`](Self::begin_step) must have run for this step.
+    pub fn update(&mut self, index: usize, p: &Tensor, g: &Tensor, clip: Option<&GradClip>) -> Result<()> {
         let ctx = Tensor::ctx()?;
         let id = p.leaf_id().ok_or_else(|| {
             Error::invalid("AdamW", format!("a tensor of shape {:?} is not a parameter (requires_grad_)", p.shape()))
@@ -370,7 +385,17 @@ impl AdamW {
         let bc1 = 1.0 - self.beta1.powi(t);
         let bc2 = 1.0 - self.beta2.powi(t);
         let (fv, fs) = win(ctx, flags, 0, flags.numel())?;
+        // Without a clip the kernel never reads its norm binding: the gradient's first element
+        // fills it (a read-only binding; the flags are written, and may not be bound twice).
+        let (nv, ns) = match clip {
+            Some(c) => win(ctx, &c.total_sq, 0, 1)?,
+            None => win(ctx, g, 0, 1)?,
+        };
         let base = Params {
+            norm_shift: ns,
+            max_norm: clip.map_or(0.0, |c| c.max_norm),
+            inv_scale: clip.map_or(1.0, |c| c.inv_scale),
+            clip: u32::from(clip.is_some()),
             decay: (1.0 - self.lr * self.weight_decay) as f32,
             one_minus_beta1: (1.0 - self.beta1) as f32,
             one_minus_beta2: (1.0 - self.beta2) as f32,
@@ -384,12 +409,35 @@ impl AdamW {
         match &st.moments {
             Moments::F32 { exp_avg, exp_avg_sq } => {
                 for (s, n) in chunks(p.numel(), ctx.max_binding_elems()) {
-                    let (pv, ps) = win(ctx, p, s, n)?;
-                    let (gv, gs) = win(ctx, g, s, n)?;
-                    let (mv, ms) = win(ctx, exp_avg, s, n)?;
-                    let (vv, vs) = win(ctx, exp_avg_sq, s, n)?;
-                    let prm = Params { n: u(n), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, ..base };
-                    ctx.dispatch(&ADAMW, &Spec::new(), &prm, &[pv, gv, mv, vv, fv], grid(n.div_ceil(256)))?;
+                    let windows = |s, n| -> Result<_> {
+                        let (pv, ps) = win(ctx, p, s, n)?;
+                        let (gv, gs) = win(ctx, g, s, n)?;
+                        let (mv, ms) = win(ctx, exp_avg, s, n)?;
+                        let (vv, vs) = win(ctx, exp_avg_sq, s, n)?;
+                        Ok(([pv, gv, mv, vv], [ps, gs, ms, vs]))
+                    };
+                    let (views, shifts) = windows(s, n)?;
+                    // Four elements to an invocation where every window starts on a vec4; the
+                    // rest (n % 4, or everything when a window does not) one at a time.
+                    let fours = if shifts.iter().all(|s| s % 4 == 0) { n / 4 } else { 0 };
+                    if fours > 0 {
+                        let [ps, gs, ms, vs] = shifts.map(|s| s / 4);
+                        let prm = Params { n: u(fours), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, ..base };
+                        let [pv, gv, mv, vv] = views;
+                        ctx.dispatch(
+                            &ADAMW4,
+                            &Spec::new(),
+                            &prm,
+                            &[pv, gv, mv, vv, fv, nv],
+                            grid(fours.div_ceil(256)),
+                        )?;
+                    }
+                    let (done, rest) = (4 * fours, n - 4 * fours);
+                    if rest > 0 {
+                        let ([pv, gv, mv, vv], [ps, gs, ms, vs]) = windows(s + done, rest)?;
+                        let prm = Params { n: u(rest), p_shift: ps, g_shift: gs, m_shift: ms, v_shift: vs, ..base };
+                        ctx.dispatch(&ADAMW, &Spec::new(), &prm, &[pv, gv, mv, vv, fv, nv], grid(rest.div_ceil(256)))?;
+                    }
                 }
             }
             Moments::Blockwise8(b) => {
@@ -415,7 +463,13 @@ impl AdamW {
                         absmax_shift: as_,
                         ..base
                     };
-                    ctx.dispatch(&ADAMW8, &Spec::new(), &prm, &[pv, gv, q1, q2, av, cv, fv], grid(n.div_ceil(BLOCK)))?;
+                    ctx.dispatch(
+                        &ADAMW8,
+                        &Spec::new(),
+                        &prm,
+                        &[pv, gv, q1, q2, av, cv, fv, nv],
+                        grid(n.div_ceil(BLOCK)),
+                    )?;
                 }
             }
         }
@@ -427,49 +481,95 @@ impl AdamW {
 /// `max_norm` (torch.nn.utils.clip_grad_norm_ with norm_type 2). Returns the norm before
 /// clipping as a one-element tensor, left on the GPU.
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<Tensor> {
-    let all: Vec<Tensor> = params.iter().filter_map(|p| p.grad()).collect();
-    clip_grads(&all, max_norm, 1.0)
+    clip_grads(&grads_of(params), max_norm, 1.0)
+}
+
+/// The gradients `params` hold.
+fn grads_of(params: &[Tensor]) -> Vec<Tensor> {
+    params.iter().filter_map(|p| p.grad()).collect()
 }
 
 /// [`clip_grad_norm`] of gradients that fp16 loss scaling multiplied by `scale`: divides them by
 /// it first (GradScaler's `unscale_`, in the same pass), and returns the unscaled norm (non-finite
 /// when any gradient overflowed: the step is then skipped).
 pub fn unscale_clip_grad_norm(params: &[Tensor], max_norm: f32, scale: f32) -> Result<Tensor> {
-    let all: Vec<Tensor> = params.iter().filter_map(|p| p.grad()).collect();
-    clip_grads(&all, max_norm, 1.0 / scale)
+    clip_grads(&grads_of(params), max_norm, 1.0 / scale)
 }
 
-/// [`clip_grad_norm`] of the gradients themselves (a fused backward pass clips each
-/// parameter's gradient on its own, before it ever sits in `.grad`), unscaled by `inv_scale`.
+/// [`clip_grad_norm`] of the gradients themselves, unscaled by `inv_scale` first.
 pub fn clip_grads(all: &[Tensor], max_norm: f32, inv_scale: f32) -> Result<Tensor> {
-    let ctx = Tensor::ctx()?;
-    let sq = Tensor::zeros(&[all.len().max(1)])?;
-    for (i, g) in all.iter().enumerate() {
-        reduce_into(&g.reshape(&[g.numel()])?, 1, g.numel(), 1, 1.0, true, &sq, i)?;
-    }
-    let total_sq = Tensor::empty(&[1])?;
-    reduce_into(&sq, 1, all.len().max(1), 1, 1.0, false, &total_sq, 0)?;
-    // Gradients may share storage (an add's backward hands the same tensor to both inputs):
-    // every parameter counts in the norm, but each distinct window is scaled once.
-    let mut grads: Vec<&Tensor> = Vec::new();
-    for g in all {
-        if !grads.iter().any(|h| h.buffer() == g.buffer() && h.offset() == g.offset()) {
-            grads.push(g);
+    let clip = GradClip::new(all, max_norm, inv_scale)?;
+    clip.apply(all)?;
+    clip.norm()
+}
+
+/// Gradient-norm clipping as torch.nn.utils.clip_grad_norm_ (norm_type 2), after GradScaler's
+/// `unscale_` when fp16 loss scaling multiplied the gradients by 1 / `inv_scale`: the global
+/// norm, on the GPU, and the factor inv_scale · min(max_norm / (norm + 1e-6), 1) every gradient
+/// is multiplied by. [`GradClip::apply`] writes the scaled gradients back (torch's way);
+/// [`AdamW::step_clipped`] applies the factor as it reads each gradient, with the same bits and
+/// one read and write of every gradient fewer.
+pub struct GradClip {
+    /// [1]: the sum of the squares of every gradient's elements (scaled, as backward left them).
+    total_sq: Tensor,
+    pub max_norm: f32,
+    pub inv_scale: f32,
+}
+
+impl GradClip {
+    /// The global norm of `grads`: every one counts, including gradients that share storage.
+    pub fn new(grads: &[Tensor], max_norm: f32, inv_scale: f32) -> Result<GradClip> {
+        let sq = Tensor::zeros(&[grads.len().max(1)])?;
+        for (i, g) in grads.iter().enumerate() {
+            reduce_into(&g.reshape(&[g.numel()])?, 1, g.numel(), 1, 1.0, true, &sq, i)?;
         }
+        let total_sq = Tensor::empty(&[1])?;
+        reduce_into(&sq, 1, grads.len().max(1), 1, 1.0, false, &total_sq, 0)?;
+        Ok(GradClip { total_sq, max_norm, inv_scale })
     }
-    let (tv, ts) = win(ctx, &total_sq, 0, 1)?;
-    for g in grads {
-        for (s, n) in chunks(g.numel(), ctx.max_binding_elems()) {
-            let (gv, gs) = win(ctx, g, s, n)?;
-            let prm = Params { n: u(n), g_shift: gs, norm_shift: ts, max_norm, inv_scale, ..Default::default() };
-            ctx.dispatch(&CLIP, &Spec::new(), &prm, &[tv, gv], grid(n.div_ceil(256)))?;
+
+    /// [`GradClip::new`] of the gradients `params` hold.
+    pub fn of_params(params: &[Tensor], max_norm: f32, inv_scale: f32) -> Result<GradClip> {
+        GradClip::new(&grads_of(params), max_norm, inv_scale)
+    }
+
+    /// The norm of the unscaled gradients before clipping, a one-element tensor on the GPU
+    /// (non-finite when any gradient overflowed).
+    pub fn norm(&self) -> Result<Tensor> {
+        let norm = self.total_sq.sqrt()?;
+        if self.inv_scale == 1.0 {
+            return Ok(norm);
         }
+        norm.scale(self.inv_scale)
     }
-    let norm = total_sq.sqrt()?;
-    if inv_scale == 1.0 {
-        return Ok(norm);
+
+    /// Multiplies `grads` in place by the factor. Gradients may share storage (an add's backward
+    /// hands the same tensor to both inputs): each distinct window is scaled once.
+    pub fn apply(&self, grads: &[Tensor]) -> Result<()> {
+        let ctx = Tensor::ctx()?;
+        let mut distinct: Vec<&Tensor> = Vec::new();
+        for g in grads {
+            if !distinct.iter().any(|h| h.buffer() == g.buffer() && h.offset() == g.offset()) {
+                distinct.push(g);
+            }
+        }
+        let (tv, ts) = win(ctx, &self.total_sq, 0, 1)?;
+        for g in distinct {
+            for (s, n) in chunks(g.numel(), ctx.max_binding_elems()) {
+                let (gv, gs) = win(ctx, g, s, n)?;
+                let prm = Params {
+                    n: u(n),
+                    g_shift: gs,
+                    norm_shift: ts,
+                    max_norm: self.max_norm,
+                    inv_scale: self.inv_scale,
+                    ..Default::default()
+                };
+                ctx.dispatch(&CLIP, &Spec::new(), &prm, &[tv, gv], grid(n.div_ceil(256)))?;
+            }
+        }
+        Ok(())
     }
-    norm.scale(inv_scale)
 }
 
 /// Backward from `loss` with each parameter's AdamW update applied as soon as its gradient is
@@ -483,8 +583,8 @@ pub fn fused_backward(loss: &Tensor, params: &[Tensor], opt: &mut AdamW, max_nor
         params.iter().enumerate().filter_map(|(i, t)| t.leaf_id().map(|id| (id, i))).collect();
     opt.begin_step(params.len())?;
     let update = |i: usize, g: &Tensor, opt: &mut AdamW| -> Result<()> {
-        clip_grads(std::slice::from_ref(g), max_norm, 1.0)?;
-        opt.update(i, &params[i], g)
+        let clip = GradClip::new(std::slice::from_ref(g), max_norm, 1.0)?;
+        opt.update(i, &params[i], g, Some(&clip))
     };
     crate::autograd::backward_fused(loss, &mut |id, g| match index.get(&id) {
         Some(&i) => update(i, &g, opt).map(|_| true),

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use engine::optim::{clip_grad_norm, unscale_clip_grad_norm, AdamW, GradScaler};
+use engine::optim::{clip_grad_norm, unscale_clip_grad_norm, AdamW, GradClip, GradScaler};
 
 /// torch.optim.AdamW's single-tensor update, in f64.
 #[allow(clippy::too_many_arguments)]
@@ -59,8 +59,10 @@ fn adamw_three_steps(n: usize) {
 
 #[test]
 fn adamw_matches_torch_formula_over_three_steps() {
+    // 1: the one-at-a-time kernel alone; 1000: four at a time; 1003: both, the last 3 one at a time.
     adamw_three_steps(1);
     adamw_three_steps(1000);
+    adamw_three_steps(1003);
 }
 
 #[test]
@@ -149,6 +151,64 @@ fn clip_grad_norm_scales_shared_gradient_storage_once() {
     let gb = b.grad().unwrap().to_vec().unwrap();
     assert_close("a", &ga, &[0.5, 0.5], 1e-6, 1e-5);
     assert_close("b", &gb, &[0.5, 0.5], 1e-6, 1e-5);
+}
+
+/// The clip folded into the update (what the trainer runs) gives the parameters and moments that
+/// clip_grad_norm (or its unscaling form) + step give, bit for bit: f32 and 8-bit moments, a clip
+/// that bites and one that does not, an fp16 loss scale, gradients sharing storage, three steps;
+/// and it leaves the gradients as backward made them.
+#[test]
+fn a_clip_folded_into_adamw_gives_the_bits_of_clipping_first() {
+    let mut rng = Rng::new(71);
+    // 5000 elements: above MIN_8BIT_SIZE (8-bit moments, a partial block); 7 stay f32 either way.
+    let (xa, xb, xc) = (rng.vec(5000, -1.0, 1.0), rng.vec(7, -1.0, 1.0), rng.vec(7, -1.0, 1.0));
+    let (ca, cb) = (rng.vec(5000, -1.0, 1.0), rng.vec(7, -1.0, 1.0));
+    for eight_bit in [false, true] {
+        for (max_norm, scale) in [(0.5f32, None), (1000.0, None), (0.5, Some(1024.0f32))] {
+            let run = |folded: bool| -> Vec<Vec<u32>> {
+                let ps = [param(&xa, &[5000]), param(&xb, &[7]), param(&xc, &[7])];
+                let mut opt = AdamW::new(1e-2);
+                opt.eight_bit = eight_bit;
+                for step in 0..3 {
+                    let k = 1.0 + step as f32;
+                    // b and c get one shared gradient tensor (the add's backward).
+                    let la = ps[0].mul(&t(&ca, &[5000])).unwrap().sum_all().unwrap();
+                    let lbc = ps[1].add(&ps[2]).unwrap().mul(&t(&cb, &[7])).unwrap().sum_all().unwrap();
+                    let mut loss = la.add(&lbc).unwrap().scale(k).unwrap();
+                    if let Some(s) = scale {
+                        loss = loss.scale(s).unwrap();
+                    }
+                    loss.backward().unwrap();
+                    let inv = scale.map_or(1.0, |s| 1.0 / s);
+                    if folded {
+                        let before = ps[0].grad().unwrap().to_vec().unwrap();
+                        let clip = GradClip::of_params(&ps, max_norm, inv).unwrap();
+                        opt.step_clipped(&ps, Some(&clip)).unwrap();
+                        let after = ps[0].grad().unwrap().to_vec().unwrap();
+                        assert!(before.iter().zip(&after).all(|(x, y)| x.to_bits() == y.to_bits()), "gradient written");
+                    } else {
+                        match scale {
+                            Some(s) => unscale_clip_grad_norm(&ps, max_norm, s).unwrap(),
+                            None => clip_grad_norm(&ps, max_norm).unwrap(),
+                        };
+                        opt.step(&ps).unwrap();
+                    }
+                    ps.iter().for_each(|p| p.zero_grad());
+                }
+                let mut out: Vec<Vec<u32>> =
+                    ps.iter().map(|p| p.to_vec().unwrap().iter().map(|v| v.to_bits()).collect()).collect();
+                for p in &ps {
+                    let (m, v) = opt.state(p).unwrap().moments.to_f32().unwrap();
+                    out.push(m.iter().chain(&v).map(|x| x.to_bits()).collect());
+                }
+                out
+            };
+            assert!(
+                run(true) == run(false),
+                "8-bit {eight_bit}, max_norm {max_norm}, loss scale {scale:?}: the folded clip changed bits"
+            );
+        }
+    }
 }
 
 /// The 8-bit quantisation maps are bitsandbytes' own, bit for bit.

@@ -25,7 +25,7 @@ use crate::models::{Adapt, AutoencoderKL, ClipTextModel, ClipTokenizer, Model, U
 use crate::nn::{Loader, LoraSpec};
 use crate::ops::copy::cat;
 use crate::ops::loss::mse_loss;
-use crate::optim::{clip_grad_norm, unscale_clip_grad_norm, AdamW, GradScaler};
+use crate::optim::{AdamW, GradClip, GradScaler};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 pub use args::{TrainConfig, TrainOptions};
@@ -804,12 +804,12 @@ fn train_loop(
         if !cfg.fused_backward_pass {
             match &mut scaler {
                 Some(s) => {
-                    // GradScaler: unscale and clip in one pass; an Inf or NaN anywhere makes the
-                    // norm non-finite (one more readback per step, fp16 only): skip the update.
-                    let norm = unscale_clip_grad_norm(&tensors, cfg.max_grad_norm as f32, s.scale)?.to_vec()?[0];
-                    skipped = !norm.is_finite();
+                    // GradScaler: unscale and clip inside the update; an Inf or NaN anywhere makes
+                    // the norm non-finite (one more readback per step, fp16 only): skip the update.
+                    let clip = GradClip::of_params(&tensors, cfg.max_grad_norm as f32, 1.0 / s.scale)?;
+                    skipped = !clip.norm()?.to_vec()?[0].is_finite();
                     if !skipped {
-                        opt.step(&tensors)?;
+                        opt.step_clipped(&tensors, Some(&clip))?;
                     }
                     s.update(skipped);
                     if skipped {
@@ -824,8 +824,9 @@ fn train_loop(
                     }
                 }
                 None => {
-                    clip_grad_norm(&tensors, cfg.max_grad_norm as f32)?;
-                    opt.step(&tensors)?;
+                    // clip_grad_norm_ folded into the update (the same bits, a pass fewer).
+                    let clip = GradClip::of_params(&tensors, cfg.max_grad_norm as f32, 1.0)?;
+                    opt.step_clipped(&tensors, Some(&clip))?;
                 }
             }
             for t in &tensors {
