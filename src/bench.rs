@@ -263,6 +263,26 @@ pub fn norm_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
+/// The layout copies a U-Net step makes most (the strided copy kernel; bytes = one read and one
+/// write of every element): attention's head split [2, 4096, 8, 40] -> [2, 8, 4096, 40] and its
+/// merge back, and the skip connection's channel concatenation [2, 1280, 16, 16] ++
+/// [2, 640, 16, 16].
+pub fn copy_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    let mut rows = Vec::new();
+    let x = rand_tensor(&[2, 4096, 8, 40], 15)?;
+    let bytes = 8.0 * x.numel() as f64;
+    let (secs, timer) = time_gpu(5, || x.permute(&[0, 2, 1, 3]).map(|_| ()))?;
+    rows.push(row("head_split", "[2,4096,8,40] -> [2,8,4096,40]".into(), secs, timer, None, Some(bytes), peaks));
+    let y = x.permute(&[0, 2, 1, 3])?;
+    let (secs, timer) = time_gpu(5, || y.permute(&[0, 2, 1, 3]).map(|_| ()))?;
+    rows.push(row("head_merge", "[2,8,4096,40] -> [2,4096,8,40]".into(), secs, timer, None, Some(bytes), peaks));
+    let (a, b) = (rand_tensor(&[2, 1280, 16, 16], 16)?, rand_tensor(&[2, 640, 16, 16], 17)?);
+    let bytes = 8.0 * (a.numel() + b.numel()) as f64;
+    let (secs, timer) = time_gpu(5, || crate::ops::copy::cat(&[&a, &b], 1).map(|_| ()))?;
+    rows.push(row("cat_channels", "[2,1280,16,16] ++ [2,640,16,16]".into(), secs, timer, None, Some(bytes), peaks));
+    Ok(rows)
+}
+
 /// Attention with 8 heads of 40: self with 1024 and 4096 tokens, cross from 4096 queries to
 /// CLIP's 77 keys; forward, and backward (forward + backward minus forward). FLOPs = 4 B Nq Nk D
 /// forward, twice that backward.

@@ -26,7 +26,7 @@ enum Command {
     Info,
     /// Time kernels next to the adapter's measured peaks.
     Bench {
-        /// Which suites to run: gemm, conv, norm, attention, adamw, e2e (default: all of these),
+        /// Which suites to run: gemm, conv, norm, copy, attention, adamw, e2e (default: all of these),
         /// or memory: one DreamBooth training step of SD 1.5's real configuration (random
         /// weights) per memory setting, reporting the GPU memory peak (minutes per setting on a
         /// CPU adapter, so never part of the default run).
@@ -323,7 +323,7 @@ fn print_row(r: &BenchRow) {
 }
 
 fn run_bench(kernels: &[String], json: Option<&std::path::Path>, resolution: usize, settings: &[usize]) -> Result<()> {
-    let known = ["gemm", "conv", "norm", "attention", "adamw", "e2e", "memory"];
+    let known = ["gemm", "conv", "norm", "copy", "attention", "adamw", "e2e", "memory"];
     for k in kernels {
         if !known.contains(&k.as_str()) {
             return Err(engine::Error::invalid("bench", format!("unknown suite `{k}`; known: {}", known.join(", "))));
@@ -344,10 +344,11 @@ fn run_bench(kernels: &[String], json: Option<&std::path::Path>, resolution: usi
     rows.push(fma);
     rows.push(copy);
     type Suite = fn((f64, f64)) -> Result<Vec<BenchRow>>;
-    let suites: [(&str, Suite); 6] = [
+    let suites: [(&str, Suite); 7] = [
         ("gemm", |p| bench::gemm_suite(p.0)),
         ("conv", bench::conv_suite),
         ("norm", bench::norm_suite),
+        ("copy", bench::copy_suite),
         ("attention", bench::attention_suite),
         ("adamw", bench::adamw_suite),
         ("e2e", bench::e2e_suite),

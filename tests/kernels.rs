@@ -524,16 +524,18 @@ fn mse_loss_forward_and_backward() {
 
 /// Permutes that are transposes once axes merge (the tiled transpose kernel): a matrix, a
 /// batch of them, channels-last [n, c, h, w] -> [n, h, w, c], with edges off the 16-tile, and
-/// one that is not (strided copy), each against a host permute.
+/// ones that are not (strided copy: attention's head split, and six axes that stay five after
+/// merging), each against a host permute.
 #[test]
 fn permute_transposes_match_host() {
     let mut rng = Rng::new(61);
-    let cases: [(Vec<usize>, Vec<usize>); 5] = [
+    let cases: [(Vec<usize>, Vec<usize>); 6] = [
         (vec![37, 50], vec![1, 0]),
         (vec![3, 17, 33], vec![0, 2, 1]),
         (vec![2, 19, 5, 7], vec![0, 2, 3, 1]),
         (vec![1, 40, 1, 3], vec![0, 3, 2, 1]),
         (vec![2, 5, 3, 4], vec![0, 2, 1, 3]),
+        (vec![2, 3, 1, 4, 5, 3], vec![5, 1, 3, 0, 2, 4]),
     ];
     for (shape, perm) in cases {
         let x = rng.vec(numel(&shape), -1.0, 1.0);

@@ -18,7 +18,8 @@ crate::uniforms! {
         n: u32,
         in_shift: u32,
         out_shift: u32,
-        _p0: u32,
+        /// Axes in use after [`simplify`], at the end of the lists.
+        rank: u32,
         dims_lo: [u32; 4],
         dims_hi: [u32; 4],
         istr_lo: [u32; 4],
@@ -39,6 +40,8 @@ crate::uniforms! {
 }
 static STRIDED_COPY: Kernel =
     Kernel { shader: &SHADER, entry: "strided_copy", bindings: &[Access::Read, Access::ReadWrite] };
+static STRIDED_COPY4: Kernel =
+    Kernel { shader: &SHADER, entry: "strided_copy4", bindings: &[Access::Read, Access::ReadWrite] };
 static TRANSPOSE: Kernel = Kernel { shader: &SHADER, entry: "transpose", bindings: &[Access::Read, Access::ReadWrite] };
 
 /// `dims` and both stride lists with size-1 axes dropped and neighbouring axes merged where
@@ -143,12 +146,30 @@ pub(crate) fn strided_copy(
     }
     let (sv, ss) = ctx.window(src.buffer(), src.offset() + src_off, se)?;
     let (dv, ds) = ctx.window(dst.buffer(), dst.offset() + dst_off, de)?;
-    let [dims_lo, dims_hi] = pack8(dims, 1);
-    let [istr_lo, istr_hi] = pack8(src_str, 0);
-    let [ostr_lo, ostr_hi] = pack8(dst_str, 0);
+    // The kernel divides once per axis: give it as few as the copy has.
+    let (mut d, mut s, mut t) = simplify(dims, src_str, dst_str);
+    let (mut n, mut ss, mut ds, mut kernel) = (n, ss, ds, &STRIDED_COPY);
+    // Four elements at a time where the innermost axis is contiguous on both sides and every
+    // other offset lands on a vec4.
+    let by4 = |v: &[usize]| v[..v.len() - 1].iter().all(|x| x % 4 == 0);
+    if d.last().is_some_and(|&l| l % 4 == 0)
+        && s.last() == Some(&1)
+        && t.last() == Some(&1)
+        && by4(&s)
+        && by4(&t)
+        && ss % 4 == 0
+        && ds % 4 == 0
+    {
+        let k = d.len() - 1;
+        d[k] /= 4;
+        s[..k].iter_mut().chain(t[..k].iter_mut()).for_each(|x| *x /= 4);
+        (n, ss, ds, kernel) = (n / 4, ss / 4, ds / 4, &STRIDED_COPY4);
+    }
+    let ([dims_lo, dims_hi], [istr_lo, istr_hi], [ostr_lo, ostr_hi]) = (pack8(&d, 1), pack8(&s, 0), pack8(&t, 0));
+    let rank = u(d.len().max(1));
     let params =
-        Params { n: u(n), in_shift: ss, out_shift: ds, _p0: 0, dims_lo, dims_hi, istr_lo, istr_hi, ostr_lo, ostr_hi };
-    ctx.dispatch(&STRIDED_COPY, &Spec::new(), &params, &[sv, dv], grid(n.div_ceil(256)))
+        Params { n: u(n), in_shift: ss, out_shift: ds, rank, dims_lo, dims_hi, istr_lo, istr_hi, ostr_lo, ostr_hi };
+    ctx.dispatch(kernel, &Spec::new(), &params, &[sv, dv], grid(n.div_ceil(256)))
 }
 
 /// Copies `src` into `dst` starting at row `start` of dst's first axis (no autograd).
