@@ -101,6 +101,12 @@ fn norm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
 @group(0) @binding(5) var<storage, read> bi_dy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> bi_dx: array<f32>;
 
+// Element i of a row (x and dy at offsets xb and gb) with its gamma: (dy·gamma, x̂), what both
+// passes of norm_backward_input use.
+fn g_and_xhat(xb: u32, gb: u32, i: u32, gamma: f32, mean: f32, rstd: f32) -> vec2<f32> {
+    return vec2(bi_dy[gb + i] * gamma, (bi_x[xb + i] - mean) * rstd);
+}
+
 @compute @workgroup_size(256)
 fn norm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                             @builtin(local_invocation_index) lid: u32) {
@@ -126,18 +132,16 @@ fn norm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
             let gamma = bi_gamma[p.g_shift + a0 + ch];
             let cb = ch * p.hw;
             for (var s = lid; s < p.hw; s += 256u) {
-                let g = bi_dy[gb + cb + s] * gamma;
-                let xhat = (bi_x[xb + cb + s] - mean) * rstd;
-                sg += g;
-                sgx += g * xhat;
+                let e = g_and_xhat(xb, gb, cb + s, gamma, mean, rstd);
+                sg += e.x;
+                sgx += e.x * e.y;
             }
         }
     } else if (valid) {
         for (var i = lid; i < p.n; i += 256u) {
-            let g = bi_dy[gb + i] * bi_gamma[p.g_shift + affine_index(row, i)];
-            let xhat = (bi_x[xb + i] - mean) * rstd;
-            sg += g;
-            sgx += g * xhat;
+            let e = g_and_xhat(xb, gb, i, bi_gamma[p.g_shift + affine_index(row, i)], mean, rstd);
+            sg += e.x;
+            sgx += e.x * e.y;
         }
     }
     let mg = reduce_sum(lid, sg) / f32(p.n);
@@ -148,16 +152,14 @@ fn norm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
             let gamma = bi_gamma[p.g_shift + a0 + ch];
             let cb = ch * p.hw;
             for (var s = lid; s < p.hw; s += 256u) {
-                let g = bi_dy[gb + cb + s] * gamma;
-                let xhat = (bi_x[xb + cb + s] - mean) * rstd;
-                bi_dx[db + cb + s] = rstd * (g - mg - xhat * mgx);
+                let e = g_and_xhat(xb, gb, cb + s, gamma, mean, rstd);
+                bi_dx[db + cb + s] = rstd * (e.x - mg - e.y * mgx);
             }
         }
     } else if (valid) {
         for (var i = lid; i < p.n; i += 256u) {
-            let g = bi_dy[gb + i] * bi_gamma[p.g_shift + affine_index(row, i)];
-            let xhat = (bi_x[xb + i] - mean) * rstd;
-            bi_dx[db + i] = rstd * (g - mg - xhat * mgx);
+            let e = g_and_xhat(xb, gb, i, bi_gamma[p.g_shift + affine_index(row, i)], mean, rstd);
+            bi_dx[db + i] = rstd * (e.x - mg - e.y * mgx);
         }
     }
 }
