@@ -93,6 +93,59 @@ fn norm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
+// norm_forward for group norm with planes of a multiple of 4 (every SD shape) and windows that
+// start on a vec4: x and y as vec4s (p.x_shift and p.y_shift count vec4s; n and hw still count
+// elements), a quarter of the loads and stores of the three passes; each vec4 lies in one
+// channel, whose scale and shift (torch's form, as above) it takes. Planes of a workgroup of
+// vec4s or more go a channel at a time; smaller ones look their channel up once per vec4.
+@group(0) @binding(1) var<storage, read> f_x4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> f_y4: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn norm_forward4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let row = wg.y * nwg.x + wg.x;
+    let valid = row < p.rows;
+    let n4 = p.n / 4u;
+    let xb = p.x_shift + row * n4;
+    var s = 0.0;
+    if (valid) {
+        for (var i = lid; i < n4; i += 256u) { let x = f_x4[xb + i]; s += (x.x + x.y) + (x.z + x.w); }
+    }
+    let mean = reduce_sum(lid, s) / f32(p.n);
+    var v = 0.0;
+    if (valid) {
+        for (var i = lid; i < n4; i += 256u) { let d = f_x4[xb + i] - mean; v += dot(d, d); }
+    }
+    let rstd = inverseSqrt(reduce_sum(lid, v) / f32(p.n) + p.eps);
+    if (valid) {
+        let yb = p.y_shift + row * n4;
+        let a0 = affine_index(row, 0u);
+        let hw4 = p.hw / 4u;
+        if (hw4 >= 256u) {
+            for (var ch = 0u; ch < p.n / p.hw; ch++) {
+                let scale = rstd * f_gamma[p.g_shift + a0 + ch];
+                let shift = f_beta[p.b_shift + a0 + ch] - mean * scale;
+                let cb = ch * hw4;
+                for (var s = lid; s < hw4; s += 256u) {
+                    f_y4[yb + cb + s] = fma(f_x4[xb + cb + s], vec4(scale), vec4(shift));
+                }
+            }
+        } else {
+            for (var i = lid; i < n4; i += 256u) {
+                let ch = a0 + i / hw4;
+                let scale = rstd * f_gamma[p.g_shift + ch];
+                let shift = f_beta[p.b_shift + ch] - mean * scale;
+                f_y4[yb + i] = fma(f_x4[xb + i], vec4(scale), vec4(shift));
+            }
+        }
+        if (lid == 0u) {
+            f_mean[p.stat_shift + row] = mean;
+            f_rstd[p.stat_shift + row] = rstd;
+        }
+    }
+}
+
 // backward_input bindings: x, gamma, mean, rstd, dy, dx
 @group(0) @binding(1) var<storage, read> bi_x: array<f32>;
 @group(0) @binding(2) var<storage, read> bi_gamma: array<f32>;

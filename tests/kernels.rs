@@ -602,6 +602,8 @@ fn group_norm_forward_and_backward() {
     let mut rng = Rng::new(43);
     // (N, C, H, W, groups): SD-like, odd channel counts per group, one group, no spatial dims,
     // and planes of 256 or more (the kernel's channel-at-a-time path), one not a multiple of 256.
+    // Forward goes four elements at a time where the plane is a multiple of 4 (8x8, 16x16,
+    // 20x17, and 32x33: a workgroup of vec4s and more, its channel-at-a-time path), else one.
     for (n, c, h, w, groups) in [
         (2usize, 64usize, 8usize, 8usize, 32usize),
         (1, 6, 5, 3, 3),
@@ -609,6 +611,7 @@ fn group_norm_forward_and_backward() {
         (1, 10, 7, 7, 5),
         (2, 6, 16, 16, 3),
         (1, 4, 20, 17, 2),
+        (1, 4, 32, 33, 2),
     ] {
         let shape = vec![n, c, h, w];
         let x = rng.vec(numel(&shape), -2.0, 3.0);
