@@ -217,6 +217,73 @@ fn norm_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgr
     }
 }
 
+// norm_backward_input for group norm four elements at a time, as norm_forward4: x, dy and dx
+// as vec4s (p.x_shift, p.dy_shift and p.y_shift, dx's, count vec4s), each vec4 in one channel.
+@group(0) @binding(1) var<storage, read> bi_x4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bi_dy4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> bi_dx4: array<vec4<f32>>;
+
+// g_and_xhat over vec4 i of a row: [dy·gamma, x̂].
+fn g_and_xhat4(xb: u32, gb: u32, i: u32, gamma: f32, mean: f32, rstd: f32) -> array<vec4<f32>, 2> {
+    return array(bi_dy4[gb + i] * gamma, (bi_x4[xb + i] - mean) * rstd);
+}
+
+@compute @workgroup_size(256)
+fn norm_backward_input4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let row = wg.y * nwg.x + wg.x;
+    let valid = row < p.rows;
+    let n4 = p.n / 4u;
+    let hw4 = p.hw / 4u;
+    let xb = p.x_shift + row * n4;
+    let gb = p.dy_shift + row * n4;
+    var mean = 0.0;
+    var rstd = 0.0;
+    if (valid) {
+        mean = bi_mean[p.stat_shift + row];
+        rstd = bi_rstd[p.stat_shift + row];
+    }
+    let a0 = affine_index(row, 0u);
+    let by_channel = hw4 >= 256u;
+    var sg = 0.0;
+    var sgx = 0.0;
+    if (valid && by_channel) {
+        for (var ch = 0u; ch < p.n / p.hw; ch++) {
+            let gamma = bi_gamma[p.g_shift + a0 + ch];
+            let cb = ch * hw4;
+            for (var s = lid; s < hw4; s += 256u) {
+                let e = g_and_xhat4(xb, gb, cb + s, gamma, mean, rstd);
+                sg += dot(e[0], vec4(1.0));
+                sgx += dot(e[0], e[1]);
+            }
+        }
+    } else if (valid) {
+        for (var i = lid; i < n4; i += 256u) {
+            let e = g_and_xhat4(xb, gb, i, bi_gamma[p.g_shift + a0 + i / hw4], mean, rstd);
+            sg += dot(e[0], vec4(1.0));
+            sgx += dot(e[0], e[1]);
+        }
+    }
+    let mg = reduce_sum(lid, sg) / f32(p.n);
+    let mgx = reduce_sum(lid, sgx) / f32(p.n);
+    let db = p.y_shift + row * n4;
+    if (valid && by_channel) {
+        for (var ch = 0u; ch < p.n / p.hw; ch++) {
+            let gamma = bi_gamma[p.g_shift + a0 + ch];
+            let cb = ch * hw4;
+            for (var s = lid; s < hw4; s += 256u) {
+                let e = g_and_xhat4(xb, gb, cb + s, gamma, mean, rstd);
+                bi_dx4[db + cb + s] = rstd * (e[0] - mg - e[1] * mgx);
+            }
+        }
+    } else if (valid) {
+        for (var i = lid; i < n4; i += 256u) {
+            let e = g_and_xhat4(xb, gb, i, bi_gamma[p.g_shift + a0 + i / hw4], mean, rstd);
+            bi_dx4[db + i] = rstd * (e[0] - mg - e[1] * mgx);
+        }
+    }
+}
+
 // backward_params bindings: x, mean, rstd, dy, dgamma, dbeta. One invocation per affine
 // index (channel) a, summing over every sample and, for group norm, its hw positions;
 // `accumulate` adds to the existing values (for row chunks of very large inputs).

@@ -161,7 +161,9 @@ fn group_norm_splits_rows_forward_and_backward() {
     // 8 samples of 2 groups x 300 elements: chunks of 6 rows, whole samples. Then 3 groups of
     // 200: chunks of 10 rows, which start mid-sample (the SD VAE's 512x512 activations: one
     // sample is a whole binding). Then planes of 300 (the kernel's channel-at-a-time path).
-    for (n, c, hw, groups) in [(8, 4, 150, 2), (5, 6, 100, 3), (5, 4, 300, 2)] {
+    // Planes a multiple of 4 go four elements at a time (100, 300; 1100 is a workgroup of vec4s
+    // and more, their channel-at-a-time path); 150 one at a time.
+    for (n, c, hw, groups) in [(8, 4, 150, 2), (5, 6, 100, 3), (5, 4, 300, 2), (3, 4, 1100, 4)] {
         let x = rng.vec(n * c * hw, -2.0, 2.0);
         let g = rng.vec(c, 0.5, 1.5);
         let b = rng.vec(c, -0.5, 0.5);

@@ -49,6 +49,12 @@ static BACKWARD_INPUT: Kernel = Kernel {
     entry: "norm_backward_input",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
+/// `norm_backward_input` for group norm four elements at a time, where `FORWARD4` applies.
+static BACKWARD_INPUT4: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "norm_backward_input4",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
 static BACKWARD_PARAMS: Kernel = Kernel {
     shader: &SHADER,
     entry: "norm_backward_params",
@@ -99,6 +105,13 @@ impl Layout {
         }
     }
 
+    /// Whether the vec4 kernels apply: group norm with planes a multiple of 4 (every SD shape)
+    /// and every window (these shifts) starting on a vec4. Layer norm (hw = 1) and odd planes
+    /// go one element at a time.
+    fn by_vec4(&self, shifts: &[u32]) -> bool {
+        self.hw > 1 && self.hw % 4 == 0 && shifts.iter().all(|s| s % 4 == 0)
+    }
+
     /// Row chunks that fit a binding (a chunk may start mid-sample: the kernel is told the
     /// group of its first row).
     fn chunks(&self, op: &'static str) -> Result<Vec<(usize, usize)>> {
@@ -132,9 +145,8 @@ fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l
         let (mv, ms) = win(ctx, &mean, r0, rn)?;
         let (sv, _) = win(ctx, &rstd, r0, rn)?;
         let params = l.params(r0, rn, eps, false, xs, gs, bs, ys, ms, 0);
-        // Group norm whose planes and windows allow vec4s (every SD shape): a quarter of the
-        // loads. Layer norm (hw = 1) and odd planes one element at a time.
-        if l.hw > 1 && l.hw % 4 == 0 && xs % 4 == 0 && ys % 4 == 0 {
+        // A quarter of the loads where the planes and windows allow vec4s.
+        if l.by_vec4(&[xs, ys]) {
             let params = Params { x_shift: xs / 4, y_shift: ys / 4, ..params };
             ctx.dispatch(&FORWARD4, &Spec::new(), &params, &[xv, gv, bv, yv, mv, sv], grid(rn))?;
         } else {
@@ -157,7 +169,13 @@ fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l
                 let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
                 let (dxv, dxs) = win(ctx, &dx, r0 * n, rn * n)?;
                 let params = l.params(r0, rn, 0.0, false, xs, gs, 0, dxs, ms, dys);
-                ctx.dispatch(&BACKWARD_INPUT, &Spec::new(), &params, &[xv, gv, mv, sv, dyv, dxv], grid(rn))?;
+                let views = [xv, gv, mv, sv, dyv, dxv];
+                if l.by_vec4(&[xs, dys, dxs]) {
+                    let params = Params { x_shift: xs / 4, dy_shift: dys / 4, y_shift: dxs / 4, ..params };
+                    ctx.dispatch(&BACKWARD_INPUT4, &Spec::new(), &params, &views, grid(rn))?;
+                } else {
+                    ctx.dispatch(&BACKWARD_INPUT, &Spec::new(), &params, &views, grid(rn))?;
+                }
             }
             Some(dx)
         } else {
