@@ -52,6 +52,15 @@ def gemm(dev):
         a, b = mk(n, n), mk(n, n)
         s = timed(lambda: a @ b, 5, dev)
         rows.append(row("gemm", f"[1,{n},{n}]x[1,{n},{n}]", s, 2.0 * n ** 3))
+    # engine bench's GPU rows (issue 17's targets): f32 4096³, and f16 products (cuBLAS's tensor
+    # cores, the kernel the f16 cooperative-matrix GEMM is set against) at 1024³ and 4096³.
+    if dev == "cuda":
+        a, b = mk(4096, 4096), mk(4096, 4096)
+        rows.append(row("gemm", "[1,4096,4096]x[1,4096,4096]", timed(lambda: a @ b, 5, dev), 2.0 * 4096 ** 3))
+        for n in [1024, 4096]:
+            a, b = mk(n, n).half(), mk(n, n).half()
+            s = timed(lambda: a @ b, 10, dev)
+            rows.append(row("gemm_f16", f"[1,{n},{n}]x[1,{n},{n}]", s, 2.0 * n ** 3))
     for name, m, n, k in [("linear_attn_proj", 4096, 320, 320), ("linear_geglu_proj", 4096, 2560, 320),
                           ("linear_ff_out", 4096, 320, 1280), ("linear_cross_kv", 77, 320, 768)]:
         x, w = mk(m, k), mk(n, k)
@@ -164,6 +173,9 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("suites", nargs="*")
     a = ap.parse_args()
+    # f32 means f32: cuDNN would round convolutions' inputs to TF32 by default.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     suites = {"gemm": gemm, "conv": conv, "norm": norm, "attention": attention, "adamw": adamw, "e2e": e2e}
     rows = []
     print(f"torch {torch.__version__} on {a.device} ({torch.get_num_threads()} threads)")

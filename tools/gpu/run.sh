@@ -4,21 +4,35 @@
 #   tools/gpu/run.sh BIN_DIR OUT_DIR [DEBS_DIR]
 #
 # BIN_DIR: a release `engine` built elsewhere, plus optional test binaries named test-NAME
-#          (from `cargo test --release --no-run`).
-# OUT_DIR: where info.txt, parity.txt, parity.json, bench.txt, bench.json (default kernel
-#          choices), bench-tuned.txt/.json (after the autotuner chose per shape class; its
-#          choices and timings in tune.json), profile.txt (GPU time per kernel of the end-to-end
-#          suite), memory.txt/.json (one SD 1.5 training step at 512 px per precision) and
-#          tests.txt are written.
-# The parity cases are read from tests/fixtures/reference/ next to this script's repository
-# (the run tool carries the working tree), or from $ENGINE_CASES.
+#          (from `cargo test --release --no-run`); either may be xz-compressed (NAME.xz).
+#          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
+# OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
+#          torch-*.txt/.json, memory.txt/.json, tests.txt, profile.txt) and stages.txt, each
+#          stage's exit status and seconds.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
+#
+# Device time is short (minutes), so the stages run most valuable first, each cut at its own
+# cap and all of them at ENGINE_GPU_BUDGET_S (default 480 s) from the start: what did not fit
+# is written in stages.txt as skipped. The parity cases are read from tests/fixtures/reference/
+# next to this script's repository (the run tool carries the working tree), or $ENGINE_CASES.
+# PyTorch on the same GPU (tools/bench_torch.py, tools/gpu/torch_sd15_step.py) runs where
+# python3 has torch with CUDA; the step needs diffusers (site.tar.xz below).
 set -u
 BIN=$(cd "$1" && pwd)
 OUT=$2
 DEBS=${3:-}
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$OUT"
+START=$(date +%s)
+BUDGET=${ENGINE_GPU_BUDGET_S:-480}
 
+for f in "$BIN"/*.xz; do
+  [ -e "$f" ] || continue
+  if command -v xz >/dev/null; then xz -dkf "$f"; else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$f" "${f%.xz}"
+  fi
+  chmod +x "${f%.xz}"
+done
 if ! ldconfig -p | grep -q 'libvulkan.so.1' && [ -n "$DEBS" ]; then
   for f in "$DEBS"/*.deb; do dpkg -x "$f" /; done
   ldconfig
@@ -32,29 +46,65 @@ fi
 for egl in /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; do
   [ -f "$egl" ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$egl
 done
-export ENGINE_CACHE_DIR=${ENGINE_CACHE_DIR:-$OUT/pipeline-cache}
-
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/nvidia-smi.txt"
-"$BIN/engine" info 2>&1 | tee "$OUT/info.txt"
-rc=0
-CASES=${ENGINE_CASES:-$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/reference}
-if [ -d "$CASES" ]; then
-  "$BIN/engine" parity "$CASES"/*/ -q 2>&1 | tee "$OUT/parity.txt" || rc=1
-  "$BIN/engine" parity "$CASES"/*/ --json > "$OUT/parity.json" 2>/dev/null || true
+export ENGINE_CACHE_DIR=${ENGINE_CACHE_DIR:-/tmp/engine-pipeline-cache}
+export ENGINE_TUNE_CACHE="$OUT/tune.json"
+# Test binaries find their fixtures under the path they were built in.
+if [ -n "${ENGINE_BUILT_IN:-}" ] && [ ! -e "$ENGINE_BUILT_IN" ]; then
+  mkdir -p "$(dirname "$ENGINE_BUILT_IN")" && ln -s "$REPO" "$ENGINE_BUILT_IN"
 fi
-"$BIN/engine" bench --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
-ENGINE_TUNE_CACHE="$OUT/tune.json" "$BIN/engine" bench --tune gemm conv attention e2e --json "$OUT/bench-tuned.json" 2>&1 \
-  | tee "$OUT/bench-tuned.txt"
-ENGINE_TUNE_CACHE="$OUT/tune.json" ENGINE_PROFILE=1 "$BIN/engine" bench e2e 2>&1 | tee "$OUT/profile.txt"
-# One DreamBooth step of SD 1.5's real configuration at 512 px in each precision (f32; bf16;
-# bf16 + checkpointing + 8-bit AdamW + fused backward; fp16 + checkpointing + 8-bit AdamW, whose
-# Linear products take the f16 cooperative-matrix GEMM where the GPU has one): the step's time
-# and the pool's peak.
-ENGINE_TUNE_CACHE="$OUT/tune.json" "$BIN/engine" bench memory --resolution 512 --settings 0,11,14,16 \
-  --json "$OUT/memory.json" 2>&1 | tee "$OUT/memory.txt"
+# Python packages the machine lacks (diffusers, for the PyTorch step): BIN_DIR/site.tar.xz, a
+# site-packages folder (diffusers' wheel unpacked, its pipelines left out to fit the transfer).
+if [ -f "$BIN/site.tar.xz" ]; then
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$BIN/site.tar.xz" /tmp/site \
+    && export PYTHONPATH=/tmp/site
+fi
+
+# stage NAME CAP_SECONDS LOG CMD...: CMD's output into $OUT/LOG (appended), cut at CAP or at
+# what is left of the budget; its status and time into stages.txt.
+stage() {
+  local name=$1 cap=$2 log=$3
+  shift 3
+  local left=$((BUDGET - ($(date +%s) - START)))
+  if ((left < 15)); then
+    echo "== $name: skipped, budget spent" | tee -a "$OUT/stages.txt"
+    return
+  fi
+  ((cap > left)) && cap=$left
+  local t0
+  t0=$(date +%s)
+  echo "== $name (cap $cap s)" >>"$OUT/$log"
+  timeout -k 5 "$cap" "$@" >>"$OUT/$log" 2>&1
+  local rc=$?
+  echo "== $name: rc $rc, $(($(date +%s) - t0)) s of cap $cap" | tee -a "$OUT/stages.txt"
+  tail -n 25 "$OUT/$log"
+}
+
+E=$BIN/engine
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
+  | tee "$OUT/nvidia-smi.txt"
+stage info 40 info.txt "$E" info
+CASES=${ENGINE_CASES:-$REPO/tests/fixtures/reference}
+[ -d "$CASES" ] && stage parity 90 parity.txt "$E" parity "$CASES"/*/
+# The issue's targets first: GEMM 4096³ (f32 and f16), conv2d at SD shapes, attention, norms,
+# with the kernels each adapter gets by default.
+stage bench 150 bench.txt "$E" bench gemm conv attention norm --json "$OUT/bench.json"
+if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  stage torch-bench 60 torch-bench.txt python3 "$REPO/tools/bench_torch.py" --device cuda \
+    --json "$OUT/torch-bench.json" gemm conv norm attention
+  stage torch-step 120 torch-step.txt python3 "$REPO/tools/gpu/torch_sd15_step.py" --resolution 512 \
+    --json "$OUT/torch-step.json" f32 bf16 bf16-ckpt
+fi
+# One DreamBooth step of SD 1.5's real configuration at 512 px (the second of two, after AdamW
+# has its moments): f32; bf16; bf16 + checkpointing; fp16 + checkpointing + 8-bit AdamW (whose
+# Linear products take the f16 cooperative-matrix GEMM where the GPU has one).
+stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
 for t in "$BIN"/test-*; do
+  case $t in *.xz) continue ;; esac
   [ -x "$t" ] || continue
-  echo "== $(basename "$t")" | tee -a "$OUT/tests.txt"
-  "$t" --test-threads=4 2>&1 | tail -n 30 | tee -a "$OUT/tests.txt" || rc=1
+  stage "$(basename "$t")" 90 tests.txt "$t" --test-threads=4
 done
-exit $rc
+stage bench-tuned 150 bench-tuned.txt "$E" bench --tune gemm conv attention --json "$OUT/bench-tuned.json"
+stage bench-rest 90 bench-rest.txt "$E" bench copy adamw e2e --json "$OUT/bench-rest.json"
+ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench e2e
+grep -q "rc [^0]" "$OUT/stages.txt" && exit 1
+exit 0
