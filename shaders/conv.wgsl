@@ -38,7 +38,9 @@ struct Params {
     b_img: u32, c_row: u32, c_img: u32, imgs: u32,
     // Width of C's pixel plane in `conv` (OW forward, W backward-input); in `conv_dw`, the
     // pixel strides of A and B (1 for NCHW; the channel count for channels-last copies).
-    cw: u32, a_px: u32, b_px: u32, _p0: u32,
+    // split_chans: in `conv`, the summed channels of one split-K slice (wg.z / imgs; all of
+    // them, one slice, unless the launcher splits).
+    cw: u32, a_px: u32, b_px: u32, split_chans: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -724,6 +724,45 @@ fn conv2d_backward_wide_matches_reference() {
     }
 }
 
+/// Split-K (the summed channels in slices side by side, each into its own copy of the output,
+/// then summed; a GPU default for deep, small convolutions, never lavapipe's): forced here,
+/// forward with bias and the input gradient against f64, for slice counts that divide the
+/// channels and ones that leave a short last slice.
+#[test]
+fn conv2d_split_k_matches_reference() {
+    let mut rng = Rng::new(61);
+    for &(xs, ws, stride, pad) in
+        &[([2usize, 66, 5, 6], [9usize, 66, 3, 3], 1usize, 1usize), ([1, 40, 9, 9], [17, 40, 3, 3], 2, 1)]
+    {
+        let (x, w, b) = (
+            rng.vec(xs.iter().product(), -1.0, 1.0),
+            rng.vec(ws.iter().product(), -1.0, 1.0),
+            rng.vec(ws[0], -1.0, 1.0),
+        );
+        for splits in [2usize, 3, 7] {
+            let name = format!("conv2d split {splits} x{xs:?} w{ws:?} s{stride} p{pad}");
+            engine::ops::conv::force_splits(Some(splits));
+            let tx = param(&x, &xs);
+            let y = tx.conv2d(&t(&w, &ws), Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
+            let dy = rng.vec(y.numel(), -1.0, 1.0);
+            y.backward_with(&t(&dy, y.shape())).unwrap();
+            engine::ops::conv::force_splits(None);
+            let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, pad);
+            let k = (ws[1] * ws[2] * ws[3]) as f64;
+            assert_close(&format!("{name} y"), &y.to_vec().unwrap(), &want, 1e-5 * k.sqrt() + 1e-6, 1e-5);
+            let (dx, _) = conv2d_grads_ref(&f64s(&x), &f64s(&w), &f64s(&dy), xs, ws, stride, pad);
+            let k = (ws[0] * ws[2] * ws[3]) as f64;
+            assert_close(
+                &format!("{name} dx"),
+                &tx.grad().unwrap().to_vec().unwrap(),
+                &dx,
+                1e-5 * k.sqrt() + 1e-6,
+                1e-5,
+            );
+        }
+    }
+}
+
 #[test]
 fn conv2d_errors_name_both_shapes() {
     let x = Tensor::zeros(&[1, 3, 4, 4]).unwrap();

@@ -233,7 +233,12 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     push(
         &mut out,
         [
-            "    let img = wg.z;".to_string(),
+            // wg.z: the image, and the slice of the summed channels (split-K: `split_chans`
+            // channels per slice, each slice's partial sums into its own copy of C).
+            "    let img = wg.z % p.imgs;".to_string(),
+            "    let split = wg.z / p.imgs;".into(),
+            "    let ch0 = split * p.split_chans;".into(),
+            "    let ch1 = min(ch0 + p.split_chans, p.chans);".into(),
             format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
             "    let col0 = wg.x * 8u * WG_X + lid.x;".into(),
         ],
@@ -263,7 +268,7 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     push(
         &mut out,
         [
-            "            for (var ch = 0u; ch < p.chans; ch++) {",
+            "            for (var ch = ch0; ch < ch1; ch++) {",
             "                let ac = ch * p.a_cs;",
             "                let bc = b_base + ch * p.b_plane;",
         ]
@@ -275,7 +280,7 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
     let body = "            var v = acc[i][j];
-            if (HAS_BIAS) {
+            if (HAS_BIAS && split == 0u) {
                 v += bias[p.bias_shift + r];
             }
             let ci = c_base + r * p.c_row + col;
@@ -284,7 +289,7 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
             }
             c[ci] = v;
 ";
-    store_loop(&mut out, "    let c_base = p.c_shift + img * p.c_img;\n", rows, 8, body);
+    store_loop(&mut out, "    let c_base = p.c_shift + (split * p.imgs + img) * p.c_img;\n", rows, 8, body);
     out
 }
 

@@ -269,7 +269,7 @@ crate::uniforms! {
         cw: u32,
         a_px: u32,
         b_px: u32,
-        _p0: u32,
+        split_chans: u32,
     }
 }
 
@@ -370,12 +370,97 @@ fn run(
     launch(variant, spec, p, &views, z)
 }
 
+thread_local! {
+    static FORCED_SPLITS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forces the split-K slice count of `conv` on this thread (`None`: the default). Tests use it
+/// to run the split path on lavapipe, whose default is no split.
+pub fn force_splits(n: Option<usize>) {
+    FORCED_SPLITS.with(|f| f.set(n));
+}
+
+/// How many slices `conv` splits its summed channels (`chans`) into for an M x N output of
+/// `imgs` whole images. On a GPU the deep, small convolutions of SD 1.5 (1280 channels at
+/// 16x16 and 8x8 latents: M = 1280, N = 256 or 64) made 20-160 workgroups of 64 x 64 for an
+/// H200's 132 multiprocessors and ran at 0.3-1.2 TFLOP/s, a tenth of the same work at 64x64.
+/// Slices run side by side, each into its own copy of C, and a reduction adds the copies:
+/// enough slices for about 640 workgroups, each at least 128 channels deep. No split on CPU
+/// adapters (lavapipe runs a workgroup per host thread: 2 here, already busy) nor where the
+/// copies would not fit a storage binding.
+fn k_splits(m: usize, n: usize, imgs: usize, chans: usize) -> Result<usize> {
+    if let Some(s) = FORCED_SPLITS.with(|f| f.get()) {
+        return Ok(s.clamp(1, chans.max(1)));
+    }
+    let ctx = Tensor::ctx()?;
+    if ctx.caps.cpu {
+        return Ok(1);
+    }
+    let workgroups = m.div_ceil(64) * n.div_ceil(64) * imgs;
+    let by_occupancy = 640usize.div_ceil(workgroups.max(1));
+    let by_depth = chans / 128;
+    let by_binding = ctx.max_binding_elems() / (m * n * imgs).max(1);
+    Ok(by_occupancy.min(by_depth).min(by_binding).max(1))
+}
+
+/// `conv` (MODE 0 or 1 in `spec`) over all `imgs` images at once, its summed channels
+/// (`p.chans`) in `splits` slices side by side (wg.z = slice * imgs + image), each slice into
+/// its own copy of C ([slices, imgs * c_img], the bias added by slice 0), then the copies
+/// summed: C as [imgs * c_img].
+#[allow(clippy::too_many_arguments)]
+fn run_split(
+    spec: Spec,
+    w: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    p: Params,
+    imgs: usize,
+    splits: usize,
+) -> Result<Tensor> {
+    let ctx = Tensor::ctx()?;
+    let chans = p.chans as usize;
+    let split_chans = chans.div_ceil(splits);
+    let splits = chans.div_ceil(split_chans); // no empty slice
+    let c_len = imgs * p.c_img as usize;
+    let scratch = Tensor::empty(&[splits, c_len])?;
+    let bias_v = match bias {
+        Some(t) => win(ctx, t, 0, t.numel())?,
+        None => (dummy_binding()?, 0),
+    };
+    let av = win_any(ctx, w, 0, w.numel())?;
+    let bv = win(ctx, b, 0, b.numel())?;
+    let cv = win(ctx, &scratch, 0, scratch.numel())?;
+    let p = Params { beta: 0.0, imgs: u(imgs), split_chans: u(split_chans), ..p };
+    let spec = spec.bool("HAS_BIAS", bias.is_some());
+    run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], bias_v, imgs * splits)?;
+    crate::with_no_grad(|| scratch.sum(0, false))
+}
+
 fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
     let x = &as_f32(x)?;
-    let y = Tensor::empty(&[g.n, g.co, g.oh, g.ow])?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
+    let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
+    let splits = if whole { k_splits(g.co, ohw, g.n, g.ci)? } else { 1 };
+    if splits > 1 {
+        let p = Params {
+            m: u(g.co),
+            n: u(ohw),
+            chans: u(g.ci),
+            a_rs: u(g.w_row()),
+            a_cs: u(kk),
+            b_plane: u(hw),
+            b_img: u(g.x_img()),
+            c_row: u(ohw),
+            c_img: u(g.y_img()),
+            cw: u(g.ow),
+            ..g.params()
+        };
+        let spec = Spec::new().u32("MODE", 0);
+        return run_split(spec, w, x, bias, p, g.n, splits)?.reshape(&[g.n, g.co, g.oh, g.ow]);
+    }
+    let y = Tensor::empty(&[g.n, g.co, g.oh, g.ow])?;
     for (n0, nn) in chunks(g.n, plan.imgs) {
         for (co0, mc) in chunks(g.co, plan.co) {
             for (i, (ci0, cc)) in chunks(g.ci, plan.ci).into_iter().enumerate() {
@@ -400,6 +485,8 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                     c_row: u(ohw),
                     c_img: u(g.y_img()),
                     cw: u(g.ow),
+                    imgs: u(nn),
+                    split_chans: u(cc),
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias);
@@ -412,9 +499,28 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
 
 fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
-    let dx = Tensor::empty(&[g.n, g.ci, g.h, g.w])?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
+    let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
+    let splits = if whole { k_splits(g.ci, hw, g.n, g.co)? } else { 1 };
+    if splits > 1 {
+        let p = Params {
+            m: u(g.ci),
+            n: u(hw),
+            chans: u(g.co),
+            a_rs: u(kk),
+            a_cs: u(g.w_row()),
+            b_plane: u(ohw),
+            b_img: u(g.y_img()),
+            c_row: u(hw),
+            c_img: u(g.x_img()),
+            cw: u(g.w),
+            ..g.params()
+        };
+        let spec = Spec::new().u32("MODE", 1);
+        return run_split(spec, w, dy, None, p, g.n, splits)?.reshape(&[g.n, g.ci, g.h, g.w]);
+    }
+    let dx = Tensor::empty(&[g.n, g.ci, g.h, g.w])?;
     for (n0, nn) in chunks(g.n, plan.imgs) {
         for (ci0, cc) in chunks(g.ci, plan.ci) {
             for (i, (co0, mc)) in chunks(g.co, plan.co).into_iter().enumerate() {
@@ -433,6 +539,8 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
                     c_row: u(hw),
                     c_img: u(g.x_img()),
                     cw: u(g.w),
+                    imgs: u(nn),
+                    split_chans: u(mc),
                     ..g.params()
                 };
                 let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
