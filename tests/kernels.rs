@@ -504,6 +504,54 @@ fn layer_norm_forward_and_backward() {
     );
 }
 
+/// The parameter gradients of group and layer norm by both entries (an invocation per channel,
+/// lavapipe's default; a workgroup per channel with a tree sum, the GPUs'), against f64, with
+/// more than 256 (row, position) pairs per channel: dgamma = sum dy * xhat, dbeta = sum dy.
+#[test]
+fn norm_parameter_gradients_by_either_entry() {
+    let mut rng = Rng::new(67);
+    // (N, C, HW, groups); groups 0: layer norm over C, N rows (HW 1).
+    for (n, c, hw, groups) in [(2usize, 64usize, 340usize, 32usize), (3, 6, 100, 3), (300, 70, 1, 0)] {
+        let x = rng.vec(n * c * hw, -2.0, 3.0);
+        let dy = rng.vec(n * c * hw, -1.0, 1.0);
+        let (g, b) = (rng.vec(c, 0.5, 1.5), rng.vec(c, -0.5, 0.5));
+        // f64: each (sample, group)'s mean and variance, then the sums over samples and pixels.
+        let per = if groups == 0 { c } else { c / groups };
+        let (mut dg, mut db) = (vec![0.0f64; c], vec![0.0f64; c]);
+        for i in 0..n {
+            for grp in 0..c / per {
+                let idx: Vec<usize> = (grp * per..(grp + 1) * per)
+                    .flat_map(|ch| (0..hw).map(move |q| (ch, i * c * hw + ch * hw + q)))
+                    .map(|(_, j)| j)
+                    .collect();
+                let mean = idx.iter().map(|&j| x[j] as f64).sum::<f64>() / idx.len() as f64;
+                let var = idx.iter().map(|&j| (x[j] as f64 - mean).powi(2)).sum::<f64>() / idx.len() as f64;
+                let rstd = 1.0 / (var + 1e-5).sqrt();
+                for &j in &idx {
+                    let ch = (j / hw) % c;
+                    dg[ch] += dy[j] as f64 * (x[j] as f64 - mean) * rstd;
+                    db[ch] += dy[j] as f64;
+                }
+            }
+        }
+        for per_workgroup in [false, true] {
+            engine::ops::norm::force_params_per_workgroup(Some(per_workgroup));
+            let (tx, tg, tb) = (param(&x, &[n, c, hw]), param(&g, &[c]), param(&b, &[c]));
+            let y = if groups == 0 {
+                tx.reshape(&[n, c]).unwrap().layer_norm(&tg, &tb, 1e-5).unwrap()
+            } else {
+                tx.reshape(&[n, c, hw, 1]).unwrap().group_norm(groups, &tg, &tb, 1e-5).unwrap()
+            };
+            y.backward_with(&t(&dy, y.shape())).unwrap();
+            engine::ops::norm::force_params_per_workgroup(None);
+            let what = format!("norm [{n}, {c}, {hw}] groups {groups} (workgroup per channel {per_workgroup})");
+            let tol = 1e-5 * ((n * hw) as f64).sqrt();
+            assert_close(&format!("{what} dgamma"), &tg.grad().unwrap().to_vec().unwrap(), &dg, tol, 1e-5);
+            assert_close(&format!("{what} dbeta"), &tb.grad().unwrap().to_vec().unwrap(), &db, tol, 1e-5);
+        }
+    }
+}
+
 #[test]
 fn mse_loss_forward_and_backward() {
     let mut rng = Rng::new(37);

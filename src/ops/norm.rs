@@ -60,6 +60,24 @@ static BACKWARD_PARAMS: Kernel = Kernel {
     entry: "norm_backward_params",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
 };
+/// `norm_backward_params` with a workgroup per channel and a tree sum: the GPUs' entry (see
+/// norm.wgsl; on lavapipe its barriers made it 4-13x slower).
+static BACKWARD_PARAMS_WG: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "norm_backward_params_wg",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+
+thread_local! {
+    static FORCED_PARAMS_WG: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forces the parameter gradients' entry on this thread: `Some(true)` the workgroup-per-channel
+/// one (the GPUs' default), `Some(false)` the invocation-per-channel one (CPU adapters'),
+/// `None` the adapter's default. Tests run both on lavapipe.
+pub fn force_params_per_workgroup(choice: Option<bool>) {
+    FORCED_PARAMS_WG.with(|f| f.set(choice));
+}
 
 /// How the input is viewed: `rows` rows of `n` elements; row r is group r % `groups`, and
 /// element i of a row uses affine index (r % groups) * (n / hw) + i / hw.
@@ -192,8 +210,12 @@ fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l
                 let (sv, _) = win(ctx, &rstd, r0, rn)?;
                 let (dyv, dys) = win(ctx, dy, r0 * n, rn * n)?;
                 let params = l.params(r0, rn, 0.0, i > 0, xs, dgs, dbs, 0, ms, dys);
-                let groups = grid(channels.div_ceil(256));
-                ctx.dispatch(&BACKWARD_PARAMS, &Spec::new(), &params, &[xv, mv, sv, dyv, dgv, dbv], groups)?;
+                let views = [xv, mv, sv, dyv, dgv, dbv];
+                if FORCED_PARAMS_WG.with(|f| f.get()).unwrap_or(!ctx.caps.cpu) {
+                    ctx.dispatch(&BACKWARD_PARAMS_WG, &Spec::new(), &params, &views, grid(channels))?;
+                } else {
+                    ctx.dispatch(&BACKWARD_PARAMS, &Spec::new(), &params, &views, grid(channels.div_ceil(256)))?;
+                }
             }
             (gg.then_some(dgamma), gb.then_some(dbeta))
         } else {
