@@ -25,7 +25,7 @@
 
 struct Params {
     m: u32, n: u32, k: u32, beta: f32,
-    a_batch: u32, b_batch: u32, c_batch: u32, _pad1: u32,
+    a_batch: u32, b_batch: u32, c_batch: u32, batches: u32,
     a_shift: u32, b_shift: u32, c_shift: u32, bias_shift: u32,
     lda: u32, ldb: u32, ldc: u32, alpha: f32,
 }
@@ -71,12 +71,26 @@ fn store(c_base: u32, r: u32, col: u32, acc: f32) {
     c[ci] = v;
 }
 
+// Where workgroup row z of the grid reads A and B and writes C. z = slice * batches + batch:
+// under split-K (the launcher's, on GPUs, for products with few output tiles and a long K)
+// slice s multiplies K's s-th run of `k` (A's columns, B's rows) into its own copy of C, which
+// the launcher sums; unsplit, z is the batch.
+struct Bases { a: u32, b: u32, c: u32 }
+
+fn bases(z: u32) -> Bases {
+    let batch = z % p.batches;
+    let k0 = (z / p.batches) * p.k;
+    let a0 = select(k0, k0 * p.lda, TRANS_A);
+    let b0 = select(k0 * p.ldb, k0, TRANS_B);
+    return Bases(p.a_shift + batch * p.a_batch + a0, p.b_shift + batch * p.b_batch + b0, p.c_shift + z * p.c_batch);
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let batch = wg.z;
-    let a_base = p.a_shift + batch * p.a_batch;
-    let b_base = p.b_shift + batch * p.b_batch;
-    let c_base = p.c_shift + batch * p.c_batch;
+    let bs = bases(wg.z);
+    let a_base = bs.a;
+    let b_base = bs.b;
+    let c_base = bs.c;
 
     let row0 = wg.y * 64u + lid.y;
     let col0 = wg.x * 64u + lid.x;

@@ -59,6 +59,29 @@ fn gemm_awkward_shapes_all_transposes() {
     }
 }
 
+/// Split-K (K in equal runs side by side, each into its own copy of C, then summed; a GPU
+/// default for products with few output tiles, never lavapipe's): forced here, every
+/// transpose, batches, the 8x5 and 8x8 blocks' shapes, and a half B (frozen weights); a count
+/// that does not divide K leaves the product whole.
+#[test]
+fn gemm_split_k_matches_reference() {
+    for splits in [2usize, 4, 3] {
+        engine::ops::gemm::force_k_splits(Some(splits));
+        for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
+            for &(batch, m, n, k) in &[(3usize, 37usize, 40usize, 64usize), (1, 130, 129, 96), (2, 65, 33, 20)] {
+                gemm_case(batch, m, n, k, ta, tb, false);
+            }
+        }
+        let mut rng = Rng::new(71);
+        let (a, b) = (rng.vec(2 * 70 * 48, -1.0, 1.0), rng.vec(2 * 33 * 48, -1.0, 1.0));
+        let bh = Tensor::from_slice_as(&b, &[2, 33, 48], DType::BF16).unwrap();
+        let out = matmul_t(&t(&a, &[2, 70, 48]), &bh, false, true).unwrap();
+        let want = gemm_ref(&f64s(&a), &f64s(&rounded(&b, DType::BF16)), None, 2, 70, 33, 48, false, true);
+        assert_close(&format!("gemm split {splits} bf16 B"), &out.to_vec().unwrap(), &want, 1e-4, 1e-5);
+    }
+    engine::ops::gemm::force_k_splits(None);
+}
+
 #[test]
 fn gemm_large_k() {
     gemm_case(1, 3, 70, 4099, false, false, false);

@@ -119,10 +119,10 @@ pub fn gemm_entry(entry: &str, b: Block) -> String {
     push(
         &mut out,
         [
-            "    let batch = wg.z;".to_string(),
-            "    let a_base = p.a_shift + batch * p.a_batch;".into(),
-            "    let b_base = p.b_shift + batch * p.b_batch;".into(),
-            "    let c_base = p.c_shift + batch * p.c_batch;".into(),
+            "    let bs = bases(wg.z);".to_string(),
+            "    let a_base = bs.a;".into(),
+            "    let b_base = bs.b;".into(),
+            "    let c_base = bs.c;".into(),
             format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
             format!("    let col0 = wg.x * {cols}u * WG_X + lid.x;"),
         ],
@@ -179,10 +179,10 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
                 "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
                  @builtin(local_invocation_index) li: u32) {{"
             ),
-            "    let batch = wg.z;".into(),
-            "    let a_base = p.a_shift + batch * p.a_batch;".into(),
-            "    let b_base = p.b_shift + batch * p.b_batch;".into(),
-            "    let c_base = p.c_shift + batch * p.c_batch;".into(),
+            "    let bs = bases(wg.z);".into(),
+            "    let a_base = bs.a;".into(),
+            "    let b_base = bs.b;".into(),
+            "    let c_base = bs.c;".into(),
             format!("    let tm = {rows}u * WG_Y;"),
             format!("    let tn = {cols}u * WG_X;"),
             "    let rt = wg.y * tm;".into(),

@@ -213,6 +213,7 @@ fn dispatch_coop(
     let (_, kernel) = COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
     let tile = 4 * shape.size;
     let spec = spec.u32("B_DTYPE", b_dtype.code()).u32("WG", wg);
+    let p = Params { batches: u(batches), ..p };
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
 }
 
@@ -517,7 +518,8 @@ crate::uniforms! {
         a_batch: u32,
         b_batch: u32,
         c_batch: u32,
-        _pad1: u32,
+        /// Batches along the grid's z (z = split-K slice * batches + batch); 0: the dispatch's z.
+        batches: u32,
         a_shift: u32,
         b_shift: u32,
         c_shift: u32,
@@ -537,6 +539,88 @@ enum Route {
     /// This cooperative-matrix shape with this workgroup size (the self-test, before [`coop`]
     /// has decided).
     Coop(CoopShape, u32),
+}
+
+thread_local! {
+    static FORCED_K_SPLITS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forces GEMM's split-K slice count on this thread (`None`: the default; a count that does
+/// not divide K is not used). Tests use it to run the split path on lavapipe.
+pub fn force_k_splits(n: Option<usize>) {
+    FORCED_K_SPLITS.with(|f| f.set(n));
+}
+
+/// Split-K for products with few output tiles and a long K, on GPUs: attention's P·V and
+/// its gradients (M and K the tokens, N the head width 40-160: 256 workgroups on an H200's
+/// 132 multiprocessors) and the weight gradients of Linear layers (M, N the features, K the
+/// tokens: 9 tiles of 128 x 128 for 320 x 320). K goes in S equal runs side by side (wg.z =
+/// run * batches + batch, `gemm.wgsl`'s `bases`), each into its own copy of C, then the copies
+/// are summed. S doubles while the grid has fewer than 640 workgroups, each run stays at least
+/// 256 deep and S divides K. `None`: no split (CPU adapters, whose few threads are busy; one
+/// slice; copies too large for a binding), so the caller runs the product whole.
+fn split_k(
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+    alpha: f32,
+    (batch, m, n, k): (usize, usize, usize, usize),
+) -> Result<Option<Tensor>> {
+    let ctx = Tensor::ctx()?;
+    let b_dtype = b.dtype();
+    let splits = match FORCED_K_SPLITS.with(|f| f.get()) {
+        Some(s) => {
+            if s < 2 || !k.is_multiple_of(s) {
+                return Ok(None);
+            }
+            s
+        }
+        None if ctx.caps.cpu => return Ok(None),
+        None => {
+            let whole = pick(b_dtype, m, n, k, batch, (ta, tb))?;
+            let [gx, gy, _] = whole.groups(u(m), u(n), u(batch));
+            let workgroups = (gx * gy) as usize * batch;
+            let mut s = 1;
+            while workgroups * s < 640 && k.is_multiple_of(2 * s) && k / (2 * s) >= 256 {
+                s *= 2;
+            }
+            s
+        }
+    };
+    let (a_len, b_len, c_len) = (batch * m * k, batch * k * n, batch * m * n);
+    let max = ctx.max_binding_elems();
+    if splits < 2 || batch * splits > 65535 || a_len.max(b_len) > max || splits * c_len > max {
+        return Ok(None);
+    }
+    let scratch = Tensor::empty(&[splits, c_len])?;
+    let aw = win(ctx, a, 0, a_len)?;
+    let bw = win_any(ctx, b, 0, b_len)?;
+    let cw = win(ctx, &scratch, 0, c_len * splits)?;
+    let (sa, sb) = (a.shape(), b.shape());
+    let ks = k / splits;
+    let p = Params {
+        m: u(m),
+        n: u(n),
+        k: u(ks),
+        beta: 0.0,
+        a_batch: u(m * k),
+        b_batch: u(k * n),
+        c_batch: u(m * n),
+        batches: u(batch),
+        a_shift: aw.1,
+        b_shift: bw.1,
+        c_shift: cw.1,
+        bias_shift: 0,
+        lda: u(sa[2]),
+        ldb: u(sb[2]),
+        ldc: u(n),
+        alpha,
+    };
+    let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", false);
+    let run = pick(b_dtype, m, n, ks, batch * splits, (ta, tb))?;
+    dispatch(run, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch * splits, b_dtype)?;
+    Ok(Some(crate::with_no_grad(|| scratch.sum(0, false))?.reshape(&[batch, m, n])?))
 }
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
@@ -592,6 +676,11 @@ fn gemm_on(
             ));
         }
     }
+    if m > 0 && n > 0 && k > 0 && bias.is_none() && matches!(route, Route::Auto) && coop_for(a_dtype)?.is_none() {
+        if let Some(c) = split_k(a, b, ta, tb, alpha, (batch, m, n, k))? {
+            return Ok(c);
+        }
+    }
     let c = Tensor::empty(&[batch, m, n])?;
     if m == 0 || n == 0 {
         return Ok(c);
@@ -618,7 +707,7 @@ fn gemm_on(
         a_batch: u(a_bs),
         b_batch: u(b_bs),
         c_batch: u(c_bs),
-        _pad1: 0,
+        batches: 0,
         a_shift: 0,
         b_shift: 0,
         c_shift: 0,
@@ -871,7 +960,7 @@ fn launch(
         a_batch: u(a.batch_stride),
         b_batch: u(b.batch_stride),
         c_batch: u(c.batch_stride),
-        _pad1: 0,
+        batches: 0,
         a_shift: aw.1,
         b_shift: bw.1,
         c_shift: cw.1,
@@ -889,6 +978,7 @@ fn launch(
 /// `b_dtype` is B's storage.
 fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize, b_dtype: DType) -> Result<()> {
     let spec = spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1).u32("B_DTYPE", b_dtype.code());
+    let p = Params { batches: if p.batches == 0 { u(batches) } else { p.batches }, ..p };
     Tensor::ctx()?.dispatch(pick.kernel, &spec, &p, &views, pick.groups(p.m, p.n, u(batches)))
 }
 
