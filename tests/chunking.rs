@@ -308,15 +308,21 @@ fn attention_splits_heads_forward_and_backward() {
     let g = rng.vec(b * n * d, -1.0, 1.0);
     let (dq, dk, dv) = attention_backward_ref(&f64s(&q), &f64s(&k), &f64s(&v), &f64s(&g), b, n, n, d, 0.5);
     // The GEMM form also splits the queries: its score chunks must fit a binding (2 KiB of
-    // floats here, so 6 queries x 300 keys per chunk).
-    for form in [Strategy::Fused, Strategy::Gemm] {
+    // floats here, so 6 queries x 300 keys per chunk). Under split-K (a GPU default, forced
+    // here) its products go in runs summed into strided outputs, dK and dV accumulating over
+    // the query chunks (beta 1).
+    for (form, splits) in
+        [(Strategy::Fused, None), (Strategy::Gemm, None), (Strategy::Gemm, Some(2)), (Strategy::Gemm, Some(3))]
+    {
+        engine::ops::gemm::force_k_splits(splits);
         let (tq, tk, tv) = (param(&q, &[b, n, d]), param(&k, &[b, n, d]), param(&v, &[b, n, d]));
         let o = attention_with(&tq, &tk, &tv, false, 0.5, Some(form)).unwrap();
         assert_close(&format!("attention {form:?} chunked"), &o.to_vec().unwrap(), &want, 1e-5, 1e-5);
         o.backward_with(&t(&g, &[b, n, d])).unwrap();
+        engine::ops::gemm::force_k_splits(None);
         for (name, x, r) in [("dq", &tq, &dq), ("dk", &tk, &dk), ("dv", &tv, &dv)] {
             assert_close(
-                &format!("attention {form:?} {name} chunked"),
+                &format!("attention {form:?} split-K {splits:?} {name} chunked"),
                 &x.grad().unwrap().to_vec().unwrap(),
                 r,
                 1e-5,

@@ -964,11 +964,14 @@ fn attention_forward_awkward_shapes() {
         let v = rng.vec(b * nk * d, -1.0, 1.0);
         let scale = 1.0 / (d as f32).sqrt();
         let want = attention_ref(&f64s(&q), &f64s(&k), &f64s(&v), b, nq, nk, d, causal, scale as f64);
-        for form in FORMS {
+        // The GEMM form also under split-K (a GPU default, forced here: P·V with K the keys).
+        for (form, splits) in [(Strategy::Fused, None), (Strategy::Gemm, None), (Strategy::Gemm, Some(7))] {
+            engine::ops::gemm::force_k_splits(splits);
             let (tq, tk, tv) = (t(&q, &[b, nq, d]), t(&k, &[b, nk, d]), t(&v, &[b, nk, d]));
             let o = attention_with(&tq, &tk, &tv, causal, scale, Some(form)).unwrap();
+            engine::ops::gemm::force_k_splits(None);
             assert_close(
-                &format!("attention {form:?} b{b} nq{nq} nk{nk} d{d} causal {causal}"),
+                &format!("attention {form:?} split-K {splits:?} b{b} nq{nq} nk{nk} d{d} causal {causal}"),
                 &o.to_vec().unwrap(),
                 &want,
                 1e-5,

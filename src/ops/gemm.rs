@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use super::blocked;
 use super::cast::{as_f32, autocast_input};
+use super::copy::strided_copy;
 use super::elementwise::dummy_binding;
 use super::launch::{chunks, too_large, u, whole, win, win_any};
 use crate::autograd::{needs_grad, record};
@@ -372,7 +373,17 @@ fn subgroup_self_test(wx: u32) -> Result<bool> {
         for row in [sg, plain] {
             let v = Variant { name: row.name, kernel: &row.kernel, block: row.block, wg: (wx, wy) };
             let c = Tensor::zeros(&[1, m, n])?;
-            launch(v, Mat::dense(&a, m, k), Mat::dense(&b, k, n), Mat::dense(&c, m, n), 1, (false, false), 1.0, 0.0)?;
+            launch(
+                v,
+                Mat::dense(&a, m, k),
+                Mat::dense(&b, k, n),
+                Mat::dense(&c, m, n),
+                1,
+                1,
+                (false, false),
+                1.0,
+                0.0,
+            )?;
             out.push(c.to_vec()?);
         }
         if out[0].iter().zip(&out[1]).any(|(x, y)| (x - y).abs() > 1e-5 * (1.0 + y.abs())) {
@@ -502,7 +513,7 @@ fn pick(dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, 
         let b = Tensor::zeros_of(&[batch * rows_b * cols_b], dtype)?;
         let c = Tensor::zeros(&[batch * m * n])?;
         let (am, bm, cm) = (Mat::dense(&a, rows_a, cols_a), Mat::dense(&b, rows_b, cols_b), Mat::dense(&c, m, n));
-        Ok(time_gpu(3, || launch(cands[i], am, bm, cm, batch, trans, 1.0, 0.0))?.0)
+        Ok(time_gpu(3, || launch(cands[i], am, bm, cm, batch, 1, trans, 1.0, 0.0))?.0)
     };
     let name = tuner()?.choose(&key, &names, default, Some(&mut time))?;
     Ok(cands.iter().copied().find(|c| c.name == name).unwrap_or(cands[default]))
@@ -551,34 +562,26 @@ pub fn force_k_splits(n: Option<usize>) {
     FORCED_K_SPLITS.with(|f| f.set(n));
 }
 
-/// Split-K for products with few output tiles and a long K, on GPUs: attention's P·V and
-/// its gradients (M and K the tokens, N the head width 40-160: 256 workgroups on an H200's
-/// 132 multiprocessors) and the weight gradients of Linear layers (M, N the features, K the
-/// tokens: 9 tiles of 128 x 128 for 320 x 320). K goes in S equal runs side by side (wg.z =
-/// run * batches + batch, `gemm.wgsl`'s `bases`), each into its own copy of C, then the copies
-/// are summed. S doubles while the grid has fewer than 640 workgroups, each run stays at least
-/// 256 deep and S divides K. `None`: no split (CPU adapters, whose few threads are busy; one
-/// slice; copies too large for a binding), so the caller runs the product whole.
-fn split_k(
-    a: &Tensor,
-    b: &Tensor,
-    ta: bool,
-    tb: bool,
-    alpha: f32,
-    (batch, m, n, k): (usize, usize, usize, usize),
-) -> Result<Option<Tensor>> {
-    let ctx = Tensor::ctx()?;
-    let b_dtype = b.dtype();
-    let splits = match FORCED_K_SPLITS.with(|f| f.get()) {
+/// How many runs split-K cuts K into for an M x N x K product of `batch` matrices (1: no
+/// split). Split-K is for products with few output tiles and a long K, on GPUs: attention's
+/// P·V and its gradients (M and K the tokens, N the head width 40-160: 256 workgroups on an
+/// H200's 132 multiprocessors, 2.5 TFLOP/s) and the weight gradients of Linear layers (M, N
+/// the features, K the tokens: 9 tiles of 128 x 128 for 320 x 320). K goes in S equal runs
+/// side by side (wg.z = run * batches + batch, `gemm.wgsl`'s `bases`), each into its own copy
+/// of C, then the copies are summed. S doubles while the grid has fewer than 640 workgroups,
+/// each run stays at least 256 deep and S divides K. Never on CPU adapters, whose few threads
+/// are already busy.
+fn k_splits(b_dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<usize> {
+    let s = match FORCED_K_SPLITS.with(|f| f.get()) {
         Some(s) => {
             if s < 2 || !k.is_multiple_of(s) {
-                return Ok(None);
+                return Ok(1);
             }
             s
         }
-        None if ctx.caps.cpu => return Ok(None),
+        None if Tensor::ctx()?.caps.cpu => return Ok(1),
         None => {
-            let whole = pick(b_dtype, m, n, k, batch, (ta, tb))?;
+            let whole = pick(b_dtype, m, n, k, batch, trans)?;
             let [gx, gy, _] = whole.groups(u(m), u(n), u(batch));
             let workgroups = (gx * gy) as usize * batch;
             let mut s = 1;
@@ -588,38 +591,31 @@ fn split_k(
             s
         }
     };
+    Ok(if batch * s > 65535 { 1 } else { s })
+}
+
+/// [`gemm_on`]'s product under split-K, for contiguous `a` and `b` without a bias: the sum of
+/// the runs' copies is the result. `None` where there is no split or the copies would not fit
+/// a storage binding: the caller runs the product whole.
+fn split_k(
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+    alpha: f32,
+    (batch, m, n, k): (usize, usize, usize, usize),
+) -> Result<Option<Tensor>> {
+    let splits = k_splits(b.dtype(), m, n, k, batch, (ta, tb))?;
     let (a_len, b_len, c_len) = (batch * m * k, batch * k * n, batch * m * n);
-    let max = ctx.max_binding_elems();
-    if splits < 2 || batch * splits > 65535 || a_len.max(b_len) > max || splits * c_len > max {
+    let max = Tensor::ctx()?.max_binding_elems();
+    if splits < 2 || a_len.max(b_len) > max || splits * c_len > max {
         return Ok(None);
     }
     let scratch = Tensor::empty(&[splits, c_len])?;
-    let aw = win(ctx, a, 0, a_len)?;
-    let bw = win_any(ctx, b, 0, b_len)?;
-    let cw = win(ctx, &scratch, 0, c_len * splits)?;
-    let (sa, sb) = (a.shape(), b.shape());
-    let ks = k / splits;
-    let p = Params {
-        m: u(m),
-        n: u(n),
-        k: u(ks),
-        beta: 0.0,
-        a_batch: u(m * k),
-        b_batch: u(k * n),
-        c_batch: u(m * n),
-        batches: u(batch),
-        a_shift: aw.1,
-        b_shift: bw.1,
-        c_shift: cw.1,
-        bias_shift: 0,
-        lda: u(sa[2]),
-        ldb: u(sb[2]),
-        ldc: u(n),
-        alpha,
-    };
-    let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", false);
-    let run = pick(b_dtype, m, n, ks, batch * splits, (ta, tb))?;
-    dispatch(run, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch * splits, b_dtype)?;
+    let am = if ta { Mat::dense(a, k, m) } else { Mat::dense(a, m, k) };
+    let bm = if tb { Mat::dense(b, n, k) } else { Mat::dense(b, k, n) };
+    let run = pick(b.dtype(), m, n, k / splits, batch * splits, (ta, tb))?;
+    launch(run, am, bm, Mat::dense(&scratch, m, n), batch, splits, (ta, tb), alpha, 0.0)?;
     Ok(Some(crate::with_no_grad(|| scratch.sum(0, false))?.reshape(&[batch, m, n])?))
 }
 
@@ -930,10 +926,29 @@ pub(crate) fn gemm_strided(
     if batch == 0 || m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
-    launch(pick(b.t.dtype(), m, n, k, batch, trans)?, a, b, c, batch, trans, alpha, beta)
+    let b_dtype = b.t.dtype();
+    // Split-K (see k_splits) into dense copies, summed and written into c's strides; with
+    // beta 1 (attention's dK and dV over query chunks) c's current values are one more copy.
+    let splits = if beta == 0.0 || beta == 1.0 { k_splits(b_dtype, m, n, k, batch, trans)? } else { 1 };
+    let (c_len, extra) = (batch * m * n, usize::from(beta != 0.0));
+    let max = Tensor::ctx()?.max_binding_elems();
+    let fits = [a.span(batch), b.span(batch), (splits + extra) * c_len].iter().all(|&l| l <= max);
+    if splits > 1 && fits {
+        let scratch = Tensor::empty(&[splits + extra, c_len])?;
+        let (dense, strides, dims) = ([m * n, n, 1], [c.batch_stride, c.ld, 1], [batch, m, n]);
+        if extra == 1 {
+            strided_copy(c.t, c.offset, &strides, &scratch, splits * c_len, &dense, &dims)?;
+        }
+        let run = pick(b_dtype, m, n, k / splits, batch * splits, trans)?;
+        launch(run, a, b, Mat::dense(&scratch, m, n), batch, splits, trans, alpha, 0.0)?;
+        let sum = crate::with_no_grad(|| scratch.sum(0, false))?;
+        return strided_copy(&sum, 0, &dense, c.t, c.offset, &strides, &dims);
+    }
+    launch(pick(b_dtype, m, n, k, batch, trans)?, a, b, c, batch, 1, trans, alpha, beta)
 }
 
-/// [`gemm_strided`] with a given variant.
+/// [`gemm_strided`] with a given variant; with `splits` > 1, K in that many runs, run r of
+/// batch i into c's matrix r * batch + i (see [`k_splits`]).
 #[allow(clippy::too_many_arguments)]
 fn launch(
     pick: Variant,
@@ -941,6 +956,7 @@ fn launch(
     b: Mat,
     c: Mat,
     batch: usize,
+    splits: usize,
     trans: (bool, bool),
     alpha: f32,
     beta: f32,
@@ -951,16 +967,16 @@ fn launch(
     let n = if tb { b.rows } else { b.cols };
     let aw = win(ctx, a.t, a.offset, a.span(batch))?;
     let bw = win_any(ctx, b.t, b.offset, b.span(batch))?;
-    let cw = win(ctx, c.t, c.offset, c.span(batch))?;
+    let cw = win(ctx, c.t, c.offset, c.span(batch * splits))?;
     let p = Params {
         m: u(m),
         n: u(n),
-        k: u(k),
+        k: u(k / splits),
         beta,
         a_batch: u(a.batch_stride),
         b_batch: u(b.batch_stride),
         c_batch: u(c.batch_stride),
-        batches: 0,
+        batches: u(batch),
         a_shift: aw.1,
         b_shift: bw.1,
         c_shift: cw.1,
@@ -971,7 +987,7 @@ fn launch(
         alpha,
     };
     let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", false);
-    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch, b.t.dtype())
+    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch * splits, b.t.dtype())
 }
 
 /// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag,
