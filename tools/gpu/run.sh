@@ -7,7 +7,8 @@
 #          (from `cargo test --release --no-run`); either may be xz-compressed (NAME.xz).
 #          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
 # OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
-#          torch-*.txt/.json, memory.txt/.json, tests.txt, profile.txt) and stages.txt, each
+#          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
+#          kernel), tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
 #
@@ -98,6 +99,8 @@ fi
 # has its moments): f32; bf16; bf16 + checkpointing; fp16 + checkpointing + 8-bit AdamW (whose
 # Linear products take the f16 cooperative-matrix GEMM where the GPU has one).
 stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
+# Where the bf16 step's GPU time goes, kernel by kernel (the default choices, before tuning).
+ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
   [ -x "$t" ] || continue
@@ -105,6 +108,5 @@ for t in "$BIN"/test-*; do
 done
 stage bench-tuned 150 bench-tuned.txt "$E" bench --tune gemm conv attention --json "$OUT/bench-tuned.json"
 stage bench-rest 90 bench-rest.txt "$E" bench copy adamw e2e --json "$OUT/bench-rest.json"
-ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench e2e
 grep -q "rc [^0]" "$OUT/stages.txt" && exit 1
 exit 0
