@@ -539,7 +539,7 @@ fn norm_parameter_gradients_by_either_entry() {
         let dy = rng.vec(n * c * hw, -1.0, 1.0);
         let (g, b) = (rng.vec(c, 0.5, 1.5), rng.vec(c, -0.5, 0.5));
         // f64: each (sample, group)'s mean and variance, then the sums over samples and pixels.
-        let per = if groups == 0 { c } else { c / groups };
+        let per = c.checked_div(groups).unwrap_or(c);
         let (mut dg, mut db) = (vec![0.0f64; c], vec![0.0f64; c]);
         for i in 0..n {
             for grp in 0..c / per {

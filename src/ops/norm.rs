@@ -127,7 +127,7 @@ impl Layout {
     /// and every window (these shifts) starting on a vec4. Layer norm (hw = 1) and odd planes
     /// go one element at a time.
     fn by_vec4(&self, shifts: &[u32]) -> bool {
-        self.hw > 1 && self.hw % 4 == 0 && shifts.iter().all(|s| s % 4 == 0)
+        self.hw > 1 && self.hw.is_multiple_of(4) && shifts.iter().all(|s| s % 4 == 0)
     }
 
     /// Row chunks that fit a binding (a chunk may start mid-sample: the kernel is told the
