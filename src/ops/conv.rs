@@ -441,24 +441,25 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
     let x = &as_f32(x)?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
+    // The whole convolution's parameters; the chunks below narrow rows and channels.
+    let whole_p = Params {
+        m: u(g.co),
+        n: u(ohw),
+        chans: u(g.ci),
+        a_rs: u(g.w_row()),
+        a_cs: u(kk),
+        b_plane: u(hw),
+        b_img: u(g.x_img()),
+        c_row: u(ohw),
+        c_img: u(g.y_img()),
+        cw: u(g.ow),
+        ..g.params()
+    };
     let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
     let splits = if whole { k_splits(g.co, ohw, g.n, g.ci)? } else { 1 };
     if splits > 1 {
-        let p = Params {
-            m: u(g.co),
-            n: u(ohw),
-            chans: u(g.ci),
-            a_rs: u(g.w_row()),
-            a_cs: u(kk),
-            b_plane: u(hw),
-            b_img: u(g.x_img()),
-            c_row: u(ohw),
-            c_img: u(g.y_img()),
-            cw: u(g.ow),
-            ..g.params()
-        };
         let spec = Spec::new().u32("MODE", 0);
-        return run_split(spec, w, x, bias, p, g.n, splits)?.reshape(&[g.n, g.co, g.oh, g.ow]);
+        return run_split(spec, w, x, bias, whole_p, g.n, splits)?.reshape(&[g.n, g.co, g.oh, g.ow]);
     }
     let y = Tensor::empty(&[g.n, g.co, g.oh, g.ow])?;
     for (n0, nn) in chunks(g.n, plan.imgs) {
@@ -475,19 +476,11 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                 let cv = win(ctx, &y, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
                 let p = Params {
                     m: u(mc),
-                    n: u(ohw),
                     chans: u(cc),
                     beta: if first { 0.0 } else { 1.0 },
-                    a_rs: u(g.w_row()),
-                    a_cs: u(kk),
-                    b_plane: u(hw),
-                    b_img: u(g.x_img()),
-                    c_row: u(ohw),
-                    c_img: u(g.y_img()),
-                    cw: u(g.ow),
                     imgs: u(nn),
                     split_chans: u(cc),
-                    ..g.params()
+                    ..whole_p
                 };
                 let spec = Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias);
                 run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], bias_v, nn)?;
@@ -501,24 +494,25 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
+    // The whole convolution's parameters; the chunks below narrow rows and channels.
+    let whole_p = Params {
+        m: u(g.ci),
+        n: u(hw),
+        chans: u(g.co),
+        a_rs: u(kk),
+        a_cs: u(g.w_row()),
+        b_plane: u(ohw),
+        b_img: u(g.y_img()),
+        c_row: u(hw),
+        c_img: u(g.x_img()),
+        cw: u(g.w),
+        ..g.params()
+    };
     let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
     let splits = if whole { k_splits(g.ci, hw, g.n, g.co)? } else { 1 };
     if splits > 1 {
-        let p = Params {
-            m: u(g.ci),
-            n: u(hw),
-            chans: u(g.co),
-            a_rs: u(kk),
-            a_cs: u(g.w_row()),
-            b_plane: u(ohw),
-            b_img: u(g.y_img()),
-            c_row: u(hw),
-            c_img: u(g.x_img()),
-            cw: u(g.w),
-            ..g.params()
-        };
         let spec = Spec::new().u32("MODE", 1);
-        return run_split(spec, w, dy, None, p, g.n, splits)?.reshape(&[g.n, g.ci, g.h, g.w]);
+        return run_split(spec, w, dy, None, whole_p, g.n, splits)?.reshape(&[g.n, g.ci, g.h, g.w]);
     }
     let dx = Tensor::empty(&[g.n, g.ci, g.h, g.w])?;
     for (n0, nn) in chunks(g.n, plan.imgs) {
@@ -529,19 +523,11 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
                 let cv = win(ctx, &dx, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
                 let p = Params {
                     m: u(cc),
-                    n: u(hw),
                     chans: u(mc),
                     beta: if i == 0 { 0.0 } else { 1.0 },
-                    a_rs: u(kk),
-                    a_cs: u(g.w_row()),
-                    b_plane: u(ohw),
-                    b_img: u(g.y_img()),
-                    c_row: u(hw),
-                    c_img: u(g.x_img()),
-                    cw: u(g.w),
                     imgs: u(nn),
                     split_chans: u(mc),
-                    ..g.params()
+                    ..whole_p
                 };
                 let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
                 run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;

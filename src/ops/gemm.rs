@@ -672,7 +672,11 @@ fn gemm_on(
             ));
         }
     }
-    if m > 0 && n > 0 && k > 0 && bias.is_none() && matches!(route, Route::Auto) && coop_for(a_dtype)?.is_none() {
+    let coop = match route {
+        Route::Auto => coop_for(a_dtype)?,
+        Route::Coop(shape, wg) => Some((shape, wg)),
+    };
+    if m > 0 && n > 0 && k > 0 && bias.is_none() && coop.is_none() {
         if let Some(c) = split_k(a, b, ta, tb, alpha, (batch, m, n, k))? {
             return Ok(c);
         }
@@ -714,10 +718,6 @@ fn gemm_on(
         alpha,
     };
     let b_dtype = b.dtype();
-    let coop = match route {
-        Route::Auto => coop_for(a_dtype)?,
-        Route::Coop(shape, wg) => Some((shape, wg)),
-    };
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
