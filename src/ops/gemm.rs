@@ -605,18 +605,40 @@ fn split_k(
     alpha: f32,
     (batch, m, n, k): (usize, usize, usize, usize),
 ) -> Result<Option<Tensor>> {
-    let splits = k_splits(b.dtype(), m, n, k, batch, (ta, tb))?;
-    let (a_len, b_len, c_len) = (batch * m * k, batch * k * n, batch * m * n);
-    let max = Tensor::ctx()?.max_binding_elems();
-    if splits < 2 || a_len.max(b_len) > max || splits * c_len > max {
-        return Ok(None);
-    }
-    let scratch = Tensor::empty(&[splits, c_len])?;
     let am = if ta { Mat::dense(a, k, m) } else { Mat::dense(a, m, k) };
     let bm = if tb { Mat::dense(b, n, k) } else { Mat::dense(b, k, n) };
-    let run = pick(b.dtype(), m, n, k / splits, batch * splits, (ta, tb))?;
-    launch(run, am, bm, Mat::dense(&scratch, m, n), batch, splits, (ta, tb), alpha, 0.0)?;
-    Ok(Some(crate::with_no_grad(|| scratch.sum(0, false))?.reshape(&[batch, m, n])?))
+    let sum = summed_runs(am, bm, None, batch, (ta, tb), alpha)?;
+    sum.map(|s| s.reshape(&[batch, m, n])).transpose()
+}
+
+/// op(a)·op(b) under split-K (see [`k_splits`]): the runs into dense copies of C, plus `prior`
+/// (C's current values, for beta = 1) as one more copy, summed into a dense [batch·M·N].
+/// `None` where there is no split or the copies would not fit a storage binding.
+fn summed_runs(
+    a: Mat,
+    b: Mat,
+    prior: Option<&Mat>,
+    batch: usize,
+    trans: (bool, bool),
+    alpha: f32,
+) -> Result<Option<Tensor>> {
+    let (m, k) = if trans.0 { (a.cols, a.rows) } else { (a.rows, a.cols) };
+    let n = if trans.1 { b.rows } else { b.cols };
+    let b_dtype = b.t.dtype();
+    let splits = k_splits(b_dtype, m, n, k, batch, trans)?;
+    let (c_len, extra) = (batch * m * n, usize::from(prior.is_some()));
+    let max = Tensor::ctx()?.max_binding_elems();
+    if splits < 2 || a.span(batch) > max || b.span(batch) > max || (splits + extra) * c_len > max {
+        return Ok(None);
+    }
+    let scratch = Tensor::empty(&[splits + extra, c_len])?;
+    if let Some(c) = prior {
+        let dims = [batch, m, n];
+        strided_copy(c.t, c.offset, &[c.batch_stride, c.ld, 1], &scratch, splits * c_len, &[m * n, n, 1], &dims)?;
+    }
+    let run = pick(b_dtype, m, n, k / splits, batch * splits, trans)?;
+    launch(run, a, b, Mat::dense(&scratch, m, n), batch, splits, trans, alpha, 0.0)?;
+    Ok(Some(crate::with_no_grad(|| scratch.sum(0, false))?))
 }
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
@@ -926,25 +948,14 @@ pub(crate) fn gemm_strided(
     if batch == 0 || m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
-    let b_dtype = b.t.dtype();
-    // Split-K (see k_splits) into dense copies, summed and written into c's strides; with
-    // beta 1 (attention's dK and dV over query chunks) c's current values are one more copy.
-    let splits = if beta == 0.0 || beta == 1.0 { k_splits(b_dtype, m, n, k, batch, trans)? } else { 1 };
-    let (c_len, extra) = (batch * m * n, usize::from(beta != 0.0));
-    let max = Tensor::ctx()?.max_binding_elems();
-    let fits = [a.span(batch), b.span(batch), (splits + extra) * c_len].iter().all(|&l| l <= max);
-    if splits > 1 && fits {
-        let scratch = Tensor::empty(&[splits + extra, c_len])?;
-        let (dense, strides, dims) = ([m * n, n, 1], [c.batch_stride, c.ld, 1], [batch, m, n]);
-        if extra == 1 {
-            strided_copy(c.t, c.offset, &strides, &scratch, splits * c_len, &dense, &dims)?;
+    // Split-K, summed and written into c's strides; with beta 1 (attention's dK and dV over
+    // query chunks) c's current values are one more copy in the sum.
+    if beta == 0.0 || beta == 1.0 {
+        if let Some(sum) = summed_runs(a, b, (beta == 1.0).then_some(&c), batch, trans, alpha)? {
+            return strided_copy(&sum, 0, &[m * n, n, 1], c.t, c.offset, &[c.batch_stride, c.ld, 1], &[batch, m, n]);
         }
-        let run = pick(b_dtype, m, n, k / splits, batch * splits, trans)?;
-        launch(run, a, b, Mat::dense(&scratch, m, n), batch, splits, trans, alpha, 0.0)?;
-        let sum = crate::with_no_grad(|| scratch.sum(0, false))?;
-        return strided_copy(&sum, 0, &dense, c.t, c.offset, &strides, &dims);
     }
-    launch(pick(b_dtype, m, n, k, batch, trans)?, a, b, c, batch, 1, trans, alpha, beta)
+    launch(pick(b.t.dtype(), m, n, k, batch, trans)?, a, b, c, batch, 1, trans, alpha, beta)
 }
 
 /// [`gemm_strided`] with a given variant; with `splits` > 1, K in that many runs, run r of
