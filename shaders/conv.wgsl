@@ -22,9 +22,11 @@
 // the kernel table `ops::conv::KERNELS` (`ops::blocked::conv_entry`, `conv_dw_entry`), the
 // subgroup entries into a module of their own.
 //
-// Specialisation: MODE (u32: 0 or 1, for `conv`), HAS_BIAS (bool), WG_X, WG_Y (u32), A_DTYPE
-// (u32): A's storage, 0 f32, 1 f16, 2 bf16 (frozen half weights; always 0 in `conv_dw`, whose A
-// is dy). A is bound as words and unpacked by `elem_a`, as in gemm.wgsl.
+// Specialisation: MODE (u32: 0 or 1, for `conv`), HAS_BIAS (bool), WG_X, WG_Y (u32), A_DTYPE,
+// B_DTYPE (u32): A's and B's storage, 0 f32, 1 f16, 2 bf16: A half for frozen half weights
+// (always f32 in `conv_dw`, whose A is dy), B half for the image autocast keeps for backward
+// (forward and `conv_dw`; dy in MODE 1 is f32). Both are bound as words and unpacked by
+// `elem_a` / `elem_b`, as in gemm.wgsl.
 // `beta` != 0 accumulates into C: the launcher splits channels and images into chunks that fit
 // a storage binding, and sums the chunks of a summed dimension.
 
@@ -45,7 +47,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<u32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
@@ -55,6 +57,14 @@ fn elem_a(i: u32) -> f32 {
         return bitcast<f32>(a[i]);
     }
     return half_at(a[i >> 1u], i, A_DTYPE);
+}
+
+// Element i of B as f32, whatever its storage dtype.
+fn elem_b(i: u32) -> f32 {
+    if (B_DTYPE == 0u) {
+        return bitcast<f32>(b[i]);
+    }
+    return half_at(b[i >> 1u], i, B_DTYPE);
 }
 
 // Where pixel q of C reads B through tap (ky, kx): the offset in B's channel plane, and

@@ -70,7 +70,9 @@ fn strided_copy4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // Batched transpose through workgroup memory: dst[b, x, y] = src[b, y, x] for src
-// [batch, Y, X] contiguous. Each workgroup moves a 16x16 tile: rows of src are read and rows of
+// [batch, Y, X] contiguous, src in any storage dtype (SRC_DTYPE: 0 f32, 1 f16, 2 bf16, half
+// elements two to a word as in gemm.wgsl; `half_at` is appended from Rust), dst f32: conv's
+// weight gradient widens autocast's half image as it moves it channels-last. Each workgroup moves a 16x16 tile: rows of src are read and rows of
 // dst written contiguously. The strided copy reads a transpose with lanes a whole row apart,
 // which on lavapipe cost ~50 ms for a 1024x1024 matrix (rows a power of two apart share a
 // cache set).
@@ -79,6 +81,7 @@ struct TParams {
 }
 
 @group(0) @binding(0) var<uniform> tp: TParams;
+@group(0) @binding(1) var<storage, read> src_words: array<u32>;
 var<workgroup> tile: array<f32, 272>; // 16 x 17: the pad keeps column reads off one bank
 
 @compute @workgroup_size(16, 16, 1)
@@ -87,7 +90,14 @@ fn transpose(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let x = wg.x * 16u + lid.x;
     let y = wg.y * 16u + lid.y;
     if (x < tp.x && y < tp.y) {
-        tile[lid.y * 17u + lid.x] = src[tp.in_shift + base + y * tp.x + x];
+        let i = tp.in_shift + base + y * tp.x + x;
+        var v: f32;
+        if (SRC_DTYPE == 0u) {
+            v = bitcast<f32>(src_words[i]);
+        } else {
+            v = half_at(src_words[i >> 1u], i, SRC_DTYPE);
+        }
+        tile[lid.y * 17u + lid.x] = v;
     }
     workgroupBarrier();
     let ox = wg.x * 16u + lid.y;

@@ -3,10 +3,12 @@
 //   [K, N], or [N, K] when TRANS_B). Backward needs no entry point of its own: the autograd
 //   layer expresses dA and dB as GEMMs with the transposes flipped.
 //
-// Specialisation: TRANS_A, TRANS_B, HAS_BIAS (bool); B_DTYPE (u32): B's storage, 0 f32, 1 f16,
-// 2 bf16. B is bound as words: f32 elements are their bits, half elements two to a word (element
-// i in word i/2, the low half first), so frozen half weights are read as stored, on any adapter
-// (unpack2x16float and a shift, no SHADER_F16). Products and sums stay f32.
+// Specialisation: TRANS_A, TRANS_B, HAS_BIAS (bool); A_DTYPE, B_DTYPE (u32): A's and B's
+// storage, 0 f32, 1 f16, 2 bf16. Both are bound as words: f32 elements are their bits, half
+// elements two to a word (element i in word i/2, the low half first), so frozen half weights
+// (B) and the half inputs autocast keeps for backward (A of a Linear's forward) are read as
+// stored, on any adapter (unpack2x16float and a shift, no SHADER_F16), with no widened copy.
+// Products and sums stay f32.
 // `beta` != 0 adds beta * C to the result: the launcher uses it to accumulate over chunks of
 // K when an operand is larger than one storage binding.
 // `gemm8x8` and `gemm8x5`: the same product with an 8x8 (8x5) register block per invocation,
@@ -31,19 +33,27 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
 @group(0) @binding(2) var<storage, read> b: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-fn load_a(base: u32, row: u32, kk: u32) -> f32 {
-    if (TRANS_A) {
-        return a[base + kk * p.lda + row];
+// Element i of A as f32, whatever its storage dtype (`half_at` is appended from Rust).
+fn elem_a(i: u32) -> f32 {
+    if (A_DTYPE == 0u) {
+        return bitcast<f32>(a[i]);
     }
-    return a[base + row * p.lda + kk];
+    return half_at(a[i >> 1u], i, A_DTYPE);
 }
 
-// Element i of B as f32, whatever its storage dtype (`half_at` is appended from Rust).
+fn load_a(base: u32, row: u32, kk: u32) -> f32 {
+    if (TRANS_A) {
+        return elem_a(base + kk * p.lda + row);
+    }
+    return elem_a(base + row * p.lda + kk);
+}
+
+// Element i of B as f32, whatever its storage dtype.
 fn elem_b(i: u32) -> f32 {
     if (B_DTYPE == 0u) {
         return bitcast<f32>(b[i]);

@@ -8,6 +8,7 @@ use engine::gpu::{self, GpuOptions};
 use engine::ops::attention::{attention_with, Strategy};
 use engine::ops::gemm::{linear, matmul_t};
 use engine::ops::loss::mse_loss;
+use engine::tensor::DType;
 use std::sync::Once;
 
 const LIMIT: u64 = 8192;
@@ -130,6 +131,17 @@ fn gemm_splits_batches_and_rows() {
     let colsum: Vec<f64> = (0..k).map(|j| (0..rows).map(|r| x[r * k + j] as f64).sum()).collect();
     let want: Vec<f64> = (0..n).flat_map(|_| colsum.clone()).collect();
     assert_close("linear dw chunked", &ws.grad().unwrap().to_vec().unwrap(), &want, 1e-4, 1e-5);
+    // A half A (autocast's input, read as stored) split into row windows that start inside a
+    // word: 55 rows of 37 per window, so the second starts at half 2035.
+    let (rows, k, n) = (200, 37, 20);
+    let x = rng.vec(rows * k, -1.0, 1.0);
+    let w = rng.vec(n * k, -1.0, 1.0);
+    for dt in [DType::F16, DType::BF16] {
+        let xh = engine::Tensor::from_slice_as(&x, &[rows, k], dt).unwrap();
+        let got = linear(&xh, &t(&w, &[n, k]), None).unwrap().to_vec().unwrap();
+        let want = gemm_ref(&f64s(&rounded(&x, dt)), &f64s(&w), None, 1, rows, n, k, false, true);
+        assert_close(&format!("linear {dt} x rows chunked"), &got, &want, 1e-5, 1e-5);
+    }
     // A case no split can serve (b transposed and too large): an error, not wrong numbers.
     let big = engine::Tensor::zeros(&[1, 100, 100]).unwrap();
     let small = engine::Tensor::zeros(&[1, 2, 100]).unwrap();
@@ -231,6 +243,18 @@ fn conv2d_splits_channels_and_accumulates() {
         let lhs = dot(&tw.grad().unwrap().to_vec().unwrap(), &f64s(&uu));
         let rhs = dot(&dy, &conv2d_ref(&f64s(&x), &f64s(&uu), None, xs, ws, stride, 1));
         assert!((lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0), "dw adjoint: {lhs} vs {rhs}");
+        // The image in bf16 (autocast's input), read as stored by the chunked forward and
+        // weight gradient: channel windows of 441 halves start inside a word on the 21x21 case.
+        let xh = engine::Tensor::from_slice_as(&x, &xs, DType::BF16).unwrap();
+        let xr = f64s(&rounded(&x, DType::BF16));
+        let tw = param(&w, &ws);
+        let y = xh.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, 1).unwrap();
+        let want = conv2d_ref(&xr, &f64s(&w), Some(&f64s(&b)), xs, ws, stride, 1);
+        assert_close(&format!("conv2d bf16 x chunked {xs:?} s{stride}"), &y.to_vec().unwrap(), &want, 1e-4, 1e-5);
+        y.backward_with(&t(&dy, y.shape())).unwrap();
+        let lhs = dot(&tw.grad().unwrap().to_vec().unwrap(), &f64s(&uu));
+        let rhs = dot(&dy, &conv2d_ref(&xr, &f64s(&uu), None, xs, ws, stride, 1));
+        assert!((lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0), "bf16 x dw adjoint: {lhs} vs {rhs}");
     }
 }
 

@@ -221,7 +221,7 @@ fn cast_rounds_like_the_host_and_passes_gradients() {
 /// dtype and read the weight as stored, accumulate in f32 and write f32, so outputs and
 /// gradients equal the f64 reference on the rounded input; the gradients reach the f32 weight
 /// and the f32 input unrounded (f32), as AdamW must take them. The half input is what backward
-/// keeps: GEMM's left operand and conv's image read it widened to f32. A frozen half weight
+/// keeps: GEMM's left operand and conv's image (forward, weight gradient) read it as stored. A frozen half weight
 /// (LoRA's base) is read as half.
 #[test]
 fn linear_and_conv_under_autocast_round_inputs_and_keep_f32_gradients() {

@@ -46,6 +46,21 @@ fn every_gemm_variant_matches_the_reference() {
                     tol,
                     tol,
                 );
+                // A stored in half (autocast's inputs, read as stored): on one ragged, batched
+                // shape (each new dtype is new pipelines to compile).
+                if si == 1 {
+                    let dt = if ta { DType::F16 } else { DType::BF16 };
+                    let ah = Tensor::from_slice_as(&a, &sa, dt).unwrap();
+                    let out = matmul_t(&ah, &t(&b, &sb), ta, tb).unwrap();
+                    let want = gemm_ref(&f64s(&rounded(&a, dt)), &f64s(&b), None, batch, m, n, k, ta, tb);
+                    assert_close(
+                        &format!("gemm {v} A {dt} b{batch} m{m} n{n} k{k} ta{ta} tb{tb}"),
+                        &out.to_vec().unwrap(),
+                        &want,
+                        tol,
+                        tol,
+                    );
+                }
                 // B stored in half (frozen weights): the same product of the rounded values. On
                 // every other shape (each new shape is new pipelines to compile): those still
                 // offer every variant (n = 300, 129 and 80; m up to 1100).
@@ -109,6 +124,19 @@ fn every_conv_variant_matches_the_reference() {
             y.backward_with(&t(&dy, y.shape())).unwrap();
             let (dx, _) = conv2d_grads_ref(&f64s(&x), &wr, &f64s(&dy), xs, ws, stride, pad);
             assert_close(&format!("{name} {dt} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, tol, 1e-5);
+            // The image in half (autocast's input, read as stored by forward and by the weight
+            // gradient through its widening transpose), on the stride-2 case.
+            if ci == 2 {
+                let xh = Tensor::from_slice_as(&x, &xs, dt).unwrap();
+                let tw = param(&w, &ws);
+                let y = xh.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
+                let xr = f64s(&rounded(&x, dt));
+                let want = conv2d_ref(&xr, &f64s(&w), Some(&f64s(&b)), xs, ws, stride, pad);
+                assert_close(&format!("{name} x {dt} y"), &y.to_vec().unwrap(), &want, 1e-6 * k.sqrt() + 1e-6, 1e-5);
+                y.backward_with(&t(&dy, y.shape())).unwrap();
+                let (_, dw) = conv2d_grads_ref(&xr, &f64s(&w), &f64s(&dy), xs, ws, stride, pad);
+                assert_close(&format!("{name} x {dt} dw"), &tw.grad().unwrap().to_vec().unwrap(), &dw, tol, 1e-5);
+            }
         }
     }
 }

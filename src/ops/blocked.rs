@@ -275,7 +275,7 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
         .map(String::from),
     );
     push(&mut out, rows_of_a(b, "                ", |r| format!("elem_a(ra{r} + ac)")));
-    push(&mut out, (0..8).map(|j| format!("                let b{j} = select(0.0, b[bc + t{j}.off], t{j}.ok);")));
+    push(&mut out, (0..8).map(|j| format!("                let b{j} = select(0.0, elem_b(bc + t{j}.off), t{j}.ok);")));
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
@@ -330,7 +330,7 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
         .map(String::from),
     );
     push(&mut out, rows_of_a(b, "                ", |r| format!("elem_a(ao + ra{r})")));
-    push(&mut out, (0..8).map(|j| format!("                let b{j} = b[bo + cb{j}];")));
+    push(&mut out, (0..8).map(|j| format!("                let b{j} = elem_b(bo + cb{j});")));
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));

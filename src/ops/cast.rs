@@ -90,10 +90,9 @@ impl Tensor {
     }
 }
 
-/// `t` as f32 for a kernel that reads f32 only: `t` itself when it is f32, else a transient
-/// f32 copy (exact). Under `autocast` the saved inputs of Linear and Conv2d are half; the
-/// kernels that read them as their f32-only operand (GEMM's A, conv's image) get this copy,
-/// which lives for one dispatch.
+/// `t` as f32 for a kernel that reads f32 only: `t` itself when it is f32, else an f32 copy
+/// (exact). GEMM and conv read autocast's half inputs as stored; only a copy that is not a
+/// transpose (`copy::permuted_f32`'s fallback) takes this way.
 pub(crate) fn as_f32(t: &Tensor) -> Result<Tensor> {
     if t.dtype() == DType::F32 {
         return Ok(t.clone());

@@ -10,14 +10,15 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::blocked;
-use super::cast::{as_f32, autocast_input};
+use super::cast::autocast_input;
+use super::copy::permuted_f32;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, u, whole, win, win_any};
+use super::launch::{chunks, u, whole, win, win_any, Dtypes};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
 use crate::gpu::variant::{self, balanced_rows, Block, Family, Variant};
-use crate::gpu::{time_gpu, Access, BindView, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
+use crate::gpu::{time_gpu, Access, BindView, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::Tensor;
 
 use SpecValue::{Bool as B, U32 as U};
@@ -29,11 +30,39 @@ pub static SHADER: Shader = Shader {
     generated: Some(|| entries(false)),
     full: OnceLock::new(),
     variants: &[
-        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(2))],
-        &[("MODE", U(0)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(0))],
-        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(0))],
-        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(64)), ("WG_Y", U(1)), ("A_DTYPE", U(0))],
-        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(4)), ("A_DTYPE", U(0))],
+        &[
+            ("MODE", U(0)),
+            ("HAS_BIAS", B(true)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("A_DTYPE", U(2)),
+            ("B_DTYPE", U(0)),
+        ],
+        &[
+            ("MODE", U(0)),
+            ("HAS_BIAS", B(false)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("A_DTYPE", U(0)),
+            ("B_DTYPE", U(2)),
+        ],
+        &[
+            ("MODE", U(1)),
+            ("HAS_BIAS", B(false)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("A_DTYPE", U(0)),
+            ("B_DTYPE", U(0)),
+        ],
+        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(64)), ("WG_Y", U(1)), ("A_DTYPE", U(0)), ("B_DTYPE", U(0))],
+        &[
+            ("MODE", U(1)),
+            ("HAS_BIAS", B(false)),
+            ("WG_X", U(32)),
+            ("WG_Y", U(4)),
+            ("A_DTYPE", U(0)),
+            ("B_DTYPE", U(0)),
+        ],
     ],
     uniforms: &[&Params::LAYOUT],
 };
@@ -45,8 +74,22 @@ pub static SUBGROUP_SHADER: Shader = Shader {
     generated: Some(|| entries(true)),
     full: OnceLock::new(),
     variants: &[
-        &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(0))],
-        &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(32)), ("WG_Y", U(8)), ("A_DTYPE", U(0))],
+        &[
+            ("MODE", U(0)),
+            ("HAS_BIAS", B(true)),
+            ("WG_X", U(16)),
+            ("WG_Y", U(16)),
+            ("A_DTYPE", U(0)),
+            ("B_DTYPE", U(1)),
+        ],
+        &[
+            ("MODE", U(1)),
+            ("HAS_BIAS", B(false)),
+            ("WG_X", U(32)),
+            ("WG_Y", U(8)),
+            ("A_DTYPE", U(0)),
+            ("B_DTYPE", U(0)),
+        ],
     ],
     uniforms: &[&Params::LAYOUT],
 };
@@ -186,7 +229,7 @@ fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)>
 
 /// conv2d's tuning key: the storage dtype, the pass (and MODE), and the shape class.
 struct ConvKey {
-    dtype: DType,
+    dtype: Dtypes,
     weight_pass: bool,
     mode: u32,
     m: usize,
@@ -210,7 +253,7 @@ impl TuneKey for ConvKey {}
 /// The variant for one dispatch: a forced one where it applies, else the tuned choice for its
 /// class, else the default. Timing reruns the dispatch, so only dispatches that overwrite
 /// their output (beta = 0) tune.
-fn tuned(pass: Pass, dtype: DType, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
+fn tuned(pass: Pass, dtype: Dtypes, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
     let (vs, default) = variants(pass, p.m, p.n, z as u32)?;
     if let Some(force) = variant::forced(Family::Conv) {
         if let Some(v) = vs.iter().find(|v| v.name == force) {
@@ -352,10 +395,11 @@ impl Geom {
 }
 
 /// One dispatch of `pass` over an M x N output (per image, or per tap for `conv_dw`), `z`
-/// deep; `dtype` is A's storage (the weights' in `conv`, f32 in `conv_dw`).
+/// deep; `dtypes` are A's and B's storage (weights and image in forward, f32 and the weights
+/// in backward-input; dy and image in `conv_dw`).
 fn run(
     pass: Pass,
-    dtype: DType,
+    dtypes: Dtypes,
     spec: Spec,
     p: Params,
     views: [(BindView, u32); 3],
@@ -365,8 +409,8 @@ fn run(
     let [a, b, c] = views;
     let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, bias_shift: bias.1, ..p };
     let views = [a.0, b.0, bias.0, c.0];
-    let spec = spec.u32("A_DTYPE", dtype.code());
-    let variant = tuned(pass, dtype, &spec, &p, &views, z)?;
+    let spec = dtypes.spec(spec);
+    let variant = tuned(pass, dtypes, &spec, &p, &views, z)?;
     launch(variant, spec, p, &views, z)
 }
 
@@ -428,17 +472,16 @@ fn run_split(
         None => (dummy_binding()?, 0),
     };
     let av = win_any(ctx, w, 0, w.numel())?;
-    let bv = win(ctx, b, 0, b.numel())?;
+    let bv = win_any(ctx, b, 0, b.numel())?;
     let cv = win(ctx, &scratch, 0, scratch.numel())?;
     let p = Params { beta: 0.0, imgs: u(imgs), split_chans: u(split_chans), ..p };
     let spec = spec.bool("HAS_BIAS", bias.is_some());
-    run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], bias_v, imgs * splits)?;
+    run(Pass::Conv, Dtypes::of(w, b), spec, p, [av, bv, cv], bias_v, imgs * splits)?;
     crate::with_no_grad(|| scratch.sum(0, false))
 }
 
 fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
-    let x = &as_f32(x)?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
     // The whole convolution's parameters; the chunks below narrow rows and channels.
@@ -472,7 +515,7 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                     _ => (dummy_binding()?, 0),
                 };
                 let av = win_any(ctx, w, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
-                let bv = win(ctx, x, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
+                let bv = win_any(ctx, x, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
                 let cv = win(ctx, &y, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
                 let p = Params {
                     m: u(mc),
@@ -483,7 +526,7 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
                     ..whole_p
                 };
                 let spec = Spec::new().u32("MODE", 0).bool("HAS_BIAS", with_bias);
-                run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], bias_v, nn)?;
+                run(Pass::Conv, Dtypes::of(w, x), spec, p, [av, bv, cv], bias_v, nn)?;
             }
         }
     }
@@ -530,7 +573,7 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
                     ..whole_p
                 };
                 let spec = Spec::new().u32("MODE", 1).bool("HAS_BIAS", false);
-                run(Pass::Conv, w.dtype(), spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
+                run(Pass::Conv, Dtypes::of(w, dy), spec, p, [av, bv, cv], (dummy_binding()?, 0), nn)?;
             }
         }
     }
@@ -539,7 +582,6 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
 
 fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
-    let x = &as_f32(x)?;
     let dw = Tensor::empty(&[g.co, g.ci, g.kh, g.kw])?;
     let plan = g.plan(ctx.max_binding_elems())?;
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
@@ -547,9 +589,10 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     if plan.ci == g.ci && plan.co == g.co && plan.imgs >= g.n {
         // Channels-last copies make the lanes of a subgroup (neighbouring channels) read
         // neighbouring addresses; in NCHW they are a whole plane apart, which at 64x64 halved
-        // the kernel's rate on lavapipe. The copies cost two passes over dy and x.
+        // the kernel's rate on lavapipe. The copies cost two passes over dy and x (a half x,
+        // autocast's, is widened by its copy).
         let dyt = dy.permute(&[0, 2, 3, 1])?;
-        let xt = x.permute(&[0, 2, 3, 1])?;
+        let xt = permuted_f32(x, &[0, 2, 3, 1])?;
         let av = win(ctx, &dyt, 0, dyt.numel())?;
         let bv = win(ctx, &xt, 0, xt.numel())?;
         let cv = win(ctx, &dw, 0, dw.numel())?;
@@ -566,14 +609,14 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
             imgs: u(g.n),
             ..g.params()
         };
-        run(Pass::Weight, dy.dtype(), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
+        run(Pass::Weight, Dtypes::of(&dyt, &xt), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
         return Ok(dw);
     }
     for (co0, mc) in chunks(g.co, plan.co) {
         for (ci0, cc) in chunks(g.ci, plan.ci) {
             for (i, (n0, nn)) in chunks(g.n, plan.imgs).into_iter().enumerate() {
                 let av = win(ctx, dy, n0 * g.y_img() + co0 * ohw, Geom::extent(nn, g.y_img(), mc, ohw))?;
-                let bv = win(ctx, x, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
+                let bv = win_any(ctx, x, n0 * g.x_img() + ci0 * hw, Geom::extent(nn, g.x_img(), cc, hw))?;
                 let cv = win(ctx, &dw, co0 * g.w_row() + ci0 * kk, Geom::extent(mc, g.w_row(), cc, kk))?;
                 let p = Params {
                     m: u(mc),
@@ -589,7 +632,7 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
                     imgs: u(nn),
                     ..g.params()
                 };
-                run(Pass::Weight, dy.dtype(), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
+                run(Pass::Weight, Dtypes::of(dy, x), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
             }
         }
     }

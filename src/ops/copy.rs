@@ -1,15 +1,25 @@
 //! Layout changes: permute, broadcast (expand), and copies into part of a larger tensor.
 //! All are the strided-copy kernel; their backward passes are the inverse copy or a sum.
 
+use std::sync::OnceLock;
+
+use super::cast::as_f32;
 use super::elementwise::sum_to;
 use super::launch::{axis_index, grid, pack8, u};
 use crate::autograd::record;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, DType, Kernel, Shader, Spec, Uniforms};
+use crate::gpu::{Access, DType, Kernel, Shader, Spec, SpecValue, Uniforms, HALF_WGSL};
 use crate::tensor::{contiguous_strides, numel, Tensor};
 
-pub static SHADER: Shader =
-    Shader::file("copy", include_str!("../../shaders/copy.wgsl"), &[&[]], &[&Params::LAYOUT, &TParams::LAYOUT]);
+pub static SHADER: Shader = Shader {
+    name: "copy",
+    file: "copy",
+    source: include_str!("../../shaders/copy.wgsl"),
+    generated: Some(|| HALF_WGSL.to_string()),
+    full: OnceLock::new(),
+    variants: &[&[("SRC_DTYPE", SpecValue::U32(0))], &[("SRC_DTYPE", SpecValue::U32(2))]],
+    uniforms: &[&Params::LAYOUT, &TParams::LAYOUT],
+};
 
 crate::uniforms! {
     /// The uniform block of `copy.wgsl`'s `strided_copy`: dims and both stride lists, 8
@@ -70,7 +80,8 @@ fn simplify(dims: &[usize], a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>
 }
 
 /// The batched transpose kernel where the copy is one: dst contiguous [B, X, Y] from src
-/// contiguous [B, Y, X], both within a binding. Returns false where it does not apply.
+/// contiguous [B, Y, X], both within a binding; src in any storage dtype (widened as it is
+/// moved), dst f32. Returns false where it does not apply.
 fn try_transpose(
     src: &Tensor,
     src_off: usize,
@@ -93,11 +104,12 @@ fn try_transpose(
     if n > ctx.max_binding_elems() || batch > 65535 || x.div_ceil(16) > 65535 || y.div_ceil(16) > 65535 {
         return Ok(false);
     }
-    let (sv, ss) = ctx.window(src.buffer(), src.offset() + src_off, n)?;
+    let (sv, ss) = ctx.window_of(src.buffer(), src.offset() + src_off, n, src.dtype())?;
     let (dv, ds) = ctx.window(dst.buffer(), dst.offset() + dst_off, n)?;
     let params = TParams { x: u(x), y: u(y), in_shift: ss, out_shift: ds };
     let groups = [u(x.div_ceil(16)), u(y.div_ceil(16)), u(batch)];
-    ctx.dispatch(&TRANSPOSE, &Spec::new(), &params, &[sv, dv], groups)?;
+    let spec = Spec::new().u32("SRC_DTYPE", src.dtype().code());
+    ctx.dispatch(&TRANSPOSE, &spec, &params, &[sv, dv], groups)?;
     Ok(true)
 }
 
@@ -169,7 +181,25 @@ pub(crate) fn strided_copy(
     let rank = u(d.len().max(1));
     let params =
         Params { n: u(n), in_shift: ss, out_shift: ds, rank, dims_lo, dims_hi, istr_lo, istr_hi, ostr_lo, ostr_hi };
-    ctx.dispatch(kernel, &Spec::new(), &params, &[sv, dv], grid(n.div_ceil(256)))
+    ctx.dispatch(kernel, &Spec::new().u32("SRC_DTYPE", 0), &params, &[sv, dv], grid(n.div_ceil(256)))
+}
+
+/// `t`, in any storage dtype, with its axes permuted (output axis i is axis `perm[i]`), as a
+/// new f32 tensor, without autograd. A half tensor is widened as it moves where the copy is a
+/// batched transpose (conv's weight gradient takes its image channels-last this way: one pass,
+/// where widening and then permuting would be two and hold two f32 copies), else widened first.
+pub(crate) fn permuted_f32(t: &Tensor, perm: &[usize]) -> Result<Tensor> {
+    if t.dtype() == DType::F32 {
+        return t.detach().permute(perm);
+    }
+    let in_str = contiguous_strides(t.shape());
+    let dims: Vec<usize> = perm.iter().map(|&p| t.shape()[p]).collect();
+    let src_str: Vec<usize> = perm.iter().map(|&p| in_str[p]).collect();
+    let out = Tensor::empty(&dims)?;
+    if try_transpose(t, 0, &src_str, &out, 0, &contiguous_strides(&dims), &dims)? {
+        return Ok(out);
+    }
+    as_f32(t)?.permute(perm)
 }
 
 /// Copies `src` into `dst` starting at row `start` of dst's first axis (no autograd).

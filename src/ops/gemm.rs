@@ -6,10 +6,10 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::blocked;
-use super::cast::{as_f32, autocast_input};
+use super::cast::autocast_input;
 use super::copy::strided_copy;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, too_large, u, whole, win, win_any};
+use super::launch::{chunks, too_large, u, whole, win, win_any, Dtypes};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
@@ -33,6 +33,7 @@ pub static SHADER: Shader = Shader {
             ("WG_X", U(16)),
             ("WG_Y", U(16)),
             ("B_DTYPE", U(0)),
+            ("A_DTYPE", U(0)),
         ],
         &[
             ("TRANS_A", B(false)),
@@ -41,6 +42,7 @@ pub static SHADER: Shader = Shader {
             ("WG_X", U(16)),
             ("WG_Y", U(16)),
             ("B_DTYPE", U(0)),
+            ("A_DTYPE", U(2)),
         ],
         &[
             ("TRANS_A", B(true)),
@@ -49,6 +51,7 @@ pub static SHADER: Shader = Shader {
             ("WG_X", U(8)),
             ("WG_Y", U(32)),
             ("B_DTYPE", U(0)),
+            ("A_DTYPE", U(0)),
         ],
         &[
             ("TRANS_A", B(true)),
@@ -57,6 +60,7 @@ pub static SHADER: Shader = Shader {
             ("WG_X", U(32)),
             ("WG_Y", U(8)),
             ("B_DTYPE", U(0)),
+            ("A_DTYPE", U(1)),
         ],
         &[
             ("TRANS_A", B(false)),
@@ -65,6 +69,7 @@ pub static SHADER: Shader = Shader {
             ("WG_X", U(16)),
             ("WG_Y", U(16)),
             ("B_DTYPE", U(1)),
+            ("A_DTYPE", U(0)),
         ],
         &[
             ("TRANS_A", B(false)),
@@ -73,6 +78,7 @@ pub static SHADER: Shader = Shader {
             ("WG_X", U(16)),
             ("WG_Y", U(16)),
             ("B_DTYPE", U(2)),
+            ("A_DTYPE", U(0)),
         ],
     ],
     uniforms: &[&Params::LAYOUT],
@@ -92,6 +98,7 @@ pub static SUBGROUP_SHADER: Shader = Shader {
         ("WG_X", U(16)),
         ("WG_Y", U(16)),
         ("B_DTYPE", U(2)),
+        ("A_DTYPE", U(1)),
     ]],
     uniforms: &[&Params::LAYOUT],
 };
@@ -120,6 +127,7 @@ macro_rules! coop_shader {
                     ("TRANS_B", B(true)),
                     ("HAS_BIAS", B(true)),
                     ("B_DTYPE", U(0)),
+                    ("A_DTYPE", U(1)),
                     ("WG", U(128)),
                 ],
                 &[
@@ -127,6 +135,7 @@ macro_rules! coop_shader {
                     ("TRANS_B", B(false)),
                     ("HAS_BIAS", B(false)),
                     ("B_DTYPE", U(1)),
+                    ("A_DTYPE", U(0)),
                     ("WG", U(128)),
                 ],
                 &[
@@ -134,6 +143,7 @@ macro_rules! coop_shader {
                     ("TRANS_B", B(false)),
                     ("HAS_BIAS", B(false)),
                     ("B_DTYPE", U(2)),
+                    ("A_DTYPE", U(0)),
                     ("WG", U(256)),
                 ],
             ],
@@ -209,25 +219,32 @@ fn dispatch_coop(
     p: Params,
     views: [BindView; 4],
     batches: usize,
-    b_dtype: DType,
+    dtypes: Dtypes,
 ) -> Result<()> {
     let (_, kernel) = COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
     let tile = 4 * shape.size;
-    let spec = spec.u32("B_DTYPE", b_dtype.code()).u32("WG", wg);
+    let spec = dtypes.spec(spec).u32("WG", wg);
     let p = Params { batches: u(batches), ..p };
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
 }
 
 /// The coop kernel beside the plain 4x4 kernel on small products with partial tiles, both
-/// transposes, alpha, a bias, and B in every storage dtype, both through [`gemm_on`]; the values
-/// are multiples of 1/64 below 2, exact in f16, so that every product and sum is exact in f32
-/// and the two must agree to the bit whatever order each sums in.
+/// transposes, alpha, a bias, B in every storage dtype and A in f32 and f16 (autocast's half
+/// input), both through [`gemm_on`]; the values are multiples of 1/64 below 2, exact in f16, so
+/// that every product and sum is exact in f32 and the two must agree to the bit whatever order
+/// each sums in.
 fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
     let (m, n, k) = (4 * shape.size as usize + 3, 4 * shape.size as usize + 5, 2 * shape.size as usize + 7);
     let vals =
         |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
-    for (ta, tb, b_dtype) in [(false, true, DType::F32), (true, false, DType::F16), (false, false, DType::BF16)] {
-        let a = Tensor::from_slice(&vals(m * k, 37), &[1, if ta { k } else { m }, if ta { m } else { k }])?;
+    let cases = [
+        (false, true, DType::F16, DType::F32),
+        (true, false, DType::F32, DType::F16),
+        (false, false, DType::F32, DType::BF16),
+    ];
+    for (ta, tb, a_dtype, b_dtype) in cases {
+        let a = Tensor::from_slice(&vals(m * k, 37), &[1, if ta { k } else { m }, if ta { m } else { k }])?
+            .cast(a_dtype)?;
         let b = Tensor::from_slice(&vals(k * n, 53), &[1, if tb { n } else { k }, if tb { k } else { n }])?
             .cast(b_dtype)?;
         let bias = Tensor::from_slice(&vals(n, 11), &[n])?;
@@ -464,10 +481,11 @@ fn candidates(m: u32, n: u32, batch: u32) -> Result<(Vec<Variant>, usize)> {
     Ok((v, default))
 }
 
-/// GEMM's tuning key: B's storage dtype, the transposes and the shape class (each size rounded
-/// up to a power of two; N exact up to 160, where the 8x5 variants' widths depend on it).
+/// GEMM's tuning key: the operands' storage dtypes, the transposes and the shape class (each
+/// size rounded up to a power of two; N exact up to 160, where the 8x5 variants' widths depend
+/// on it).
 struct GemmKey {
-    dtype: DType,
+    dtype: Dtypes,
     trans: (bool, bool),
     m: usize,
     n: usize,
@@ -476,7 +494,7 @@ struct GemmKey {
 }
 
 impl GemmKey {
-    fn new(dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> GemmKey {
+    fn new(dtype: Dtypes, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> GemmKey {
         let n = if n <= 160 { n } else { bucket(n) };
         GemmKey { dtype, trans, m: bucket(m), n, k: bucket(k), batch: bucket(batch) }
     }
@@ -493,7 +511,7 @@ impl TuneKey for GemmKey {}
 
 /// The variant for this product: a forced one where it applies, else the tuned choice for its
 /// shape class, else the default.
-fn pick(dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<Variant> {
+fn pick(dtype: Dtypes, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<Variant> {
     let (cands, default) = candidates(u(m), u(n), u(batch))?;
     if let Some(force) = variant::forced(Family::Gemm) {
         if let Some(c) = cands.iter().find(|c| c.name == force) {
@@ -509,8 +527,8 @@ fn pick(dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, 
         let (rows_a, cols_a) = if trans.0 { (k, m) } else { (m, k) };
         let (rows_b, cols_b) = if trans.1 { (n, k) } else { (k, n) };
         // The real batch count: it decides how many workgroups run at once.
-        let a = Tensor::zeros(&[batch * rows_a * cols_a])?;
-        let b = Tensor::zeros_of(&[batch * rows_b * cols_b], dtype)?;
+        let a = Tensor::zeros_of(&[batch * rows_a * cols_a], dtype.a)?;
+        let b = Tensor::zeros_of(&[batch * rows_b * cols_b], dtype.b)?;
         let c = Tensor::zeros(&[batch * m * n])?;
         let (am, bm, cm) = (Mat::dense(&a, rows_a, cols_a), Mat::dense(&b, rows_b, cols_b), Mat::dense(&c, m, n));
         Ok(time_gpu(3, || launch(cands[i], am, bm, cm, batch, 1, trans, 1.0, 0.0))?.0)
@@ -571,7 +589,7 @@ pub fn force_k_splits(n: Option<usize>) {
 /// of C, then the copies are summed. S doubles while the grid has fewer than 640 workgroups,
 /// each run stays at least 256 deep and S divides K. Never on CPU adapters, whose few threads
 /// are already busy.
-fn k_splits(b_dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<usize> {
+fn k_splits(dtypes: Dtypes, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<usize> {
     let s = match FORCED_K_SPLITS.with(|f| f.get()) {
         Some(s) => {
             if s < 2 || !k.is_multiple_of(s) {
@@ -581,7 +599,7 @@ fn k_splits(b_dtype: DType, m: usize, n: usize, k: usize, batch: usize, trans: (
         }
         None if Tensor::ctx()?.caps.cpu => return Ok(1),
         None => {
-            let whole = pick(b_dtype, m, n, k, batch, trans)?;
+            let whole = pick(dtypes, m, n, k, batch, trans)?;
             let [gx, gy, _] = whole.groups(u(m), u(n), u(batch));
             let workgroups = (gx * gy) as usize * batch;
             let mut s = 1;
@@ -624,8 +642,8 @@ fn summed_runs(
 ) -> Result<Option<Tensor>> {
     let (m, k) = if trans.0 { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if trans.1 { b.rows } else { b.cols };
-    let b_dtype = b.t.dtype();
-    let splits = k_splits(b_dtype, m, n, k, batch, trans)?;
+    let dtypes = Dtypes::of(a.t, b.t);
+    let splits = k_splits(dtypes, m, n, k, batch, trans)?;
     let (c_len, extra) = (batch * m * n, usize::from(prior.is_some()));
     let max = Tensor::ctx()?.max_binding_elems();
     if splits < 2 || a.span(batch) > max || b.span(batch) > max || (splits + extra) * c_len > max {
@@ -636,13 +654,13 @@ fn summed_runs(
         let dims = [batch, m, n];
         strided_copy(c.t, c.offset, &[c.batch_stride, c.ld, 1], &scratch, splits * c_len, &[m * n, n, 1], &dims)?;
     }
-    let run = pick(b_dtype, m, n, k / splits, batch * splits, trans)?;
+    let run = pick(dtypes, m, n, k / splits, batch * splits, trans)?;
     launch(run, a, b, Mat::dense(&scratch, m, n), batch, splits, trans, alpha, 0.0)?;
     Ok(Some(crate::with_no_grad(|| scratch.sum(0, false))?))
 }
 
 /// [batch, M, N] = alpha * op(a) · op(b) + bias, for 3-D contiguous `a` and `b` with equal
-/// batch; `b` in any storage dtype (half weights), `a` too (widened to f32 first), bias f32.
+/// batch; `a` and `b` in any storage dtype (half weights, autocast's half inputs), bias f32.
 /// No autograd.
 pub(crate) fn gemm_raw(
     a: &Tensor,
@@ -665,10 +683,6 @@ fn gemm_on(
     route: Route,
 ) -> Result<Tensor> {
     let ctx = Tensor::ctx()?;
-    // A is read as f32 (a half A, an autocast input kept for backward, is widened for this
-    // product only).
-    let a_dtype = a.dtype();
-    let a = &as_f32(a)?;
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 3 || sb.len() != 3 || sa[0] != sb[0] {
         return Err(Error::shape_hint("gemm", sa, sb, "expected [batch, rows, cols] operands with equal batch"));
@@ -695,7 +709,7 @@ fn gemm_on(
         }
     }
     let coop = match route {
-        Route::Auto => coop_for(a_dtype)?,
+        Route::Auto => coop_for(a.dtype())?,
         Route::Coop(shape, wg) => Some((shape, wg)),
     };
     if m > 0 && n > 0 && k > 0 && bias.is_none() && coop.is_none() {
@@ -739,21 +753,21 @@ fn gemm_on(
         ldc: u(n),
         alpha,
     };
-    let b_dtype = b.dtype();
+    let dtypes = Dtypes::of(a, b);
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
         if let Some((shape, wg)) = coop {
-            return dispatch_coop(shape, wg, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, b_dtype);
+            return dispatch_coop(shape, wg, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, dtypes);
         }
-        let pick = pick(b_dtype, p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
-        dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, b_dtype)
+        let pick = pick(dtypes, p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
+        dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, dtypes)
     };
     let max = ctx.max_binding_elems();
     let per_batch = max / a_bs.max(b_bs).max(c_bs);
     if per_batch >= 1 {
         for (b0, bn) in chunks(batch, per_batch.min(65535)) {
-            let aw = win(ctx, a, b0 * a_bs, bn * a_bs)?;
+            let aw = win_any(ctx, a, b0 * a_bs, bn * a_bs)?;
             let bw = win_any(ctx, b, b0 * b_bs, bn * b_bs)?;
             let cw = win(ctx, &c, b0 * c_bs, bn * c_bs)?;
             run(&spec, base, aw, bw, cw, bn)?;
@@ -766,7 +780,7 @@ fn gemm_on(
         let rows = (max / k.max(n)).max(1);
         for bi in 0..batch {
             for (m0, mn) in chunks(m, rows) {
-                let aw = win(ctx, a, bi * a_bs + m0 * k, mn * k)?;
+                let aw = win_any(ctx, a, bi * a_bs + m0 * k, mn * k)?;
                 let bw = win_any(ctx, b, bi * b_bs, b_bs)?;
                 let cw = win(ctx, &c, bi * c_bs + m0 * n, mn * n)?;
                 run(&spec, Params { m: u(mn), ..base }, aw, bw, cw, 1)?;
@@ -783,7 +797,7 @@ fn gemm_on(
                 let first = i == 0;
                 let spec =
                     Spec::new().bool("TRANS_A", true).bool("TRANS_B", false).bool("HAS_BIAS", first && bias.is_some());
-                let aw = win(ctx, a, bi * a_bs + k0 * m, kn * m)?;
+                let aw = win_any(ctx, a, bi * a_bs + k0 * m, kn * m)?;
                 let bw = win_any(ctx, b, bi * b_bs + k0 * n, kn * n)?;
                 let cw = win(ctx, &c, bi * c_bs, c_bs)?;
                 let beta = if first { 0.0 } else { 1.0 };
@@ -795,7 +809,7 @@ fn gemm_on(
     let (largest, dtype) = if a_bs >= b_bs.max(c_bs) {
         (&sa[1..], a.dtype())
     } else if b_bs >= c_bs {
-        (&sb[1..], b_dtype)
+        (&sb[1..], dtypes.b)
     } else {
         (&[m, n][..], DType::F32)
     };
@@ -955,7 +969,7 @@ pub(crate) fn gemm_strided(
             return strided_copy(&sum, 0, &[m * n, n, 1], c.t, c.offset, &[c.batch_stride, c.ld, 1], &[batch, m, n]);
         }
     }
-    launch(pick(b.t.dtype(), m, n, k, batch, trans)?, a, b, c, batch, 1, trans, alpha, beta)
+    launch(pick(Dtypes::of(a.t, b.t), m, n, k, batch, trans)?, a, b, c, batch, 1, trans, alpha, beta)
 }
 
 /// [`gemm_strided`] with a given variant; with `splits` > 1, K in that many runs, run r of
@@ -976,7 +990,7 @@ fn launch(
     let (ta, tb) = trans;
     let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if tb { b.rows } else { b.cols };
-    let aw = win(ctx, a.t, a.offset, a.span(batch))?;
+    let aw = win_any(ctx, a.t, a.offset, a.span(batch))?;
     let bw = win_any(ctx, b.t, b.offset, b.span(batch))?;
     let cw = win(ctx, c.t, c.offset, c.span(batch * splits))?;
     let p = Params {
@@ -998,13 +1012,12 @@ fn launch(
         alpha,
     };
     let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", false);
-    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch * splits, b.t.dtype())
+    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch * splits, Dtypes::of(a.t, b.t))
 }
 
-/// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag,
-/// `b_dtype` is B's storage.
-fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize, b_dtype: DType) -> Result<()> {
-    let spec = spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1).u32("B_DTYPE", b_dtype.code());
+/// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag.
+fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize, dtypes: Dtypes) -> Result<()> {
+    let spec = dtypes.spec(spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1));
     let p = Params { batches: if p.batches == 0 { u(batches) } else { p.batches }, ..p };
     Tensor::ctx()?.dispatch(pick.kernel, &spec, &p, &views, pick.groups(p.m, p.n, u(batches)))
 }

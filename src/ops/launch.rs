@@ -1,8 +1,35 @@
 //! Helpers shared by the launchers: dispatch grids, binding windows, chunking.
 
+use std::fmt;
+
 use crate::error::{Error, Result};
-use crate::gpu::{BindView, Context, DType};
+use crate::gpu::{BindView, Context, DType, Spec};
 use crate::tensor::Tensor;
+
+/// The storage dtypes of a product's two operands (GEMM's A and B, conv's A and B): what the
+/// kernels specialise on (`A_DTYPE`, `B_DTYPE`) and tuning keys carry (`f32*bf16`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dtypes {
+    pub a: DType,
+    pub b: DType,
+}
+
+impl Dtypes {
+    pub fn of(a: &Tensor, b: &Tensor) -> Dtypes {
+        Dtypes { a: a.dtype(), b: b.dtype() }
+    }
+
+    /// `spec` with both constants set.
+    pub fn spec(self, spec: Spec) -> Spec {
+        spec.u32("A_DTYPE", self.a.code()).u32("B_DTYPE", self.b.code())
+    }
+}
+
+impl fmt::Display for Dtypes {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}*{}", self.a, self.b)
+    }
+}
 
 /// Workgroups per dimension we use for 1-D work (the WebGPU minimum limit is 65535).
 const MAX_X: usize = 65535;
@@ -24,7 +51,7 @@ pub fn win<'a>(ctx: &Context, t: &'a Tensor, start: usize, len: usize) -> Result
         return Err(Error::invalid(
             "kernel",
             format!(
-                "a {} tensor of shape {:?} reached a kernel that reads f32 only (half storage is read by GEMM's right operand, conv weights and cast); cast it to f32 first",
+                "a {} tensor of shape {:?} reached a kernel that reads f32 only (half storage is read by GEMM's and conv's operands, conv's transposed copy and cast); cast it to f32 first",
                 t.dtype(),
                 t.shape()
             ),
