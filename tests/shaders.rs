@@ -152,6 +152,8 @@ fn kernel_tables_and_generated_entries_agree() {
         if k.generated {
             let kind = if b.broadcast {
                 "subgroup"
+            } else if b.quads {
+                "tiled_vec4"
             } else if b.tiled {
                 "tiled"
             } else {
@@ -159,7 +161,9 @@ fn kernel_tables_and_generated_entries_agree() {
             };
             let want = format!("gemm{}x{}{}{kind}", b.rows, b.cols, if kind.is_empty() { "" } else { "_" });
             assert_eq!(k.kernel.entry, want);
-            assert_eq!(k.name, format!("{}x{}{}{kind}", b.rows, b.cols, if kind.is_empty() { "" } else { " " }));
+            let name =
+                format!("{}x{}{}{}", b.rows, b.cols, if kind.is_empty() { "" } else { " " }, kind.replace('_', " "));
+            assert_eq!(k.name, name);
             assert_eq!(wg[1], if b.broadcast { 1 } else { 16 }, "{}: workgroup {wg:?}", k.kernel.entry);
         }
     }

@@ -68,15 +68,22 @@ fn acc_array(rows: u32, cols: u32) -> Vec<String> {
 }
 
 /// The loop that stores the block: for each of its rows and columns inside C, `body` (which
-/// sees `r`, `col` and the accumulator `acc[i][j]`), after `prelude` lines.
+/// sees `r`, `col` and the accumulator `acc[i][j]`), after `prelude` lines. Rows WG_Y apart
+/// from `row0`, columns WG_X apart from `col0`.
 fn store_loop(out: &mut String, prelude: &str, rows: u32, cols: u32, body: &str) {
+    store_loop_at(out, prelude, (rows, "row0 + i * WG_Y"), (cols, "col0 + j * WG_X"), body);
+}
+
+/// [`store_loop`] with the row of block row `i` and the column of block column `j` as given
+/// expressions, each increasing with its index (the loops stop at the first outside C).
+fn store_loop_at(out: &mut String, prelude: &str, (rows, row): (u32, &str), (cols, col): (u32, &str), body: &str) {
     let _ = write!(
         out,
         "{prelude}    for (var i = 0u; i < {rows}u; i++) {{
-        let r = row0 + i * WG_Y;
+        let r = {row};
         if (r >= p.m) {{ break; }}
         for (var j = 0u; j < {cols}u; j++) {{
-            let col = col0 + j * WG_X;
+            let col = {col};
             if (col >= p.n) {{ break; }}
 {body}        }}
     }}
@@ -167,6 +174,9 @@ const TILE_K: u32 = 8;
 /// `rows` x `cols` register block as [`gemm_entry`] and stores it the same way. Staging reads
 /// consecutive elements of each operand's storage order with consecutive invocations.
 pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
+    if b.quads {
+        return gemm_tiled_quads_entry(entry, b);
+    }
     let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
     let mut out = String::new();
     push(
@@ -221,6 +231,86 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
     push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into(), "    }".into()]);
     push(&mut out, acc_array(rows, cols));
     store_loop(&mut out, "", rows, cols, "            store(c_base, r, col, acc[i][j]);\n");
+    out
+}
+
+/// [`gemm_tiled_entry`] with the block's rows and columns in groups of 4 adjacent ones
+/// ([`Block::quads`]): the tiles are staged as before, into workgroup arrays of vec4 (element e
+/// of the tile's k-th row in vec4 e/4, component e%4), and each k step reads the invocation's
+/// values as `rows/4` + `cols/4` vec4s. Row group g of the invocation is rows
+/// `g·4·WG_Y + 4·lid.y + 0..3` of the tile (columns likewise with WG_X), so that neighbouring
+/// lanes read neighbouring vec4s.
+fn gemm_tiled_quads_entry(entry: &str, b: Block) -> String {
+    let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
+    assert!(rows % 4 == 0 && cols % 4 == 0, "quads need rows and cols in fours");
+    let mut out = String::new();
+    push(
+        &mut out,
+        [
+            format!("var<workgroup> {entry}_a: array<vec4<f32>, {bk}u * {rows}u * WG_Y / 4u>;"),
+            format!("var<workgroup> {entry}_b: array<vec4<f32>, {bk}u * {cols}u * WG_X / 4u>;"),
+            "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
+            format!(
+                "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
+                 @builtin(local_invocation_index) li: u32) {{"
+            ),
+            "    let bs = bases(wg.z);".into(),
+            "    let a_base = bs.a;".into(),
+            "    let b_base = bs.b;".into(),
+            "    let c_base = bs.c;".into(),
+            format!("    let tm = {rows}u * WG_Y;"),
+            format!("    let tn = {cols}u * WG_X;"),
+            "    let rt = wg.y * tm;".into(),
+            "    let ct = wg.x * tn;".into(),
+            "    let row0 = rt + lid.y * 4u;".into(),
+            "    let col0 = ct + lid.x * 4u;".into(),
+        ],
+    );
+    push(&mut out, accumulators(rows, cols));
+    let _ = write!(
+        out,
+        "    for (var k0 = 0u; k0 < p.k; k0 += {bk}u) {{
+        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
+            var r = i / {bk}u;
+            var kk = i % {bk}u;
+            if (TRANS_A) {{ r = i % tm; kk = i / tm; }}
+            var v = 0.0;
+            if (rt + r < p.m && k0 + kk < p.k) {{ v = load_a(a_base, rt + r, k0 + kk); }}
+            {entry}_a[kk * (tm / 4u) + r / 4u][r % 4u] = v;
+        }}
+        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
+            var c = i % tn;
+            var kk = i / tn;
+            if (TRANS_B) {{ c = i / {bk}u; kk = i % {bk}u; }}
+            var v = 0.0;
+            if (ct + c < p.n && k0 + kk < p.k) {{ v = load_b(b_base, k0 + kk, ct + c); }}
+            {entry}_b[kk * (tn / 4u) + c / 4u][c % 4u] = v;
+        }}
+        workgroupBarrier();
+        for (var kk = 0u; kk < {bk}u; kk++) {{
+"
+    );
+    push(
+        &mut out,
+        (0..rows / 4).map(|g| format!("            let aq{g} = {entry}_a[kk * (tm / 4u) + {g}u * WG_Y + lid.y];")),
+    );
+    push(
+        &mut out,
+        (0..cols / 4).map(|g| format!("            let bq{g} = {entry}_b[kk * (tn / 4u) + {g}u * WG_X + lid.x];")),
+    );
+    let comp = ["x", "y", "z", "w"];
+    push(&mut out, (0..rows).map(|i| format!("            let a{i} = aq{}.{};", i / 4, comp[i as usize % 4])));
+    push(&mut out, (0..cols).map(|j| format!("            let b{j} = bq{}.{};", j / 4, comp[j as usize % 4])));
+    push(&mut out, fmas(rows, cols, "            "));
+    push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into(), "    }".into()]);
+    push(&mut out, acc_array(rows, cols));
+    store_loop_at(
+        &mut out,
+        "",
+        (rows, "row0 + (i / 4u) * 4u * WG_Y + i % 4u"),
+        (cols, "col0 + (j / 4u) * 4u * WG_X + j % 4u"),
+        "            store(c_base, r, col, acc[i][j]);\n",
+    );
     out
 }
 

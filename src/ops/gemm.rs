@@ -298,7 +298,7 @@ const fn row(name: &'static str, entry: &'static str, block: Block) -> GemmKerne
 /// Every GEMM kernel, in the order the candidates are offered (the cost model takes the first
 /// of equals). Adding a variant is a row here: its WGSL is written from the row, the
 /// candidates and the tests take it from here.
-pub static KERNELS: [GemmKernel; 12] = [
+pub static KERNELS: [GemmKernel; 13] = [
     GemmKernel { generated: false, ..row("4x4", "gemm", Block::plain(4, 4)) },
     row("8x8", "gemm8x8", Block::plain(8, 8)),
     row("8x5", "gemm8x5", Block::plain(8, 5)),
@@ -310,6 +310,10 @@ pub static KERNELS: [GemmKernel; 12] = [
     GemmKernel { self_test: true, ..row("32x8 subgroup", "gemm32x8_subgroup", Block::subgroup(32, 8)) },
     GemmKernel { tuner_only: true, ..row("64x8 subgroup", "gemm64x8_subgroup", Block::subgroup(64, 8)) },
     row("8x8 tiled", "gemm8x8_tiled", Block::tiled(8, 8)),
+    // The same tiles read from workgroup memory as vec4s (`Block::quads`): written for GPUs,
+    // where the 8x8 tiled kernel's 16 scalar workgroup loads per 64 FMAs bound it at 15
+    // TFLOP/s on an H200 (cuBLAS: 49). Not yet run on a GPU: tuner-only until measured.
+    GemmKernel { tuner_only: true, ..row("8x8 tiled vec4", "gemm8x8_tiled_vec4", Block::tiled_quads(8, 8)) },
     // Attention's products with the head width as N (P·V and its gradients: M and K the tokens,
     // N 40-160) ran on the plain 8x5 at 2.5 TFLOP/s on an H200, 29% of an SD 1.5 step. Staged
     // through workgroup memory they ran slower there (gemm_attn_values 0.43 ms against 0.30;
@@ -589,7 +593,7 @@ pub fn force_k_splits(n: Option<usize>) {
 /// of C, then the copies are summed. S doubles while the grid has fewer than 640 workgroups,
 /// each run stays at least 256 deep and S divides K. Never on CPU adapters, whose few threads
 /// are already busy.
-fn k_splits(dtypes: Dtypes, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<usize> {
+fn k_splits(m: usize, n: usize, k: usize, batch: usize) -> Result<usize> {
     let s = match FORCED_K_SPLITS.with(|f| f.get()) {
         Some(s) => {
             if s < 2 || !k.is_multiple_of(s) {
@@ -599,8 +603,10 @@ fn k_splits(dtypes: Dtypes, m: usize, n: usize, k: usize, batch: usize, trans: (
         }
         None if Tensor::ctx()?.caps.cpu => return Ok(1),
         None => {
-            let whole = pick(dtypes, m, n, k, batch, trans)?;
-            let [gx, gy, _] = whole.groups(u(m), u(n), u(batch));
+            // The default variant's grid, not `pick`'s: under `--tune` that would time (and
+            // record) the whole product, which then runs split.
+            let (cands, default) = candidates(u(m), u(n), u(batch))?;
+            let [gx, gy, _] = cands[default].groups(u(m), u(n), u(batch));
             let workgroups = (gx * gy) as usize * batch;
             let mut s = 1;
             while workgroups * s < 640 && k.is_multiple_of(2 * s) && k / (2 * s) >= 256 {
@@ -643,7 +649,7 @@ fn summed_runs(
     let (m, k) = if trans.0 { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if trans.1 { b.rows } else { b.cols };
     let dtypes = Dtypes::of(a.t, b.t);
-    let splits = k_splits(dtypes, m, n, k, batch, trans)?;
+    let splits = k_splits(m, n, k, batch)?;
     let (c_len, extra) = (batch * m * n, usize::from(prior.is_some()));
     let max = Tensor::ctx()?.max_binding_elems();
     if splits < 2 || a.span(batch) > max || b.span(batch) > max || (splits + extra) * c_len > max {
