@@ -50,7 +50,7 @@ pub(crate) fn reduce_into(
     let spec = Spec::new().bool("SQUARE", square);
     // Second-level sums (of partial sums) never square.
     let plain = Spec::new().bool("SQUARE", false);
-    let pieces = pieces_for(outer * inner, r);
+    let pieces = pieces_for(outer * inner, r, inner == 1, gpu_rule(ctx.caps.cpu));
     if pieces > 1 && outer * r * inner <= max {
         // Few long sums: partial sums over runs of R in parallel, then the sum of those.
         let len = r.div_ceil(pieces);
@@ -189,11 +189,40 @@ pub(crate) fn reduce_into(
     Ok(())
 }
 
-/// How many runs to split each sum of `r` into when there are only `sums` of them: up to about
-/// 256 runs in all (a GPU's worth of workgroups), each at least 65536 long, so that the
-/// per-workgroup cost of the tree reduction stays small (on lavapipe runs of 4096 halved the
-/// rate).
-fn pieces_for(sums: usize, r: usize) -> usize {
+thread_local! {
+    static FORCED_GPU_RULE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forces the rule [`pieces_for`] splits long sums by on this thread: `Some(true)` the GPUs',
+/// `Some(false)` the CPU adapters', `None` the adapter's own. Tests run the GPUs' on lavapipe.
+pub fn force_gpu_rule(choice: Option<bool>) {
+    FORCED_GPU_RULE.with(|f| f.set(choice));
+}
+
+fn gpu_rule(cpu_adapter: bool) -> bool {
+    FORCED_GPU_RULE.with(|f| f.get()).unwrap_or(!cpu_adapter)
+}
+
+/// How many runs to split each sum of `r` into when there are `sums` of them (`rows`: one
+/// workgroup per sum, `sum_rows`; else one invocation per sum, `sum_cols`); 1: no split.
+///
+/// CPU adapters: only when there are fewer than 256 sums, up to about 256 runs in all, each at
+/// least 65536 long, so that the per-workgroup cost of the tree reduction stays small (on
+/// lavapipe runs of 4096 halved the rate).
+///
+/// GPUs: enough runs to fill the chip, about 512 workgroups for `sum_rows` (runs of at least
+/// 16384: 64 per lane) and 65536 invocations for `sum_cols` (runs of at least 64). A Linear
+/// layer's bias gradient is a column sum of [tokens, features] (8192 x 320 at SD 1.5's 64x64
+/// latents, two images): unsplit that is 320 invocations, two workgroups on an H200's 132
+/// multiprocessors, each walking 8192 rows one dependent load at a time; split, 128 runs of 64
+/// rows side by side, and a second sum over the 128 partial sums.
+fn pieces_for(sums: usize, r: usize, rows: bool, gpu: bool) -> usize {
+    if gpu {
+        let (target, min_run): (usize, usize) = if rows { (512, 16384) } else { (65536, 64) };
+        let pieces = target.div_ceil(sums.max(1)).min(r / min_run);
+        // Fewer than 4 runs are not worth the second pass.
+        return if pieces < 4 { 1 } else { pieces.min(65535) };
+    }
     const MIN_RUN: usize = 65536;
     if sums >= 256 || r < 2 * MIN_RUN {
         return 1;

@@ -8,7 +8,8 @@
 #          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
 # OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
-#          kernel), tests.txt) and stages.txt, each
+#          kernel), gemm-vec4.* and step-vec4.txt (kernels forced for a first measurement),
+#          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
 #
@@ -89,6 +90,9 @@ CASES=${ENGINE_CASES:-$REPO/tests/fixtures/reference}
 # The targets first: GEMM 4096³ (f32 and f16), conv2d at SD shapes, attention, norms,
 # with the kernels each adapter gets by default.
 stage bench 150 bench.txt "$E" bench gemm conv attention norm --json "$OUT/bench.json"
+# Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
+# the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
+ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   stage torch-bench 60 torch-bench.txt python3 "$REPO/tools/bench_torch.py" --device cuda \
     --json "$OUT/torch-bench.json" gemm conv norm attention
@@ -101,6 +105,8 @@ fi
 stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
 # Where the bf16 step's GPU time goes, kernel by kernel (the default choices, before tuning).
 ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11
+ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-vec4 60 step-vec4.txt "$E" bench memory \
+  --resolution 512 --settings 11
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
   [ -x "$t" ] || continue
