@@ -41,7 +41,8 @@ struct Params {
     // Width of C's pixel plane in `conv` (OW forward, W backward-input); in `conv_dw`, the
     // pixel strides of A and B (1 for NCHW; the channel count for channels-last copies).
     // split_chans: in `conv`, the summed channels of one split-K slice (wg.z / imgs; all of
-    // them, one slice, unless the launcher splits).
+    // them, one slice, unless the launcher splits); in `conv_dw`, the output rows (images x
+    // OH) one slice sums (wg.z / taps), its copy of dw `c_img` after the previous one.
     cw: u32, a_px: u32, b_px: u32, split_chans: u32,
 }
 

@@ -807,9 +807,10 @@ fn conv2d_backward_wide_matches_reference() {
 }
 
 /// Split-K (the summed channels in slices side by side, each into its own copy of the output,
-/// then summed; a GPU default for deep, small convolutions, never lavapipe's): forced here,
-/// forward with bias and the input gradient against f64, for slice counts that divide the
-/// channels and ones that leave a short last slice.
+/// then summed; a GPU default for deep, small convolutions, never lavapipe's; for the weight
+/// gradient, slices of the output rows of every image): forced here, forward with bias and both
+/// gradients against f64, for slice counts that divide the channels / rows and ones that leave
+/// a short last slice.
 #[test]
 fn conv2d_split_k_matches_reference() {
     let mut rng = Rng::new(61);
@@ -824,15 +825,15 @@ fn conv2d_split_k_matches_reference() {
         for splits in [2usize, 3, 7] {
             let name = format!("conv2d split {splits} x{xs:?} w{ws:?} s{stride} p{pad}");
             engine::ops::conv::force_splits(Some(splits));
-            let tx = param(&x, &xs);
-            let y = tx.conv2d(&t(&w, &ws), Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
+            let (tx, tw) = (param(&x, &xs), param(&w, &ws));
+            let y = tx.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
             let dy = rng.vec(y.numel(), -1.0, 1.0);
             y.backward_with(&t(&dy, y.shape())).unwrap();
             engine::ops::conv::force_splits(None);
             let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, pad);
             let k = (ws[1] * ws[2] * ws[3]) as f64;
             assert_close(&format!("{name} y"), &y.to_vec().unwrap(), &want, 1e-5 * k.sqrt() + 1e-6, 1e-5);
-            let (dx, _) = conv2d_grads_ref(&f64s(&x), &f64s(&w), &f64s(&dy), xs, ws, stride, pad);
+            let (dx, dw) = conv2d_grads_ref(&f64s(&x), &f64s(&w), &f64s(&dy), xs, ws, stride, pad);
             let k = (ws[0] * ws[2] * ws[3]) as f64;
             assert_close(
                 &format!("{name} dx"),
@@ -841,6 +842,9 @@ fn conv2d_split_k_matches_reference() {
                 1e-5 * k.sqrt() + 1e-6,
                 1e-5,
             );
+            let k = (y.numel() / ws[0]) as f64;
+            let dw_got = tw.grad().unwrap().to_vec().unwrap();
+            assert_close(&format!("{name} dw"), &dw_got, &dw, 1e-5 * k.sqrt() + 1e-6, 1e-5);
         }
     }
 }

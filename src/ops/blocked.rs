@@ -383,17 +383,26 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     out
 }
 
-/// One conv2d weight-gradient entry: dw for one tap (wg.z); rows are output channels (A = dy),
-/// columns input channels (B = x).
+/// One conv2d weight-gradient entry: dw for one tap (wg.z % taps); rows are output channels
+/// (A = dy), columns input channels (B = x). The sum runs over the output rows of every image
+/// (image-major: row g is image g / OH, output row g % OH); slice wg.z / taps sums rows
+/// `split_chans` of them from slice·split_chans into its own copy of dw (`c_img` apart), which
+/// the launcher sums (split-K over pixels, on GPUs); unsplit, one slice of every row.
 pub fn conv_dw_entry(entry: &str, b: Block) -> String {
     let rows = b.rows;
-    let mut out =
-        String::from("// dw for one tap (wg.z): rows are output channels (A = dy), columns input channels (B = x).\n");
+    let mut out = String::from(
+        "// dw for one tap (wg.z % taps) over one slice of the output rows (wg.z / taps): rows are output \
+         channels (A = dy), columns input channels (B = x).\n",
+    );
     push(&mut out, signature(entry, b.broadcast));
     push(
         &mut out,
         [
-            "    let tap = wg.z;".to_string(),
+            "    let taps = p.kh * p.kw;".to_string(),
+            "    let tap = wg.z % taps;".into(),
+            "    let split = wg.z / taps;".into(),
+            "    let g0 = split * p.split_chans;".into(),
+            "    let g1 = g0 + p.split_chans;".into(),
             "    let ky = tap / p.kw;".into(),
             "    let kx = tap % p.kw;".into(),
             format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
@@ -409,7 +418,11 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
             "    let ys = valid_range(ky, p.h, p.oh);",
             "    let xs = valid_range(kx, p.w, p.ow);",
             "    for (var img = 0u; img < p.imgs; img++) {",
-            "        for (var oy = ys.x; oy < ys.y; oy++) {",
+            "        // This slice's output rows of this image, within the tap's valid range.",
+            "        let first = img * p.oh;",
+            "        let lo = max(ys.x, select(0u, g0 - first, g0 > first));",
+            "        let hi = min(ys.y, select(0u, g1 - first, g1 > first));",
+            "        for (var oy = lo; oy < hi; oy++) {",
             "            let iy = oy * p.stride + ky - p.pad;",
             "            let a_row = p.a_shift + img * p.a_img + oy * p.ow * p.a_px;",
             "            let b_row = p.b_shift + img * p.b_img + iy * p.w * p.b_px;",
@@ -424,7 +437,7 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
-    let body = "            let ci = p.c_shift + r * p.c_row + col * kk + tap;
+    let body = "            let ci = p.c_shift + split * p.c_img + r * p.c_row + col * kk + tap;
             var v = acc[i][j];
             if (p.beta != 0.0) {
                 v += p.beta * c[ci];

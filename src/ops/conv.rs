@@ -418,8 +418,9 @@ thread_local! {
     static FORCED_SPLITS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
-/// Forces the split-K slice count of `conv` on this thread (`None`: the default). Tests use it
-/// to run the split path on lavapipe, whose default is no split.
+/// Forces the split-K slice count on this thread (`None`: the default): of `conv`'s summed
+/// channels and of the weight gradient's output rows ([`dw_splits`]). Tests use it to run the
+/// split paths on lavapipe, whose default is no split.
 pub fn force_splits(n: Option<usize>) {
     FORCED_SPLITS.with(|f| f.set(n));
 }
@@ -444,6 +445,27 @@ fn k_splits(m: usize, n: usize, imgs: usize, chans: usize) -> Result<usize> {
     let by_occupancy = 640usize.div_ceil(workgroups.max(1));
     let by_depth = chans / 128;
     let by_binding = ctx.max_binding_elems() / (m * n * imgs).max(1);
+    Ok(by_occupancy.min(by_depth).min(by_binding).max(1))
+}
+
+/// How many slices the weight gradient splits its sum over the output rows of every image
+/// (images x OH) into, for whole images ([`k_splits`]' rule for the weight gradient): its grid
+/// is a 64 x 64 tile of (Co, Ci) per tap, so SD 1.5's 320-channel 3x3 convolutions at 64x64
+/// latents make 225 workgroups, each summing 8192 pixels, and the 1x1 ones 25. Enough slices for
+/// about 640 workgroups, each at least 1024 pixels; GPUs only.
+fn dw_splits(g: Geom) -> Result<usize> {
+    let rows = g.n * g.oh;
+    if let Some(s) = FORCED_SPLITS.with(|f| f.get()) {
+        return Ok(s.clamp(1, rows.max(1)));
+    }
+    let ctx = Tensor::ctx()?;
+    if ctx.caps.cpu {
+        return Ok(1);
+    }
+    let workgroups = g.co.div_ceil(64) * g.ci.div_ceil(64) * g.kk();
+    let by_occupancy = 640usize.div_ceil(workgroups.max(1));
+    let by_depth = rows / 1024usize.div_ceil(g.ow.max(1));
+    let by_binding = ctx.max_binding_elems() / (g.co * g.w_row()).max(1);
     Ok(by_occupancy.min(by_depth).min(by_binding).max(1))
 }
 
@@ -587,15 +609,21 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     let (hw, ohw, kk) = (g.h * g.w, g.oh * g.ow, g.kk());
     let spec = || Spec::new().u32("MODE", 0).bool("HAS_BIAS", false);
     if plan.ci == g.ci && plan.co == g.co && plan.imgs >= g.n {
-        // Channels-last copies make the lanes of a subgroup (neighbouring channels) read
-        // neighbouring addresses; in NCHW they are a whole plane apart, which at 64x64 halved
-        // the kernel's rate on lavapipe. The copies cost two passes over dy and x (a half x,
-        // autocast's, is widened by its copy).
+        let rows = g.n * g.oh;
+        let splits = dw_splits(g)?;
+        let rows_per = rows.div_ceil(splits);
+        let splits = rows.div_ceil(rows_per); // no empty slice
+                                              // Channels-last copies make the lanes of a subgroup (neighbouring channels) read
+                                              // neighbouring addresses; in NCHW they are a whole plane apart, which at 64x64 halved
+                                              // the kernel's rate on lavapipe. The copies cost two passes over dy and x (a half x,
+                                              // autocast's, is widened by its copy).
         let dyt = dy.permute(&[0, 2, 3, 1])?;
         let xt = permuted_f32(x, &[0, 2, 3, 1])?;
+        let scratch = if splits > 1 { Some(Tensor::empty(&[splits, dw.numel()])?) } else { None };
+        let out = scratch.as_ref().unwrap_or(&dw);
         let av = win(ctx, &dyt, 0, dyt.numel())?;
         let bv = win(ctx, &xt, 0, xt.numel())?;
-        let cv = win(ctx, &dw, 0, dw.numel())?;
+        let cv = win(ctx, out, 0, out.numel())?;
         let p = Params {
             m: u(g.co),
             n: u(g.ci),
@@ -606,11 +634,16 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
             b_px: u(g.ci),
             b_img: u(g.x_img()),
             c_row: u(g.w_row()),
+            c_img: u(dw.numel()),
             imgs: u(g.n),
+            split_chans: u(rows_per),
             ..g.params()
         };
-        run(Pass::Weight, Dtypes::of(&dyt, &xt), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
-        return Ok(dw);
+        run(Pass::Weight, Dtypes::of(&dyt, &xt), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk * splits)?;
+        return match scratch {
+            Some(s) => crate::with_no_grad(|| s.sum(0, false))?.reshape(&[g.co, g.ci, g.kh, g.kw]),
+            None => Ok(dw),
+        };
     }
     for (co0, mc) in chunks(g.co, plan.co) {
         for (ci0, cc) in chunks(g.ci, plan.ci) {
@@ -630,6 +663,7 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
                     b_img: u(g.x_img()),
                     c_row: u(g.w_row()),
                     imgs: u(nn),
+                    split_chans: u(nn * g.oh),
                     ..g.params()
                 };
                 run(Pass::Weight, Dtypes::of(dy, x), spec(), p, [av, bv, cv], (dummy_binding()?, 0), kk)?;
