@@ -227,7 +227,7 @@ fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)>
     Ok((v, default))
 }
 
-/// conv2d's tuning key: the storage dtype, the pass (and MODE), and the shape class.
+/// conv2d's tuning key: the operands' storage dtypes, the pass (and MODE), and the shape class.
 struct ConvKey {
     dtype: Dtypes,
     weight_pass: bool,
