@@ -291,7 +291,8 @@ fn info(opts: &GpuOptions) -> Result<()> {
     }
     match engine::ops::gemm::coop()? {
         Some((shape, wg)) => println!(
-            "  cooperative-matrix GEMM: in use ({0}x{0}x{0} {1} -> f32, workgroup {wg}{2})",
+            "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {wg}{2}); runs where \
+             `engine bench --tune` found it faster or ENGINE_GEMM_VARIANT=coop, else the plain kernels",
             shape.size,
             if shape.half { "f16" } else { "f32" },
             if shape.half { "; half products only: --mixed-precision fp16" } else { "" }

@@ -232,10 +232,12 @@ fn linear_and_conv_under_autocast_round_inputs_and_keep_f32_gradients() {
     let dy = rng.vec(rows * n, -1.0, 1.0);
     let (xs, ws) = ([2usize, 5, 7, 6], [9usize, 5, 3, 3]);
     let (cx, cw) = (rng.vec(numel(&xs), -1.0, 1.0), rng.vec(numel(&ws), -1.0, 1.0));
-    // Where the adapter's f16 cooperative matrices take the f16 forward product (NVIDIA), they
-    // round an f32 weight to f16 as they load it, as torch.autocast does; the plain kernels
-    // multiply the f32 weight as stored. The gradients' products have an f32 A: plain kernels.
-    let coop_f16 = engine::ops::gemm::coop().unwrap().is_some_and(|(shape, _)| shape.half);
+    // Where the adapter's f16 cooperative matrices take the f16 forward product (NVIDIA, when
+    // tuned or forced), they round an f32 weight to f16 as they load it, as torch.autocast does;
+    // the plain kernels multiply the f32 weight as stored. The gradients' products have an f32
+    // A: plain kernels.
+    let coop_f16 = engine::ops::gemm::takes_coop(DType::F16, DType::F32, rows, n, k, 1, (false, true)).unwrap()
+        && engine::ops::gemm::coop().unwrap().is_some_and(|(shape, _)| shape.half);
     for dt in [DType::F16, DType::BF16] {
         for frozen_half in [false, true] {
             let tx = param(&x, &[rows, k]);

@@ -201,15 +201,66 @@ pub fn coop() -> Result<Option<(CoopShape, u32)>> {
     Ok(*COOP.get_or_init(|| c))
 }
 
-/// Whether a product runs on the matrix units: the adapter has them, no plain variant is forced,
-/// and the rounding is the product's own: f32 matrices serve every product; f16 ones only those
-/// whose A is already half (`--mixed-precision fp16`'s autocast inputs), where rounding B to
-/// f16 as well is what torch.autocast does.
+/// Whether a product may run on the matrix units: the adapter has them, no plain variant is
+/// forced, and the rounding is the product's own: f32 matrices serve every product; f16 ones
+/// only those whose A is already half (`--mixed-precision fp16`'s autocast inputs), where
+/// rounding B to f16 as well is what torch.autocast does.
 fn coop_for(a_dtype: DType) -> Result<Option<(CoopShape, u32)>> {
     if variant::forced(Family::Gemm).is_some_and(|f| f != "coop") {
         return Ok(None);
     }
     Ok(coop()?.filter(|(shape, _)| !shape.half || a_dtype == DType::F16))
+}
+
+/// The tuning key of the choice between the matrix units and the plain kernels: a GEMM's
+/// shape class.
+struct CoopKey(GemmKey);
+
+impl fmt::Display for CoopKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "coop-or-plain {}", self.0)
+    }
+}
+
+impl TuneKey for CoopKey {}
+
+/// Whether this product runs on the matrix units: where it may ([`coop_for`]), when `coop` is
+/// the forced GEMM variant or the tuner chose it for the product's shape class (`engine bench
+/// --tune` times it beside the plain kernels). Not by default: on the one GPU measured (an H200,
+/// 2026-12-04) the cooperative-matrix kernel ran GEMM f16 4096³ at 5.1 TFLOP/s and the plain
+/// tiled kernel f32 4096³ at 15, so that fp16 runs were slower with it than bf16 ones without.
+fn coop_route(
+    dtypes: Dtypes,
+    m: usize,
+    n: usize,
+    k: usize,
+    batch: usize,
+    trans: (bool, bool),
+) -> Result<Option<(CoopShape, u32)>> {
+    let Some((shape, wg)) = coop_for(dtypes.a)? else {
+        return Ok(None);
+    };
+    if variant::forced(Family::Gemm).as_deref() == Some("coop") {
+        return Ok(Some((shape, wg)));
+    }
+    let key = CoopKey(GemmKey::new(dtypes, m, n, k, batch, trans));
+    let mut time = |i: usize| -> Result<f64> {
+        let (ta, tb) = trans;
+        let sa = if ta { [batch, k, m] } else { [batch, m, k] };
+        let sb = if tb { [batch, n, k] } else { [batch, k, n] };
+        let a = Tensor::zeros_of(&sa, dtypes.a)?;
+        let b = Tensor::zeros_of(&sb, dtypes.b)?;
+        let route = if i == 0 { Route::Plain } else { Route::Coop(shape, wg) };
+        Ok(time_gpu(3, || gemm_on(&a, &b, None, ta, tb, 1.0, route).map(drop))?.0)
+    };
+    let choice = tuner()?.choose(&key, &["plain", "coop"], 0, Some(&mut time))?;
+    Ok((choice == "coop").then_some((shape, wg)))
+}
+
+/// Whether a product of these operand dtypes and sizes runs on the matrix units (see
+/// [`coop_route`]): tests use it to know which rounding to expect.
+pub fn takes_coop(a: DType, b: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<bool> {
+    Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans)?.is_some())
 }
 
 fn dispatch_coop(
@@ -567,8 +618,11 @@ crate::uniforms! {
 /// Which kernels a product runs on.
 #[derive(Clone, Copy)]
 enum Route {
-    /// The adapter's cooperative matrices where [`coop_for`] allows, else the tuned plain kernel.
+    /// The adapter's cooperative matrices where [`coop_route`] takes them, else the tuned plain
+    /// kernel.
     Auto,
+    /// The tuned plain kernel (timing the choice).
+    Plain,
     /// This cooperative-matrix shape with this workgroup size (the self-test, before [`coop`]
     /// has decided).
     Coop(CoopShape, u32),
@@ -715,7 +769,8 @@ fn gemm_on(
         }
     }
     let coop = match route {
-        Route::Auto => coop_for(a.dtype())?,
+        Route::Auto => coop_route(Dtypes::of(a, b), m, n, k, batch, (ta, tb))?,
+        Route::Plain => None,
         Route::Coop(shape, wg) => Some((shape, wg)),
     };
     if m > 0 && n > 0 && k > 0 && bias.is_none() && coop.is_none() {

@@ -93,6 +93,8 @@ stage bench 150 bench.txt "$E" bench gemm conv attention norm --json "$OUT/bench
 # Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
 # the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"
+# The cooperative-matrix GEMM, no longer a default (5 TFLOP/s on the H200): its gemm_f16 rows.
+ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm --json "$OUT/gemm-coop.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   stage torch-bench 60 torch-bench.txt python3 "$REPO/tools/bench_torch.py" --device cuda \
     --json "$OUT/torch-bench.json" gemm conv norm attention
