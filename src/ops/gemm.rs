@@ -192,7 +192,7 @@ pub fn coop() -> Result<Option<(CoopShape, u32)>> {
             let wg = 4 * ctx.caps.subgroup_sizes.1;
             let s = shape.size;
             let ab = if shape.half { 2 } else { 4 };
-            let bytes = 2 * 4 * s * s * ab + 16 * s * s * 4;
+            let bytes = 2 * 8 * s * s * ab + 4 * s * s * 4;
             let fits = wg >= 4 && wg <= ctx.caps.max_invocations && bytes <= ctx.caps.workgroup_storage;
             (fits && coop_self_test(shape, wg)?).then_some((shape, wg))
         }
@@ -273,7 +273,7 @@ fn dispatch_coop(
     dtypes: Dtypes,
 ) -> Result<()> {
     let (_, kernel) = COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
-    let tile = 4 * shape.size;
+    let tile = 8 * shape.size;
     let spec = dtypes.spec(spec).u32("WG", wg);
     let p = Params { batches: u(batches), ..p };
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
@@ -285,7 +285,8 @@ fn dispatch_coop(
 /// that every product and sum is exact in f32 and the two must agree to the bit whatever order
 /// each sums in.
 fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
-    let (m, n, k) = (4 * shape.size as usize + 3, 4 * shape.size as usize + 5, 2 * shape.size as usize + 7);
+    // Past one 8S x 8S workgroup tile in both directions, K not a multiple of S.
+    let (m, n, k) = (8 * shape.size as usize + 3, 8 * shape.size as usize + 5, 2 * shape.size as usize + 7);
     let vals =
         |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
     let cases = [
