@@ -8,7 +8,8 @@
 #          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
 # OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
-#          kernel), gemm-vec4.* and step-vec4.txt (kernels forced for a first measurement),
+#          kernel), gemm-vec4.*, gemm-coop.*, step-vec4.txt, step-coop.txt (kernels forced
+#          for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
@@ -103,12 +104,14 @@ if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
 fi
 # One DreamBooth step of SD 1.5's real configuration at 512 px (the second of two, after AdamW
 # has its moments): f32; bf16; bf16 + checkpointing; fp16 + checkpointing + 8-bit AdamW (whose
-# Linear products take the f16 cooperative-matrix GEMM where the GPU has one).
+# Linear products took the f16 cooperative-matrix GEMM until 2026-12-04 evening; now the plain
+# kernels unless tuned, and `step-coop` below forces it).
 stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
 # Where the bf16 step's GPU time goes, kernel by kernel (the default choices, before tuning).
 ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-vec4 60 step-vec4.txt "$E" bench memory \
   --resolution 512 --settings 11
+ENGINE_GEMM_VARIANT=coop stage step-coop 60 step-coop.txt "$E" bench memory --resolution 512 --settings 16
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
   [ -x "$t" ] || continue
