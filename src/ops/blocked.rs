@@ -170,147 +170,103 @@ const TILE_K: u32 = 8;
 /// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): the workgroup's
 /// `rows·WG_Y` x `cols·WG_X` tile of C from A and B tiles staged through workgroup memory,
 /// TILE_K deep, each element loaded from storage once per workgroup (zeros outside the
-/// matrices, so the product loop has no clamps); each invocation holds the same strided
-/// `rows` x `cols` register block as [`gemm_entry`] and stores it the same way. Staging reads
-/// consecutive elements of each operand's storage order with consecutive invocations.
+/// matrices, so the product loop has no clamps). Staging reads consecutive elements of each
+/// operand's storage order with consecutive invocations.
+///
+/// Each invocation holds a `rows` x `cols` register block. Plain, the block is strided as
+/// [`gemm_entry`]'s (rows WG_Y apart, columns WG_X apart) and each k step reads it with scalar
+/// loads. With [`Block::quads`] its rows and columns come in groups of 4 adjacent ones (row
+/// group g is rows `g·4·WG_Y + 4·lid.y + 0..3` of the tile, columns likewise with WG_X), the
+/// tiles are staged into workgroup arrays of vec4 (element e of the tile's k-th row in vec4
+/// e/4, component e%4), and each k step reads `rows/4` + `cols/4` vec4s, neighbouring lanes
+/// neighbouring vec4s.
 pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
+    let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
+    assert!(!b.quads || (rows % 4 == 0 && cols % 4 == 0), "quads need rows and cols in fours");
+    // The workgroup arrays' element, how many elements of a tile row each holds, and the
+    // invocation's first row and column in the tile.
+    let (elem, per, lane_step) = if b.quads { ("vec4<f32>", "4u", " * 4u") } else { ("f32", "1u", "") };
+    let mut out = String::new();
+    push(
+        &mut out,
+        [
+            format!("var<workgroup> {entry}_a: array<{elem}, {bk}u * {rows}u * WG_Y / {per}>;"),
+            format!("var<workgroup> {entry}_b: array<{elem}, {bk}u * {cols}u * WG_X / {per}>;"),
+            "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
+            format!(
+                "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
+                 @builtin(local_invocation_index) li: u32) {{"
+            ),
+            "    let bs = bases(wg.z);".into(),
+            "    let a_base = bs.a;".into(),
+            "    let b_base = bs.b;".into(),
+            "    let c_base = bs.c;".into(),
+            format!("    let tm = {rows}u * WG_Y;"),
+            format!("    let tn = {cols}u * WG_X;"),
+            "    let rt = wg.y * tm;".into(),
+            "    let ct = wg.x * tn;".into(),
+            format!("    let row0 = rt + lid.y{lane_step};"),
+            format!("    let col0 = ct + lid.x{lane_step};"),
+        ],
+    );
+    push(&mut out, accumulators(rows, cols));
+    // Where staged element `e` of tile row `kk` of a tile `t` elements wide goes.
+    let slot = |tile: &str, t: &str, e: &str| {
+        if b.quads {
+            format!("{entry}_{tile}[kk * ({t} / 4u) + {e} / 4u][{e} % 4u]")
+        } else {
+            format!("{entry}_{tile}[kk * {t} + {e}]")
+        }
+    };
+    let (slot_a, slot_b) = (slot("a", "tm", "r"), slot("b", "tn", "c"));
+    let _ = write!(
+        out,
+        "    for (var k0 = 0u; k0 < p.k; k0 += {bk}u) {{
+        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
+            var r = i / {bk}u;
+            var kk = i % {bk}u;
+            if (TRANS_A) {{ r = i % tm; kk = i / tm; }}
+            var v = 0.0;
+            if (rt + r < p.m && k0 + kk < p.k) {{ v = load_a(a_base, rt + r, k0 + kk); }}
+            {slot_a} = v;
+        }}
+        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
+            var c = i % tn;
+            var kk = i / tn;
+            if (TRANS_B) {{ c = i / {bk}u; kk = i % {bk}u; }}
+            var v = 0.0;
+            if (ct + c < p.n && k0 + kk < p.k) {{ v = load_b(b_base, k0 + kk, ct + c); }}
+            {slot_b} = v;
+        }}
+        workgroupBarrier();
+        for (var kk = 0u; kk < {bk}u; kk++) {{
+"
+    );
     if b.quads {
-        return gemm_tiled_quads_entry(entry, b);
+        let comp = ["x", "y", "z", "w"];
+        push(
+            &mut out,
+            (0..rows / 4).map(|g| format!("            let aq{g} = {entry}_a[kk * (tm / 4u) + {g}u * WG_Y + lid.y];")),
+        );
+        push(
+            &mut out,
+            (0..cols / 4).map(|g| format!("            let bq{g} = {entry}_b[kk * (tn / 4u) + {g}u * WG_X + lid.x];")),
+        );
+        push(&mut out, (0..rows).map(|i| format!("            let a{i} = aq{}.{};", i / 4, comp[i as usize % 4])));
+        push(&mut out, (0..cols).map(|j| format!("            let b{j} = bq{}.{};", j / 4, comp[j as usize % 4])));
+    } else {
+        push(&mut out, (0..rows).map(|i| format!("            let a{i} = {entry}_a[kk * tm + lid.y + {i}u * WG_Y];")));
+        push(&mut out, (0..cols).map(|j| format!("            let b{j} = {entry}_b[kk * tn + lid.x + {j}u * WG_X];")));
     }
-    let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
-    let mut out = String::new();
-    push(
-        &mut out,
-        [
-            format!("var<workgroup> {entry}_a: array<f32, {bk}u * {rows}u * WG_Y>;"),
-            format!("var<workgroup> {entry}_b: array<f32, {bk}u * {cols}u * WG_X>;"),
-            "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
-            format!(
-                "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
-                 @builtin(local_invocation_index) li: u32) {{"
-            ),
-            "    let bs = bases(wg.z);".into(),
-            "    let a_base = bs.a;".into(),
-            "    let b_base = bs.b;".into(),
-            "    let c_base = bs.c;".into(),
-            format!("    let tm = {rows}u * WG_Y;"),
-            format!("    let tn = {cols}u * WG_X;"),
-            "    let rt = wg.y * tm;".into(),
-            "    let ct = wg.x * tn;".into(),
-            "    let row0 = rt + lid.y;".into(),
-            "    let col0 = ct + lid.x;".into(),
-        ],
-    );
-    push(&mut out, accumulators(rows, cols));
-    let _ = write!(
-        out,
-        "    for (var k0 = 0u; k0 < p.k; k0 += {bk}u) {{
-        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
-            var r = i / {bk}u;
-            var kk = i % {bk}u;
-            if (TRANS_A) {{ r = i % tm; kk = i / tm; }}
-            var v = 0.0;
-            if (rt + r < p.m && k0 + kk < p.k) {{ v = load_a(a_base, rt + r, k0 + kk); }}
-            {entry}_a[kk * tm + r] = v;
-        }}
-        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
-            var c = i % tn;
-            var kk = i / tn;
-            if (TRANS_B) {{ c = i / {bk}u; kk = i % {bk}u; }}
-            var v = 0.0;
-            if (ct + c < p.n && k0 + kk < p.k) {{ v = load_b(b_base, k0 + kk, ct + c); }}
-            {entry}_b[kk * tn + c] = v;
-        }}
-        workgroupBarrier();
-        for (var kk = 0u; kk < {bk}u; kk++) {{
-"
-    );
-    push(&mut out, (0..rows).map(|i| format!("            let a{i} = {entry}_a[kk * tm + lid.y + {i}u * WG_Y];")));
-    push(&mut out, (0..cols).map(|j| format!("            let b{j} = {entry}_b[kk * tn + lid.x + {j}u * WG_X];")));
     push(&mut out, fmas(rows, cols, "            "));
     push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into(), "    }".into()]);
     push(&mut out, acc_array(rows, cols));
-    store_loop(&mut out, "", rows, cols, "            store(c_base, r, col, acc[i][j]);\n");
-    out
-}
-
-/// [`gemm_tiled_entry`] with the block's rows and columns in groups of 4 adjacent ones
-/// ([`Block::quads`]): the tiles are staged as before, into workgroup arrays of vec4 (element e
-/// of the tile's k-th row in vec4 e/4, component e%4), and each k step reads the invocation's
-/// values as `rows/4` + `cols/4` vec4s. Row group g of the invocation is rows
-/// `g·4·WG_Y + 4·lid.y + 0..3` of the tile (columns likewise with WG_X), so that neighbouring
-/// lanes read neighbouring vec4s.
-fn gemm_tiled_quads_entry(entry: &str, b: Block) -> String {
-    let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
-    assert!(rows % 4 == 0 && cols % 4 == 0, "quads need rows and cols in fours");
-    let mut out = String::new();
-    push(
-        &mut out,
-        [
-            format!("var<workgroup> {entry}_a: array<vec4<f32>, {bk}u * {rows}u * WG_Y / 4u>;"),
-            format!("var<workgroup> {entry}_b: array<vec4<f32>, {bk}u * {cols}u * WG_X / 4u>;"),
-            "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
-            format!(
-                "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
-                 @builtin(local_invocation_index) li: u32) {{"
-            ),
-            "    let bs = bases(wg.z);".into(),
-            "    let a_base = bs.a;".into(),
-            "    let b_base = bs.b;".into(),
-            "    let c_base = bs.c;".into(),
-            format!("    let tm = {rows}u * WG_Y;"),
-            format!("    let tn = {cols}u * WG_X;"),
-            "    let rt = wg.y * tm;".into(),
-            "    let ct = wg.x * tn;".into(),
-            "    let row0 = rt + lid.y * 4u;".into(),
-            "    let col0 = ct + lid.x * 4u;".into(),
-        ],
-    );
-    push(&mut out, accumulators(rows, cols));
-    let _ = write!(
-        out,
-        "    for (var k0 = 0u; k0 < p.k; k0 += {bk}u) {{
-        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
-            var r = i / {bk}u;
-            var kk = i % {bk}u;
-            if (TRANS_A) {{ r = i % tm; kk = i / tm; }}
-            var v = 0.0;
-            if (rt + r < p.m && k0 + kk < p.k) {{ v = load_a(a_base, rt + r, k0 + kk); }}
-            {entry}_a[kk * (tm / 4u) + r / 4u][r % 4u] = v;
-        }}
-        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
-            var c = i % tn;
-            var kk = i / tn;
-            if (TRANS_B) {{ c = i / {bk}u; kk = i % {bk}u; }}
-            var v = 0.0;
-            if (ct + c < p.n && k0 + kk < p.k) {{ v = load_b(b_base, k0 + kk, ct + c); }}
-            {entry}_b[kk * (tn / 4u) + c / 4u][c % 4u] = v;
-        }}
-        workgroupBarrier();
-        for (var kk = 0u; kk < {bk}u; kk++) {{
-"
-    );
-    push(
-        &mut out,
-        (0..rows / 4).map(|g| format!("            let aq{g} = {entry}_a[kk * (tm / 4u) + {g}u * WG_Y + lid.y];")),
-    );
-    push(
-        &mut out,
-        (0..cols / 4).map(|g| format!("            let bq{g} = {entry}_b[kk * (tn / 4u) + {g}u * WG_X + lid.x];")),
-    );
-    let comp = ["x", "y", "z", "w"];
-    push(&mut out, (0..rows).map(|i| format!("            let a{i} = aq{}.{};", i / 4, comp[i as usize % 4])));
-    push(&mut out, (0..cols).map(|j| format!("            let b{j} = bq{}.{};", j / 4, comp[j as usize % 4])));
-    push(&mut out, fmas(rows, cols, "            "));
-    push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into(), "    }".into()]);
-    push(&mut out, acc_array(rows, cols));
-    store_loop_at(
-        &mut out,
-        "",
-        (rows, "row0 + (i / 4u) * 4u * WG_Y + i % 4u"),
-        (cols, "col0 + (j / 4u) * 4u * WG_X + j % 4u"),
-        "            store(c_base, r, col, acc[i][j]);\n",
-    );
+    let (row, col) = if b.quads {
+        ("row0 + (i / 4u) * 4u * WG_Y + i % 4u", "col0 + (j / 4u) * 4u * WG_X + j % 4u")
+    } else {
+        ("row0 + i * WG_Y", "col0 + j * WG_X")
+    };
+    store_loop_at(&mut out, "", (rows, row), (cols, col), "            store(c_base, r, col, acc[i][j]);\n");
     out
 }
 
