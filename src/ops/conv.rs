@@ -434,18 +434,7 @@ pub fn force_splits(n: Option<usize>) {
 /// adapters (lavapipe runs a workgroup per host thread: 2 here, already busy) nor where the
 /// copies would not fit a storage binding.
 fn k_splits(m: usize, n: usize, imgs: usize, chans: usize) -> Result<usize> {
-    if let Some(s) = FORCED_SPLITS.with(|f| f.get()) {
-        return Ok(s.clamp(1, chans.max(1)));
-    }
-    let ctx = Tensor::ctx()?;
-    if ctx.caps.cpu {
-        return Ok(1);
-    }
-    let workgroups = m.div_ceil(64) * n.div_ceil(64) * imgs;
-    let by_occupancy = 640usize.div_ceil(workgroups.max(1));
-    let by_depth = chans / 128;
-    let by_binding = ctx.max_binding_elems() / (m * n * imgs).max(1);
-    Ok(by_occupancy.min(by_depth).min(by_binding).max(1))
+    split_count(m.div_ceil(64) * n.div_ceil(64) * imgs, chans, chans / 128, m * n * imgs)
 }
 
 /// How many slices the weight gradient splits its sum over the output rows of every image
@@ -455,17 +444,24 @@ fn k_splits(m: usize, n: usize, imgs: usize, chans: usize) -> Result<usize> {
 /// about 640 workgroups, each at least 1024 pixels; GPUs only.
 fn dw_splits(g: Geom) -> Result<usize> {
     let rows = g.n * g.oh;
+    let workgroups = g.co.div_ceil(64) * g.ci.div_ceil(64) * g.kk();
+    split_count(workgroups, rows, rows / 1024usize.div_ceil(g.ow.max(1)), g.co * g.w_row())
+}
+
+/// The split-K rule both passes share: the forced count (at most `most`, the summed extent),
+/// else 1 on CPU adapters, else enough slices for about 640 workgroups from `workgroups`
+/// unsplit, at most `by_depth`, and no more copies of the `copy`-element output than fit a
+/// storage binding.
+fn split_count(workgroups: usize, most: usize, by_depth: usize, copy: usize) -> Result<usize> {
     if let Some(s) = FORCED_SPLITS.with(|f| f.get()) {
-        return Ok(s.clamp(1, rows.max(1)));
+        return Ok(s.clamp(1, most.max(1)));
     }
     let ctx = Tensor::ctx()?;
     if ctx.caps.cpu {
         return Ok(1);
     }
-    let workgroups = g.co.div_ceil(64) * g.ci.div_ceil(64) * g.kk();
     let by_occupancy = 640usize.div_ceil(workgroups.max(1));
-    let by_depth = rows / 1024usize.div_ceil(g.ow.max(1));
-    let by_binding = ctx.max_binding_elems() / (g.co * g.w_row()).max(1);
+    let by_binding = ctx.max_binding_elems() / copy.max(1);
     Ok(by_occupancy.min(by_depth).min(by_binding).max(1))
 }
 
