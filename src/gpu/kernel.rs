@@ -48,6 +48,20 @@ impl Shader {
         Shader { name, file: name, source, generated: None, full: OnceLock::new(), variants, uniforms }
     }
 
+    /// [`Shader::file`] followed by the half-unpacking helpers ([`super::HALF_WGSL`]), for a
+    /// file that reads half storage.
+    pub const fn file_reading_halves(
+        name: &'static str,
+        source: &'static str,
+        variants: &'static [&'static [(&'static str, SpecValue)]],
+        uniforms: &'static [&'static Layout],
+    ) -> Shader {
+        fn halves() -> String {
+            super::HALF_WGSL.to_string()
+        }
+        Shader { name, file: name, source, generated: Some(halves), full: OnceLock::new(), variants, uniforms }
+    }
+
     /// The complete WGSL source (before specialisation).
     pub fn source(&self) -> &str {
         match self.generated {

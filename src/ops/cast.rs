@@ -5,20 +5,16 @@
 use super::launch::{chunks, grid, u, win_any};
 use crate::autograd::record;
 use crate::error::Result;
-use std::sync::OnceLock;
 
-use crate::gpu::{Access, DType, Kernel, Shader, Spec, SpecValue, Uniforms, HALF_WGSL};
+use crate::gpu::{Access, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader {
-    name: "cast",
-    file: "cast",
-    source: include_str!("../../shaders/cast.wgsl"),
-    generated: Some(|| HALF_WGSL.to_string()),
-    full: OnceLock::new(),
-    variants: &[&[("DTYPE", SpecValue::U32(1))], &[("DTYPE", SpecValue::U32(2))]],
-    uniforms: &[&Params::LAYOUT],
-};
+pub static SHADER: Shader = Shader::file_reading_halves(
+    "cast",
+    include_str!("../../shaders/cast.wgsl"),
+    &[&[("DTYPE", SpecValue::U32(1))], &[("DTYPE", SpecValue::U32(2))]],
+    &[&Params::LAYOUT],
+);
 
 crate::uniforms! {
     /// The uniform block of `cast.wgsl`.

@@ -1,25 +1,20 @@
 //! Layout changes: permute, broadcast (expand), and copies into part of a larger tensor.
 //! All are the strided-copy kernel; their backward passes are the inverse copy or a sum.
 
-use std::sync::OnceLock;
-
 use super::cast::as_f32;
 use super::elementwise::sum_to;
 use super::launch::{axis_index, grid, pack8, u};
 use crate::autograd::record;
 use crate::error::{Error, Result};
-use crate::gpu::{Access, DType, Kernel, Shader, Spec, SpecValue, Uniforms, HALF_WGSL};
+use crate::gpu::{Access, DType, Kernel, Shader, Spec, SpecValue, Uniforms};
 use crate::tensor::{contiguous_strides, numel, Tensor};
 
-pub static SHADER: Shader = Shader {
-    name: "copy",
-    file: "copy",
-    source: include_str!("../../shaders/copy.wgsl"),
-    generated: Some(|| HALF_WGSL.to_string()),
-    full: OnceLock::new(),
-    variants: &[&[("SRC_DTYPE", SpecValue::U32(0))], &[("SRC_DTYPE", SpecValue::U32(2))]],
-    uniforms: &[&Params::LAYOUT, &TParams::LAYOUT],
-};
+pub static SHADER: Shader = Shader::file_reading_halves(
+    "copy",
+    include_str!("../../shaders/copy.wgsl"),
+    &[&[("SRC_DTYPE", SpecValue::U32(0))], &[("SRC_DTYPE", SpecValue::U32(2))]],
+    &[&Params::LAYOUT, &TParams::LAYOUT],
+);
 
 crate::uniforms! {
     /// The uniform block of `copy.wgsl`'s `strided_copy`: dims and both stride lists, 8
