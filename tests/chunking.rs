@@ -230,6 +230,20 @@ fn conv2d_splits_channels_and_accumulates() {
         let y = tx.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, 1).unwrap();
         let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, 1);
         assert_close(&format!("conv2d chunked {xs:?} s{stride}"), &y.to_vec().unwrap(), &want, 1e-4, 1e-5);
+        // The tiled kernels over the same chunks (accumulating through beta), f32 and bf16 images.
+        for (v, dt) in [("8x8 tiled", DType::F32), ("8x8 tiled vec4", DType::BF16)] {
+            let _forced = engine::gpu::variant::force(engine::gpu::variant::Family::Conv, v);
+            let xv = engine::Tensor::from_slice_as(&x, &xs, dt).unwrap();
+            let yv = xv.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, 1).unwrap();
+            let want = conv2d_ref(&f64s(&rounded(&x, dt)), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, 1);
+            assert_close(
+                &format!("conv2d {v} {dt} chunked {xs:?} s{stride}"),
+                &yv.to_vec().unwrap(),
+                &want,
+                1e-4,
+                1e-5,
+            );
+        }
         // Backward by the adjoint identities <dx, v> = <dy, conv(v, w)> and
         // <dw, u> = <dy, conv(x, u)>, with the f64 reference on the right.
         let dy = rng.vec(want.len(), -1.0, 1.0);

@@ -816,16 +816,20 @@ fn conv2d_backward_wide_matches_reference() {
 #[test]
 fn conv2d_split_k_matches_reference() {
     let mut rng = Rng::new(61);
+    // The first case's 72 pixels and the second's 81 input pixels (its input gradient) take the
+    // tiled kernels too, forced on the middle split count: channel slices not a multiple of
+    // their 8-deep k steps, and the inverse taps of stride 2.
     for &(xs, ws, stride, pad) in
-        &[([2usize, 66, 5, 6], [9usize, 66, 3, 3], 1usize, 1usize), ([1, 40, 9, 9], [17, 40, 3, 3], 2, 1)]
+        &[([2usize, 66, 8, 9], [9usize, 66, 3, 3], 1usize, 1usize), ([1, 40, 9, 9], [17, 40, 3, 3], 2, 1)]
     {
         let (x, w, b) = (
             rng.vec(xs.iter().product(), -1.0, 1.0),
             rng.vec(ws.iter().product(), -1.0, 1.0),
             rng.vec(ws[0], -1.0, 1.0),
         );
-        for splits in [2usize, 3, 7] {
-            let name = format!("conv2d split {splits} x{xs:?} w{ws:?} s{stride} p{pad}");
+        for (splits, variant) in [(2usize, None), (3, Some("8x8 tiled")), (3, Some("8x8 tiled vec4")), (7, None)] {
+            let name = format!("conv2d split {splits} {variant:?} x{xs:?} w{ws:?} s{stride} p{pad}");
+            let _forced = variant.map(|v| engine::gpu::variant::force(engine::gpu::variant::Family::Conv, v));
             engine::ops::conv::force_splits(Some(splits));
             let (tx, tw) = (param(&x, &xs), param(&w, &ws));
             let y = tx.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, pad).unwrap();

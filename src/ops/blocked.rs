@@ -163,15 +163,80 @@ pub fn gemm_entry(entry: &str, b: Block) -> String {
     out
 }
 
-/// The k step of the tiled GEMM entries: rows of the A tile and of the B tile staged per
+/// What a tiled entry multiplies: the operand-specific WGSL around the staging and product
+/// loops that [`tiled_entry`] writes for GEMM and conv2d alike. The loops over K open with
+/// `k_open` (which sets `k0`, the first k index of one TILE_K-deep step) and close with
+/// `k_close`; `k_end` bounds k there. `load_a`/`load_b` are statements that set `v` to A's
+/// element (row, k) and B's (k, col), given those expressions; they run only inside C and K.
+struct Tiled<'a> {
+    prelude: &'a str,
+    k_open: &'a str,
+    k_close: &'a str,
+    k_end: &'a str,
+    load_a: &'a dyn Fn(&str, &str) -> String,
+    load_b: &'a dyn Fn(&str, &str) -> String,
+    /// Whether A (B) is staged in column (row) order: WGSL conditions, `TRANS_A` in GEMM, so
+    /// that consecutive invocations read consecutive elements of each operand's storage.
+    trans_a: &'a str,
+    trans_b: &'a str,
+    /// Lines before the store loop, and its body (which sees `r`, `col`, `acc[i][j]`).
+    store_prelude: &'a str,
+    store: &'a str,
+}
+
+/// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): see [`tiled_entry`].
+pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
+    let ops = Tiled {
+        prelude: "    let bs = bases(wg.z);\n    let a_base = bs.a;\n    let b_base = bs.b;\n    let c_base = bs.c;\n",
+        k_open: "    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {\n",
+        k_close: "    }\n",
+        k_end: "p.k",
+        load_a: &|r, k| format!("v = load_a(a_base, {r}, {k});"),
+        load_b: &|k, c| format!("v = load_b(b_base, {k}, {c});"),
+        trans_a: "TRANS_A",
+        trans_b: "TRANS_B",
+        store_prelude: "",
+        store: "            store(c_base, r, col, acc[i][j]);\n",
+    };
+    tiled_entry(entry, b, &ops)
+}
+
+/// One tiled conv2d forward / backward-input entry (`conv.wgsl`'s `MODE`; rows are output
+/// (input) channels, columns pixels), the implicit GEMM of [`conv_entry`] through
+/// [`tiled_entry`]: K runs over the taps and, within each, this split-K slice's channels, so
+/// the staged B element of pixel `col`, channel `k` is the image's pixel that `col` reads
+/// through the tap (zero in the padding). A is the weights' (row, channel) at the tap.
+pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
+    let ops = Tiled {
+        prelude: CONV_SLICE,
+        k_open: "    let b_base = p.b_shift + img * p.b_img;
+    for (var ky = 0u; ky < p.kh; ky++) {
+    for (var kx = 0u; kx < p.kw; kx++) {
+    let tap = ky * p.kw + kx;
+    for (var k0 = ch0; k0 < ch1; k0 += TILE_K) {
+",
+        k_close: "    }\n    }\n    }\n",
+        k_end: "ch1",
+        load_a: &|r, k| format!("v = elem_a(p.a_shift + ({r}) * p.a_rs + tap + ({k}) * p.a_cs);"),
+        load_b: &|k, c| {
+            format!("let t = tap_of({c}, ky, kx); if (t.ok) {{ v = elem_b(b_base + ({k}) * p.b_plane + t.off); }}")
+        },
+        trans_a: "false",
+        trans_b: "false",
+        store_prelude: CONV_C_BASE,
+        store: CONV_STORE,
+    };
+    tiled_entry(entry, b, &ops)
+}
+
+/// The k step of the tiled entries: rows of the A tile and of the B tile staged per
 /// workgroup barrier (8: the two tiles of a 128 x 128 workgroup take 8 KiB of workgroup memory).
 const TILE_K: u32 = 8;
 
-/// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): the workgroup's
-/// `rows·WG_Y` x `cols·WG_X` tile of C from A and B tiles staged through workgroup memory,
-/// TILE_K deep, each element loaded from storage once per workgroup (zeros outside the
-/// matrices, so the product loop has no clamps). Staging reads consecutive elements of each
-/// operand's storage order with consecutive invocations.
+/// One tiled entry: the workgroup's `rows·WG_Y` x `cols·WG_X` tile of C from A and B tiles
+/// staged through workgroup memory, TILE_K deep, each element loaded from storage once per
+/// workgroup (zeros outside the matrices, so the product loop has no clamps). Staging reads
+/// consecutive elements of each operand's storage order with consecutive invocations.
 ///
 /// Each invocation holds a `rows` x `cols` register block. Plain, the block is strided as
 /// [`gemm_entry`]'s (rows WG_Y apart, columns WG_X apart) and each k step reads it with scalar
@@ -180,7 +245,7 @@ const TILE_K: u32 = 8;
 /// tiles are staged into workgroup arrays of vec4 (element e of the tile's k-th row in vec4
 /// e/4, component e%4), and each k step reads `rows/4` + `cols/4` vec4s, neighbouring lanes
 /// neighbouring vec4s.
-pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
+fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
     let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
     assert!(!b.quads || (rows % 4 == 0 && cols % 4 == 0), "quads need rows and cols in fours");
     // The workgroup arrays' element, how many elements of a tile row each holds, and the
@@ -197,10 +262,13 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
                 "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
                  @builtin(local_invocation_index) li: u32) {{"
             ),
-            "    let bs = bases(wg.z);".into(),
-            "    let a_base = bs.a;".into(),
-            "    let b_base = bs.b;".into(),
-            "    let c_base = bs.c;".into(),
+        ],
+    );
+    out.push_str(ops.prelude);
+    push(
+        &mut out,
+        [
+            format!("    const TILE_K = {bk}u;"),
             format!("    let tm = {rows}u * WG_Y;"),
             format!("    let tn = {cols}u * WG_X;"),
             "    let rt = wg.y * tm;".into(),
@@ -219,23 +287,25 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
         }
     };
     let (slot_a, slot_b) = (slot("a", "tm", "r"), slot("b", "tn", "c"));
+    let (k_end, trans_a, trans_b) = (ops.k_end, ops.trans_a, ops.trans_b);
+    let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
+    out.push_str(ops.k_open);
     let _ = write!(
         out,
-        "    for (var k0 = 0u; k0 < p.k; k0 += {bk}u) {{
-        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
+        "        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
             var r = i / {bk}u;
             var kk = i % {bk}u;
-            if (TRANS_A) {{ r = i % tm; kk = i / tm; }}
+            if ({trans_a}) {{ r = i % tm; kk = i / tm; }}
             var v = 0.0;
-            if (rt + r < p.m && k0 + kk < p.k) {{ v = load_a(a_base, rt + r, k0 + kk); }}
+            if (rt + r < p.m && k0 + kk < {k_end}) {{ {load_a} }}
             {slot_a} = v;
         }}
         for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
             var c = i % tn;
             var kk = i / tn;
-            if (TRANS_B) {{ c = i / {bk}u; kk = i % {bk}u; }}
+            if ({trans_b}) {{ c = i / {bk}u; kk = i % {bk}u; }}
             var v = 0.0;
-            if (ct + c < p.n && k0 + kk < p.k) {{ v = load_b(b_base, k0 + kk, ct + c); }}
+            if (ct + c < p.n && k0 + kk < {k_end}) {{ {load_b} }}
             {slot_b} = v;
         }}
         workgroupBarrier();
@@ -259,16 +329,40 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
         push(&mut out, (0..cols).map(|j| format!("            let b{j} = {entry}_b[kk * tn + lid.x + {j}u * WG_X];")));
     }
     push(&mut out, fmas(rows, cols, "            "));
-    push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into(), "    }".into()]);
+    push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into()]);
+    out.push_str(ops.k_close);
     push(&mut out, acc_array(rows, cols));
     let (row, col) = if b.quads {
         ("row0 + (i / 4u) * 4u * WG_Y + i % 4u", "col0 + (j / 4u) * 4u * WG_X + j % 4u")
     } else {
         ("row0 + i * WG_Y", "col0 + j * WG_X")
     };
-    store_loop_at(&mut out, "", (rows, row), (cols, col), "            store(c_base, r, col, acc[i][j]);\n");
+    store_loop_at(&mut out, ops.store_prelude, (rows, row), (cols, col), ops.store);
     out
 }
+
+/// The conv entries' first lines: wg.z is the image and the slice of the summed channels
+/// (split-K: `split_chans` channels per slice, each slice's partial sums into its own copy of C).
+const CONV_SLICE: &str = "    let img = wg.z % p.imgs;
+    let split = wg.z / p.imgs;
+    let ch0 = split * p.split_chans;
+    let ch1 = min(ch0 + p.split_chans, p.chans);
+";
+
+/// Where the conv entries' slice of C starts, before their store loop.
+const CONV_C_BASE: &str = "    let c_base = p.c_shift + (split * p.imgs + img) * p.c_img;\n";
+
+/// The conv entries' store: the bias once (slice 0), then beta·C where chunks accumulate.
+const CONV_STORE: &str = "            var v = acc[i][j];
+            if (HAS_BIAS && split == 0u) {
+                v += bias[p.bias_shift + r];
+            }
+            let ci = c_base + r * p.c_row + col;
+            if (p.beta != 0.0) {
+                v += p.beta * c[ci];
+            }
+            c[ci] = v;
+";
 
 /// One conv2d forward / backward-input entry (`conv.wgsl`'s `MODE`): rows are output (input)
 /// channels, columns pixels, 8 columns per invocation.
@@ -276,18 +370,10 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     let rows = b.rows;
     let mut out = String::new();
     push(&mut out, signature(entry, b.broadcast));
+    out.push_str(CONV_SLICE);
     push(
         &mut out,
-        [
-            // wg.z: the image, and the slice of the summed channels (split-K: `split_chans`
-            // channels per slice, each slice's partial sums into its own copy of C).
-            "    let img = wg.z % p.imgs;".to_string(),
-            "    let split = wg.z / p.imgs;".into(),
-            "    let ch0 = split * p.split_chans;".into(),
-            "    let ch1 = min(ch0 + p.split_chans, p.chans);".into(),
-            format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
-            "    let col0 = wg.x * 8u * WG_X + lid.x;".into(),
-        ],
+        [format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"), "    let col0 = wg.x * 8u * WG_X + lid.x;".into()],
     );
     push(&mut out, row_indices(b, "r", |k| format!("min(row0 + {k} * WG_Y, p.m - 1u)")));
     push(&mut out, (0..8).map(|j| format!("    let q{j} = min(col0 + {j}u * WG_X, p.n - 1u);")));
@@ -325,17 +411,7 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
-    let body = "            var v = acc[i][j];
-            if (HAS_BIAS && split == 0u) {
-                v += bias[p.bias_shift + r];
-            }
-            let ci = c_base + r * p.c_row + col;
-            if (p.beta != 0.0) {
-                v += p.beta * c[ci];
-            }
-            c[ci] = v;
-";
-    store_loop(&mut out, "    let c_base = p.c_shift + (split * p.imgs + img) * p.c_img;\n", rows, 8, body);
+    store_loop(&mut out, CONV_C_BASE, rows, 8, CONV_STORE);
     out
 }
 

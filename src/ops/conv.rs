@@ -96,12 +96,12 @@ pub static SUBGROUP_SHADER: Shader = Shader {
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
 /// One row of the kernel table: a register block (8 columns, `rows` rows, A by broadcast or
-/// not) and its two entry points, forward / backward-input (`conv`, MODE in the spec) and
-/// weight gradient (`conv_dw`).
+/// not, or staged through workgroup memory) and its entry points, forward / backward-input
+/// (`conv`, MODE in the spec) and weight gradient (`conv_dw`; the tiled rows have none).
 pub struct ConvKernels {
     pub block: Block,
     pub conv: Kernel,
-    pub dw: Kernel,
+    pub dw: Option<Kernel>,
 }
 
 const fn row(block: Block, conv: &'static str, dw: &'static str) -> ConvKernels {
@@ -109,18 +109,36 @@ const fn row(block: Block, conv: &'static str, dw: &'static str) -> ConvKernels 
     ConvKernels {
         block,
         conv: Kernel { shader, entry: conv, bindings: BINDINGS },
-        dw: Kernel { shader, entry: dw, bindings: BINDINGS },
+        dw: Some(Kernel { shader, entry: dw, bindings: BINDINGS }),
     }
 }
 
+const fn tiled_row(block: Block, conv: &'static str) -> ConvKernels {
+    ConvKernels { block, conv: Kernel { shader: &SHADER, entry: conv, bindings: BINDINGS }, dw: None }
+}
+
 /// Every conv2d kernel; their WGSL is written from these rows ([`blocked::conv_entry`],
-/// [`blocked::conv_dw_entry`]), the variants are built from them.
-pub static KERNELS: [ConvKernels; 4] = [
+/// [`blocked::conv_dw_entry`], [`blocked::conv_tiled_entry`]), the variants are built from them.
+pub static KERNELS: [ConvKernels; 6] = [
     row(Block::plain(8, 8), "conv", "conv_dw"),
     row(Block::subgroup(8, 8), "conv_subgroup8", "conv_dw_subgroup8"),
     row(Block::subgroup(16, 8), "conv_subgroup16", "conv_dw_subgroup16"),
     row(Block::subgroup(32, 8), "conv_subgroup32", "conv_dw_subgroup32"),
+    // The implicit GEMM staged through workgroup memory in 128 x 128 tiles, as GEMM's GPU
+    // default: written for GPUs, where the plain kernel's storage loads bound conv2d at
+    // 2.4-9 TFLOP/s on an H200 (cuDNN 4-19). Not yet run on a GPU: tuner-only until measured.
+    tiled_row(Block::tiled(8, 8), "conv_tiled"),
+    tiled_row(Block::tiled_quads(8, 8), "conv_tiled_vec4"),
 ];
+
+/// The names of the tiled rows' variants, by their block.
+fn tiled_name(b: Block) -> &'static str {
+    if b.quads {
+        "8x8 tiled vec4"
+    } else {
+        "8x8 tiled"
+    }
+}
 
 /// The generated entries of the plain (`subgroup` false) or the subgroup module.
 fn entries(subgroup: bool) -> String {
@@ -129,11 +147,17 @@ fn entries(subgroup: bool) -> String {
     let rows: Vec<&ConvKernels> = KERNELS.iter().filter(|k| k.block.broadcast == subgroup).collect();
     for k in &rows {
         out.push('\n');
-        out.push_str(&blocked::conv_entry(k.conv.entry, k.block));
+        out.push_str(&if k.block.tiled {
+            blocked::conv_tiled_entry(k.conv.entry, k.block)
+        } else {
+            blocked::conv_entry(k.conv.entry, k.block)
+        });
     }
     for k in &rows {
-        out.push('\n');
-        out.push_str(&blocked::conv_dw_entry(k.dw.entry, k.block));
+        if let Some(dw) = &k.dw {
+            out.push('\n');
+            out.push_str(&blocked::conv_dw_entry(dw.entry, k.block));
+        }
     }
     out
 }
@@ -170,6 +194,7 @@ pub fn variant_names() -> Vec<&'static str> {
     for wide in [true, false] {
         names.extend(KERNELS.iter().filter(|k| k.block.broadcast).map(|k| subgroup_name(k.block.rows, wide)));
     }
+    names.extend(KERNELS.iter().filter(|k| k.block.tiled).map(|k| tiled_name(k.block)));
     names
 }
 
@@ -195,13 +220,22 @@ fn subgroup_name(rows: u32, wide: bool) -> &'static str {
 /// default minimises the cost model ([`Variant::cost`], measured on lavapipe); elsewhere it is
 /// the plain kernel, until tuned.
 fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)> {
-    let kernel_of = |k: &'static ConvKernels| if pass == Pass::Conv { &k.conv } else { &k.dw };
+    let kernel_of = |k: &'static ConvKernels| if pass == Pass::Conv { Some(&k.conv) } else { k.dw.as_ref() };
     let plain = &KERNELS[0];
+    let plain_kernel = kernel_of(plain).expect("the plain row has both entries");
     let default_wg = shape_for(m, n);
-    let mut v = vec![Variant { name: "plain", kernel: kernel_of(plain), block: plain.block, wg: default_wg }];
+    let mut v = vec![Variant { name: "plain", kernel: plain_kernel, block: plain.block, wg: default_wg }];
     for (name, wg) in SHAPES {
         if wg != default_wg && 8 * wg.1 <= m.next_power_of_two().max(8) * 2 {
-            v.push(Variant { name, kernel: kernel_of(plain), block: plain.block, wg });
+            v.push(Variant { name, kernel: plain_kernel, block: plain.block, wg });
+        }
+    }
+    // The tiled kernels' 128 x 128 tiles: where the pixels fill at least half a tile's width.
+    if n >= 64 {
+        for k in KERNELS.iter().filter(|k| k.block.tiled) {
+            if let Some(kernel) = kernel_of(k) {
+                v.push(Variant { name: tiled_name(k.block), kernel, block: k.block, wg: (16, 16) });
+            }
         }
     }
     let mut default = 0;
@@ -213,15 +247,17 @@ fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)>
                 continue;
             }
             for k in KERNELS.iter().filter(|k| k.block.broadcast) {
-                let rows = k.block.rows;
+                let (rows, Some(kernel)) = (k.block.rows, kernel_of(k)) else { continue };
                 if rows == 8 || rows <= m {
                     let wg = (wx, balanced_rows(m, rows, 256 / wx));
-                    v.push(Variant { name: subgroup_name(rows, is_wide), kernel: kernel_of(k), block: k.block, wg });
+                    v.push(Variant { name: subgroup_name(rows, is_wide), kernel, block: k.block, wg });
                 }
             }
         }
         if caps.cpu {
-            default = variant::cheapest(&v, m, n, z, |_| true);
+            // Tiled kernels are tuner-only (their load count would win the cost model, which
+            // was measured on the register-blocked kernels).
+            default = variant::cheapest(&v, m, n, z, |i| !v[i].block.tiled);
         }
     }
     Ok((v, default))

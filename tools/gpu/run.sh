@@ -8,8 +8,8 @@
 #          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
 # OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
-#          kernel), gemm-vec4.*, gemm-coop.*, step-vec4.txt, step-coop.txt (kernels forced
-#          for a first measurement),
+#          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-coop.*, step-vec4.txt,
+#          step-tiled.txt, step-coop.txt (kernels forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
@@ -94,6 +94,9 @@ stage bench 150 bench.txt "$E" bench gemm conv attention norm --json "$OUT/bench
 # Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
 # the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"
+# The tiled implicit-GEMM conv2d (2026-12-04, night), scalar and vec4: the conv suite.
+ENGINE_CONV_VARIANT="8x8 tiled" stage conv-tiled 60 conv-tiled.txt "$E" bench conv --json "$OUT/conv-tiled.json"
+ENGINE_CONV_VARIANT="8x8 tiled vec4" stage conv-vec4 60 conv-vec4.txt "$E" bench conv --json "$OUT/conv-vec4.json"
 # The cooperative-matrix GEMM, no longer a default (5 TFLOP/s on the H200): its gemm_f16 rows.
 ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm --json "$OUT/gemm-coop.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
@@ -111,6 +114,9 @@ stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,1
 ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-vec4 60 step-vec4.txt "$E" bench memory \
   --resolution 512 --settings 11
+# The same with conv2d's forward and input gradient on the tiled vec4 conv as well.
+ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_CONV_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-tiled 60 \
+  step-tiled.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT=coop stage step-coop 60 step-coop.txt "$E" bench memory --resolution 512 --settings 16
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
