@@ -469,13 +469,66 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
-    let body = "            let ci = p.c_shift + split * p.c_img + r * p.c_row + col * kk + tap;
+    store_loop(&mut out, "", rows, 8, CONV_DW_STORE);
+    out
+}
+
+/// The weight-gradient entries' store: dw[r, col, tap] of this slice's copy.
+const CONV_DW_STORE: &str = "            let ci = p.c_shift + split * p.c_img + r * p.c_row + col * taps + tap;
             var v = acc[i][j];
             if (p.beta != 0.0) {
                 v += p.beta * c[ci];
             }
             c[ci] = v;
 ";
-    store_loop(&mut out, "    let kk = p.kh * p.kw;\n", rows, 8, body);
-    out
+
+/// One tiled conv2d weight-gradient entry: [`conv_dw_entry`]'s product (dw for one tap over
+/// one slice of the images' output rows; rows output channels, A = dy, columns input
+/// channels, B = x) through [`tiled_entry`]. K runs over the slice's output rows times the
+/// tap's valid columns, so k = (row g0 + k / nx, column xs.x + k % nx); rows outside the tap's
+/// valid range (the padding) stage zeros. Each operand is staged along whichever of its
+/// channel or pixel axes is contiguous (NCHW, or the channels-last copies).
+pub fn conv_dw_tiled_entry(entry: &str, b: Block) -> String {
+    // Where k lies: the output row g (image-major), its row within the image, and whether the
+    // tap reads the input there.
+    let pixel = |k: &str| {
+        format!("let g = g0 + ({k}) / nx; let oy = g % p.oh; let ox = xs.x + ({k}) % nx; if (oy >= ys.x && oy < ys.y)")
+    };
+    let load_a = |r: &str, k: &str| {
+        format!(
+            "{} {{ v = elem_a(p.a_shift + (g / p.oh) * p.a_img + (oy * p.ow + ox) * p.a_px + ({r}) * p.a_rs); }}",
+            pixel(k)
+        )
+    };
+    let load_b = |k: &str, c: &str| {
+        format!(
+            "{} {{ v = elem_b(p.b_shift + (g / p.oh) * p.b_img + ((oy * p.stride + ky - p.pad) * p.w + ox * p.stride \
+             + kx - p.pad) * p.b_px + ({c}) * p.b_plane); }}",
+            pixel(k)
+        )
+    };
+    let ops = Tiled {
+        prelude: "    let taps = p.kh * p.kw;
+    let tap = wg.z % taps;
+    let split = wg.z / taps;
+    let ky = tap / p.kw;
+    let kx = tap % p.kw;
+    let ys = valid_range(ky, p.h, p.oh);
+    let xs = valid_range(kx, p.w, p.ow);
+    let nx = xs.y - xs.x;
+    let g0 = split * p.split_chans;
+    let g1 = min(g0 + p.split_chans, p.imgs * p.oh);
+    let kdim = select(0u, (g1 - g0) * nx, g1 > g0);
+",
+        k_open: "    for (var k0 = 0u; k0 < kdim; k0 += TILE_K) {\n",
+        k_close: "    }\n",
+        k_end: "kdim",
+        load_a: &load_a,
+        load_b: &load_b,
+        trans_a: "p.a_px != 1u",
+        trans_b: "p.b_px == 1u",
+        store_prelude: "",
+        store: CONV_DW_STORE,
+    };
+    tiled_entry(entry, b, &ops)
 }

@@ -96,12 +96,12 @@ pub static SUBGROUP_SHADER: Shader = Shader {
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
 /// One row of the kernel table: a register block (8 columns, `rows` rows, A by broadcast or
-/// not, or staged through workgroup memory) and its entry points, forward / backward-input
-/// (`conv`, MODE in the spec) and weight gradient (`conv_dw`; the tiled rows have none).
+/// not, or staged through workgroup memory) and its two entry points, forward / backward-input
+/// (`conv`, MODE in the spec) and weight gradient (`conv_dw`).
 pub struct ConvKernels {
     pub block: Block,
     pub conv: Kernel,
-    pub dw: Option<Kernel>,
+    pub dw: Kernel,
 }
 
 const fn row(block: Block, conv: &'static str, dw: &'static str) -> ConvKernels {
@@ -109,16 +109,12 @@ const fn row(block: Block, conv: &'static str, dw: &'static str) -> ConvKernels 
     ConvKernels {
         block,
         conv: Kernel { shader, entry: conv, bindings: BINDINGS },
-        dw: Some(Kernel { shader, entry: dw, bindings: BINDINGS }),
+        dw: Kernel { shader, entry: dw, bindings: BINDINGS },
     }
 }
 
-const fn tiled_row(block: Block, conv: &'static str) -> ConvKernels {
-    ConvKernels { block, conv: Kernel { shader: &SHADER, entry: conv, bindings: BINDINGS }, dw: None }
-}
-
 /// Every conv2d kernel; their WGSL is written from these rows ([`blocked::conv_entry`],
-/// [`blocked::conv_dw_entry`], [`blocked::conv_tiled_entry`]), the variants are built from them.
+/// [`blocked::conv_dw_entry`] and their tiled twins), the variants are built from them.
 pub static KERNELS: [ConvKernels; 6] = [
     row(Block::plain(8, 8), "conv", "conv_dw"),
     row(Block::subgroup(8, 8), "conv_subgroup8", "conv_dw_subgroup8"),
@@ -127,8 +123,8 @@ pub static KERNELS: [ConvKernels; 6] = [
     // The implicit GEMM staged through workgroup memory in 128 x 128 tiles, as GEMM's GPU
     // default: written for GPUs, where the plain kernel's storage loads bound conv2d at
     // 2.4-9 TFLOP/s on an H200 (cuDNN 4-19). Not yet run on a GPU: tuner-only until measured.
-    tiled_row(Block::tiled(8, 8), "conv_tiled"),
-    tiled_row(Block::tiled_quads(8, 8), "conv_tiled_vec4"),
+    row(Block::tiled(8, 8), "conv_tiled", "conv_dw_tiled"),
+    row(Block::tiled_quads(8, 8), "conv_tiled_vec4", "conv_dw_tiled_vec4"),
 ];
 
 /// The names of the tiled rows' variants, by their block.
@@ -154,10 +150,12 @@ fn entries(subgroup: bool) -> String {
         });
     }
     for k in &rows {
-        if let Some(dw) = &k.dw {
-            out.push('\n');
-            out.push_str(&blocked::conv_dw_entry(dw.entry, k.block));
-        }
+        out.push('\n');
+        out.push_str(&if k.block.tiled {
+            blocked::conv_dw_tiled_entry(k.dw.entry, k.block)
+        } else {
+            blocked::conv_dw_entry(k.dw.entry, k.block)
+        });
     }
     out
 }
@@ -220,23 +218,19 @@ fn subgroup_name(rows: u32, wide: bool) -> &'static str {
 /// default minimises the cost model ([`Variant::cost`], measured on lavapipe); elsewhere it is
 /// the plain kernel, until tuned.
 fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)> {
-    let kernel_of = |k: &'static ConvKernels| if pass == Pass::Conv { Some(&k.conv) } else { k.dw.as_ref() };
+    let kernel_of = |k: &'static ConvKernels| if pass == Pass::Conv { &k.conv } else { &k.dw };
     let plain = &KERNELS[0];
-    let plain_kernel = kernel_of(plain).expect("the plain row has both entries");
     let default_wg = shape_for(m, n);
-    let mut v = vec![Variant { name: "plain", kernel: plain_kernel, block: plain.block, wg: default_wg }];
+    let mut v = vec![Variant { name: "plain", kernel: kernel_of(plain), block: plain.block, wg: default_wg }];
     for (name, wg) in SHAPES {
         if wg != default_wg && 8 * wg.1 <= m.next_power_of_two().max(8) * 2 {
-            v.push(Variant { name, kernel: plain_kernel, block: plain.block, wg });
+            v.push(Variant { name, kernel: kernel_of(plain), block: plain.block, wg });
         }
     }
-    // The tiled kernels' 128 x 128 tiles: where the pixels fill at least half a tile's width.
-    if n >= 64 {
-        for k in KERNELS.iter().filter(|k| k.block.tiled) {
-            if let Some(kernel) = kernel_of(k) {
-                v.push(Variant { name: tiled_name(k.block), kernel, block: k.block, wg: (16, 16) });
-            }
-        }
+    // The tiled kernels' 128 x 128 tiles, for every shape (the tuner decides; tests force them
+    // on small ones).
+    for k in KERNELS.iter().filter(|k| k.block.tiled) {
+        v.push(Variant { name: tiled_name(k.block), kernel: kernel_of(k), block: k.block, wg: (16, 16) });
     }
     let mut default = 0;
     if let Some(wide) = super::gemm::subgroup_kernels()? {
@@ -247,10 +241,10 @@ fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)>
                 continue;
             }
             for k in KERNELS.iter().filter(|k| k.block.broadcast) {
-                let (rows, Some(kernel)) = (k.block.rows, kernel_of(k)) else { continue };
+                let rows = k.block.rows;
                 if rows == 8 || rows <= m {
                     let wg = (wx, balanced_rows(m, rows, 256 / wx));
-                    v.push(Variant { name: subgroup_name(rows, is_wide), kernel, block: k.block, wg });
+                    v.push(Variant { name: subgroup_name(rows, is_wide), kernel: kernel_of(k), block: k.block, wg });
                 }
             }
         }
