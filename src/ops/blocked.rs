@@ -206,21 +206,26 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
 /// [`tiled_entry`]: K runs over the taps and, within each, this split-K slice's channels, so
 /// the staged B element of pixel `col`, channel `k` is the image's pixel that `col` reads
 /// through the tap (zero in the padding). A is the weights' (row, channel) at the tap.
+///
+/// Every invocation stages the same column of B at every k step when the workgroup's
+/// invocations are a multiple of the tile's width (the 16 x 16 launch: 256 and 128), so where
+/// that column reads through the tap is worked out once per tap (two integer divisions),
+/// not once per staged element.
 pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
     let ops = Tiled {
         prelude: CONV_SLICE,
         k_open: "    let b_base = p.b_shift + img * p.b_img;
+    let col_mine = ct + li % tn;
     for (var ky = 0u; ky < p.kh; ky++) {
     for (var kx = 0u; kx < p.kw; kx++) {
     let tap = ky * p.kw + kx;
+    let t = tap_of(col_mine, ky, kx);
     for (var k0 = ch0; k0 < ch1; k0 += TILE_K) {
 ",
         k_close: "    }\n    }\n    }\n",
         k_end: "ch1",
         load_a: &|r, k| format!("v = elem_a(p.a_shift + ({r}) * p.a_rs + tap + ({k}) * p.a_cs);"),
-        load_b: &|k, c| {
-            format!("let t = tap_of({c}, ky, kx); if (t.ok) {{ v = elem_b(b_base + ({k}) * p.b_plane + t.off); }}")
-        },
+        load_b: &|k, _c| format!("if (t.ok) {{ v = elem_b(b_base + ({k}) * p.b_plane + t.off); }}"),
         trans_a: "false",
         trans_b: "false",
         store_prelude: CONV_C_BASE,
@@ -228,6 +233,11 @@ pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
     };
     tiled_entry(entry, b, &ops)
 }
+
+/// The workgroup shape the tiled conv entries are launched with: [`conv_tiled_entry`] needs
+/// its invocations a multiple of the tile's 8·WG_X columns.
+pub const CONV_TILED_WG: (u32, u32) = (16, 16);
+const _: () = assert!((CONV_TILED_WG.0 * CONV_TILED_WG.1).is_multiple_of(8 * CONV_TILED_WG.0));
 
 /// The k step of the tiled entries: rows of the A tile and of the B tile staged per
 /// workgroup barrier (8: the two tiles of a 128 x 128 workgroup take 8 KiB of workgroup memory).
@@ -484,29 +494,12 @@ const CONV_DW_STORE: &str = "            let ci = p.c_shift + split * p.c_img + 
 
 /// One tiled conv2d weight-gradient entry: [`conv_dw_entry`]'s product (dw for one tap over
 /// one slice of the images' output rows; rows output channels, A = dy, columns input
-/// channels, B = x) through [`tiled_entry`]. K runs over the slice's output rows times the
-/// tap's valid columns, so k = (row g0 + k / nx, column xs.x + k % nx); rows outside the tap's
-/// valid range (the padding) stage zeros. Each operand is staged along whichever of its
-/// channel or pixel axes is contiguous (NCHW, or the channels-last copies).
+/// channels, B = x) through [`tiled_entry`]. K runs over the slice's output rows that the tap
+/// reads inside the image and, within each row, over its valid columns TILE_K at a time (k is
+/// the column), so the staged offsets need no division (a row's last step may be partly
+/// zeros). Each operand is staged along whichever of its channel or pixel axes is contiguous
+/// (NCHW, or the channels-last copies).
 pub fn conv_dw_tiled_entry(entry: &str, b: Block) -> String {
-    // Where k lies: the output row g (image-major), its row within the image, and whether the
-    // tap reads the input there.
-    let pixel = |k: &str| {
-        format!("let g = g0 + ({k}) / nx; let oy = g % p.oh; let ox = xs.x + ({k}) % nx; if (oy >= ys.x && oy < ys.y)")
-    };
-    let load_a = |r: &str, k: &str| {
-        format!(
-            "{} {{ v = elem_a(p.a_shift + (g / p.oh) * p.a_img + (oy * p.ow + ox) * p.a_px + ({r}) * p.a_rs); }}",
-            pixel(k)
-        )
-    };
-    let load_b = |k: &str, c: &str| {
-        format!(
-            "{} {{ v = elem_b(p.b_shift + (g / p.oh) * p.b_img + ((oy * p.stride + ky - p.pad) * p.w + ox * p.stride \
-             + kx - p.pad) * p.b_px + ({c}) * p.b_plane); }}",
-            pixel(k)
-        )
-    };
     let ops = Tiled {
         prelude: "    let taps = p.kh * p.kw;
     let tap = wg.z % taps;
@@ -515,16 +508,20 @@ pub fn conv_dw_tiled_entry(entry: &str, b: Block) -> String {
     let kx = tap % p.kw;
     let ys = valid_range(ky, p.h, p.oh);
     let xs = valid_range(kx, p.w, p.ow);
-    let nx = xs.y - xs.x;
     let g0 = split * p.split_chans;
     let g1 = min(g0 + p.split_chans, p.imgs * p.oh);
-    let kdim = select(0u, (g1 - g0) * nx, g1 > g0);
 ",
-        k_open: "    for (var k0 = 0u; k0 < kdim; k0 += TILE_K) {\n",
-        k_close: "    }\n",
-        k_end: "kdim",
-        load_a: &load_a,
-        load_b: &load_b,
+        k_open: "    for (var g = g0; g < g1; g++) {
+    let oy = g % p.oh;
+    if (oy >= ys.x && oy < ys.y) {
+    let a_row = p.a_shift + (g / p.oh) * p.a_img + oy * p.ow * p.a_px;
+    let b_row = p.b_shift + (g / p.oh) * p.b_img + (oy * p.stride + ky - p.pad) * p.w * p.b_px;
+    for (var k0 = xs.x; k0 < xs.y; k0 += TILE_K) {
+",
+        k_close: "    }\n    }\n    }\n",
+        k_end: "xs.y",
+        load_a: &|r, k| format!("v = elem_a(a_row + ({k}) * p.a_px + ({r}) * p.a_rs);"),
+        load_b: &|k, c| format!("v = elem_b(b_row + (({k}) * p.stride + kx - p.pad) * p.b_px + ({c}) * p.b_plane);"),
         trans_a: "p.a_px != 1u",
         trans_b: "p.b_px == 1u",
         store_prelude: "",

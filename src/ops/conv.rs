@@ -230,7 +230,7 @@ fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)>
     // The tiled kernels' 128 x 128 tiles, for every shape (the tuner decides; tests force them
     // on small ones).
     for k in KERNELS.iter().filter(|k| k.block.tiled) {
-        v.push(Variant { name: tiled_name(k.block), kernel: kernel_of(k), block: k.block, wg: (16, 16) });
+        v.push(Variant { name: tiled_name(k.block), kernel: kernel_of(k), block: k.block, wg: blocked::CONV_TILED_WG });
     }
     let mut default = 0;
     if let Some(wide) = super::gemm::subgroup_kernels()? {
