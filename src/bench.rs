@@ -61,18 +61,34 @@ impl BenchRow {
     }
 }
 
-/// GFLOP/s of a kernel that does nothing but independent FMAs.
+/// The shortest run the probes aim for. At a fixed size they ran for 0.26 ms (FMA) and
+/// 0.05 ms (copy) on an H200: too short for a GPU to show its rate (clocks raised for a
+/// sustained load, the launch and the last wave against the whole run), which is the likeliest
+/// reason the FMA probe read 33 TFLOP/s where the datasheet says 67 and cuBLAS reached 49.
+const PROBE_MIN_SECONDS: f64 = 0.02;
+
+/// GFLOP/s of a kernel that does nothing but independent FMAs: 262144 invocations of 16
+/// chains, with enough iterations that a run takes at least [`PROBE_MIN_SECONDS`] (1024 where
+/// that is already so, as on lavapipe; at most 64 times more).
 pub fn fma_peak() -> Result<BenchRow> {
     let ctx = context()?;
     let groups = 1024usize;
-    let iters = 1024u32;
     let out = Tensor::empty(&[groups * 256 * 4])?;
     let dummy = crate::ops::elementwise::dummy_binding()?;
     let (ov, _) = ctx.window(out.buffer(), 0, out.numel())?;
-    let (secs, timer) = time_gpu(5, || {
-        let params = Params { iters, n: (groups * 256) as u32, ..Default::default() };
-        ctx.dispatch(&FMA_PROBE, &Spec::new(), &params, &[dummy, ov], grid(groups))
-    })?;
+    let time = |iters: u32| {
+        time_gpu(5, || {
+            let params = Params { iters, n: (groups * 256) as u32, ..Default::default() };
+            ctx.dispatch(&FMA_PROBE, &Spec::new(), &params, &[dummy, ov], grid(groups))
+        })
+    };
+    let mut iters = 1024u32;
+    let (mut secs, mut timer) = time(iters)?;
+    if secs < PROBE_MIN_SECONDS {
+        let scale = (PROBE_MIN_SECONDS / secs.max(1e-9)).ceil().min(64.0) as u32;
+        iters *= scale;
+        (secs, timer) = time(iters)?;
+    }
     let flops = 2.0 * 16.0 * iters as f64 * (groups * 256) as f64;
     Ok(BenchRow {
         kernel: "fma_probe".into(),
@@ -86,10 +102,13 @@ pub fn fma_peak() -> Result<BenchRow> {
     })
 }
 
-/// GB/s of a plain vec4 copy (bytes read + bytes written).
+/// GB/s of a plain vec4 copy (bytes read + bytes written), between two buffers as large as
+/// one binding allows up to 1 GiB each (128 MiB on lavapipe; a GPU's 1 GiB copy runs for
+/// longer than [`PROBE_MIN_SECONDS`]'s reasons need where its 64 MiB one did not).
 pub fn copy_peak() -> Result<BenchRow> {
     let ctx = context()?;
-    let vec4s = 4 << 20; // 64 MiB each way
+    let most = ctx.max_binding_elems().min(1 << 28);
+    let vec4s = 1usize << (usize::BITS - 1 - (most / 4).max(256).leading_zeros());
     let src = Tensor::zeros(&[vec4s * 4])?;
     let dst = Tensor::empty(&[vec4s * 4])?;
     let (sv, _) = ctx.window(src.buffer(), 0, src.numel())?;
