@@ -437,19 +437,10 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
          channels (A = dy), columns input channels (B = x).\n",
     );
     push(&mut out, signature(entry, b.broadcast));
+    out.push_str(CONV_DW_SLICE);
     push(
         &mut out,
-        [
-            "    let taps = p.kh * p.kw;".to_string(),
-            "    let tap = wg.z % taps;".into(),
-            "    let split = wg.z / taps;".into(),
-            "    let g0 = split * p.split_chans;".into(),
-            "    let g1 = g0 + p.split_chans;".into(),
-            "    let ky = tap / p.kw;".into(),
-            "    let kx = tap % p.kw;".into(),
-            format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"),
-            "    let col0 = wg.x * 8u * WG_X + lid.x;".into(),
-        ],
+        [format!("    let row0 = wg.y * {rows}u * WG_Y + lid.y;"), "    let col0 = wg.x * 8u * WG_X + lid.x;".into()],
     );
     push(&mut out, row_indices(b, "ra", |k| format!("min(row0 + {k} * WG_Y, p.m - 1u) * p.a_rs")));
     push(&mut out, (0..8).map(|j| format!("    let cb{j} = min(col0 + {j}u * WG_X, p.n - 1u) * p.b_plane;")));
@@ -457,8 +448,6 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
     push(
         &mut out,
         [
-            "    let ys = valid_range(ky, p.h, p.oh);",
-            "    let xs = valid_range(kx, p.w, p.ow);",
             "    for (var img = 0u; img < p.imgs; img++) {",
             "        // This slice's output rows of this image, within the tap's valid range.",
             "        let first = img * p.oh;",
@@ -483,6 +472,20 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
     out
 }
 
+/// The weight-gradient entries' first lines: wg.z is the tap and the slice of the images' output
+/// rows (image-major, `split_chans` of them per slice, the last one clamped); `ys`/`xs` are the
+/// output rows and columns whose input the tap reads inside the image.
+const CONV_DW_SLICE: &str = "    let taps = p.kh * p.kw;
+    let tap = wg.z % taps;
+    let split = wg.z / taps;
+    let ky = tap / p.kw;
+    let kx = tap % p.kw;
+    let ys = valid_range(ky, p.h, p.oh);
+    let xs = valid_range(kx, p.w, p.ow);
+    let g0 = split * p.split_chans;
+    let g1 = min(g0 + p.split_chans, p.imgs * p.oh);
+";
+
 /// The weight-gradient entries' store: dw[r, col, tap] of this slice's copy.
 const CONV_DW_STORE: &str = "            let ci = p.c_shift + split * p.c_img + r * p.c_row + col * taps + tap;
             var v = acc[i][j];
@@ -501,16 +504,7 @@ const CONV_DW_STORE: &str = "            let ci = p.c_shift + split * p.c_img + 
 /// (NCHW, or the channels-last copies).
 pub fn conv_dw_tiled_entry(entry: &str, b: Block) -> String {
     let ops = Tiled {
-        prelude: "    let taps = p.kh * p.kw;
-    let tap = wg.z % taps;
-    let split = wg.z / taps;
-    let ky = tap / p.kw;
-    let kx = tap % p.kw;
-    let ys = valid_range(ky, p.h, p.oh);
-    let xs = valid_range(kx, p.w, p.ow);
-    let g0 = split * p.split_chans;
-    let g1 = min(g0 + p.split_chans, p.imgs * p.oh);
-",
+        prelude: CONV_DW_SLICE,
         k_open: "    for (var g = g0; g < g1; g++) {
     let oy = g % p.oh;
     if (oy >= ys.x && oy < ys.y) {
