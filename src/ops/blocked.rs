@@ -4,6 +4,11 @@
 //! scalars (`acc3_5`): as WGSL arrays, naga's output made llvmpipe keep them in memory (3x
 //! slower), hence generated code rather than a loop. The hand-written part of each module
 //! (parameters, bindings, helpers) is the family's file in `shaders/`.
+//!
+//! Two kinds of entry: register-blocked ones, whose invocations load their A and B values from
+//! storage ([`gemm_entry`], [`conv_entry`], [`conv_dw_entry`]), and tiled ones, whose workgroup
+//! stages A and B tiles through workgroup memory first ([`tiled_entry`], one writer for GEMM's
+//! and conv2d's, which differ only in the loops over K, the staged loads and the store).
 
 use std::fmt::Write;
 
