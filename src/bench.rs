@@ -68,7 +68,7 @@ impl BenchRow {
 const PROBE_MIN_SECONDS: f64 = 0.02;
 
 /// GFLOP/s of a kernel that does nothing but independent FMAs: 262144 invocations of 16
-/// chains, with enough iterations that a run takes at least [`PROBE_MIN_SECONDS`] (1024 where
+/// chains, with enough iterations that a run takes at least 20 ms (1024 where
 /// that is already so, as on lavapipe; at most 64 times more).
 pub fn fma_peak() -> Result<BenchRow> {
     let ctx = context()?;
@@ -104,7 +104,7 @@ pub fn fma_peak() -> Result<BenchRow> {
 
 /// GB/s of a plain vec4 copy (bytes read + bytes written), between two buffers as large as
 /// one binding allows up to 1 GiB each (128 MiB on lavapipe; a GPU's 1 GiB copy runs for
-/// longer than [`PROBE_MIN_SECONDS`]'s reasons need where its 64 MiB one did not).
+/// longer than the FMA probe's reasons need where its 64 MiB one did not).
 pub fn copy_peak() -> Result<BenchRow> {
     let ctx = context()?;
     let most = ctx.max_binding_elems().min(1 << 28);
