@@ -827,7 +827,13 @@ fn conv2d_split_k_matches_reference() {
             rng.vec(ws.iter().product(), -1.0, 1.0),
             rng.vec(ws[0], -1.0, 1.0),
         );
-        for (splits, variant) in [(2usize, None), (3, Some("8x8 tiled")), (3, Some("8x8 tiled vec4")), (7, None)] {
+        for (splits, variant) in [
+            (2usize, None),
+            (3, Some("8x8 tiled")),
+            (3, Some("8x8 tiled vec4")),
+            (3, Some("8x8 tiled vec4 pipelined")),
+            (7, None),
+        ] {
             let name = format!("conv2d split {splits} {variant:?} x{xs:?} w{ws:?} s{stride} p{pad}");
             let _forced = variant.map(|v| engine::gpu::variant::force(engine::gpu::variant::Family::Conv, v));
             engine::ops::conv::force_splits(Some(splits));

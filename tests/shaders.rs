@@ -158,7 +158,9 @@ fn kernel_tables_and_generated_entries_agree() {
                 "tiled"
             } else {
                 ""
-            };
+            }
+            .to_string()
+                + if b.pipelined { "_pipelined" } else { "" };
             let want = format!("gemm{}x{}{}{kind}", b.rows, b.cols, if kind.is_empty() { "" } else { "_" });
             assert_eq!(k.kernel.entry, want);
             let name =

@@ -28,20 +28,31 @@ pub struct Block {
     /// a GPU is what bounds a tiled GEMM (workgroup-memory loads issue at a quarter of the
     /// FMA rate). Needs rows and cols multiples of 4.
     pub quads: bool,
+    /// Tiled, software-pipelined: two copies of each workgroup tile, and each k step issues
+    /// its storage loads (into registers) before the products of the step staged before it,
+    /// then stores them into the other copy: the loads' latency hides behind those products,
+    /// and one workgroup barrier per step instead of two. Needs the launch shape known when
+    /// the entry is written (`ops::blocked::TILED_WG`).
+    pub pipelined: bool,
 }
 
 impl Block {
     pub const fn plain(rows: u32, cols: u32) -> Block {
-        Block { rows, cols, broadcast: false, tiled: false, quads: false }
+        Block { rows, cols, broadcast: false, tiled: false, quads: false, pipelined: false }
     }
     pub const fn subgroup(rows: u32, cols: u32) -> Block {
-        Block { rows, cols, broadcast: true, tiled: false, quads: false }
+        Block { rows, cols, broadcast: true, tiled: false, quads: false, pipelined: false }
     }
     pub const fn tiled(rows: u32, cols: u32) -> Block {
-        Block { rows, cols, broadcast: false, tiled: true, quads: false }
+        Block { rows, cols, broadcast: false, tiled: true, quads: false, pipelined: false }
     }
     pub const fn tiled_quads(rows: u32, cols: u32) -> Block {
-        Block { rows, cols, broadcast: false, tiled: true, quads: true }
+        Block { rows, cols, broadcast: false, tiled: true, quads: true, pipelined: false }
+    }
+    /// This tiled block, software-pipelined (see `pipelined`).
+    pub const fn pipelined(self) -> Block {
+        assert!(self.tiled, "only tiled blocks stage through workgroup memory");
+        Block { pipelined: true, ..self }
     }
     /// Storage loads per FMA in the inner loop: each k step loads the rows' A values (an
     /// eighth of them with broadcast) and the columns' B values, for rows x cols FMAs. Tiled,

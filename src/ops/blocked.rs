@@ -239,14 +239,15 @@ pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
     tiled_entry(entry, b, &ops)
 }
 
-/// The workgroup shape the tiled conv entries are launched with: [`conv_tiled_entry`] needs
-/// its invocations a multiple of the tile's 8·WG_X columns.
-pub const CONV_TILED_WG: (u32, u32) = (16, 16);
-const _: () = assert!((CONV_TILED_WG.0 * CONV_TILED_WG.1).is_multiple_of(8 * CONV_TILED_WG.0));
-
 /// The k step of the tiled entries: rows of the A tile and of the B tile staged per
 /// workgroup barrier (8: the two tiles of a 128 x 128 workgroup take 8 KiB of workgroup memory).
 const TILE_K: u32 = 8;
+
+/// The workgroup shape the 8x8 tiled entries are launched with (GEMM's and conv2d's): 256
+/// invocations, 128 x 128 tiles. [`conv_tiled_entry`] needs its invocations a multiple of the
+/// tile's 8·WG_X columns; a pipelined entry ([`Block::pipelined`]) is written for it.
+pub const TILED_WG: (u32, u32) = (16, 16);
+const _: () = assert!((TILED_WG.0 * TILED_WG.1).is_multiple_of(8 * TILED_WG.0));
 
 /// One tiled entry: the workgroup's `rows·WG_Y` x `cols·WG_X` tile of C from A and B tiles
 /// staged through workgroup memory, TILE_K deep, each element loaded from storage once per
@@ -260,18 +261,29 @@ const TILE_K: u32 = 8;
 /// tiles are staged into workgroup arrays of vec4 (element e of the tile's k-th row in vec4
 /// e/4, component e%4), and each k step reads `rows/4` + `cols/4` vec4s, neighbouring lanes
 /// neighbouring vec4s.
+///
+/// Each k step is: stage, barrier, products, barrier. With [`Block::pipelined`] the workgroup
+/// arrays hold two copies of each tile and step `s` is: its storage loads into registers (the
+/// `sa{e}`/`sb{e}` of the elements this invocation stages), the products of step `s - 1` from
+/// the copy it was stored in, the registers into the other copy, one barrier; after the loops
+/// the last step's products. So the loads are in flight during the products before their
+/// first use, and a copy is overwritten two barriers after its last reader started: the
+/// barrier of the step that read it orders every invocation's reads before the next step's
+/// writes to the copy. The loops over K stay the caller's (`k_open`/`k_close`): the pipeline
+/// carries only the step count `s` across them.
 fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
     let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
     assert!(!b.quads || (rows % 4 == 0 && cols % 4 == 0), "quads need rows and cols in fours");
     // The workgroup arrays' element, how many elements of a tile row each holds, and the
     // invocation's first row and column in the tile.
     let (elem, per, lane_step) = if b.quads { ("vec4<f32>", "4u", " * 4u") } else { ("f32", "1u", "") };
+    let copies = if b.pipelined { "2u * " } else { "" };
     let mut out = String::new();
     push(
         &mut out,
         [
-            format!("var<workgroup> {entry}_a: array<{elem}, {bk}u * {rows}u * WG_Y / {per}>;"),
-            format!("var<workgroup> {entry}_b: array<{elem}, {bk}u * {cols}u * WG_X / {per}>;"),
+            format!("var<workgroup> {entry}_a: array<{elem}, {copies}{bk}u * {rows}u * WG_Y / {per}>;"),
+            format!("var<workgroup> {entry}_b: array<{elem}, {copies}{bk}u * {cols}u * WG_X / {per}>;"),
             "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
             format!(
                 "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
@@ -293,21 +305,132 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
         ],
     );
     push(&mut out, accumulators(rows, cols));
-    // Where staged element `e` of tile row `kk` of a tile `t` elements wide goes.
-    let slot = |tile: &str, t: &str, e: &str| {
+    // Where staged element `e` of tile row `kk` of a tile `t` elements wide goes, in the copy
+    // that starts at `off` (an expression ending in " + ", or empty).
+    let slot = |tile: &str, t: &str, e: &str, kk: &str, off: &str| {
         if b.quads {
-            format!("{entry}_{tile}[kk * ({t} / 4u) + {e} / 4u][{e} % 4u]")
+            format!("{entry}_{tile}[{off}{kk} * ({t} / 4u) + {e} / 4u][{e} % 4u]")
         } else {
-            format!("{entry}_{tile}[kk * {t} + {e}]")
+            format!("{entry}_{tile}[{off}{kk} * {t} + {e}]")
         }
     };
-    let (slot_a, slot_b) = (slot("a", "tm", "r"), slot("b", "tn", "c"));
+    // One k step's products from the tiles' copies at `off_a`/`off_b`, at `indent`.
+    let products = |off_a: &str, off_b: &str, indent: &str| -> String {
+        let inner = format!("{indent}    ");
+        let mut lines = vec![format!("{indent}for (var kk = 0u; kk < {bk}u; kk++) {{")];
+        if b.quads {
+            let comp = ["x", "y", "z", "w"];
+            lines.extend(
+                (0..rows / 4)
+                    .map(|g| format!("{inner}let aq{g} = {entry}_a[{off_a}kk * (tm / 4u) + {g}u * WG_Y + lid.y];")),
+            );
+            lines.extend(
+                (0..cols / 4)
+                    .map(|g| format!("{inner}let bq{g} = {entry}_b[{off_b}kk * (tn / 4u) + {g}u * WG_X + lid.x];")),
+            );
+            lines.extend((0..rows).map(|i| format!("{inner}let a{i} = aq{}.{};", i / 4, comp[i as usize % 4])));
+            lines.extend((0..cols).map(|j| format!("{inner}let b{j} = bq{}.{};", j / 4, comp[j as usize % 4])));
+        } else {
+            lines.extend(
+                (0..rows).map(|i| format!("{inner}let a{i} = {entry}_a[{off_a}kk * tm + lid.y + {i}u * WG_Y];")),
+            );
+            lines.extend(
+                (0..cols).map(|j| format!("{inner}let b{j} = {entry}_b[{off_b}kk * tn + lid.x + {j}u * WG_X];")),
+            );
+        }
+        lines.extend(fmas(rows, cols, &inner));
+        lines.push(format!("{indent}}}"));
+        lines.join("\n") + "\n"
+    };
     let (k_end, trans_a, trans_b) = (ops.k_end, ops.trans_a, ops.trans_b);
-    let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
-    out.push_str(ops.k_open);
-    let _ = write!(
-        out,
-        "        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
+    if b.pipelined {
+        // The elements of each tile one invocation stages per step (the launch shape is
+        // TILED_WG's, which the variant tables use for these entries).
+        let invocations = TILED_WG.0 * TILED_WG.1;
+        let staged = |tile_rows: u32| (tile_rows * bk).div_ceil(invocations);
+        let (na, nb) = (staged(rows * TILED_WG.1), staged(cols * TILED_WG.0));
+        let partial = |tile_rows: u32| !(tile_rows * bk).is_multiple_of(invocations);
+        let (guard_a, guard_b) = (
+            if partial(rows * TILED_WG.1) { "sa_i{e} < tm * TILE_K && " } else { "" },
+            if partial(cols * TILED_WG.0) { "sb_i{e} < tn * TILE_K && " } else { "" },
+        );
+        out.push_str("    var s = 0u;\n");
+        out.push_str(ops.k_open);
+        for e in 0..na {
+            let load = (ops.load_a)(&format!("rt + sa_r{e}"), &format!("k0 + sa_k{e}"));
+            let guard = guard_a.replace("{e}", &e.to_string());
+            let _ = write!(
+                out,
+                "        let sa_i{e} = li + {e}u * WG_X * WG_Y;
+        var sa_r{e} = sa_i{e} / TILE_K;
+        var sa_k{e} = sa_i{e} % TILE_K;
+        if ({trans_a}) {{ sa_r{e} = sa_i{e} % tm; sa_k{e} = sa_i{e} / tm; }}
+        var sa{e} = 0.0;
+        if ({guard}rt + sa_r{e} < p.m && k0 + sa_k{e} < {k_end}) {{ var v = 0.0; {load} sa{e} = v; }}
+"
+            );
+        }
+        for e in 0..nb {
+            let load = (ops.load_b)(&format!("k0 + sb_k{e}"), &format!("ct + sb_c{e}"));
+            let guard = guard_b.replace("{e}", &e.to_string());
+            let _ = write!(
+                out,
+                "        let sb_i{e} = li + {e}u * WG_X * WG_Y;
+        var sb_c{e} = sb_i{e} % tn;
+        var sb_k{e} = sb_i{e} / tn;
+        if ({trans_b}) {{ sb_c{e} = sb_i{e} / TILE_K; sb_k{e} = sb_i{e} % TILE_K; }}
+        var sb{e} = 0.0;
+        if ({guard}ct + sb_c{e} < p.n && k0 + sb_k{e} < {k_end}) {{ var v = 0.0; {load} sb{e} = v; }}
+"
+            );
+        }
+        let copy_a = format!("(TILE_K * tm / {per})");
+        let copy_b = format!("(TILE_K * tn / {per})");
+        let _ = write!(
+            out,
+            "        if (s > 0u) {{
+            let prev_a = ((s + 1u) % 2u) * {copy_a};
+            let prev_b = ((s + 1u) % 2u) * {copy_b};
+{}        }}
+        let cur_a = (s % 2u) * {copy_a};
+        let cur_b = (s % 2u) * {copy_b};
+",
+            products("prev_a + ", "prev_b + ", "            ")
+        );
+        for e in 0..na {
+            let store = format!("{} = sa{e};", slot("a", "tm", &format!("sa_r{e}"), &format!("sa_k{e}"), "cur_a + "));
+            let _ = writeln!(
+                out,
+                "        {}",
+                if guard_a.is_empty() { store } else { format!("if (sa_i{e} < tm * TILE_K) {{ {store} }}") }
+            );
+        }
+        for e in 0..nb {
+            let store = format!("{} = sb{e};", slot("b", "tn", &format!("sb_c{e}"), &format!("sb_k{e}"), "cur_b + "));
+            let _ = writeln!(
+                out,
+                "        {}",
+                if guard_b.is_empty() { store } else { format!("if (sb_i{e} < tn * TILE_K) {{ {store} }}") }
+            );
+        }
+        out.push_str("        workgroupBarrier();\n        s++;\n");
+        out.push_str(ops.k_close);
+        let _ = write!(
+            out,
+            "    if (s > 0u) {{
+        let prev_a = ((s + 1u) % 2u) * {copy_a};
+        let prev_b = ((s + 1u) % 2u) * {copy_b};
+{}    }}
+",
+            products("prev_a + ", "prev_b + ", "        ")
+        );
+    } else {
+        let (slot_a, slot_b) = (slot("a", "tm", "r", "kk", ""), slot("b", "tn", "c", "kk", ""));
+        let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
+        out.push_str(ops.k_open);
+        let _ = write!(
+            out,
+            "        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
             var r = i / {bk}u;
             var kk = i % {bk}u;
             if ({trans_a}) {{ r = i % tm; kk = i / tm; }}
@@ -324,28 +447,12 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
             {slot_b} = v;
         }}
         workgroupBarrier();
-        for (var kk = 0u; kk < {bk}u; kk++) {{
-"
-    );
-    if b.quads {
-        let comp = ["x", "y", "z", "w"];
-        push(
-            &mut out,
-            (0..rows / 4).map(|g| format!("            let aq{g} = {entry}_a[kk * (tm / 4u) + {g}u * WG_Y + lid.y];")),
+{}        workgroupBarrier();
+",
+            products("", "", "        ")
         );
-        push(
-            &mut out,
-            (0..cols / 4).map(|g| format!("            let bq{g} = {entry}_b[kk * (tn / 4u) + {g}u * WG_X + lid.x];")),
-        );
-        push(&mut out, (0..rows).map(|i| format!("            let a{i} = aq{}.{};", i / 4, comp[i as usize % 4])));
-        push(&mut out, (0..cols).map(|j| format!("            let b{j} = bq{}.{};", j / 4, comp[j as usize % 4])));
-    } else {
-        push(&mut out, (0..rows).map(|i| format!("            let a{i} = {entry}_a[kk * tm + lid.y + {i}u * WG_Y];")));
-        push(&mut out, (0..cols).map(|j| format!("            let b{j} = {entry}_b[kk * tn + lid.x + {j}u * WG_X];")));
+        out.push_str(ops.k_close);
     }
-    push(&mut out, fmas(rows, cols, "            "));
-    push(&mut out, ["        }".to_string(), "        workgroupBarrier();".into()]);
-    out.push_str(ops.k_close);
     push(&mut out, acc_array(rows, cols));
     let (row, col) = if b.quads {
         ("row0 + (i / 4u) * 4u * WG_Y + i % 4u", "col0 + (j / 4u) * 4u * WG_X + j % 4u")

@@ -115,7 +115,7 @@ const fn row(block: Block, conv: &'static str, dw: &'static str) -> ConvKernels 
 
 /// Every conv2d kernel; their WGSL is written from these rows ([`blocked::conv_entry`],
 /// [`blocked::conv_dw_entry`] and their tiled twins), the variants are built from them.
-pub static KERNELS: [ConvKernels; 6] = [
+pub static KERNELS: [ConvKernels; 7] = [
     row(Block::plain(8, 8), "conv", "conv_dw"),
     row(Block::subgroup(8, 8), "conv_subgroup8", "conv_dw_subgroup8"),
     row(Block::subgroup(16, 8), "conv_subgroup16", "conv_dw_subgroup16"),
@@ -125,14 +125,18 @@ pub static KERNELS: [ConvKernels; 6] = [
     // 2.4-9 TFLOP/s on an H200 (cuDNN 4-19). Not yet run on a GPU: tuner-only until measured.
     row(Block::tiled(8, 8), "conv_tiled", "conv_dw_tiled"),
     row(Block::tiled_quads(8, 8), "conv_tiled_vec4", "conv_dw_tiled_vec4"),
+    // The vec4 tiles software-pipelined (`Block::pipelined`): each step's loads in flight
+    // during the previous step's products. Written for GPUs, not yet run on one.
+    row(Block::tiled_quads(8, 8).pipelined(), "conv_tiled_vec4_pipelined", "conv_dw_tiled_vec4_pipelined"),
 ];
 
 /// The names of the tiled rows' variants, by their block.
 fn tiled_name(b: Block) -> &'static str {
-    if b.quads {
-        "8x8 tiled vec4"
-    } else {
-        "8x8 tiled"
+    match (b.quads, b.pipelined) {
+        (true, true) => "8x8 tiled vec4 pipelined",
+        (true, false) => "8x8 tiled vec4",
+        (false, true) => "8x8 tiled pipelined",
+        (false, false) => "8x8 tiled",
     }
 }
 
@@ -230,7 +234,7 @@ fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)>
     // The tiled kernels' 128 x 128 tiles, for every shape (the tuner decides; tests force them
     // on small ones).
     for k in KERNELS.iter().filter(|k| k.block.tiled) {
-        v.push(Variant { name: tiled_name(k.block), kernel: kernel_of(k), block: k.block, wg: blocked::CONV_TILED_WG });
+        v.push(Variant { name: tiled_name(k.block), kernel: kernel_of(k), block: k.block, wg: blocked::TILED_WG });
     }
     let mut default = 0;
     if let Some(wide) = super::gemm::subgroup_kernels()? {

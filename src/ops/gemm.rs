@@ -350,7 +350,7 @@ const fn row(name: &'static str, entry: &'static str, block: Block) -> GemmKerne
 /// Every GEMM kernel, in the order the candidates are offered (the cost model takes the first
 /// of equals). Adding a variant is a row here: its WGSL is written from the row, the
 /// candidates and the tests take it from here.
-pub static KERNELS: [GemmKernel; 13] = [
+pub static KERNELS: [GemmKernel; 14] = [
     GemmKernel { generated: false, ..row("4x4", "gemm", Block::plain(4, 4)) },
     row("8x8", "gemm8x8", Block::plain(8, 8)),
     row("8x5", "gemm8x5", Block::plain(8, 5)),
@@ -366,6 +366,13 @@ pub static KERNELS: [GemmKernel; 13] = [
     // where the 8x8 tiled kernel's 16 scalar workgroup loads per 64 FMAs bound it at 15
     // TFLOP/s on an H200 (cuBLAS: 49). Not yet run on a GPU: tuner-only until measured.
     GemmKernel { tuner_only: true, ..row("8x8 tiled vec4", "gemm8x8_tiled_vec4", Block::tiled_quads(8, 8)) },
+    // The vec4 tiles software-pipelined (`Block::pipelined`): two copies of each tile, each k
+    // step's storage loads in flight during the previous step's products, one barrier a step.
+    // Written for GPUs, not yet run on one: tuner-only until measured.
+    GemmKernel {
+        tuner_only: true,
+        ..row("8x8 tiled vec4 pipelined", "gemm8x8_tiled_vec4_pipelined", Block::tiled_quads(8, 8).pipelined())
+    },
     // Attention's products with the head width as N (P·V and its gradients: M and K the tokens,
     // N 40-160) ran on the plain 8x5 at 2.5 TFLOP/s on an H200, 29% of an SD 1.5 step. Staged
     // through workgroup memory they ran slower there (gemm_attn_values 0.43 ms against 0.30;
@@ -478,7 +485,7 @@ fn launch_shape(b: Block, m: u32, n: u32, sg: Option<u32>, sg_max: u32) -> Optio
     if b == Block::plain(4, 4) {
         return Some((16, 16));
     }
-    if b.tiled && b.cols == 5 {
+    if b.tiled && b.cols == 5 && !b.pipelined {
         // 8x5 tiled: WG_X = N/5 rounded up to a power of two (as the plain 8x5), 256
         // invocations, so 256 x 40 tiles for 40 columns; from 11 columns up (WG_Y at most 64:
         // the A tile stays within 16 KiB of workgroup memory).
@@ -488,8 +495,9 @@ fn launch_shape(b: Block, m: u32, n: u32, sg: Option<u32>, sg_max: u32) -> Optio
         });
     }
     if b.tiled {
-        // 128 x 128 tiles: for products that fill at least a quarter of one.
-        return (m >= 64 && n >= 64).then_some((16, 16));
+        // 128 x 128 tiles (pipelined entries are written for this shape): for products that
+        // fill at least a quarter of one.
+        return (m >= 64 && n >= 64).then_some(blocked::TILED_WG);
     }
     let wx = match (b.cols, b.broadcast) {
         (5, _) if n > 160 => return None,

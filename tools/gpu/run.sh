@@ -8,8 +8,9 @@
 #          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
 # OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
-#          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-coop.*, step-vec4.txt,
-#          step-tiled.txt, step-coop.txt (kernels forced for a first measurement),
+#          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
+#          gemm-coop.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt (kernels
+#          forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
@@ -97,6 +98,11 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench
 # The tiled implicit-GEMM conv2d (2026-12-04, night), scalar and vec4: the conv suite.
 ENGINE_CONV_VARIANT="8x8 tiled" stage conv-tiled 60 conv-tiled.txt "$E" bench conv --json "$OUT/conv-tiled.json"
 ENGINE_CONV_VARIANT="8x8 tiled vec4" stage conv-vec4 60 conv-vec4.txt "$E" bench conv --json "$OUT/conv-vec4.json"
+# The vec4 tiles software-pipelined (2026-12-04, late): GEMM's suite and conv's.
+ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" stage gemm-pipe 60 gemm-pipe.txt "$E" bench gemm \
+  --json "$OUT/gemm-pipe.json"
+ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" stage conv-pipe 60 conv-pipe.txt "$E" bench conv \
+  --json "$OUT/conv-pipe.json"
 # The cooperative-matrix GEMM, no longer a default (5 TFLOP/s on the H200): its gemm_f16 rows.
 ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm --json "$OUT/gemm-coop.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
@@ -117,6 +123,8 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-vec4 60 step-ve
 # The same with conv2d's forward and input gradient on the tiled vec4 conv as well.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_CONV_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-tiled 60 \
   step-tiled.txt "$E" bench memory --resolution 512 --settings 11
+ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" ENGINE_PROFILE=1 \
+  stage step-pipe 60 step-pipe.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT=coop stage step-coop 60 step-coop.txt "$E" bench memory --resolution 512 --settings 16
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
