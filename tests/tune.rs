@@ -1,8 +1,12 @@
 //! The autotuner's choices: a clearly faster candidate replaces the default, one within 5% does
-//! not, choices land in the cache file by name, and a remembered class is not timed again. A
-//! tuner of its own (its own cache file and switch), so nothing here is process-wide.
+//! not, choices land in the cache file by name, and a remembered class is not timed again (a
+//! tuner of its own: its own cache file and switch). And the split-K counts of conv2d's passes
+//! are tuned through the process's tuner, its cache file a temporary one (`global_cache`).
 
-use engine::gpu::tune::{TuneKey, Tuner};
+mod common;
+
+use common::*;
+use engine::gpu::tune::{tuner, TuneKey, Tuner};
 
 struct Key(&'static str);
 
@@ -14,8 +18,23 @@ impl std::fmt::Display for Key {
 
 impl TuneKey for Key {}
 
+/// The process tuner's cache file: a temporary one, set before any test here reads the
+/// process's options (each test calls this first), so that tuning never writes the user's.
+fn global_cache() -> std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("engine-tune-global-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("tune.json");
+        std::env::set_var("ENGINE_TUNE_CACHE", &path);
+        path
+    })
+    .clone()
+}
+
 #[test]
 fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
+    global_cache();
     let dir = std::env::temp_dir().join(format!("engine-tune-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("tune.json");
@@ -62,4 +81,64 @@ fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
     let got = later.choose(&Key("class a"), &names, 0, Some(&mut |_| panic!("timed in a later run"))).unwrap();
     assert_eq!(got, "fast");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// conv2d's split-K counts under `--tune`, with the GPUs' split rules forced on this adapter:
+/// a deep, small convolution's forward (1024 channels over a 4x4 image: the rule's 8 slices)
+/// and a weight gradient over many output rows (4 images of 32 rows: 4 slices) time their
+/// candidate counts, record the choice by name with every count's seconds, and compute the
+/// reference's values whichever count won; and GEMM's split-K likewise.
+#[test]
+fn conv_split_counts_are_tuned_and_recorded() {
+    let path = global_cache();
+    engine::ops::launch::force_gpu_split_rules(true);
+    tuner().unwrap().enable();
+    let mut rng = Rng::new(71);
+    for (xs, ws) in [([1usize, 1024, 4, 4], [16usize, 1024, 3, 3]), ([4, 8, 32, 32], [8, 8, 3, 3])] {
+        let name = format!("tuned splits x{xs:?} w{ws:?}");
+        let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
+        let (tx, tw) = (param(&x, &xs), param(&w, &ws));
+        let y = tx.conv2d(&tw, None, 1, 1).unwrap();
+        let dy = rng.vec(y.numel(), -1.0, 1.0);
+        y.backward_with(&t(&dy, y.shape())).unwrap();
+        let want = conv2d_ref(&f64s(&x), &f64s(&w), None, xs, ws, 1, 1);
+        let k = (ws[1] * ws[2] * ws[3]) as f64;
+        assert_close(&format!("{name} y"), &y.to_vec().unwrap(), &want, 1e-5 * k.sqrt() + 1e-6, 1e-5);
+        let (dx, dw) = conv2d_grads_ref(&f64s(&x), &f64s(&w), &f64s(&dy), xs, ws, 1, 1);
+        let k = (ws[0] * 9).max(y.numel() / ws[0]) as f64;
+        assert_close(&format!("{name} dx"), &tx.grad().unwrap().to_vec().unwrap(), &dx, 1e-5 * k.sqrt() + 1e-6, 1e-5);
+        assert_close(&format!("{name} dw"), &tw.grad().unwrap().to_vec().unwrap(), &dw, 1e-5 * k.sqrt() + 1e-6, 1e-5);
+    }
+    // GEMM's split-K: a 64 x 64 product 8192 deep (the rule's 32 runs of 256 where the grid is
+    // small), and its transposes' gradients through autograd.
+    let (m, n, k) = (64usize, 64usize, 8192usize);
+    let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
+    let c = engine::ops::gemm::matmul_t(&t(&a, &[1, m, k]), &t(&b, &[1, k, n]), false, false).unwrap();
+    let want = gemm_ref(&f64s(&a), &f64s(&b), None, 1, m, n, k, false, false);
+    let tol = 1e-5 * (k as f64).sqrt() + 1e-6;
+    assert_close("tuned splits gemm", &c.to_vec().unwrap(), &want, tol, tol);
+    engine::ops::launch::force_gpu_split_rules(false);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let classes: Vec<(&String, &serde_json::Value)> =
+        file.as_object().unwrap().values().flat_map(|a| a.as_object().unwrap()).collect();
+    for (what, counts, double) in [
+        ("conv split f32*f32", ["rule", "half", "quarter", "none"], false),
+        ("conv-dw split f32*f32", ["rule", "half", "quarter", ""], false),
+        ("gemm split f32*f32", ["rule", "half", "quarter", "none"], true),
+    ] {
+        let (class, entry) = classes
+            .iter()
+            .find(|(c, _)| c.starts_with(&format!("{what} ")))
+            .unwrap_or_else(|| panic!("no {what} class in {text}"));
+        let seconds = entry["seconds"].as_object().unwrap();
+        let timed: Vec<&str> = seconds.keys().map(|k| k.as_str()).collect();
+        for c in counts.iter().filter(|c| !c.is_empty()) {
+            assert!(seconds[*c].as_f64().unwrap() > 0.0, "{class}: {c} not timed ({timed:?})");
+        }
+        // Past the depth cap (conv) not timed; within K's divisors (GEMM) timed.
+        assert_eq!(timed.contains(&"double"), double, "{class}: {timed:?}");
+        assert!(timed.contains(&entry["choice"].as_str().unwrap()), "{class}: {entry}");
+    }
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }

@@ -13,7 +13,7 @@ use super::blocked;
 use super::cast::autocast_input;
 use super::copy::permuted_f32;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, u, whole, win, win_any, Dtypes};
+use super::launch::{chunks, gpu_split_rules, tuned_split, u, whole, win, win_any, Dtypes, SplitKey};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
@@ -459,44 +459,72 @@ pub fn force_splits(n: Option<usize>) {
     FORCED_SPLITS.with(|f| f.set(n));
 }
 
-/// How many slices `conv` splits its summed channels (`chans`) into for an M x N output of
-/// `imgs` whole images. On a GPU the deep, small convolutions of SD 1.5 (1280 channels at
+/// `run` with the split count forced to `n` on this thread, the previous forcing restored.
+fn with_splits(n: usize, run: impl FnOnce() -> Result<()>) -> Result<()> {
+    let prev = FORCED_SPLITS.with(|f| f.replace(Some(n)));
+    let out = run();
+    FORCED_SPLITS.with(|f| f.set(prev));
+    out
+}
+
+/// How many slices `conv` splits its summed channels (`chans`) into for the M x N output of
+/// `key.batch` whole images. On a GPU the deep, small convolutions of SD 1.5 (1280 channels at
 /// 16x16 and 8x8 latents: M = 1280, N = 256 or 64) made 20-160 workgroups of 64 x 64 for an
 /// H200's 132 multiprocessors and ran at 0.3-1.2 TFLOP/s, a tenth of the same work at 64x64.
 /// Slices run side by side, each into its own copy of C, and a reduction adds the copies:
-/// enough slices for about 640 workgroups, each at least 128 channels deep. No split on CPU
-/// adapters (lavapipe runs a workgroup per host thread: 2 here, already busy) nor where the
-/// copies would not fit a storage binding.
-fn k_splits(m: usize, n: usize, imgs: usize, chans: usize) -> Result<usize> {
-    split_count(m.div_ceil(64) * n.div_ceil(64) * imgs, chans, chans / 128, m * n * imgs)
+/// enough slices for about 640 workgroups, each at least 128 channels deep, unless the tuner
+/// chose another count for the class (`run` runs the whole pass with a given count). No split
+/// on CPU adapters (lavapipe runs a workgroup per host thread: 2 here, already busy) nor where
+/// the copies would not fit a storage binding.
+fn k_splits(key: &SplitKey, chans: usize, run: &mut dyn FnMut(usize) -> Result<()>) -> Result<usize> {
+    let (m, n, imgs) = (key.m, key.n, key.batch);
+    split_rule(m.div_ceil(64) * n.div_ceil(64) * imgs, chans, chans / 128, m * n * imgs)?.tuned(key, run)
 }
 
 /// How many slices the weight gradient splits its sum over the output rows of every image
 /// (images x OH) into, for whole images ([`k_splits`]' rule for the weight gradient): its grid
 /// is a 64 x 64 tile of (Co, Ci) per tap, so SD 1.5's 320-channel 3x3 convolutions at 64x64
 /// latents make 225 workgroups, each summing 8192 pixels, and the 1x1 ones 25. Enough slices for
-/// about 640 workgroups, each at least 1024 pixels; GPUs only.
-fn dw_splits(g: Geom) -> Result<usize> {
+/// about 640 workgroups, each at least 1024 pixels, or the tuner's count; GPUs only.
+fn dw_splits(g: Geom, key: &SplitKey, run: &mut dyn FnMut(usize) -> Result<()>) -> Result<usize> {
     let rows = g.n * g.oh;
     let workgroups = g.co.div_ceil(64) * g.ci.div_ceil(64) * g.kk();
-    split_count(workgroups, rows, rows / 1024usize.div_ceil(g.ow.max(1)), g.co * g.w_row())
+    split_rule(workgroups, rows, rows / 1024usize.div_ceil(g.ow.max(1)), g.co * g.w_row())?.tuned(key, run)
+}
+
+/// What the split rule says for one pass: `count`, and whether it was forced; else the most
+/// slices the depth and the binding allow (`cap`, the tuner's bound).
+struct SplitRule {
+    count: usize,
+    forced: bool,
+    cap: usize,
 }
 
 /// The split-K rule both passes share: the forced count (at most `most`, the summed extent),
 /// else 1 on CPU adapters, else enough slices for about 640 workgroups from `workgroups`
 /// unsplit, at most `by_depth`, and no more copies of the `copy`-element output than fit a
 /// storage binding.
-fn split_count(workgroups: usize, most: usize, by_depth: usize, copy: usize) -> Result<usize> {
+fn split_rule(workgroups: usize, most: usize, by_depth: usize, copy: usize) -> Result<SplitRule> {
     if let Some(s) = FORCED_SPLITS.with(|f| f.get()) {
-        return Ok(s.clamp(1, most.max(1)));
+        return Ok(SplitRule { count: s.clamp(1, most.max(1)), forced: true, cap: 0 });
     }
     let ctx = Tensor::ctx()?;
-    if ctx.caps.cpu {
-        return Ok(1);
+    if !gpu_split_rules(ctx.caps.cpu) {
+        return Ok(SplitRule { count: 1, forced: false, cap: 1 });
     }
     let by_occupancy = 640usize.div_ceil(workgroups.max(1));
-    let by_binding = ctx.max_binding_elems() / copy.max(1);
-    Ok(by_occupancy.min(by_depth).min(by_binding).max(1))
+    let cap = by_depth.min(ctx.max_binding_elems() / copy.max(1)).max(1);
+    Ok(SplitRule { count: by_occupancy.min(cap), forced: false, cap })
+}
+
+impl SplitRule {
+    /// The count to run: the forced one, else the rule's or the tuner's choice (within `cap`).
+    fn tuned(self, key: &SplitKey, run: &mut dyn FnMut(usize) -> Result<()>) -> Result<usize> {
+        if self.forced {
+            return Ok(self.count);
+        }
+        tuned_split(key, self.count, &|c| c <= self.cap, run)
+    }
 }
 
 /// `conv` (MODE 0 or 1 in `spec`) over all `imgs` images at once, its summed channels
@@ -551,7 +579,12 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
         ..g.params()
     };
     let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
-    let splits = if whole { k_splits(g.co, ohw, g.n, g.ci)? } else { 1 };
+    let splits = if whole {
+        let key = SplitKey { what: "conv", dtypes: Dtypes::of(w, x), m: g.co, n: ohw, k: g.ci * kk, batch: g.n };
+        k_splits(&key, g.ci, &mut |c| with_splits(c, || forward_raw(x, w, bias, g).map(drop)))?
+    } else {
+        1
+    };
     if splits > 1 {
         let spec = Spec::new().u32("MODE", 0);
         return run_split(spec, w, x, bias, whole_p, g.n, splits)?.reshape(&[g.n, g.co, g.oh, g.ow]);
@@ -604,7 +637,12 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
         ..g.params()
     };
     let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
-    let splits = if whole { k_splits(g.ci, hw, g.n, g.co)? } else { 1 };
+    let splits = if whole {
+        let key = SplitKey { what: "conv-dx", dtypes: Dtypes::of(w, dy), m: g.ci, n: hw, k: g.co * kk, batch: g.n };
+        k_splits(&key, g.co, &mut |c| with_splits(c, || backward_input_raw(dy, w, g).map(drop)))?
+    } else {
+        1
+    };
     if splits > 1 {
         let spec = Spec::new().u32("MODE", 1);
         return run_split(spec, w, dy, None, whole_p, g.n, splits)?.reshape(&[g.n, g.ci, g.h, g.w]);
@@ -640,7 +678,8 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     let spec = || Spec::new().u32("MODE", 0).bool("HAS_BIAS", false);
     if plan.ci == g.ci && plan.co == g.co && plan.imgs >= g.n {
         let rows = g.n * g.oh;
-        let splits = dw_splits(g)?;
+        let key = SplitKey { what: "conv-dw", dtypes: Dtypes::of(dy, x), m: g.co, n: g.ci, k: rows * g.ow, batch: kk };
+        let splits = dw_splits(g, &key, &mut |c| with_splits(c, || backward_weight_raw(dy, x, g).map(drop)))?;
         let rows_per = rows.div_ceil(splits);
         let splits = rows.div_ceil(rows_per); // no empty slice
                                               // Channels-last copies make the lanes of a subgroup (neighbouring channels) read

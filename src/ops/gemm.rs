@@ -9,7 +9,7 @@ use super::blocked;
 use super::cast::autocast_input;
 use super::copy::strided_copy;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, too_large, u, whole, win, win_any, Dtypes};
+use super::launch::{chunks, gpu_split_rules, too_large, tuned_split, u, whole, win, win_any, Dtypes, SplitKey};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
@@ -647,8 +647,16 @@ pub fn force_k_splits(n: Option<usize>) {
     FORCED_K_SPLITS.with(|f| f.set(n));
 }
 
+/// `run` with the split-K count forced to `n` on this thread, the previous forcing restored.
+fn with_k_splits(n: usize, run: impl FnOnce() -> Result<()>) -> Result<()> {
+    let prev = FORCED_K_SPLITS.with(|f| f.replace(Some(n)));
+    let out = run();
+    FORCED_K_SPLITS.with(|f| f.set(prev));
+    out
+}
+
 /// How many runs split-K cuts K into for an M x N x K product of `batch` matrices (1: no
-/// split). Split-K is for products with few output tiles and a long K, on GPUs: attention's
+/// split), by the rule below; [`summed_runs`] lets the tuner change it. Split-K is for products with few output tiles and a long K, on GPUs: attention's
 /// P·V and its gradients (M and K the tokens, N the head width 40-160: 256 workgroups on an
 /// H200's 132 multiprocessors, 2.5 TFLOP/s) and the weight gradients of Linear layers (M, N
 /// the features, K the tokens: 9 tiles of 128 x 128 for 320 x 320). K goes in S equal runs
@@ -664,7 +672,7 @@ fn k_splits(m: usize, n: usize, k: usize, batch: usize) -> Result<usize> {
             }
             s
         }
-        None if Tensor::ctx()?.caps.cpu => return Ok(1),
+        None if !gpu_split_rules(Tensor::ctx()?.caps.cpu) => return Ok(1),
         None => {
             // The default variant's grid, not `pick`'s: under `--tune` that would time (and
             // record) the whole product, which then runs split.
@@ -694,13 +702,17 @@ fn split_k(
 ) -> Result<Option<Tensor>> {
     let am = if ta { Mat::dense(a, k, m) } else { Mat::dense(a, m, k) };
     let bm = if tb { Mat::dense(b, n, k) } else { Mat::dense(b, k, n) };
-    let sum = summed_runs(am, bm, None, batch, (ta, tb), alpha)?;
+    let mut rerun = |c| with_k_splits(c, || gemm_on(a, b, None, ta, tb, alpha, Route::Plain).map(drop));
+    let sum = summed_runs(am, bm, None, batch, (ta, tb), alpha, &mut rerun)?;
     sum.map(|s| s.reshape(&[batch, m, n])).transpose()
 }
 
 /// op(a)·op(b) under split-K (see [`k_splits`]): the runs into dense copies of C, plus `prior`
 /// (C's current values, for beta = 1) as one more copy, summed into a dense [batch·M·N].
-/// `None` where there is no split or the copies would not fit a storage binding.
+/// `None` where there is no split or the copies would not fit a storage binding. Where the
+/// rule splits, the tuner may choose another count for the product's class (`engine bench
+/// --tune`: `rerun` runs the caller's whole operation with a given count, repeatably; with a
+/// `prior` it is this sum, and no split is not a candidate).
 fn summed_runs(
     a: Mat,
     b: Mat,
@@ -708,14 +720,22 @@ fn summed_runs(
     batch: usize,
     trans: (bool, bool),
     alpha: f32,
+    rerun: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<Option<Tensor>> {
     let (m, k) = if trans.0 { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if trans.1 { b.rows } else { b.cols };
     let dtypes = Dtypes::of(a.t, b.t);
-    let splits = k_splits(m, n, k, batch)?;
     let (c_len, extra) = (batch * m * n, usize::from(prior.is_some()));
     let max = Tensor::ctx()?.max_binding_elems();
-    if splits < 2 || a.span(batch) > max || b.span(batch) > max || (splits + extra) * c_len > max {
+    let fits = |s: usize| a.span(batch) <= max && b.span(batch) <= max && (s + extra) * c_len <= max;
+    let mut splits = k_splits(m, n, k, batch)?;
+    if splits >= 2 && fits(splits) && FORCED_K_SPLITS.with(|f| f.get()).is_none() {
+        let key = SplitKey { what: "gemm", dtypes, m, n, k, batch };
+        let admissible =
+            |s: usize| (s >= 2 || prior.is_none()) && k.is_multiple_of(s) && batch * s <= 65535 && (s < 2 || fits(s));
+        splits = tuned_split(&key, splits, &admissible, rerun)?;
+    }
+    if splits < 2 || !fits(splits) {
         return Ok(None);
     }
     let scratch = Tensor::empty(&[splits + extra, c_len])?;
@@ -1035,7 +1055,16 @@ pub(crate) fn gemm_strided(
     // Split-K, summed and written into c's strides; with beta 1 (attention's dK and dV over
     // query chunks) c's current values are one more copy in the sum.
     if beta == 0.0 || beta == 1.0 {
-        if let Some(sum) = summed_runs(a, b, (beta == 1.0).then_some(&c), batch, trans, alpha)? {
+        let prior = (beta == 1.0).then_some(&c);
+        // What the tuner times: the whole product written into c (beta 0 overwrites c), or
+        // with a prior only the sum (running into c again would add to it again).
+        let mut rerun = |s| {
+            with_k_splits(s, || match prior {
+                Some(p) => summed_runs(a, b, Some(p), batch, trans, alpha, &mut |_| Ok(())).map(drop),
+                None => gemm_strided(a, b, c, batch, trans, alpha, 0.0),
+            })
+        };
+        if let Some(sum) = summed_runs(a, b, prior, batch, trans, alpha, &mut rerun)? {
             return strided_copy(&sum, 0, &[m * n, n, 1], c.t, c.offset, &[c.batch_stride, c.ld, 1], &[batch, m, n]);
         }
     }

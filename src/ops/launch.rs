@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::gpu::{BindView, Context, DType, Spec};
+use crate::gpu::tune::{bucket, tuner, TuneKey};
+use crate::gpu::{time_gpu, BindView, Context, DType, Spec};
 use crate::tensor::Tensor;
 
 /// The storage dtypes of a product's two operands (GEMM's A and B, conv's A and B): what the
@@ -29,6 +30,75 @@ impl fmt::Display for Dtypes {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{}*{}", self.a, self.b)
     }
+}
+
+thread_local! {
+    static GPU_SPLIT_RULES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Splits on this thread by the GPUs' split-K rules (GEMM's and conv2d's), and tunes their
+/// counts under `--tune`, on any adapter, CPU ones included (`false`: the adapter's own rules,
+/// which on a CPU adapter never split). Tests use it on lavapipe.
+pub fn force_gpu_split_rules(on: bool) {
+    GPU_SPLIT_RULES.with(|f| f.set(on));
+}
+
+/// Whether this thread splits by the GPUs' rules, on an adapter that is a CPU one (`cpu`) or not.
+pub(crate) fn gpu_split_rules(cpu: bool) -> bool {
+    !cpu || GPU_SPLIT_RULES.with(|f| f.get())
+}
+
+/// Split-K counts the tuner may take instead of a split rule's, by name: the rule's own, twice
+/// it, half, a quarter, none. The rules (about 640 workgroups) were sized on an H200's 132
+/// multiprocessors; a GPU with a third of them may do better with fewer slices (less
+/// partial-sum traffic, one reduction less), a larger one with more.
+const SPLIT_CHOICES: [&str; 5] = ["rule", "double", "half", "quarter", "none"];
+
+/// A split count's tuning key: the operation and pass (`what`), the operands' storage dtypes,
+/// and the shape class (M, N, the summed extent, images or batches; bucketed).
+pub(crate) struct SplitKey {
+    pub what: &'static str,
+    pub dtypes: Dtypes,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+}
+
+impl fmt::Display for SplitKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let SplitKey { what, dtypes, m, n, k, batch } = self;
+        let [m, n, k, batch] = [*m, *n, *k, *batch].map(bucket);
+        write!(f, "{what} split {dtypes} m{m} n{n} k{k} b{batch}")
+    }
+}
+
+impl TuneKey for SplitKey {}
+
+/// The split count for an operation whose rule splits it (`rule` > 1): the rule's, unless the
+/// tuner chose another of [`SPLIT_CHOICES`] for the class. While tuning (`engine bench
+/// --tune`) each distinct count that `admissible` allows (within the operation's depth and
+/// binding caps) is timed by `run`, which runs the whole operation split that many ways.
+pub(crate) fn tuned_split(
+    key: &SplitKey,
+    rule: usize,
+    admissible: &dyn Fn(usize) -> bool,
+    run: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<usize> {
+    if rule < 2 {
+        return Ok(rule);
+    }
+    let counts = [rule, 2 * rule, rule.div_ceil(2), rule.div_ceil(4), 1];
+    let (mut names, mut picks) = (Vec::new(), Vec::new());
+    for (name, c) in SPLIT_CHOICES.into_iter().zip(counts) {
+        if (c == rule || admissible(c)) && !picks.contains(&c) {
+            names.push(name);
+            picks.push(c);
+        }
+    }
+    let mut time = |i: usize| -> Result<f64> { Ok(time_gpu(3, || run(picks[i]))?.0) };
+    let name = tuner()?.choose(key, &names, 0, Some(&mut time))?;
+    Ok(names.iter().position(|n| *n == name).map_or(rule, |i| picks[i]))
 }
 
 /// Workgroups per dimension we use for 1-D work (the WebGPU minimum limit is 65535).
