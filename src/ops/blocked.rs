@@ -350,40 +350,42 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
         let staged = |tile_rows: u32| (tile_rows * bk).div_ceil(invocations);
         let (na, nb) = (staged(rows * TILED_WG.1), staged(cols * TILED_WG.0));
         let partial = |tile_rows: u32| !(tile_rows * bk).is_multiple_of(invocations);
-        let (guard_a, guard_b) = (
-            if partial(rows * TILED_WG.1) { "sa_i{e} < tm * TILE_K && " } else { "" },
-            if partial(cols * TILED_WG.0) { "sb_i{e} < tn * TILE_K && " } else { "" },
-        );
+        let (guard_a, guard_b) = (partial(rows * TILED_WG.1), partial(cols * TILED_WG.0));
+        // Lines staging `count` elements of one tile into registers `{v}{e}`, at row or column
+        // `{v}_x{e}` and k `{v}_k{e}` of a tile `width` wide: consecutive invocations along the
+        // width where `across` holds, else along k; `inside` bounds the row or column.
+        let stage = |v: &str,
+                     count: u32,
+                     width: &str,
+                     across: &str,
+                     guard: bool,
+                     inside: &dyn Fn(&str) -> String,
+                     load: &dyn Fn(&str, &str) -> String| {
+            let mut lines = String::new();
+            for e in 0..count {
+                let (x, k) = (format!("{v}_x{e}"), format!("{v}_k{e}"));
+                let (load, inside) = (load(&x, &k), inside(&x));
+                let guard = if guard { format!("{v}_i{e} < {width} * TILE_K && ") } else { String::new() };
+                let _ = write!(
+                    lines,
+                    "        let {v}_i{e} = li + {e}u * WG_X * WG_Y;
+        var {x} = {v}_i{e} / TILE_K;
+        var {k} = {v}_i{e} % TILE_K;
+        if ({across}) {{ {x} = {v}_i{e} % {width}; {k} = {v}_i{e} / {width}; }}
+        var {v}{e} = 0.0;
+        if ({guard}{inside} && k0 + {k} < {k_end}) {{ var v = 0.0; {load} {v}{e} = v; }}
+"
+                );
+            }
+            lines
+        };
         out.push_str("    var s = 0u;\n");
         out.push_str(ops.k_open);
-        for e in 0..na {
-            let load = (ops.load_a)(&format!("rt + sa_r{e}"), &format!("k0 + sa_k{e}"));
-            let guard = guard_a.replace("{e}", &e.to_string());
-            let _ = write!(
-                out,
-                "        let sa_i{e} = li + {e}u * WG_X * WG_Y;
-        var sa_r{e} = sa_i{e} / TILE_K;
-        var sa_k{e} = sa_i{e} % TILE_K;
-        if ({trans_a}) {{ sa_r{e} = sa_i{e} % tm; sa_k{e} = sa_i{e} / tm; }}
-        var sa{e} = 0.0;
-        if ({guard}rt + sa_r{e} < p.m && k0 + sa_k{e} < {k_end}) {{ var v = 0.0; {load} sa{e} = v; }}
-"
-            );
-        }
-        for e in 0..nb {
-            let load = (ops.load_b)(&format!("k0 + sb_k{e}"), &format!("ct + sb_c{e}"));
-            let guard = guard_b.replace("{e}", &e.to_string());
-            let _ = write!(
-                out,
-                "        let sb_i{e} = li + {e}u * WG_X * WG_Y;
-        var sb_c{e} = sb_i{e} % tn;
-        var sb_k{e} = sb_i{e} / tn;
-        if ({trans_b}) {{ sb_c{e} = sb_i{e} / TILE_K; sb_k{e} = sb_i{e} % TILE_K; }}
-        var sb{e} = 0.0;
-        if ({guard}ct + sb_c{e} < p.n && k0 + sb_k{e} < {k_end}) {{ var v = 0.0; {load} sb{e} = v; }}
-"
-            );
-        }
+        let load_a = |x: &str, k: &str| (ops.load_a)(&format!("rt + {x}"), &format!("k0 + {k}"));
+        let load_b = |x: &str, k: &str| (ops.load_b)(&format!("k0 + {k}"), &format!("ct + {x}"));
+        let not_trans_b = format!("!({trans_b})");
+        out.push_str(&stage("sa", na, "tm", trans_a, guard_a, &|x| format!("rt + {x} < p.m"), &load_a));
+        out.push_str(&stage("sb", nb, "tn", &not_trans_b, guard_b, &|x| format!("ct + {x} < p.n"), &load_b));
         let copy_a = format!("(TILE_K * tm / {per})");
         let copy_b = format!("(TILE_K * tn / {per})");
         let _ = write!(
@@ -397,21 +399,16 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
 ",
             products("prev_a + ", "prev_b + ", "            ")
         );
-        for e in 0..na {
-            let store = format!("{} = sa{e};", slot("a", "tm", &format!("sa_r{e}"), &format!("sa_k{e}"), "cur_a + "));
-            let _ = writeln!(
-                out,
-                "        {}",
-                if guard_a.is_empty() { store } else { format!("if (sa_i{e} < tm * TILE_K) {{ {store} }}") }
-            );
-        }
-        for e in 0..nb {
-            let store = format!("{} = sb{e};", slot("b", "tn", &format!("sb_c{e}"), &format!("sb_k{e}"), "cur_b + "));
-            let _ = writeln!(
-                out,
-                "        {}",
-                if guard_b.is_empty() { store } else { format!("if (sb_i{e} < tn * TILE_K) {{ {store} }}") }
-            );
+        for (tile, v, count, width, guard) in [("a", "sa", na, "tm", guard_a), ("b", "sb", nb, "tn", guard_b)] {
+            for e in 0..count {
+                let at = slot(tile, width, &format!("{v}_x{e}"), &format!("{v}_k{e}"), &format!("cur_{tile} + "));
+                let store = format!("{at} = {v}{e};");
+                let _ = writeln!(
+                    out,
+                    "        {}",
+                    if guard { format!("if ({v}_i{e} < {width} * TILE_K) {{ {store} }}") } else { store }
+                );
+            }
         }
         out.push_str("        workgroupBarrier();\n        s++;\n");
         out.push_str(ops.k_close);
