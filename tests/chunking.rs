@@ -230,8 +230,10 @@ fn conv2d_splits_channels_and_accumulates() {
         let y = tx.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, 1).unwrap();
         let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, 1);
         assert_close(&format!("conv2d chunked {xs:?} s{stride}"), &y.to_vec().unwrap(), &want, 1e-4, 1e-5);
-        // The tiled kernels over the same chunks (accumulating through beta), f32 and bf16 images.
-        for (v, dt) in [("8x8 tiled", DType::F32), ("8x8 tiled vec4", DType::BF16)] {
+        // The tiled kernels over the same chunks (accumulating through beta), f32 and half images.
+        for (v, dt) in
+            [("8x8 tiled", DType::F32), ("8x8 tiled vec4", DType::BF16), ("8x8 tiled vec4 pipelined", DType::F16)]
+        {
             let _forced = engine::gpu::variant::force(engine::gpu::variant::Family::Conv, v);
             let xv = engine::Tensor::from_slice_as(&x, &xs, dt).unwrap();
             let yv = xv.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, 1).unwrap();
