@@ -6,7 +6,7 @@
 //! [`gpu`] (context, capabilities, options, buffers, pipelines, dispatch, variants, tuner,
 //! timing); [`tensor`] and [`autograd`]; [`ops`] (the kernels' launchers and their backward
 //! rules) and [`optim`] (AdamW, gradient clipping); [`nn`] (layers and the loader); [`models`];
-//! [`diffusion`]; [`train`], [`sample`], [`parity`], [`bench`]; the CLI (`main.rs`). Beside
+//! [`diffusion`]; [`train`], [`sample`], [`parity`], [`bench`](mod@bench); the CLI (`main.rs`). Beside
 //! them, used from any layer: [`error`], [`fsutil`], [`rng`], [`weights`], [`imageio`],
 //! [`progress`].
 

@@ -95,7 +95,7 @@ pub struct Layout {
     pub fields: &'static [Field],
 }
 
-/// A `#[repr(C)]` parameter struct that mirrors a WGSL uniform struct. Made by [`uniforms!`].
+/// A `#[repr(C)]` parameter struct that mirrors a WGSL uniform struct. Made by `uniforms!`.
 pub trait Uniforms: bytemuck::Pod {
     const LAYOUT: Layout;
 }

@@ -17,7 +17,7 @@ pub(crate) struct Profiler {
     capacity: usize,
 }
 
-/// One row of [`Profiler::report`].
+/// One row of `Profiler::report`.
 #[derive(Clone, Debug)]
 pub struct ProfileRow {
     pub shader: &'static str,

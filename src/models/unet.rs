@@ -2,7 +2,7 @@
 //! the U-Net, Ho et al. 2020 for the time-conditioned ResNet blocks), as diffusers'
 //! `UNet2DConditionModel` of the Stable Diffusion 1.x family. Every size comes from the config.
 //!
-//! Shapes: sample [B, in, h, w], timesteps [B], encoder_hidden_states [B, L, cross_dim]
+//! Shapes: sample \[B, in, h, w\], timesteps \[B\], encoder_hidden_states \[B, L, cross_dim\]
 //! -> noise prediction [B, out, h, w]; h and w must be multiples of 2^(levels - 1).
 
 use crate::autograd::checkpoint;
@@ -275,7 +275,7 @@ impl UNet2DConditionModel {
         1 << (self.config.block_out_channels.len() - 1)
     }
 
-    /// sample [B, in, h, w], timesteps [B] (float), context [B, L, cross_dim] -> [B, out, h, w].
+    /// sample \[B, in, h, w\], timesteps \[B\] (float), context \[B, L, cross_dim\] -> \[B, out, h, w\].
     pub fn forward(&self, sample: &Tensor, timesteps: &Tensor, context: &Tensor) -> Result<Tensor> {
         let c = &self.config;
         let m = self.size_multiple();

@@ -349,7 +349,7 @@ fn gemm_backward(dims: &Dims, saved: [&Tensor; 6], grads: [&Tensor; 3]) -> Resul
     Ok(())
 }
 
-/// softmax(scale · q kᵀ [causal]) v for q [B, Nq, D], k and v [B, Nk, D] -> [B, Nq, D].
+/// softmax(scale · q kᵀ \[causal\]) v for q \[B, Nq, D\], k and v \[B, Nk, D\] -> \[B, Nq, D\].
 /// `scale` is usually 1/sqrt(D).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, scale: f32) -> Result<Tensor> {
     attention_with(q, k, v, causal, scale, None)

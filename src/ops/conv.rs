@@ -113,8 +113,8 @@ const fn row(block: Block, conv: &'static str, dw: &'static str) -> ConvKernels 
     }
 }
 
-/// Every conv2d kernel; their WGSL is written from these rows ([`blocked::conv_entry`],
-/// [`blocked::conv_dw_entry`] and their tiled twins), the variants are built from them.
+/// Every conv2d kernel; their WGSL is written from these rows (`blocked::conv_entry`,
+/// `blocked::conv_dw_entry` and their tiled twins), the variants are built from them.
 pub static KERNELS: [ConvKernels; 7] = [
     row(Block::plain(8, 8), "conv", "conv_dw"),
     row(Block::subgroup(8, 8), "conv_subgroup8", "conv_dw_subgroup8"),
@@ -453,7 +453,7 @@ thread_local! {
 }
 
 /// Forces the split-K slice count on this thread (`None`: the default): of `conv`'s summed
-/// channels and of the weight gradient's output rows ([`dw_splits`]). Tests use it to run the
+/// channels and of the weight gradient's output rows (`dw_splits`). Tests use it to run the
 /// split paths on lavapipe, whose default is no split.
 pub fn force_splits(n: Option<usize>) {
     FORCED_SPLITS.with(|f| f.set(n));
@@ -742,7 +742,7 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     Ok(dw)
 }
 
-/// y = conv2d(x, w) + bias for x [N, Ci, H, W], w [Co, Ci, KH, KW], bias [Co]; zero padding
+/// y = conv2d(x, w) + bias for x \[N, Ci, H, W\], w \[Co, Ci, KH, KW\], bias \[Co\]; zero padding
 /// `padding` on every side, the same `stride` along both axes. y is [N, Co, OH, OW] with
 /// OH = (H + 2 padding - KH) / stride + 1. Under `autograd::autocast` x is rounded to its
 /// dtype first (and kept so for backward); w is read as stored; y is f32.

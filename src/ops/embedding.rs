@@ -95,7 +95,7 @@ pub fn embedding(table: &Tensor, ids: &[u32]) -> Result<Tensor> {
 }
 
 /// diffusers' `get_timestep_embedding(timesteps, dim, flip_sin_to_cos, downscale_freq_shift,
-/// scale=1, max_period=10000)`: timesteps [B] -> [B, dim]. No gradient (timesteps are data).
+/// scale=1, max_period=10000)`: timesteps \[B\] -> \[B, dim\]. No gradient (timesteps are data).
 pub fn timestep_embedding(
     timesteps: &Tensor,
     dim: usize,

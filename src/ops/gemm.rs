@@ -258,7 +258,7 @@ fn coop_route(
 }
 
 /// Whether a product of these operand dtypes and sizes runs on the matrix units (see
-/// [`coop_route`]): tests use it to know which rounding to expect.
+/// `coop_route`): tests use it to know which rounding to expect.
 pub fn takes_coop(a: DType, b: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<bool> {
     Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans)?.is_some())
 }
@@ -323,7 +323,7 @@ pub struct GemmKernel {
     pub name: &'static str,
     pub kernel: Kernel,
     pub block: Block,
-    /// Written from this row by [`blocked::gemm_entry`] (the 4x4 `gemm` is hand-written).
+    /// Written from this row by `blocked::gemm_entry` (the 4x4 `gemm` is hand-written).
     pub generated: bool,
     /// Offered to the tuner only, never a default: the 64-row block's tall tiles lose on all
     /// but the largest products.
@@ -985,7 +985,7 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
 }
 
 /// A fully connected layer as torch.nn.Linear: y = x · wᵀ + bias, x [..., K], w [N, K],
-/// bias [N] -> y [..., N]. Under `autograd::autocast` x is rounded to its dtype first (and kept
+/// bias \[N\] -> y \[..., N\]. Under `autograd::autocast` x is rounded to its dtype first (and kept
 /// so for backward); w is read as stored; y is f32.
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     if w.rank() != 2 || x.rank() == 0 || x.dim(-1) != w.dim(1) {

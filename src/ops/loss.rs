@@ -33,7 +33,7 @@ static BACKWARD: Kernel = Kernel {
 /// Elements one workgroup of `mse_partial` sums (256 invocations x ITEMS).
 const BLOCK: usize = 256 * 16;
 
-/// mean((a - b)^2) over all elements, shape [1].
+/// mean((a - b)^2) over all elements, shape \[1\].
 pub fn mse_loss(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.shape() != b.shape() {
         return Err(Error::shape("mse_loss", a.shape(), b.shape()));

@@ -226,7 +226,7 @@ fn norm(op: &'static str, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32, l
 }
 
 /// y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis of x [..., n];
-/// gamma and beta are [n].
+/// gamma and beta are \[n\].
 pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
     if x.rank() == 0 {
         return Err(Error::invalid("layer_norm", "needs at least one axis"));
@@ -244,7 +244,7 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result
 }
 
 /// Group norm of x [N, C, ...] with `groups` groups of C / groups channels, normalised over
-/// each group's channels and positions; gamma and beta are [C] (torch.nn.GroupNorm).
+/// each group's channels and positions; gamma and beta are \[C\] (torch.nn.GroupNorm).
 pub fn group_norm(x: &Tensor, groups: usize, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor> {
     if x.rank() < 2 {
         return Err(Error::invalid("group_norm", format!("needs [N, C, ...], got {:?}", x.shape())));

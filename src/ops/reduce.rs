@@ -193,7 +193,7 @@ thread_local! {
     static FORCED_GPU_RULE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
-/// Forces the rule [`pieces_for`] splits long sums by on this thread: `Some(true)` the GPUs',
+/// Forces the rule `pieces_for` splits long sums by on this thread: `Some(true)` the GPUs',
 /// `Some(false)` the CPU adapters', `None` the adapter's own. Tests run the GPUs' on lavapipe.
 pub fn force_gpu_rule(choice: Option<bool>) {
     FORCED_GPU_RULE.with(|f| f.set(choice));
@@ -268,11 +268,11 @@ impl Tensor {
     pub fn mean(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         reduce(self, axis, keepdim, true)
     }
-    /// Sum of all elements, shape [1].
+    /// Sum of all elements, shape \[1\].
     pub fn sum_all(&self) -> Result<Tensor> {
         reduce_all(self, false)
     }
-    /// Mean of all elements, shape [1].
+    /// Mean of all elements, shape \[1\].
     pub fn mean_all(&self) -> Result<Tensor> {
         reduce_all(self, true)
     }

@@ -1,5 +1,8 @@
 //! `engine train`'s settings: the flags of diffusers' `train_dreambooth.py` in kebab-case, also
 //! readable from a TOML file (`--config run.toml`, same names); a flag overrides the file.
+// The fields' doc comments are also clap's `--help` text, where `[V]` is the identifier's
+// placeholder as users type it, not a link; escaping it would print the backslashes.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::{Path, PathBuf};
 
