@@ -13,7 +13,7 @@ use super::blocked;
 use super::cast::autocast_input;
 use super::copy::permuted_f32;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, gpu_split_rules, tuned_split, u, whole, win, win_any, Dtypes, SplitKey};
+use super::launch::{chunks, gpu_split_rules, tuned_split, u, whole, win, win_any, with_forced, Dtypes, SplitKey};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
@@ -459,14 +459,6 @@ pub fn force_splits(n: Option<usize>) {
     FORCED_SPLITS.with(|f| f.set(n));
 }
 
-/// `run` with the split count forced to `n` on this thread, the previous forcing restored.
-fn with_splits(n: usize, run: impl FnOnce() -> Result<()>) -> Result<()> {
-    let prev = FORCED_SPLITS.with(|f| f.replace(Some(n)));
-    let out = run();
-    FORCED_SPLITS.with(|f| f.set(prev));
-    out
-}
-
 /// How many slices `conv` splits its summed channels (`chans`) into for the M x N output of
 /// `key.batch` whole images. On a GPU the deep, small convolutions of SD 1.5 (1280 channels at
 /// 16x16 and 8x8 latents: M = 1280, N = 256 or 64) made 20-160 workgroups of 64 x 64 for an
@@ -581,7 +573,7 @@ fn forward_raw(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Result
     let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
     let splits = if whole {
         let key = SplitKey { what: "conv", dtypes: Dtypes::of(w, x), m: g.co, n: ohw, k: g.ci * kk, batch: g.n };
-        k_splits(&key, g.ci, &mut |c| with_splits(c, || forward_raw(x, w, bias, g).map(drop)))?
+        k_splits(&key, g.ci, &mut |c| with_forced(&FORCED_SPLITS, c, || forward_raw(x, w, bias, g).map(drop)))?
     } else {
         1
     };
@@ -639,7 +631,7 @@ fn backward_input_raw(dy: &Tensor, w: &Tensor, g: Geom) -> Result<Tensor> {
     let whole = plan.imgs >= g.n && plan.ci == g.ci && plan.co == g.co;
     let splits = if whole {
         let key = SplitKey { what: "conv-dx", dtypes: Dtypes::of(w, dy), m: g.ci, n: hw, k: g.co * kk, batch: g.n };
-        k_splits(&key, g.co, &mut |c| with_splits(c, || backward_input_raw(dy, w, g).map(drop)))?
+        k_splits(&key, g.co, &mut |c| with_forced(&FORCED_SPLITS, c, || backward_input_raw(dy, w, g).map(drop)))?
     } else {
         1
     };
@@ -679,13 +671,15 @@ fn backward_weight_raw(dy: &Tensor, x: &Tensor, g: Geom) -> Result<Tensor> {
     if plan.ci == g.ci && plan.co == g.co && plan.imgs >= g.n {
         let rows = g.n * g.oh;
         let key = SplitKey { what: "conv-dw", dtypes: Dtypes::of(dy, x), m: g.co, n: g.ci, k: rows * g.ow, batch: kk };
-        let splits = dw_splits(g, &key, &mut |c| with_splits(c, || backward_weight_raw(dy, x, g).map(drop)))?;
+        let splits =
+            dw_splits(g, &key, &mut |c| with_forced(&FORCED_SPLITS, c, || backward_weight_raw(dy, x, g).map(drop)))?;
         let rows_per = rows.div_ceil(splits);
         let splits = rows.div_ceil(rows_per); // no empty slice
-                                              // Channels-last copies make the lanes of a subgroup (neighbouring channels) read
-                                              // neighbouring addresses; in NCHW they are a whole plane apart, which at 64x64 halved
-                                              // the kernel's rate on lavapipe. The copies cost two passes over dy and x (a half x,
-                                              // autocast's, is widened by its copy).
+
+        // Channels-last copies make the lanes of a subgroup (neighbouring channels) read
+        // neighbouring addresses; in NCHW they are a whole plane apart, which at 64x64 halved
+        // the kernel's rate on lavapipe. The copies cost two passes over dy and x (a half x,
+        // autocast's, is widened by its copy).
         let dyt = dy.permute(&[0, 2, 3, 1])?;
         let xt = permuted_f32(x, &[0, 2, 3, 1])?;
         let scratch = if splits > 1 { Some(Tensor::empty(&[splits, dw.numel()])?) } else { None };

@@ -9,7 +9,9 @@ use super::blocked;
 use super::cast::autocast_input;
 use super::copy::strided_copy;
 use super::elementwise::dummy_binding;
-use super::launch::{chunks, gpu_split_rules, too_large, tuned_split, u, whole, win, win_any, Dtypes, SplitKey};
+use super::launch::{
+    chunks, gpu_split_rules, too_large, tuned_split, u, whole, win, win_any, with_forced, Dtypes, SplitKey,
+};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
@@ -647,19 +649,12 @@ pub fn force_k_splits(n: Option<usize>) {
     FORCED_K_SPLITS.with(|f| f.set(n));
 }
 
-/// `run` with the split-K count forced to `n` on this thread, the previous forcing restored.
-fn with_k_splits(n: usize, run: impl FnOnce() -> Result<()>) -> Result<()> {
-    let prev = FORCED_K_SPLITS.with(|f| f.replace(Some(n)));
-    let out = run();
-    FORCED_K_SPLITS.with(|f| f.set(prev));
-    out
-}
-
 /// How many runs split-K cuts K into for an M x N x K product of `batch` matrices (1: no
-/// split), by the rule below; [`summed_runs`] lets the tuner change it. Split-K is for products with few output tiles and a long K, on GPUs: attention's
-/// P·V and its gradients (M and K the tokens, N the head width 40-160: 256 workgroups on an
-/// H200's 132 multiprocessors, 2.5 TFLOP/s) and the weight gradients of Linear layers (M, N
-/// the features, K the tokens: 9 tiles of 128 x 128 for 320 x 320). K goes in S equal runs
+/// split), by the rule below; [`summed_runs`] lets the tuner change it. Split-K is for
+/// products with few output tiles and a long K, on GPUs: attention's P·V and its gradients
+/// (M and K the tokens, N the head width 40-160: 256 workgroups on an H200's 132
+/// multiprocessors, 2.5 TFLOP/s) and the weight gradients of Linear layers (M, N the
+/// features, K the tokens: 9 tiles of 128 x 128 for 320 x 320). K goes in S equal runs
 /// side by side (wg.z = run * batches + batch, `gemm.wgsl`'s `bases`), each into its own copy
 /// of C, then the copies are summed. S doubles while the grid has fewer than 640 workgroups,
 /// each run stays at least 256 deep and S divides K. Never on CPU adapters, whose few threads
@@ -702,7 +697,7 @@ fn split_k(
 ) -> Result<Option<Tensor>> {
     let am = if ta { Mat::dense(a, k, m) } else { Mat::dense(a, m, k) };
     let bm = if tb { Mat::dense(b, n, k) } else { Mat::dense(b, k, n) };
-    let mut rerun = |c| with_k_splits(c, || gemm_on(a, b, None, ta, tb, alpha, Route::Plain).map(drop));
+    let mut rerun = |c| with_forced(&FORCED_K_SPLITS, c, || gemm_on(a, b, None, ta, tb, alpha, Route::Plain).map(drop));
     let sum = summed_runs(am, bm, None, batch, (ta, tb), alpha, &mut rerun)?;
     sum.map(|s| s.reshape(&[batch, m, n])).transpose()
 }
@@ -1059,7 +1054,7 @@ pub(crate) fn gemm_strided(
         // What the tuner times: the whole product written into c (beta 0 overwrites c), or
         // with a prior only the sum (running into c again would add to it again).
         let mut rerun = |s| {
-            with_k_splits(s, || match prior {
+            with_forced(&FORCED_K_SPLITS, s, || match prior {
                 Some(p) => summed_runs(a, b, Some(p), batch, trans, alpha, &mut |_| Ok(())).map(drop),
                 None => gemm_strided(a, b, c, batch, trans, alpha, 0.0),
             })

@@ -48,6 +48,19 @@ pub(crate) fn gpu_split_rules(cpu: bool) -> bool {
     !cpu || GPU_SPLIT_RULES.with(|f| f.get())
 }
 
+/// `run` with a thread's forced split count (`forced`: conv2d's or GEMM's) set to `n`, the
+/// previous forcing restored after: how the tuner times one candidate count.
+pub(crate) fn with_forced(
+    forced: &'static std::thread::LocalKey<std::cell::Cell<Option<usize>>>,
+    n: usize,
+    run: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let prev = forced.with(|f| f.replace(Some(n)));
+    let out = run();
+    forced.with(|f| f.set(prev));
+    out
+}
+
 /// Split-K counts the tuner may take instead of a split rule's, by name: the rule's own, twice
 /// it, half, a quarter, none. The rules (about 640 workgroups) were sized on an H200's 132
 /// multiprocessors; a GPU with a third of them may do better with fewer slices (less
