@@ -483,14 +483,14 @@ fn long_reductions() {
     // The GPUs' rule, forced: a bias gradient's column sum (many columns, a few thousand rows)
     // in runs of 64 rows and then over the runs; a few long rows in runs of 16384; columns with
     // outer > 1.
-    engine::ops::reduce::force_gpu_rule(Some(true));
+    engine::ops::launch::force_gpu_split_rules(true);
     for (shape, axis) in [(vec![3000usize, 70], 0usize), (vec![3, 70_001], 1), (vec![2, 5000, 3], 1)] {
         let x = rng.vec(numel(&shape), -1.0, 1.0);
         let got = t(&x, &shape).sum(axis as isize, false).unwrap().to_vec().unwrap();
         let want = sum_axis_ref(&f64s(&x), &shape, axis);
         assert_close(&format!("GPU rule: sum {shape:?} axis {axis}"), &got, &want, 1e-3, 1e-5);
     }
-    engine::ops::reduce::force_gpu_rule(None);
+    engine::ops::launch::force_gpu_split_rules(false);
     let x = rng.vec(123_457, 0.0, 1.0);
     let got = t(&x, &[123_457]).mean_all().unwrap().item().unwrap();
     let want = x.iter().map(|&v| v as f64).sum::<f64>() / 123_457.0;

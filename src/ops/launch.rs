@@ -36,9 +36,9 @@ thread_local! {
     static GPU_SPLIT_RULES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Splits on this thread by the GPUs' split-K rules (GEMM's and conv2d's), and tunes their
-/// counts under `--tune`, on any adapter, CPU ones included (`false`: the adapter's own rules,
-/// which on a CPU adapter never split). Tests use it on lavapipe.
+/// Splits on this thread by the GPUs' rules, on any adapter, CPU ones included (`false`: the
+/// adapter's own rules): GEMM's and conv2d's split-K (whose counts `--tune` then tunes) and the
+/// runs that long sums are cut into (`reduce`). Tests use it on lavapipe.
 pub fn force_gpu_split_rules(on: bool) {
     GPU_SPLIT_RULES.with(|f| f.set(on));
 }

@@ -1,7 +1,7 @@
 //! Sum and mean over one axis (and over everything). Backward is a broadcast of the
 //! gradient back to the input's shape.
 
-use super::launch::{axis_index, chunks, grid, u, win};
+use super::launch::{axis_index, chunks, gpu_split_rules, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
 use crate::gpu::Spec;
@@ -50,7 +50,7 @@ pub(crate) fn reduce_into(
     let spec = Spec::new().bool("SQUARE", square);
     // Second-level sums (of partial sums) never square.
     let plain = Spec::new().bool("SQUARE", false);
-    let pieces = pieces_for(outer * inner, r, inner == 1, gpu_rule(ctx.caps.cpu));
+    let pieces = pieces_for(outer * inner, r, inner == 1, gpu_split_rules(ctx.caps.cpu));
     if pieces > 1 && outer * r * inner <= max {
         // Few long sums: partial sums over runs of R in parallel, then the sum of those.
         let len = r.div_ceil(pieces);
@@ -187,20 +187,6 @@ pub(crate) fn reduce_into(
         }
     }
     Ok(())
-}
-
-thread_local! {
-    static FORCED_GPU_RULE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
-}
-
-/// Forces the rule `pieces_for` splits long sums by on this thread: `Some(true)` the GPUs',
-/// `Some(false)` the CPU adapters', `None` the adapter's own. Tests run the GPUs' on lavapipe.
-pub fn force_gpu_rule(choice: Option<bool>) {
-    FORCED_GPU_RULE.with(|f| f.set(choice));
-}
-
-fn gpu_rule(cpu_adapter: bool) -> bool {
-    FORCED_GPU_RULE.with(|f| f.get()).unwrap_or(!cpu_adapter)
 }
 
 /// How many runs to split each sum of `r` into when there are `sums` of them (`rows`: one
