@@ -388,17 +388,19 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
         out.push_str(&stage("sb", nb, "tn", &not_trans_b, guard_b, &|x| format!("ct + {x} < p.n"), &load_b));
         let copy_a = format!("(TILE_K * tm / {per})");
         let copy_b = format!("(TILE_K * tn / {per})");
-        let _ = write!(
-            out,
-            "        if (s > 0u) {{
-            let prev_a = ((s + 1u) % 2u) * {copy_a};
-            let prev_b = ((s + 1u) % 2u) * {copy_b};
-{}        }}
-        let cur_a = (s % 2u) * {copy_a};
-        let cur_b = (s % 2u) * {copy_b};
+        // The products of step s - 1 (staged into the copy s does not write), at `indent`.
+        let previous = |indent: &str| {
+            format!(
+                "{indent}if (s > 0u) {{
+{indent}    let prev_a = ((s + 1u) % 2u) * {copy_a};
+{indent}    let prev_b = ((s + 1u) % 2u) * {copy_b};
+{}{indent}}}
 ",
-            products("prev_a + ", "prev_b + ", "            ")
-        );
+                products("prev_a + ", "prev_b + ", &format!("{indent}    "))
+            )
+        };
+        out.push_str(&previous("        "));
+        let _ = write!(out, "        let cur_a = (s % 2u) * {copy_a};\n        let cur_b = (s % 2u) * {copy_b};\n");
         for (tile, v, count, width, guard) in [("a", "sa", na, "tm", guard_a), ("b", "sb", nb, "tn", guard_b)] {
             for e in 0..count {
                 let at = slot(tile, width, &format!("{v}_x{e}"), &format!("{v}_k{e}"), &format!("cur_{tile} + "));
@@ -412,15 +414,7 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
         }
         out.push_str("        workgroupBarrier();\n        s++;\n");
         out.push_str(ops.k_close);
-        let _ = write!(
-            out,
-            "    if (s > 0u) {{
-        let prev_a = ((s + 1u) % 2u) * {copy_a};
-        let prev_b = ((s + 1u) % 2u) * {copy_b};
-{}    }}
-",
-            products("prev_a + ", "prev_b + ", "        ")
-        );
+        out.push_str(&previous("    "));
     } else {
         let (slot_a, slot_b) = (slot("a", "tm", "r", "kk", ""), slot("b", "tn", "c", "kk", ""));
         let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
