@@ -242,8 +242,9 @@ fn row(
     BenchRow { kernel: kernel.into(), shape, seconds: secs, gflops, gbps, peak_fraction, timer, peak_gib: None }
 }
 
-/// conv2d at SD 1.5's 3x3 shapes on 64x64, 32x32, 16x16 and 8x8 latents: forward, and the
-/// input and weight gradients (each timed as forward + that backward, minus the forward).
+/// conv2d at SD 1.5's 3x3 shapes on 64x64, 32x32, 16x16 and 8x8 latents: forward (also with
+/// bf16 weights, and with an f16 image, on the larger ones), and the input and weight
+/// gradients (each timed as forward + that backward, minus the forward).
 pub fn conv_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for (c, h) in [(320, 64), (640, 32), (1280, 16), (1280, 8)] {
@@ -260,6 +261,13 @@ pub fn conv_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
             let wh = w.cast(DType::BF16)?;
             let (secs, timer) = time_gpu(reps, || x.conv2d(&wh, None, 1, 1).map(|_| ()))?;
             rows.push(row("conv2d_fwd_bf16w", shape.clone(), secs, timer, Some(flops), None, peaks));
+        }
+        if c <= 640 {
+            // An f16 image (`--mixed-precision fp16`'s autocast input): what the f16
+            // cooperative-matrix entry takes where the adapter has one.
+            let xh = x.cast(DType::F16)?;
+            let (secs, timer) = time_gpu(reps, || xh.conv2d(&w, None, 1, 1).map(|_| ()))?;
+            rows.push(row("conv2d_fwd_f16x", shape.clone(), secs, timer, Some(flops), None, peaks));
         }
         for (name, gx) in [("conv2d_bwd_input", true), ("conv2d_bwd_weight", false)] {
             let (both, _) = time_gpu(reps, || {

@@ -140,3 +140,118 @@ fn every_conv_variant_matches_the_reference() {
         }
     }
 }
+
+/// The cooperative-matrix GEMM (forced: by default it runs only where `engine bench --tune`
+/// chose it), where the adapter has matrix units: f16 A (autocast's input, the only products
+/// f16 matrices take), B in every storage dtype and rounded to the matrices' element type as
+/// it is staged, every transpose, batches, ragged edges past one workgroup tile in both
+/// directions, K past several steps and not a multiple of the matrices' size, and a bias
+/// through `linear`. Lavapipe has matrix units from Mesa 26 (8x8x8); CI's Mesa 25 has none,
+/// and `.ci/coop-lavapipe` runs this binary again on Mesa 26. Elsewhere the test says it ran
+/// nothing.
+#[test]
+fn coop_gemm_matches_the_reference() {
+    let reported = engine::gpu::context().unwrap().caps.coop;
+    let Some((shape, wg)) = gemm::coop().unwrap() else {
+        // An adapter that reports a shape the kernel is written for runs it unless its
+        // self-test failed (which falls back quietly in use, but is a bug here).
+        assert!(reported.is_none(), "the adapter has {reported:?} matrices but the coop GEMM failed its self-test");
+        eprintln!("coop_gemm_matches_the_reference: this adapter has no cooperative matrices; nothing run");
+        return;
+    };
+    let _forced = force(Family::Gemm, "coop");
+    let s = shape.size as usize;
+    // The matrices' element type: B (and A where it is f32) are rounded to it as staged.
+    let el = if shape.half { DType::F16 } else { DType::F32 };
+    let shapes = [(1usize, 8 * s + 3, 16 * s + 1, 5 * s + 3), (2, 3, 2 * s + 5, 77), (3, 2 * s, s, s), (1, 1, 1, 1)];
+    for (si, &(batch, m, n, k)) in shapes.iter().enumerate() {
+        for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
+            assert!(
+                gemm::takes_coop(DType::F16, DType::F32, m, n, k, batch, (ta, tb)).unwrap(),
+                "forced, the {s}x{s} matrices (workgroup {wg}) take an f16-A product"
+            );
+            let mut rng = Rng::new((si * 4 + ta as usize * 2 + tb as usize) as u64 + 900);
+            let sa = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
+            let sb = if tb { vec![batch, n, k] } else { vec![batch, k, n] };
+            let (a, b) = (rng.vec(numel(&sa), -1.0, 1.0), rng.vec(numel(&sb), -1.0, 1.0));
+            let ah = Tensor::from_slice_as(&a, &sa, DType::F16).unwrap();
+            let bdt = [DType::F32, DType::BF16, DType::F16][(si + ta as usize) % 3];
+            let bh = Tensor::from_slice_as(&b, &sb, bdt).unwrap();
+            let out = matmul_t(&ah, &bh, ta, tb).unwrap();
+            let br = rounded(&rounded(&b, bdt), el);
+            let want = gemm_ref(&f64s(&rounded(&a, DType::F16)), &f64s(&br), None, batch, m, n, k, ta, tb);
+            let tol = 1e-5 * (k as f64).sqrt() + 1e-6;
+            let name = format!("coop gemm {s}x{s} b{batch} m{m} n{n} k{k} ta{ta} tb{tb} B {bdt}");
+            assert_close(&name, &out.to_vec().unwrap(), &want, tol, tol);
+        }
+    }
+    // Linear's bias, through the epilogue the plain kernels share.
+    let (rows, n, k) = (8 * s + 1, 3 * s + 2, 2 * s + 1);
+    let mut rng = Rng::new(977);
+    let (x, w, bias) = (rng.vec(rows * k, -1.0, 1.0), rng.vec(n * k, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+    let xh = Tensor::from_slice_as(&x, &[rows, k], DType::F16).unwrap();
+    let y = engine::ops::gemm::linear(&xh, &t(&w, &[n, k]), Some(&t(&bias, &[n]))).unwrap();
+    let want = gemm_ref(
+        &f64s(&rounded(&x, DType::F16)),
+        &f64s(&rounded(&w, el)),
+        Some(&f64s(&bias)),
+        1,
+        rows,
+        n,
+        k,
+        false,
+        true,
+    );
+    assert_close("coop linear with bias", &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
+}
+
+/// conv2d's cooperative-matrix entry (forced; tuner-only otherwise), where the adapter has
+/// matrix units: forward with an f16 image (autocast's input, the only convolutions f16
+/// matrices take; the weights are rounded to the matrices' element type as staged), a bias,
+/// ragged tiles both ways (output channels and pixels past 128), several 16-deep channel steps
+/// and a partial one, stride 2, a 1x1 kernel, batches, and the GPUs' split-K slices forced.
+/// Backward passes keep their plain kernels (their dy is f32) and are checked as such.
+#[test]
+fn coop_conv_matches_the_reference() {
+    let reported = engine::gpu::context().unwrap().caps.coop;
+    let Some(shape) = conv::coop().unwrap() else {
+        assert!(
+            reported.is_none(),
+            "the adapter has {reported:?} matrices but conv2d's coop entry failed its self-test"
+        );
+        eprintln!("coop_conv_matches_the_reference: this adapter has no cooperative matrices; nothing run");
+        return;
+    };
+    let _forced = force(Family::Conv, "coop");
+    let el = if shape.half { DType::F16 } else { DType::F32 };
+    // (x, w, stride, padding, split-K slices)
+    type Case = ([usize; 4], [usize; 4], usize, usize, Option<usize>);
+    let cases: [Case; 5] = [
+        ([1, 20, 17, 16], [300, 20, 3, 3], 1, 1, None),
+        ([2, 33, 8, 8], [70, 33, 3, 3], 1, 1, None),
+        ([1, 9, 13, 12], [130, 9, 3, 3], 2, 1, None),
+        ([3, 40, 5, 7], [24, 40, 1, 1], 1, 0, None),
+        ([1, 50, 12, 12], [140, 50, 3, 3], 1, 1, Some(3)),
+    ];
+    for (xs, ws, stride, pad, splits) in cases {
+        conv::force_splits(splits);
+        let name = format!("coop conv2d x{xs:?} w{ws:?} s{stride} splits {splits:?}");
+        let mut rng = Rng::new(xs.iter().sum::<usize>() as u64 * 7 + ws[0] as u64);
+        let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
+        let b = rng.vec(ws[0], -1.0, 1.0);
+        let xh = Tensor::from_slice_as(&x, &xs, DType::F16).unwrap();
+        let tw = param(&w, &ws);
+        let y = xh.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, pad).unwrap();
+        let xr = f64s(&rounded(&x, DType::F16));
+        let want = conv2d_ref(&xr, &f64s(&rounded(&w, el)), Some(&f64s(&b)), xs, ws, stride, pad);
+        let k = (ws[1] * ws[2] * ws[3]) as f64;
+        assert_close(&format!("{name} y"), &y.to_vec().unwrap(), &want, 1e-6 * k.sqrt() + 1e-6, 1e-5);
+        // The weight gradient (plain kernels: dy is f32) from the image as stored.
+        let dy = rng.vec(y.numel(), -1.0, 1.0);
+        y.backward_with(&t(&dy, y.shape())).unwrap();
+        let (_, dw) = conv2d_grads_ref(&xr, &f64s(&w), &f64s(&dy), xs, ws, stride, pad);
+        let tol = 1e-6 * ((ws[0] * 9).max(y.numel() / ws[0]) as f64).sqrt() + 1e-6;
+        assert_close(&format!("{name} dw"), &tw.grad().unwrap().to_vec().unwrap(), &dw, tol, 1e-5);
+    }
+    conv::force_splits(None);
+}

@@ -84,7 +84,7 @@ pub struct CoopShape {
 }
 
 impl CoopShape {
-    /// The shapes `gemm_coop.wgsl` is written for, best first: 16x16x16 f16 -> f32 (the tensor
+    /// The shapes the coop entries (`ops::blocked::Coop`) are written for, best first: 16x16x16 f16 -> f32 (the tensor
     /// cores of NVIDIA, AMD RDNA3 and Intel Arc through VK_KHR_cooperative_matrix), 8x8x8 f32
     /// (Apple's simdgroup matrices; usable for every product, its rounding being f32's), 8x8x8
     /// f16 -> f32.

@@ -88,6 +88,11 @@ pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
 
 static CONTEXT: OnceLock<std::result::Result<Context, String>> = OnceLock::new();
 
+/// The process-wide GPU context if it is open (without opening one).
+pub fn opened() -> Option<&'static Context> {
+    CONTEXT.get().and_then(|r| r.as_ref().ok())
+}
+
 /// The process-wide GPU context, opened on first use with the process's [`options`].
 pub fn context() -> Result<&'static Context> {
     let r = CONTEXT.get_or_init(|| {

@@ -191,7 +191,18 @@ struct Tiled<'a> {
 
 /// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): see [`tiled_entry`].
 pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
-    let ops = Tiled {
+    tiled_entry(entry, b, &gemm_ops())
+}
+
+/// [`gemm_tiled_entry`] with its products on the matrix units ([`Coop`]); declares the
+/// epilogue's workgroup array, the module the aliases (`ops::gemm::coop_aliases`).
+pub fn gemm_coop_entry(entry: &str, coop: Coop) -> String {
+    coop.declarations(entry) + &tiled_entry_with(entry, Block::tiled(8, 8), &gemm_ops(), Some(coop))
+}
+
+/// [`gemm_tiled_entry`]'s loops, loads and store.
+fn gemm_ops() -> Tiled<'static> {
+    Tiled {
         prelude: "    let bs = bases(wg.z);\n    let a_base = bs.a;\n    let b_base = bs.b;\n    let c_base = bs.c;\n",
         k_open: "    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {\n",
         k_close: "    }\n",
@@ -202,8 +213,7 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
         trans_b: "TRANS_B",
         store_prelude: "",
         store: "            store(c_base, r, col, acc[i][j]);\n",
-    };
-    tiled_entry(entry, b, &ops)
+    }
 }
 
 /// One tiled conv2d forward / backward-input entry (`conv.wgsl`'s `MODE`; rows are output
@@ -217,7 +227,12 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
 /// that column reads through the tap is worked out once per tap (two integer divisions),
 /// not once per staged element.
 pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
-    let ops = Tiled {
+    tiled_entry(entry, b, &conv_ops())
+}
+
+/// [`conv_tiled_entry`]'s loops, loads and store.
+fn conv_ops() -> Tiled<'static> {
+    Tiled {
         prelude: CONV_SLICE,
         k_open: "    let b_base = p.b_shift + img * p.b_img;
     let col_mine = ct + li % tn;
@@ -235,8 +250,7 @@ pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
         trans_b: "false",
         store_prelude: CONV_C_BASE,
         store: CONV_STORE,
-    };
-    tiled_entry(entry, b, &ops)
+    }
 }
 
 /// The k step of the tiled entries: rows of the A tile and of the B tile staged per
@@ -272,11 +286,24 @@ const _: () = assert!((TILED_WG.0 * TILED_WG.1).is_multiple_of(8 * TILED_WG.0));
 /// writes to the copy. The loops over K stay the caller's (`k_open`/`k_close`): the pipeline
 /// carries only the step count `s` across them.
 fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
-    let (rows, cols, bk) = (b.rows, b.cols, TILE_K);
+    tiled_entry_with(entry, b, ops, None)
+}
+
+/// [`tiled_entry`], its products on the adapter's matrix units where `coop` is given (see
+/// [`Coop`]).
+fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> String {
+    let (rows, cols) = (b.rows, b.cols);
+    // Coop: each k step is one or more of the matrices' depth (16 deep for 16x16x16).
+    let bk = coop.map_or(TILE_K, |c| TILE_K.max(c.size));
     assert!(!b.quads || (rows % 4 == 0 && cols % 4 == 0), "quads need rows and cols in fours");
+    assert!(coop.is_none() || !(b.quads || b.pipelined), "the matrix units' tiles are staged as scalars, once");
     // The workgroup arrays' element, how many elements of a tile row each holds, and the
     // invocation's first row and column in the tile.
-    let (elem, per, lane_step) = if b.quads { ("vec4<f32>", "4u", " * 4u") } else { ("f32", "1u", "") };
+    let (elem, per, lane_step) = match (coop, b.quads) {
+        (Some(_), _) => ("AB", "1u", ""),
+        (None, true) => ("vec4<f32>", "4u", " * 4u"),
+        (None, false) => ("f32", "1u", ""),
+    };
     let copies = if b.pipelined { "2u * " } else { "" };
     let mut out = String::new();
     push(
@@ -284,13 +311,34 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
         [
             format!("var<workgroup> {entry}_a: array<{elem}, {copies}{bk}u * {rows}u * WG_Y / {per}>;"),
             format!("var<workgroup> {entry}_b: array<{elem}, {copies}{bk}u * {cols}u * WG_X / {per}>;"),
-            "@compute @workgroup_size(WG_X, WG_Y, 1)".into(),
-            format!(
-                "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
-                 @builtin(local_invocation_index) li: u32) {{"
-            ),
         ],
     );
+    if coop.is_some() {
+        // Subgroup builtins need a 1-D workgroup: the 2-D position comes from the index.
+        push(
+            &mut out,
+            [
+                "@compute @workgroup_size(WG_X * WG_Y, 1, 1)".to_string(),
+                format!(
+                    "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, \
+                     @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, \
+                     @builtin(subgroup_size) lanes: u32) {{"
+                ),
+                "    let lid = vec2<u32>(li % WG_X, li / WG_X);".into(),
+            ],
+        );
+    } else {
+        push(
+            &mut out,
+            [
+                "@compute @workgroup_size(WG_X, WG_Y, 1)".to_string(),
+                format!(
+                    "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, \
+                     @builtin(local_invocation_index) li: u32) {{"
+                ),
+            ],
+        );
+    }
     out.push_str(ops.prelude);
     push(
         &mut out,
@@ -304,7 +352,11 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
             format!("    let col0 = ct + lid.x{lane_step};"),
         ],
     );
-    push(&mut out, accumulators(rows, cols));
+    if let Some(c) = coop {
+        out.push_str(&c.accumulators(entry));
+    } else {
+        push(&mut out, accumulators(rows, cols));
+    }
     // Where staged element `e` of tile row `kk` of a tile `t` elements wide goes, in the copy
     // that starts at `off` (an expression ending in " + ", or empty).
     let slot = |tile: &str, t: &str, e: &str, kk: &str, off: &str| {
@@ -316,6 +368,9 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
     };
     // One k step's products from the tiles' copies at `off_a`/`off_b`, at `indent`.
     let products = |off_a: &str, off_b: &str, indent: &str| -> String {
+        if let Some(c) = coop {
+            return c.products(entry, bk, indent);
+        }
         let inner = format!("{indent}    ");
         let mut lines = vec![format!("{indent}for (var kk = 0u; kk < {bk}u; kk++) {{")];
         if b.quads {
@@ -427,7 +482,7 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
             if ({trans_a}) {{ r = i % tm; kk = i / tm; }}
             var v = 0.0;
             if (rt + r < p.m && k0 + kk < {k_end}) {{ {load_a} }}
-            {slot_a} = v;
+            {slot_a} = {val};
         }}
         for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
             var c = i % tn;
@@ -435,14 +490,20 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
             if ({trans_b}) {{ c = i / {bk}u; kk = i % {bk}u; }}
             var v = 0.0;
             if (ct + c < p.n && k0 + kk < {k_end}) {{ {load_b} }}
-            {slot_b} = v;
+            {slot_b} = {val};
         }}
         workgroupBarrier();
 {}        workgroupBarrier();
 ",
-            products("", "", "        ")
+            products("", "", "        "),
+            val = if coop.is_some() { "AB(v)" } else { "v" },
         );
         out.push_str(ops.k_close);
+    }
+    if let Some(c) = coop {
+        out.push_str(ops.store_prelude);
+        out.push_str(&c.epilogue(entry, ops.store));
+        return out;
     }
     push(&mut out, acc_array(rows, cols));
     let (row, col) = if b.quads {
@@ -452,6 +513,157 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
     };
     store_loop_at(&mut out, ops.store_prelude, (rows, row), (cols, col), ops.store);
     out
+}
+
+/// The products of a tiled entry on the adapter's matrix units (cooperative matrices): the
+/// workgroup's 128 x 128 tile (an 8x8 block at [`TILED_WG`]) is a grid of `size` x `size`
+/// blocks of C, each a cooperative-matrix accumulator (f32), shared among the workgroup's
+/// subgroups: with `lanes` lanes (the adapter's largest subgroup size) there are
+/// 256 / `lanes` of them, and each owns a rectangle of the grid (`rect`: 2 x 4 blocks for
+/// 16x16 matrices and 32 lanes, NVIDIA's; 2 x 4 for 8x8 and 8 lanes, lavapipe's). The tiles
+/// are staged as the matrices' element type (`AB`, rounded as stored), K-major as the scalar
+/// entries stage them, so that a block of A is a column-major matrix and a block of B a
+/// row-major one, each with the tile's width as stride. After the K loops each accumulator
+/// goes through the subgroup's `size` x `size` block of workgroup memory to the entry's own
+/// store, element by element inside C. Where the driver runs smaller subgroups than `lanes`,
+/// the subgroups past the count compute a copy of the last one's rectangle and store nothing.
+/// The module declares the aliases `AB`, `CoopA`, `CoopB`, `CoopC` (`ops::gemm::coop_aliases`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coop {
+    pub size: u32,
+    pub lanes: u32,
+}
+
+impl Coop {
+    /// `size` x `size` matrices on the open adapter, written for its largest subgroup size
+    /// (without an open adapter, as for the offline translation test: NVIDIA's 32).
+    pub fn for_adapter(size: u32) -> Coop {
+        let lanes = crate::gpu::opened().map(|c| c.caps.subgroup_sizes.1).filter(|&l| l > 0).unwrap_or(32);
+        Coop { size, lanes }
+    }
+    /// Whether an entry can run: a subgroup holds at most the tile's blocks, and the tile's
+    /// blocks divide among the subgroups.
+    pub fn fits(self) -> bool {
+        let (g, n) = (self.grid(), TILED_WG.0 * TILED_WG.1 / self.lanes.max(1));
+        self.lanes.is_power_of_two() && self.lanes <= 256 && g * g >= n
+    }
+    /// The epilogue's workgroup array: one f32 block per subgroup.
+    fn declarations(self, entry: &str) -> String {
+        format!("var<workgroup> {entry}_c: array<f32, {}u>;\n", self.subgroups() * self.size * self.size)
+    }
+    /// Blocks along each side of the 128 x 128 tile.
+    fn grid(self) -> u32 {
+        8 * TILED_WG.0 / self.size
+    }
+    /// Subgroups with a rectangle of blocks.
+    fn subgroups(self) -> u32 {
+        TILED_WG.0 * TILED_WG.1 / self.lanes
+    }
+    /// One subgroup's rectangle of blocks: rows x columns, as square as a power of two allows.
+    fn rect(self) -> (u32, u32) {
+        let blocks = self.grid() * self.grid() / self.subgroups();
+        assert!(blocks >= 1 && blocks.is_power_of_two(), "{self:?}: {blocks} blocks per subgroup");
+        let rows = 1 << (blocks.trailing_zeros() / 2);
+        (rows, blocks / rows)
+    }
+    /// Bytes of workgroup memory an entry takes: the two staged tiles (2-byte elements where
+    /// `half`) and one f32 block per subgroup for the epilogue.
+    pub fn workgroup_bytes(self, half: bool) -> u32 {
+        let tile = 8 * TILED_WG.0 * TILE_K.max(self.size) * if half { 2 } else { 4 };
+        2 * tile + self.subgroups() * self.size * self.size * 4
+    }
+
+    /// The subgroup's rectangle and its accumulators, zero (loaded from zeroed workgroup
+    /// memory rather than written as a constant of a cooperative-matrix type, which SPIR-V
+    /// consumers may not all accept).
+    fn accumulators(self, entry: &str) -> String {
+        let (s, n, (qr, qc)) = (self.size, self.subgroups(), self.rect());
+        let across = self.grid() / qc;
+        let mut out = format!(
+            "    let mine = sg < {n}u;
+    let q = min(sg, {last}u);
+    let qr = (q / {across}u) * {rs}u;
+    let qc = (q % {across}u) * {cs}u;
+    let cblk = q * {ss}u;
+    for (var i = li; i < {all}u; i += WG_X * WG_Y) {{ {entry}_c[i] = 0.0; }}
+    workgroupBarrier();
+",
+            last = n - 1,
+            rs = qr * s,
+            cs = qc * s,
+            ss = s * s,
+            all = n * s * s,
+        );
+        for i in 0..qr {
+            for j in 0..qc {
+                let init = if i + j == 0 { format!("coopLoadT<CoopC>(&{entry}_c[0u], {s}u)") } else { "acc0_0".into() };
+                let _ = writeln!(out, "    var acc{i}_{j} = {init};");
+            }
+        }
+        out
+    }
+
+    /// One k step's products (`bk` deep, from the tiles staged at offset 0), at `indent`.
+    fn products(self, entry: &str, bk: u32, indent: &str) -> String {
+        let (s, (qr, qc)) = (self.size, self.rect());
+        let mut out = String::new();
+        for k in (0..bk).step_by(s as usize) {
+            for i in 0..qr {
+                let at = format!("{k}u * tm + qr + {}u", i * s);
+                let _ = writeln!(out, "{indent}let a{i} = coopLoad<CoopA>(&{entry}_a[{at}], tm);");
+            }
+            for j in 0..qc {
+                let at = format!("{k}u * tn + qc + {}u", j * s);
+                let _ = writeln!(out, "{indent}let b{j} = coopLoadT<CoopB>(&{entry}_b[{at}], tn);");
+            }
+            for i in 0..qr {
+                let fmas: Vec<String> =
+                    (0..qc).map(|j| format!("acc{i}_{j} = coopMultiplyAdd(a{i}, b{j}, acc{i}_{j});")).collect();
+                let _ = writeln!(out, "{indent}{}", fmas.join(" "));
+            }
+        }
+        out
+    }
+
+    /// After the K loops: each accumulator through the subgroup's block of workgroup memory
+    /// to `store` (the scalar entries' store body: it sees `r`, `col` and `acc[i][j]`, here
+    /// the element). Every invocation runs the same barriers.
+    fn epilogue(self, entry: &str, store: &str) -> String {
+        let (s, (qr, qc)) = (self.size, self.rect());
+        let body = store.replace("acc[i][j]", "acc_v");
+        let mut out = String::new();
+        for i in 0..qr {
+            for j in 0..qc {
+                let _ = write!(
+                    out,
+                    "    if (mine) {{ coopStoreT(acc{i}_{j}, &{entry}_c[cblk], {s}u); }}
+    workgroupBarrier();
+    if (mine) {{
+        for (var e = lane; e < {ss}u; e += lanes) {{
+            let r = rt + qr + {ri}u + e / {s}u;
+            let col = ct + qc + {cj}u + e % {s}u;
+            if (r < p.m && col < p.n) {{
+            let acc_v = {entry}_c[cblk + e];
+{body}            }}
+        }}
+    }}
+    workgroupBarrier();
+",
+                    ss = s * s,
+                    ri = i * s,
+                    cj = j * s,
+                );
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+/// [`conv_tiled_entry`] with its products on the matrix units ([`Coop`]); declares the
+/// epilogue's workgroup array, the module the aliases (`ops::gemm::coop_aliases`).
+pub fn conv_coop_entry(entry: &str, coop: Coop) -> String {
+    coop.declarations(entry) + &tiled_entry_with(entry, Block::tiled(8, 8), &conv_ops(), Some(coop))
 }
 
 /// The conv entries' first lines: wg.z is the image and the slice of the summed channels
@@ -625,4 +837,55 @@ pub fn conv_dw_tiled_entry(entry: &str, b: Block) -> String {
         store: CONV_DW_STORE,
     };
     tiled_entry(entry, b, &ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::{CoopShape, Spec};
+
+    /// Every subgroup size a coop entry may be written for (the offline translation test sees
+    /// only the default, 32): each layout's GEMM and conv2d modules parse, validate and
+    /// translate to SPIR-V.
+    #[test]
+    fn coop_entries_validate_for_every_subgroup_size() {
+        let mut checked = 0;
+        for shape in CoopShape::PREFERENCE {
+            for lanes in [4, 8, 16, 32, 64, 128] {
+                let coop = Coop { size: shape.size, lanes };
+                if !coop.fits() {
+                    continue;
+                }
+                let (rows, cols) = coop.rect();
+                assert_eq!(rows * cols * coop.subgroups(), coop.grid() * coop.grid(), "{coop:?}");
+                let aliases = crate::ops::gemm::coop_aliases(shape);
+                let spec =
+                    Spec::new().u32("WG_X", TILED_WG.0).u32("WG_Y", TILED_WG.1).u32("A_DTYPE", 1).u32("B_DTYPE", 0);
+                let gemm = spec.clone().bool("TRANS_A", true).bool("TRANS_B", false).bool("HAS_BIAS", true);
+                let conv = spec.u32("MODE", 0).bool("HAS_BIAS", true);
+                for (what, spec, file, entry) in [
+                    ("gemm", gemm, include_str!("../../shaders/gemm.wgsl"), gemm_coop_entry("gemm_coop", coop)),
+                    ("conv", conv, include_str!("../../shaders/conv.wgsl"), conv_coop_entry("conv_coop", coop)),
+                ] {
+                    let source = format!(
+                        "enable f16;\nenable wgpu_cooperative_matrix;\n{}{file}{aliases}\n{entry}",
+                        spec.wgsl()
+                    );
+                    let name = format!("{what} {coop:?} {shape:?}");
+                    let module = naga::front::wgsl::parse_str(&source)
+                        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
+                    let info = naga::valid::Validator::new(
+                        naga::valid::ValidationFlags::all(),
+                        naga::valid::Capabilities::all(),
+                    )
+                    .validate(&module)
+                    .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
+                    naga::back::spv::write_vec(&module, &info, &Default::default(), None)
+                        .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e}"));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 24, "{checked}");
+    }
 }

@@ -9,16 +9,18 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use super::blocked;
 use super::cast::autocast_input;
 use super::copy::permuted_f32;
 use super::elementwise::dummy_binding;
 use super::launch::{chunks, gpu_split_rules, tuned_split, u, whole, win, win_any, with_forced, Dtypes, SplitKey};
+use super::{blocked, gemm};
 use crate::autograd::{needs_grad, record};
 use crate::error::{Error, Result};
 use crate::gpu::tune::{bucket, tuner, TuneKey};
 use crate::gpu::variant::{self, balanced_rows, Block, Family, Variant};
+use crate::gpu::CoopShape;
 use crate::gpu::{time_gpu, Access, BindView, Kernel, Shader, Spec, SpecValue, Uniforms};
+use crate::tensor::DType;
 use crate::tensor::Tensor;
 
 use SpecValue::{Bool as B, U32 as U};
@@ -94,6 +96,145 @@ pub static SUBGROUP_SHADER: Shader = Shader {
     uniforms: &[&Params::LAYOUT],
 };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+
+/// The forward / backward-input entry with its products on the adapter's matrix units
+/// (`blocked::conv_coop_entry`), one module per matrix shape of `CoopShape::PREFERENCE` as
+/// GEMM's (`gemm::coop_aliases` declares the shape's types), written for the adapter's
+/// largest subgroup size. Only adapters opened with cooperative matrices compile them.
+macro_rules! coop_shader {
+    ($name:ident, $label:literal, $shape:expr) => {
+        pub static $name: Shader = Shader {
+            name: $label,
+            file: "conv",
+            source: concat!("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/conv.wgsl")),
+            generated: Some(|| coop_entries($shape)),
+            full: OnceLock::new(),
+            variants: &[
+                &[
+                    ("MODE", U(0)),
+                    ("HAS_BIAS", B(true)),
+                    ("WG_X", U(16)),
+                    ("WG_Y", U(16)),
+                    ("A_DTYPE", U(0)),
+                    ("B_DTYPE", U(1)),
+                ],
+                &[
+                    ("MODE", U(1)),
+                    ("HAS_BIAS", B(false)),
+                    ("WG_X", U(16)),
+                    ("WG_Y", U(16)),
+                    ("A_DTYPE", U(1)),
+                    ("B_DTYPE", U(0)),
+                ],
+            ],
+            uniforms: &[&Params::LAYOUT],
+        };
+    };
+}
+coop_shader!(COOP16_F16_SHADER, "conv_coop16_f16", gemm::COOP16_F16);
+coop_shader!(COOP8_F32_SHADER, "conv_coop8_f32", gemm::COOP8_F32);
+coop_shader!(COOP8_F16_SHADER, "conv_coop8_f16", gemm::COOP8_F16);
+
+/// Each matrix shape's entry, in `CoopShape::PREFERENCE`'s order (as GEMM's).
+static COOP_KERNELS: [(CoopShape, Kernel); 3] = [
+    (gemm::COOP16_F16, Kernel { shader: &COOP16_F16_SHADER, entry: "conv_coop", bindings: BINDINGS }),
+    (gemm::COOP8_F32, Kernel { shader: &COOP8_F32_SHADER, entry: "conv_coop", bindings: BINDINGS }),
+    (gemm::COOP8_F16, Kernel { shader: &COOP8_F16_SHADER, entry: "conv_coop", bindings: BINDINGS }),
+];
+
+/// The generated part of a coop module: the shape's aliases and the entry.
+fn coop_entries(shape: CoopShape) -> String {
+    let coop = blocked::Coop::for_adapter(shape.size);
+    format!("{}\n{}", gemm::coop_aliases(shape), blocked::conv_coop_entry("conv_coop", coop))
+}
+
+/// The coop entry of this adapter, if it runs here: GEMM's coop entry runs (`gemm::coop`: the
+/// same matrices, layout and workgroup memory) and this entry's own check against the plain
+/// kernel passed.
+fn coop_kernel() -> Result<Option<(CoopShape, &'static Kernel)>> {
+    static COOP: OnceLock<Option<(CoopShape, &'static Kernel)>> = OnceLock::new();
+    if let Some(c) = COOP.get() {
+        return Ok(*c);
+    }
+    let c = match gemm::coop()? {
+        Some((shape, _)) => {
+            let (_, kernel) =
+                COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
+            coop_self_test(shape, kernel)?.then_some((shape, kernel))
+        }
+        None => None,
+    };
+    Ok(*COOP.get_or_init(|| c))
+}
+
+/// The matrix shape conv2d's coop entry runs with on this adapter, if it runs here (tests:
+/// which rounding to expect where `coop` is forced).
+pub fn coop() -> Result<Option<CoopShape>> {
+    Ok(coop_kernel()?.map(|(shape, _)| shape))
+}
+
+/// Whether the coop entry may take this dispatch: it runs here, and its rounding is the
+/// product's own: f32 matrices serve every pass of the `conv` entry; f16 ones only those whose
+/// image is already f16 (`--mixed-precision fp16`'s autocast input), where rounding the
+/// weights to f16 as well is what torch.autocast does.
+fn coop_for(pass: Pass, dtypes: Dtypes) -> Result<Option<&'static Kernel>> {
+    if pass != Pass::Conv {
+        return Ok(None);
+    }
+    Ok(coop_kernel()?.filter(|(shape, _)| !shape.half || dtypes.b == DType::F16).map(|(_, k)| k))
+}
+
+/// The coop entry beside the plain kernel on a small forward convolution with partial tiles
+/// both ways, a bias, stride 1 and padding, an f16 image; values multiples of 1/64 below 1,
+/// exact in f16, so that every product and sum is exact in f32 and the two agree to the bit.
+fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
+    let (n, ci, h, w, co) = (1usize, 5usize, 13usize, 11usize, 130usize);
+    let vals =
+        |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
+    let x = Tensor::from_slice(&vals(n * ci * h * w, 37), &[n, ci, h, w])?.cast(DType::F16)?;
+    let wt = Tensor::from_slice(&vals(co * ci * 9, 53), &[co, ci, 3, 3])?;
+    let bias = Tensor::from_slice(&vals(co, 11), &[co])?;
+    let g = Geom { n, ci, h, w, co, kh: 3, kw: 3, oh: h, ow: w, stride: 1, pad: 1 };
+    let plain = {
+        let _t = SelfTest::run(None);
+        let _f = variant::force(Family::Conv, "plain");
+        forward_raw(&x, &wt, Some(&bias), g).and_then(|y| y.to_vec())
+    };
+    let coop = {
+        let _k = SelfTest::run(Some(kernel));
+        forward_raw(&x, &wt, Some(&bias), g).and_then(|y| y.to_vec())
+    };
+    let why = match (plain, coop) {
+        (Ok(p), Ok(c)) if c == p => return Ok(true),
+        (Ok(_), Ok(_)) => "its results disagree with the plain kernel".to_string(),
+        (Err(e), _) => format!("its self-test could not run the plain kernel: {e}"),
+        (_, Err(e)) => format!("it failed: {e}"),
+    };
+    eprintln!("note: not using this adapter's cooperative matrices for conv2d ({}x{}): {why}", shape.size, shape.size);
+    Ok(false)
+}
+
+thread_local! {
+    /// While this thread runs the coop self-test: `Some(None)` for its plain run (no coop
+    /// variant offered), `Some(Some(entry))` for its coop run (that entry taken).
+    static SELF_TEST: std::cell::Cell<Option<Option<&'static Kernel>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Holds this thread in one run of the self-test ([`SELF_TEST`]).
+struct SelfTest;
+
+impl SelfTest {
+    fn run(kernel: Option<&'static Kernel>) -> SelfTest {
+        SELF_TEST.with(|c| c.set(Some(kernel)));
+        SelfTest
+    }
+}
+
+impl Drop for SelfTest {
+    fn drop(&mut self) {
+        SELF_TEST.with(|c| c.set(None));
+    }
+}
 
 /// One row of the kernel table: a register block (8 columns, `rows` rows, A by broadcast or
 /// not, or staged through workgroup memory) and its two entry points, forward / backward-input
@@ -221,11 +362,19 @@ fn subgroup_name(rows: u32, wide: bool) -> &'static str {
 /// lavapipe, whose 64-column tiles suit the 64 pixels of an 8x8 latent). On a CPU adapter the
 /// default minimises the cost model ([`Variant::cost`], measured on lavapipe); elsewhere it is
 /// the plain kernel, until tuned.
-fn variants(pass: Pass, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)> {
+fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)> {
     let kernel_of = |k: &'static ConvKernels| if pass == Pass::Conv { &k.conv } else { &k.dw };
     let plain = &KERNELS[0];
     let default_wg = shape_for(m, n);
     let mut v = vec![Variant { name: "plain", kernel: kernel_of(plain), block: plain.block, wg: default_wg }];
+    // The matrix units where they may take the dispatch (tuner-only, as GEMM's).
+    let coop = match SELF_TEST.with(|c| c.get()) {
+        Some(kernel) => kernel,
+        None => coop_for(pass, dtypes)?,
+    };
+    if let Some(kernel) = coop {
+        v.push(Variant { name: "coop", kernel, block: Block::tiled(8, 8), wg: blocked::TILED_WG });
+    }
     for (name, wg) in SHAPES {
         if wg != default_wg && 8 * wg.1 <= m.next_power_of_two().max(8) * 2 {
             v.push(Variant { name, kernel: kernel_of(plain), block: plain.block, wg });
@@ -288,7 +437,10 @@ impl TuneKey for ConvKey {}
 /// class, else the default. Timing reruns the dispatch, so only dispatches that overwrite
 /// their output (beta = 0) tune.
 fn tuned(pass: Pass, dtype: Dtypes, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
-    let (vs, default) = variants(pass, p.m, p.n, z as u32)?;
+    let (vs, default) = variants(pass, dtype, p.m, p.n, z as u32)?;
+    if let Some(Some(_)) = SELF_TEST.with(|c| c.get()) {
+        return Ok(*vs.iter().find(|v| v.name == "coop").expect("the self-test's entry is a variant"));
+    }
     if let Some(force) = variant::forced(Family::Conv) {
         if let Some(v) = vs.iter().find(|v| v.name == force) {
             return Ok(*v);

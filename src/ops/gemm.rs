@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use super::blocked;
+use super::blocked::{self, Coop};
 use super::cast::autocast_input;
 use super::copy::strided_copy;
 use super::elementwise::dummy_binding;
@@ -106,22 +106,19 @@ pub static SUBGROUP_SHADER: Shader = Shader {
 };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
-/// The cooperative-matrix GEMM (`gemm_coop.wgsl` after `gemm.wgsl`'s hand-written part), one
-/// module per matrix shape of [`CoopShape::PREFERENCE`] (the shape's types and sizes are WGSL
-/// aliases written after the file). Only adapters opened with cooperative matrices compile
-/// them; the offline test translates them to SPIR-V and MSL (HLSL and GLSL have no cooperative
-/// matrices in naga).
+/// The cooperative-matrix GEMM (`blocked::gemm_coop_entry`: the tiled entry with its products
+/// on the matrix units, after `gemm.wgsl`'s hand-written part), one module per matrix shape of
+/// [`CoopShape::PREFERENCE`] (the shape's types and sizes are WGSL aliases, [`coop_aliases`]),
+/// written for the adapter's largest subgroup size. Only adapters opened with cooperative
+/// matrices compile them; the offline test translates them to SPIR-V and MSL (HLSL and GLSL
+/// have no cooperative matrices in naga).
 macro_rules! coop_shader {
     ($name:ident, $label:literal, $shape:expr) => {
         pub static $name: Shader = Shader {
             name: $label,
-            file: "gemm_coop",
-            source: concat!(
-                "enable f16;\nenable wgpu_cooperative_matrix;\n",
-                include_str!("../../shaders/gemm.wgsl"),
-                include_str!("../../shaders/gemm_coop.wgsl")
-            ),
-            generated: Some(|| coop_aliases($shape)),
+            file: "gemm",
+            source: concat!("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/gemm.wgsl")),
+            generated: Some(|| coop_entries($shape)),
             full: OnceLock::new(),
             variants: &[
                 &[
@@ -130,7 +127,8 @@ macro_rules! coop_shader {
                     ("HAS_BIAS", B(true)),
                     ("B_DTYPE", U(0)),
                     ("A_DTYPE", U(1)),
-                    ("WG", U(128)),
+                    ("WG_X", U(16)),
+                    ("WG_Y", U(16)),
                 ],
                 &[
                     ("TRANS_A", B(true)),
@@ -138,7 +136,8 @@ macro_rules! coop_shader {
                     ("HAS_BIAS", B(false)),
                     ("B_DTYPE", U(1)),
                     ("A_DTYPE", U(0)),
-                    ("WG", U(128)),
+                    ("WG_X", U(16)),
+                    ("WG_Y", U(16)),
                 ],
                 &[
                     ("TRANS_A", B(false)),
@@ -146,16 +145,17 @@ macro_rules! coop_shader {
                     ("HAS_BIAS", B(false)),
                     ("B_DTYPE", U(2)),
                     ("A_DTYPE", U(0)),
-                    ("WG", U(256)),
+                    ("WG_X", U(16)),
+                    ("WG_Y", U(16)),
                 ],
             ],
             uniforms: &[&Params::LAYOUT],
         };
     };
 }
-const COOP16_F16: CoopShape = CoopShape { size: 16, half: true };
-const COOP8_F32: CoopShape = CoopShape { size: 8, half: false };
-const COOP8_F16: CoopShape = CoopShape { size: 8, half: true };
+pub(crate) const COOP16_F16: CoopShape = CoopShape { size: 16, half: true };
+pub(crate) const COOP8_F32: CoopShape = CoopShape { size: 8, half: false };
+pub(crate) const COOP8_F16: CoopShape = CoopShape { size: 8, half: true };
 coop_shader!(COOP16_F16_SHADER, "gemm_coop16_f16", COOP16_F16);
 coop_shader!(COOP8_F32_SHADER, "gemm_coop8_f32", COOP8_F32);
 coop_shader!(COOP8_F16_SHADER, "gemm_coop8_f16", COOP8_F16);
@@ -167,8 +167,14 @@ static COOP_KERNELS: [(CoopShape, Kernel); 3] = [
     (COOP8_F16, Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS }),
 ];
 
-/// The aliases that make `gemm_coop.wgsl` one shape's module.
-fn coop_aliases(shape: CoopShape) -> String {
+/// The generated part of a coop module: the shape's aliases and the entry.
+fn coop_entries(shape: CoopShape) -> String {
+    format!("{}\n{}", coop_aliases(shape), blocked::gemm_coop_entry("gemm_coop", Coop::for_adapter(shape.size)))
+}
+
+/// The aliases that make a coop module one shape's (GEMM's and conv2d's): the matrices'
+/// element type `AB` and the three matrix types.
+pub(crate) fn coop_aliases(shape: CoopShape) -> String {
     let (size, ab) = (shape.size, if shape.half { "f16" } else { "f32" });
     format!(
         "{half}\n// ---- the matrix shape, written by ops::gemm::coop_aliases ----\nconst S: u32 = {size}u;\n\
@@ -178,11 +184,11 @@ fn coop_aliases(shape: CoopShape) -> String {
     )
 }
 
-/// The cooperative-matrix GEMM of this adapter, if it runs here: the adapter's shape
-/// ([`crate::gpu::Caps::coop`]; the device was opened with the feature), a workgroup of four
-/// subgroups of the largest size within the adapter's limits, and one check against the plain
-/// kernel passed. `None` elsewhere (lavapipe, GL, any adapter without matrix units), and then
-/// nothing of it is compiled.
+/// The cooperative-matrix GEMM of this adapter, if it runs here, with its workgroup size: the
+/// adapter's shape ([`crate::gpu::Caps::coop`]; the device was opened with the feature), the
+/// entry's layout and workgroup memory within the adapter's limits, and one check against the
+/// plain kernel passed. `None` elsewhere (GL, Mesa 25's lavapipe, any adapter without matrix
+/// units), and then nothing of it is compiled.
 pub fn coop() -> Result<Option<(CoopShape, u32)>> {
     static COOP: OnceLock<Option<(CoopShape, u32)>> = OnceLock::new();
     if let Some(c) = COOP.get() {
@@ -191,11 +197,11 @@ pub fn coop() -> Result<Option<(CoopShape, u32)>> {
     let ctx = Tensor::ctx()?;
     let c = match ctx.caps.coop {
         Some(shape) => {
-            let wg = 4 * ctx.caps.subgroup_sizes.1;
-            let s = shape.size;
-            let ab = if shape.half { 2 } else { 4 };
-            let bytes = 2 * 8 * s * s * ab + 4 * s * s * 4;
-            let fits = wg >= 4 && wg <= ctx.caps.max_invocations && bytes <= ctx.caps.workgroup_storage;
+            let wg = blocked::TILED_WG.0 * blocked::TILED_WG.1;
+            let coop = Coop::for_adapter(shape.size);
+            let fits = coop.fits()
+                && wg <= ctx.caps.max_invocations
+                && coop.workgroup_bytes(shape.half) <= ctx.caps.workgroup_storage;
             (fits && coop_self_test(shape, wg)?).then_some((shape, wg))
         }
         None => None,
@@ -275,8 +281,10 @@ fn dispatch_coop(
     dtypes: Dtypes,
 ) -> Result<()> {
     let (_, kernel) = COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
-    let tile = 8 * shape.size;
-    let spec = dtypes.spec(spec).u32("WG", wg);
+    let (wx, wy) = blocked::TILED_WG;
+    debug_assert_eq!(wg, wx * wy);
+    let tile = 8 * wx;
+    let spec = dtypes.spec(spec).u32("WG_X", wx).u32("WG_Y", wy);
     let p = Params { batches: u(batches), ..p };
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
 }
@@ -287,8 +295,9 @@ fn dispatch_coop(
 /// that every product and sum is exact in f32 and the two must agree to the bit whatever order
 /// each sums in.
 fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
-    // Past one 8S x 8S workgroup tile in both directions, K not a multiple of S.
-    let (m, n, k) = (8 * shape.size as usize + 3, 8 * shape.size as usize + 5, 2 * shape.size as usize + 7);
+    // Past one 128 x 128 workgroup tile in both directions, K not a multiple of S.
+    let tile = 8 * blocked::TILED_WG.0 as usize;
+    let (m, n, k) = (tile + 3, tile + 5, 2 * shape.size as usize + 7);
     let vals =
         |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
     let cases = [
@@ -304,14 +313,16 @@ fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
         let bias = Tensor::from_slice(&vals(n, 11), &[n])?;
         let plain = {
             let _f = variant::force(Family::Gemm, "4x4");
-            gemm_raw(&a, &b, Some(&bias), ta, tb, 0.5)?.to_vec()?
+            gemm_raw(&a, &b, Some(&bias), ta, tb, 0.5).and_then(|c| c.to_vec())
         };
         let coop = gemm_on(&a, &b, Some(&bias), ta, tb, 0.5, Route::Coop(shape, wg)).and_then(|c| c.to_vec());
-        // A module the driver refuses is a reason to fall back, not to fail every product.
-        let why = match coop {
-            Ok(c) if c == plain => continue,
-            Ok(_) => "its results disagree with the plain GEMM".to_string(),
-            Err(e) => format!("it failed: {e}"),
+        // A module the driver refuses, or a test the device cannot run (a binding limit
+        // below the test's operands), is a reason to fall back, not to fail every product.
+        let why = match (plain, coop) {
+            (Ok(p), Ok(c)) if c == p => continue,
+            (Ok(_), Ok(_)) => "its results disagree with the plain GEMM".to_string(),
+            (Err(e), _) => format!("its self-test could not run the plain GEMM: {e}"),
+            (_, Err(e)) => format!("it failed: {e}"),
         };
         eprintln!("note: not using this adapter's cooperative matrices for GEMM: {why}");
         return Ok(false);

@@ -9,7 +9,7 @@
 # OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
-#          gemm-coop.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt (kernels
+#          gemm-coop.*, conv-coop.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt (kernels
 #          forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
@@ -103,8 +103,10 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" stage gemm-pipe 60 gemm-pipe.txt 
   --json "$OUT/gemm-pipe.json"
 ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" stage conv-pipe 60 conv-pipe.txt "$E" bench conv \
   --json "$OUT/conv-pipe.json"
-# The cooperative-matrix GEMM, no longer a default (5 TFLOP/s on the H200): its gemm_f16 rows.
+# The cooperative-matrix entries (2026-12-05: GEMM's rewritten from the tiled entries, conv2d's
+# new; the first GEMM ran at 5 TFLOP/s on the H200): GEMM's gemm_f16 rows, conv's _f16x rows.
 ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm --json "$OUT/gemm-coop.json"
+ENGINE_CONV_VARIANT=coop stage conv-coop 60 conv-coop.txt "$E" bench conv --json "$OUT/conv-coop.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   stage torch-bench 60 torch-bench.txt python3 "$REPO/tools/bench_torch.py" --device cuda \
     --json "$OUT/torch-bench.json" gemm conv norm attention
@@ -125,7 +127,8 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_CONV_VARIANT="8x8 tiled vec4" ENGINE
   step-tiled.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" ENGINE_PROFILE=1 \
   stage step-pipe 60 step-pipe.txt "$E" bench memory --resolution 512 --settings 11
-ENGINE_GEMM_VARIANT=coop stage step-coop 60 step-coop.txt "$E" bench memory --resolution 512 --settings 16
+ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop ENGINE_PROFILE=1 stage step-coop 60 step-coop.txt "$E" \
+  bench memory --resolution 512 --settings 16
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
   [ -x "$t" ] || continue
