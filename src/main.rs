@@ -301,6 +301,15 @@ fn info(opts: &GpuOptions) -> Result<()> {
             "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, or a failed self-test)"
         ),
     }
+    if engine::ops::gemm::coop()?.is_some() {
+        match engine::ops::conv::coop()? {
+            Some(_) => println!(
+                "  cooperative-matrix conv2d: available (forward and input gradient; f16 matrices only for an f16 \
+                 image); runs where `engine bench --tune` found it faster or ENGINE_CONV_VARIANT=coop"
+            ),
+            None => println!("  cooperative-matrix conv2d: not used (a failed self-test)"),
+        }
+    }
     match gpu::tune::cache_path()? {
         Some(p) => println!(
             "  tuning cache: {}{}",
