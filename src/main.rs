@@ -289,13 +289,17 @@ fn info(opts: &GpuOptions) -> Result<()> {
             "  GEMM subgroup kernels: not used (no SUBGROUP feature, sizes outside 8-64, or a failed self-test)"
         ),
     }
+    let pipelined =
+        |p: bool| if p { "plain and pipelined entries" } else { "plain entry; the pipelined one does not fit" };
     match engine::ops::gemm::coop()? {
         Some((shape, wg)) => println!(
-            "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {wg}{2}); runs where \
-             `engine bench --tune` found it faster or ENGINE_GEMM_VARIANT=coop, else the plain kernels",
+            "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {wg}, {3}{2}); runs where \
+             `engine bench --tune` found it faster or ENGINE_GEMM_VARIANT=coop (or \"coop pipelined\"), else the \
+             plain kernels",
             shape.size,
             if shape.half { "f16" } else { "f32" },
-            if shape.half { "; half products only: --mixed-precision fp16" } else { "" }
+            if shape.half { "; half products only: --mixed-precision fp16" } else { "" },
+            pipelined(engine::ops::gemm::coop_pipelined()?)
         ),
         None => println!(
             "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, or a failed self-test)"
@@ -304,8 +308,9 @@ fn info(opts: &GpuOptions) -> Result<()> {
     if engine::ops::gemm::coop()?.is_some() {
         match engine::ops::conv::coop()? {
             Some(_) => println!(
-                "  cooperative-matrix conv2d: available (forward and input gradient; f16 matrices only for an f16 \
-                 image); runs where `engine bench --tune` found it faster or ENGINE_CONV_VARIANT=coop"
+                "  cooperative-matrix conv2d: available (forward and input gradient, {}; f16 matrices only for an \
+                 f16 image); runs where `engine bench --tune` found it faster or ENGINE_CONV_VARIANT=coop",
+                pipelined(engine::ops::conv::coop_pipelined()?)
             ),
             None => println!("  cooperative-matrix conv2d: not used (a failed self-test)"),
         }

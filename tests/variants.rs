@@ -141,8 +141,8 @@ fn every_conv_variant_matches_the_reference() {
     }
 }
 
-/// The cooperative-matrix GEMM (forced: by default it runs only where `engine bench --tune`
-/// chose it), where the adapter has matrix units: f16 A (autocast's input, the only products
+/// The cooperative-matrix GEMM's entries, plain and pipelined (forced: by default they run
+/// only where `engine bench --tune` chose them), where the adapter has matrix units: f16 A (autocast's input, the only products
 /// f16 matrices take), B in every storage dtype and rounded to the matrices' element type as
 /// it is staged, every transpose, batches, ragged edges past one workgroup tile in both
 /// directions, K past several steps and not a multiple of the matrices' size, and a bias
@@ -159,7 +159,20 @@ fn coop_gemm_matches_the_reference() {
         eprintln!("coop_gemm_matches_the_reference: this adapter has no cooperative matrices; nothing run");
         return;
     };
-    let _forced = force(Family::Gemm, "coop");
+    // Both entries, plain and pipelined, where the pipelined one fits the adapter's workgroup
+    // memory (lavapipe: 16 of its 32 KiB).
+    assert_eq!(gemm::coop_pipelined().unwrap(), gemm::coop_pipelined_fits().unwrap(), "the pipelined coop GEMM");
+    for v in gemm::COOP_VARIANTS {
+        if v != "coop" && !gemm::coop_pipelined().unwrap() {
+            eprintln!("coop_gemm_matches_the_reference: {v} does not fit this adapter's workgroup memory");
+            continue;
+        }
+        let _forced = force(Family::Gemm, v);
+        coop_gemm_case(v, shape, wg);
+    }
+}
+
+fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape, wg: u32) {
     let s = shape.size as usize;
     // The matrices' element type: B (and A where it is f32) are rounded to it as staged.
     let el = if shape.half { DType::F16 } else { DType::F32 };
@@ -181,7 +194,7 @@ fn coop_gemm_matches_the_reference() {
             let br = rounded(&rounded(&b, bdt), el);
             let want = gemm_ref(&f64s(&rounded(&a, DType::F16)), &f64s(&br), None, batch, m, n, k, ta, tb);
             let tol = 1e-5 * (k as f64).sqrt() + 1e-6;
-            let name = format!("coop gemm {s}x{s} b{batch} m{m} n{n} k{k} ta{ta} tb{tb} B {bdt}");
+            let name = format!("{v} gemm {s}x{s} b{batch} m{m} n{n} k{k} ta{ta} tb{tb} B {bdt}");
             assert_close(&name, &out.to_vec().unwrap(), &want, tol, tol);
         }
     }
@@ -202,11 +215,11 @@ fn coop_gemm_matches_the_reference() {
         false,
         true,
     );
-    assert_close("coop linear with bias", &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
+    assert_close(&format!("{v} linear with bias"), &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
 }
 
-/// conv2d's cooperative-matrix entry (forced; tuner-only otherwise), where the adapter has
-/// matrix units: forward with an f16 image (autocast's input, the only convolutions f16
+/// conv2d's cooperative-matrix entries, plain and pipelined (forced; tuner-only otherwise),
+/// where the adapter has matrix units: forward with an f16 image (autocast's input, the only convolutions f16
 /// matrices take; the weights are rounded to the matrices' element type as staged), a bias,
 /// ragged tiles both ways (output channels and pixels past 128), several 16-deep channel steps
 /// and a partial one, stride 2, a 1x1 kernel, batches, and the GPUs' split-K slices forced.
@@ -222,7 +235,18 @@ fn coop_conv_matches_the_reference() {
         eprintln!("coop_conv_matches_the_reference: this adapter has no cooperative matrices; nothing run");
         return;
     };
-    let _forced = force(Family::Conv, "coop");
+    assert_eq!(conv::coop_pipelined().unwrap(), gemm::coop_pipelined_fits().unwrap(), "the pipelined coop conv");
+    for v in gemm::COOP_VARIANTS {
+        if v != "coop" && !conv::coop_pipelined().unwrap() {
+            eprintln!("coop_conv_matches_the_reference: {v} does not fit this adapter's workgroup memory");
+            continue;
+        }
+        let _forced = force(Family::Conv, v);
+        coop_conv_case(v, shape);
+    }
+}
+
+fn coop_conv_case(v: &str, shape: engine::gpu::CoopShape) {
     let el = if shape.half { DType::F16 } else { DType::F32 };
     // (x, w, stride, padding, split-K slices)
     type Case = ([usize; 4], [usize; 4], usize, usize, Option<usize>);
@@ -235,7 +259,7 @@ fn coop_conv_matches_the_reference() {
     ];
     for (xs, ws, stride, pad, splits) in cases {
         conv::force_splits(splits);
-        let name = format!("coop conv2d x{xs:?} w{ws:?} s{stride} splits {splits:?}");
+        let name = format!("{v} conv2d x{xs:?} w{ws:?} s{stride} splits {splits:?}");
         let mut rng = Rng::new(xs.iter().sum::<usize>() as u64 * 7 + ws[0] as u64);
         let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
         let b = rng.vec(ws[0], -1.0, 1.0);

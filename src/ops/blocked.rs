@@ -196,8 +196,8 @@ pub fn gemm_tiled_entry(entry: &str, b: Block) -> String {
 
 /// [`gemm_tiled_entry`] with its products on the matrix units ([`Coop`]); declares the
 /// epilogue's workgroup array, the module the aliases (`ops::gemm::coop_aliases`).
-pub fn gemm_coop_entry(entry: &str, coop: Coop) -> String {
-    coop.declarations(entry) + &tiled_entry_with(entry, Block::tiled(8, 8), &gemm_ops(), Some(coop))
+pub fn gemm_coop_entry(entry: &str, coop: Coop, pipelined: bool) -> String {
+    coop.declarations(entry) + &tiled_entry_with(entry, Coop::block(pipelined), &gemm_ops(), Some(coop))
 }
 
 /// [`gemm_tiled_entry`]'s loops, loads and store.
@@ -296,7 +296,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     // Coop: each k step is one or more of the matrices' depth (16 deep for 16x16x16).
     let bk = coop.map_or(TILE_K, |c| TILE_K.max(c.size));
     assert!(!b.quads || (rows % 4 == 0 && cols % 4 == 0), "quads need rows and cols in fours");
-    assert!(coop.is_none() || !(b.quads || b.pipelined), "the matrix units' tiles are staged as scalars, once");
+    assert!(coop.is_none() || !b.quads, "the matrix units' tiles are staged as scalars");
     // The workgroup arrays' element, how many elements of a tile row each holds, and the
     // invocation's first row and column in the tile.
     let (elem, per, lane_step) = match (coop, b.quads) {
@@ -369,7 +369,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     // One k step's products from the tiles' copies at `off_a`/`off_b`, at `indent`.
     let products = |off_a: &str, off_b: &str, indent: &str| -> String {
         if let Some(c) = coop {
-            return c.products(entry, bk, indent);
+            return c.products(entry, bk, off_a, off_b, indent);
         }
         let inner = format!("{indent}    ");
         let mut lines = vec![format!("{indent}for (var kk = 0u; kk < {bk}u; kk++) {{")];
@@ -434,24 +434,39 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             }
             lines
         };
+        let copy_a = format!("(TILE_K * tm / {per})");
+        let copy_b = format!("(TILE_K * tn / {per})");
         out.push_str("    var s = 0u;\n");
+        if coop.is_some() {
+            let _ = write!(
+                out,
+                "    for (var i = li; i < {copy_a}; i += WG_X * WG_Y) {{ {entry}_a[{copy_a} + i] = AB(0.0); }}
+    for (var i = li; i < {copy_b}; i += WG_X * WG_Y) {{ {entry}_b[{copy_b} + i] = AB(0.0); }}
+    workgroupBarrier();
+"
+            );
+        }
         out.push_str(ops.k_open);
         let load_a = |x: &str, k: &str| (ops.load_a)(&format!("rt + {x}"), &format!("k0 + {k}"));
         let load_b = |x: &str, k: &str| (ops.load_b)(&format!("k0 + {k}"), &format!("ct + {x}"));
         let not_trans_b = format!("!({trans_b})");
         out.push_str(&stage("sa", na, "tm", trans_a, guard_a, &|x| format!("rt + {x} < p.m"), &load_a));
         out.push_str(&stage("sb", nb, "tn", &not_trans_b, guard_b, &|x| format!("ct + {x} < p.n"), &load_b));
-        let copy_a = format!("(TILE_K * tm / {per})");
-        let copy_b = format!("(TILE_K * tn / {per})");
         // The products of step s - 1 (staged into the copy s does not write), at `indent`.
+        // With matrix units the products run in every step, the first from the second copy
+        // zeroed before the loops (they add nothing): naga requires cooperative-matrix
+        // operations in uniform control flow, and `s` is a variable.
         let previous = |indent: &str| {
+            let (open, close, inner) = if coop.is_some() {
+                (format!("{indent}{{\n"), format!("{indent}}}\n"), format!("{indent}    "))
+            } else {
+                (format!("{indent}if (s > 0u) {{\n"), format!("{indent}}}\n"), format!("{indent}    "))
+            };
             format!(
-                "{indent}if (s > 0u) {{
-{indent}    let prev_a = ((s + 1u) % 2u) * {copy_a};
-{indent}    let prev_b = ((s + 1u) % 2u) * {copy_b};
-{}{indent}}}
-",
-                products("prev_a + ", "prev_b + ", &format!("{indent}    "))
+                "{open}{inner}let prev_a = ((s + 1u) % 2u) * {copy_a};
+{inner}let prev_b = ((s + 1u) % 2u) * {copy_b};
+{}{close}",
+                products("prev_a + ", "prev_b + ", &inner)
             )
         };
         out.push_str(&previous("        "));
@@ -459,7 +474,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         for (tile, v, count, width, guard) in [("a", "sa", na, "tm", guard_a), ("b", "sb", nb, "tn", guard_b)] {
             for e in 0..count {
                 let at = slot(tile, width, &format!("{v}_x{e}"), &format!("{v}_k{e}"), &format!("cur_{tile} + "));
-                let store = format!("{at} = {v}{e};");
+                let store = if coop.is_some() { format!("{at} = AB({v}{e});") } else { format!("{at} = {v}{e};") };
                 let _ = writeln!(
                     out,
                     "        {}",
@@ -547,6 +562,16 @@ impl Coop {
         let (g, n) = (self.grid(), TILED_WG.0 * TILED_WG.1 / self.lanes.max(1));
         self.lanes.is_power_of_two() && self.lanes <= 256 && g * g >= n
     }
+    /// The staging of a coop entry: the `8x8 tiled` block's, software-pipelined or not
+    /// ([`Block::pipelined`]: two copies of each tile, the next step's storage loads in flight
+    /// during this step's products).
+    pub const fn block(pipelined: bool) -> Block {
+        if pipelined {
+            Block::tiled(8, 8).pipelined()
+        } else {
+            Block::tiled(8, 8)
+        }
+    }
     /// The epilogue's workgroup array: one f32 block per subgroup.
     fn declarations(self, entry: &str) -> String {
         format!("var<workgroup> {entry}_c: array<f32, {}u>;\n", self.subgroups() * self.size * self.size)
@@ -567,10 +592,13 @@ impl Coop {
         (rows, blocks / rows)
     }
     /// Bytes of workgroup memory an entry takes: the two staged tiles (2-byte elements where
-    /// `half`) and one f32 block per subgroup for the epilogue.
-    pub fn workgroup_bytes(self, half: bool) -> u32 {
+    /// `half`; two copies of each where `pipelined`) and one f32 block per subgroup for the
+    /// epilogue. 16 KiB for 16x16 f16 on 32 lanes, 24 KiB pipelined (past WebGPU's 16 KiB
+    /// default; the device is opened with the adapter's limits: 48 KiB on NVIDIA).
+    pub fn workgroup_bytes(self, half: bool, pipelined: bool) -> u32 {
         let tile = 8 * TILED_WG.0 * TILE_K.max(self.size) * if half { 2 } else { 4 };
-        2 * tile + self.subgroups() * self.size * self.size * 4
+        let copies = if pipelined { 2 } else { 1 };
+        2 * copies * tile + self.subgroups() * self.size * self.size * 4
     }
 
     /// The subgroup's rectangle and its accumulators, zero (loaded from zeroed workgroup
@@ -603,17 +631,18 @@ impl Coop {
         out
     }
 
-    /// One k step's products (`bk` deep, from the tiles staged at offset 0), at `indent`.
-    fn products(self, entry: &str, bk: u32, indent: &str) -> String {
+    /// One k step's products (`bk` deep, from the tiles' copies at `off_a`/`off_b`: expressions
+    /// ending in " + ", or empty), at `indent`.
+    fn products(self, entry: &str, bk: u32, off_a: &str, off_b: &str, indent: &str) -> String {
         let (s, (qr, qc)) = (self.size, self.rect());
         let mut out = String::new();
         for k in (0..bk).step_by(s as usize) {
             for i in 0..qr {
-                let at = format!("{k}u * tm + qr + {}u", i * s);
+                let at = format!("{off_a}{k}u * tm + qr + {}u", i * s);
                 let _ = writeln!(out, "{indent}let a{i} = coopLoad<CoopA>(&{entry}_a[{at}], tm);");
             }
             for j in 0..qc {
-                let at = format!("{k}u * tn + qc + {}u", j * s);
+                let at = format!("{off_b}{k}u * tn + qc + {}u", j * s);
                 let _ = writeln!(out, "{indent}let b{j} = coopLoadT<CoopB>(&{entry}_b[{at}], tn);");
             }
             for i in 0..qr {
@@ -662,8 +691,8 @@ impl Coop {
 
 /// [`conv_tiled_entry`] with its products on the matrix units ([`Coop`]); declares the
 /// epilogue's workgroup array, the module the aliases (`ops::gemm::coop_aliases`).
-pub fn conv_coop_entry(entry: &str, coop: Coop) -> String {
-    coop.declarations(entry) + &tiled_entry_with(entry, Block::tiled(8, 8), &conv_ops(), Some(coop))
+pub fn conv_coop_entry(entry: &str, coop: Coop, pipelined: bool) -> String {
+    coop.declarations(entry) + &tiled_entry_with(entry, Coop::block(pipelined), &conv_ops(), Some(coop))
 }
 
 /// The conv entries' first lines: wg.z is the image and the slice of the summed channels
@@ -863,15 +892,24 @@ mod tests {
                     Spec::new().u32("WG_X", TILED_WG.0).u32("WG_Y", TILED_WG.1).u32("A_DTYPE", 1).u32("B_DTYPE", 0);
                 let gemm = spec.clone().bool("TRANS_A", true).bool("TRANS_B", false).bool("HAS_BIAS", true);
                 let conv = spec.u32("MODE", 0).bool("HAS_BIAS", true);
-                for (what, spec, file, entry) in [
-                    ("gemm", gemm, include_str!("../../shaders/gemm.wgsl"), gemm_coop_entry("gemm_coop", coop)),
-                    ("conv", conv, include_str!("../../shaders/conv.wgsl"), conv_coop_entry("conv_coop", coop)),
+                let (gemm_src, conv_src) =
+                    (include_str!("../../shaders/gemm.wgsl"), include_str!("../../shaders/conv.wgsl"));
+                for (what, spec, file, pipelined) in [
+                    ("gemm", &gemm, gemm_src, false),
+                    ("gemm", &gemm, gemm_src, true),
+                    ("conv", &conv, conv_src, false),
+                    ("conv", &conv, conv_src, true),
                 ] {
+                    let entry = if what == "gemm" {
+                        gemm_coop_entry("gemm_coop", coop, pipelined)
+                    } else {
+                        conv_coop_entry("conv_coop", coop, pipelined)
+                    };
                     let source = format!(
                         "enable f16;\nenable wgpu_cooperative_matrix;\n{}{file}{aliases}\n{entry}",
                         spec.wgsl()
                     );
-                    let name = format!("{what} {coop:?} {shape:?}");
+                    let name = format!("{what} {coop:?} {shape:?} pipelined {pipelined}");
                     let module = naga::front::wgsl::parse_str(&source)
                         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
                     let info = naga::valid::Validator::new(
@@ -886,6 +924,6 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= 24, "{checked}");
+        assert!(checked >= 48, "{checked}");
     }
 }

@@ -135,32 +135,58 @@ coop_shader!(COOP16_F16_SHADER, "conv_coop16_f16", gemm::COOP16_F16);
 coop_shader!(COOP8_F32_SHADER, "conv_coop8_f32", gemm::COOP8_F32);
 coop_shader!(COOP8_F16_SHADER, "conv_coop8_f16", gemm::COOP8_F16);
 
-/// Each matrix shape's entry, in `CoopShape::PREFERENCE`'s order (as GEMM's).
-static COOP_KERNELS: [(CoopShape, Kernel); 3] = [
-    (gemm::COOP16_F16, Kernel { shader: &COOP16_F16_SHADER, entry: "conv_coop", bindings: BINDINGS }),
-    (gemm::COOP8_F32, Kernel { shader: &COOP8_F32_SHADER, entry: "conv_coop", bindings: BINDINGS }),
-    (gemm::COOP8_F16, Kernel { shader: &COOP8_F16_SHADER, entry: "conv_coop", bindings: BINDINGS }),
+/// Each matrix shape's entries, plain and software-pipelined, in `CoopShape::PREFERENCE`'s
+/// order (as GEMM's).
+static COOP_KERNELS: [(CoopShape, Kernel, Kernel); 3] = [
+    (
+        gemm::COOP16_F16,
+        Kernel { shader: &COOP16_F16_SHADER, entry: "conv_coop", bindings: BINDINGS },
+        Kernel { shader: &COOP16_F16_SHADER, entry: "conv_coop_pipelined", bindings: BINDINGS },
+    ),
+    (
+        gemm::COOP8_F32,
+        Kernel { shader: &COOP8_F32_SHADER, entry: "conv_coop", bindings: BINDINGS },
+        Kernel { shader: &COOP8_F32_SHADER, entry: "conv_coop_pipelined", bindings: BINDINGS },
+    ),
+    (
+        gemm::COOP8_F16,
+        Kernel { shader: &COOP8_F16_SHADER, entry: "conv_coop", bindings: BINDINGS },
+        Kernel { shader: &COOP8_F16_SHADER, entry: "conv_coop_pipelined", bindings: BINDINGS },
+    ),
 ];
 
-/// The generated part of a coop module: the shape's aliases and the entry.
+/// The generated part of a coop module: the shape's aliases and both entries.
 fn coop_entries(shape: CoopShape) -> String {
     let coop = blocked::Coop::for_adapter(shape.size);
-    format!("{}\n{}", gemm::coop_aliases(shape), blocked::conv_coop_entry("conv_coop", coop))
+    format!(
+        "{}\n{}\n{}",
+        gemm::coop_aliases(shape),
+        blocked::conv_coop_entry("conv_coop", coop, false),
+        blocked::conv_coop_entry("conv_coop_pipelined", coop, true)
+    )
 }
 
-/// The coop entry of this adapter, if it runs here: GEMM's coop entry runs (`gemm::coop`: the
-/// same matrices, layout and workgroup memory) and this entry's own check against the plain
-/// kernel passed.
-fn coop_kernel() -> Result<Option<(CoopShape, &'static Kernel)>> {
-    static COOP: OnceLock<Option<(CoopShape, &'static Kernel)>> = OnceLock::new();
+/// This adapter's coop entries that run: the shape, the plain entry, the pipelined one.
+type CoopEntries = (CoopShape, &'static Kernel, Option<&'static Kernel>);
+
+/// The coop entries of this adapter that run here: GEMM's run (`gemm::coop`,
+/// `gemm::coop_pipelined`: the same matrices, layouts and workgroup memory) and each entry's
+/// own check against the plain kernel passed (the pipelined one only beside the plain one).
+fn coop_kernel() -> Result<Option<CoopEntries>> {
+    static COOP: OnceLock<Option<CoopEntries>> = OnceLock::new();
     if let Some(c) = COOP.get() {
         return Ok(*c);
     }
     let c = match gemm::coop()? {
         Some((shape, _)) => {
-            let (_, kernel) =
-                COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
-            coop_self_test(shape, kernel)?.then_some((shape, kernel))
+            let (_, plain, pipe) =
+                COOP_KERNELS.iter().find(|(s, _, _)| *s == shape).expect("every preferred shape has a kernel");
+            if coop_self_test(shape, plain)? {
+                let pipe = (gemm::coop_pipelined()? && coop_self_test(shape, pipe)?).then_some(pipe);
+                Some((shape, plain, pipe))
+            } else {
+                None
+            }
         }
         None => None,
     };
@@ -170,18 +196,23 @@ fn coop_kernel() -> Result<Option<(CoopShape, &'static Kernel)>> {
 /// The matrix shape conv2d's coop entry runs with on this adapter, if it runs here (tests:
 /// which rounding to expect where `coop` is forced).
 pub fn coop() -> Result<Option<CoopShape>> {
-    Ok(coop_kernel()?.map(|(shape, _)| shape))
+    Ok(coop_kernel()?.map(|(shape, _, _)| shape))
+}
+
+/// Whether the pipelined coop entry runs here too.
+pub fn coop_pipelined() -> Result<bool> {
+    Ok(coop_kernel()?.is_some_and(|(_, _, pipe)| pipe.is_some()))
 }
 
 /// Whether the coop entry may take this dispatch: it runs here, and its rounding is the
 /// product's own: f32 matrices serve every pass of the `conv` entry; f16 ones only those whose
 /// image is already f16 (`--mixed-precision fp16`'s autocast input), where rounding the
 /// weights to f16 as well is what torch.autocast does.
-fn coop_for(pass: Pass, dtypes: Dtypes) -> Result<Option<&'static Kernel>> {
+fn coop_for(pass: Pass, dtypes: Dtypes) -> Result<Option<CoopEntries>> {
     if pass != Pass::Conv {
         return Ok(None);
     }
-    Ok(coop_kernel()?.filter(|(shape, _)| !shape.half || dtypes.b == DType::F16).map(|(_, k)| k))
+    Ok(coop_kernel()?.filter(|(shape, _, _)| !shape.half || dtypes.b == DType::F16))
 }
 
 /// The coop entry beside the plain kernel on a small forward convolution with partial tiles
@@ -210,7 +241,10 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
         (Err(e), _) => format!("its self-test could not run the plain kernel: {e}"),
         (_, Err(e)) => format!("it failed: {e}"),
     };
-    eprintln!("note: not using this adapter's cooperative matrices for conv2d ({}x{}): {why}", shape.size, shape.size);
+    eprintln!(
+        "note: not using this adapter's cooperative matrices for conv2d ({}, {}x{}): {why}",
+        kernel.entry, shape.size, shape.size
+    );
     Ok(false)
 }
 
@@ -367,13 +401,19 @@ fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<V
     let plain = &KERNELS[0];
     let default_wg = shape_for(m, n);
     let mut v = vec![Variant { name: "plain", kernel: kernel_of(plain), block: plain.block, wg: default_wg }];
-    // The matrix units where they may take the dispatch (tuner-only, as GEMM's).
+    // The matrix units where they may take the dispatch (tuner-only, as GEMM's); the
+    // self-test's entry alone while it runs.
+    let [coop_name, pipelined_name] = gemm::COOP_VARIANTS;
     let coop = match SELF_TEST.with(|c| c.get()) {
-        Some(kernel) => kernel,
-        None => coop_for(pass, dtypes)?,
+        Some(kernel) => kernel.map(|k| (k, None)),
+        None => coop_for(pass, dtypes)?.map(|(_, plain, pipe)| (plain, pipe)),
     };
-    if let Some(kernel) = coop {
-        v.push(Variant { name: "coop", kernel, block: Block::tiled(8, 8), wg: blocked::TILED_WG });
+    if let Some((plain, pipe)) = coop {
+        let (wg, block) = (blocked::TILED_WG, blocked::Coop::block(false));
+        v.push(Variant { name: coop_name, kernel: plain, block, wg });
+        if let Some(kernel) = pipe {
+            v.push(Variant { name: pipelined_name, kernel, block: blocked::Coop::block(true), wg });
+        }
     }
     for (name, wg) in SHAPES {
         if wg != default_wg && 8 * wg.1 <= m.next_power_of_two().max(8) * 2 {

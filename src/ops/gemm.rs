@@ -160,16 +160,35 @@ coop_shader!(COOP16_F16_SHADER, "gemm_coop16_f16", COOP16_F16);
 coop_shader!(COOP8_F32_SHADER, "gemm_coop8_f32", COOP8_F32);
 coop_shader!(COOP8_F16_SHADER, "gemm_coop8_f16", COOP8_F16);
 
-/// Each matrix shape's kernel, in [`CoopShape::PREFERENCE`]'s order (a test checks).
-static COOP_KERNELS: [(CoopShape, Kernel); 3] = [
-    (COOP16_F16, Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS }),
-    (COOP8_F32, Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop", bindings: BINDINGS }),
-    (COOP8_F16, Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS }),
+/// Each matrix shape's entries, plain and software-pipelined (`blocked::Coop::block`), in
+/// [`CoopShape::PREFERENCE`]'s order (a test checks).
+static COOP_KERNELS: [(CoopShape, Kernel, Kernel); 3] = [
+    (
+        COOP16_F16,
+        Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
+        Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop_pipelined", bindings: BINDINGS },
+    ),
+    (
+        COOP8_F32,
+        Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop", bindings: BINDINGS },
+        Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop_pipelined", bindings: BINDINGS },
+    ),
+    (
+        COOP8_F16,
+        Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
+        Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop_pipelined", bindings: BINDINGS },
+    ),
 ];
 
-/// The generated part of a coop module: the shape's aliases and the entry.
+/// The generated part of a coop module: the shape's aliases and both entries.
 fn coop_entries(shape: CoopShape) -> String {
-    format!("{}\n{}", coop_aliases(shape), blocked::gemm_coop_entry("gemm_coop", Coop::for_adapter(shape.size)))
+    let coop = Coop::for_adapter(shape.size);
+    format!(
+        "{}\n{}\n{}",
+        coop_aliases(shape),
+        blocked::gemm_coop_entry("gemm_coop", coop, false),
+        blocked::gemm_coop_entry("gemm_coop_pipelined", coop, true)
+    )
 }
 
 /// The aliases that make a coop module one shape's (GEMM's and conv2d's): the matrices'
@@ -201,20 +220,49 @@ pub fn coop() -> Result<Option<(CoopShape, u32)>> {
             let coop = Coop::for_adapter(shape.size);
             let fits = coop.fits()
                 && wg <= ctx.caps.max_invocations
-                && coop.workgroup_bytes(shape.half) <= ctx.caps.workgroup_storage;
-            (fits && coop_self_test(shape, wg)?).then_some((shape, wg))
+                && coop.workgroup_bytes(shape.half, false) <= ctx.caps.workgroup_storage;
+            (fits && coop_self_test(shape, wg, false)?).then_some((shape, wg))
         }
         None => None,
     };
     Ok(*COOP.get_or_init(|| c))
 }
 
+/// Whether the software-pipelined coop entry runs here too: [`coop`] does, its two copies of
+/// the tiles fit the adapter's workgroup memory, and its own check passed.
+pub fn coop_pipelined() -> Result<bool> {
+    static PIPELINED: OnceLock<bool> = OnceLock::new();
+    if let Some(p) = PIPELINED.get() {
+        return Ok(*p);
+    }
+    let p = match coop()? {
+        Some((shape, wg)) => coop_pipelined_fits()? && coop_self_test(shape, wg, true)?,
+        None => false,
+    };
+    Ok(*PIPELINED.get_or_init(|| p))
+}
+
+/// Whether the pipelined coop entry's workgroup memory fits the adapter's limit, where
+/// [`coop`] runs (tests: where it fits, a pipelined entry that does not run failed its check).
+pub fn coop_pipelined_fits() -> Result<bool> {
+    Ok(match coop()? {
+        Some((shape, _)) => {
+            Coop::for_adapter(shape.size).workgroup_bytes(shape.half, true) <= Tensor::ctx()?.caps.workgroup_storage
+        }
+        None => false,
+    })
+}
+
+/// The coop variants' names (forced by `ENGINE_GEMM_VARIANT`, chosen by the tuner), plain
+/// and pipelined; conv2d's are the same.
+pub const COOP_VARIANTS: [&str; 2] = ["coop", "coop pipelined"];
+
 /// Whether a product may run on the matrix units: the adapter has them, no plain variant is
 /// forced, and the rounding is the product's own: f32 matrices serve every product; f16 ones
 /// only those whose A is already half (`--mixed-precision fp16`'s autocast inputs), where
 /// rounding B to f16 as well is what torch.autocast does.
 fn coop_for(a_dtype: DType) -> Result<Option<(CoopShape, u32)>> {
-    if variant::forced(Family::Gemm).is_some_and(|f| f != "coop") {
+    if variant::forced(Family::Gemm).is_some_and(|f| !COOP_VARIANTS.contains(&f.as_str())) {
         return Ok(None);
     }
     Ok(coop()?.filter(|(shape, _)| !shape.half || a_dtype == DType::F16))
@@ -232,11 +280,13 @@ impl fmt::Display for CoopKey {
 
 impl TuneKey for CoopKey {}
 
-/// Whether this product runs on the matrix units: where it may ([`coop_for`]), when `coop` is
-/// the forced GEMM variant or the tuner chose it for the product's shape class (`engine bench
-/// --tune` times it beside the plain kernels). Not by default: on the one GPU measured (an H200,
-/// 2026-12-04) the cooperative-matrix kernel ran GEMM f16 4096³ at 5.1 TFLOP/s and the plain
-/// tiled kernel f32 4096³ at 15, so that fp16 runs were slower with it than bf16 ones without.
+/// Whether this product runs on the matrix units, and on which entry (`true`: pipelined):
+/// where it may ([`coop_for`]), when a coop variant is the forced GEMM variant (the pipelined
+/// one falls back to the plain coop entry where it does not run) or the tuner chose one for
+/// the product's shape class (`engine bench --tune` times them beside the plain kernels). Not
+/// by default: on the one GPU measured (an H200, 2026-12-04) the first cooperative-matrix kernel
+/// ran GEMM f16 4096³ at 5.1 TFLOP/s and the plain tiled kernel f32 4096³ at 15, so that fp16
+/// runs were slower with it than bf16 ones without.
 fn coop_route(
     dtypes: Dtypes,
     m: usize,
@@ -244,12 +294,14 @@ fn coop_route(
     k: usize,
     batch: usize,
     trans: (bool, bool),
-) -> Result<Option<(CoopShape, u32)>> {
+) -> Result<Option<(CoopShape, u32, bool)>> {
     let Some((shape, wg)) = coop_for(dtypes.a)? else {
         return Ok(None);
     };
-    if variant::forced(Family::Gemm).as_deref() == Some("coop") {
-        return Ok(Some((shape, wg)));
+    match variant::forced(Family::Gemm).as_deref() {
+        Some("coop") => return Ok(Some((shape, wg, false))),
+        Some("coop pipelined") => return Ok(Some((shape, wg, coop_pipelined()?))),
+        _ => {}
     }
     let key = CoopKey(GemmKey::new(dtypes, m, n, k, batch, trans));
     let mut time = |i: usize| -> Result<f64> {
@@ -258,11 +310,16 @@ fn coop_route(
         let sb = if tb { [batch, n, k] } else { [batch, k, n] };
         let a = Tensor::zeros_of(&sa, dtypes.a)?;
         let b = Tensor::zeros_of(&sb, dtypes.b)?;
-        let route = if i == 0 { Route::Plain } else { Route::Coop(shape, wg) };
+        let route = if i == 0 { Route::Plain } else { Route::Coop(shape, wg, i == 2) };
         Ok(time_gpu(3, || gemm_on(&a, &b, None, ta, tb, 1.0, route).map(drop))?.0)
     };
-    let choice = tuner()?.choose(&key, &["plain", "coop"], 0, Some(&mut time))?;
-    Ok((choice == "coop").then_some((shape, wg)))
+    let names: &[&str] = if coop_pipelined()? { &["plain", "coop", "coop pipelined"] } else { &["plain", "coop"] };
+    let choice = tuner()?.choose(&key, names, 0, Some(&mut time))?;
+    Ok(match choice {
+        "coop" => Some((shape, wg, false)),
+        "coop pipelined" => Some((shape, wg, true)),
+        _ => None,
+    })
 }
 
 /// Whether a product of these operand dtypes and sizes runs on the matrix units (see
@@ -271,16 +328,18 @@ pub fn takes_coop(a: DType, b: DType, m: usize, n: usize, k: usize, batch: usize
     Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans)?.is_some())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dispatch_coop(
-    shape: CoopShape,
-    wg: u32,
+    (shape, wg, pipelined): (CoopShape, u32, bool),
     spec: Spec,
     p: Params,
     views: [BindView; 4],
     batches: usize,
     dtypes: Dtypes,
 ) -> Result<()> {
-    let (_, kernel) = COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
+    let (_, plain, pipe) =
+        COOP_KERNELS.iter().find(|(s, _, _)| *s == shape).expect("every preferred shape has a kernel");
+    let kernel = if pipelined { pipe } else { plain };
     let (wx, wy) = blocked::TILED_WG;
     debug_assert_eq!(wg, wx * wy);
     let tile = 8 * wx;
@@ -293,8 +352,8 @@ fn dispatch_coop(
 /// transposes, alpha, a bias, B in every storage dtype and A in f32 and f16 (autocast's half
 /// input), both through [`gemm_on`]; the values are multiples of 1/64 below 2, exact in f16, so
 /// that every product and sum is exact in f32 and the two must agree to the bit whatever order
-/// each sums in.
-fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
+/// each sums in. `pipelined`: the pipelined entry's.
+fn coop_self_test(shape: CoopShape, wg: u32, pipelined: bool) -> Result<bool> {
     // Past one 128 x 128 workgroup tile in both directions, K not a multiple of S.
     let tile = 8 * blocked::TILED_WG.0 as usize;
     let (m, n, k) = (tile + 3, tile + 5, 2 * shape.size as usize + 7);
@@ -315,7 +374,8 @@ fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
             let _f = variant::force(Family::Gemm, "4x4");
             gemm_raw(&a, &b, Some(&bias), ta, tb, 0.5).and_then(|c| c.to_vec())
         };
-        let coop = gemm_on(&a, &b, Some(&bias), ta, tb, 0.5, Route::Coop(shape, wg)).and_then(|c| c.to_vec());
+        let coop =
+            gemm_on(&a, &b, Some(&bias), ta, tb, 0.5, Route::Coop(shape, wg, pipelined)).and_then(|c| c.to_vec());
         // A module the driver refuses, or a test the device cannot run (a binding limit
         // below the test's operands), is a reason to fall back, not to fail every product.
         let why = match (plain, coop) {
@@ -324,7 +384,8 @@ fn coop_self_test(shape: CoopShape, wg: u32) -> Result<bool> {
             (Err(e), _) => format!("its self-test could not run the plain GEMM: {e}"),
             (_, Err(e)) => format!("it failed: {e}"),
         };
-        eprintln!("note: not using this adapter's cooperative matrices for GEMM: {why}");
+        let which = if pipelined { "the pipelined entry of " } else { "" };
+        eprintln!("note: not using {which}this adapter's cooperative matrices for GEMM: {why}");
         return Ok(false);
     }
     Ok(true)
@@ -645,9 +706,9 @@ enum Route {
     Auto,
     /// The tuned plain kernel (timing the choice).
     Plain,
-    /// This cooperative-matrix shape with this workgroup size (the self-test, before [`coop`]
-    /// has decided).
-    Coop(CoopShape, u32),
+    /// This cooperative-matrix shape with this workgroup size, pipelined or not (the self-tests,
+    /// before [`coop`] and [`coop_pipelined`] have decided).
+    Coop(CoopShape, u32, bool),
 }
 
 thread_local! {
@@ -806,7 +867,7 @@ fn gemm_on(
     let coop = match route {
         Route::Auto => coop_route(Dtypes::of(a, b), m, n, k, batch, (ta, tb))?,
         Route::Plain => None,
-        Route::Coop(shape, wg) => Some((shape, wg)),
+        Route::Coop(shape, wg, pipelined) => Some((shape, wg, pipelined)),
     };
     if m > 0 && n > 0 && k > 0 && bias.is_none() && coop.is_none() {
         if let Some(c) = split_k(a, b, ta, tb, alpha, (batch, m, n, k))? {
@@ -853,8 +914,8 @@ fn gemm_on(
     // Dispatches one GEMM over windows of a, b and c, with `batches` batches along z.
     let run = |spec: &Spec, p: Params, a: (BindView, u32), b: (BindView, u32), c: (BindView, u32), batches: usize| {
         let p = Params { a_shift: a.1, b_shift: b.1, c_shift: c.1, ..p };
-        if let Some((shape, wg)) = coop {
-            return dispatch_coop(shape, wg, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, dtypes);
+        if let Some(entry) = coop {
+            return dispatch_coop(entry, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, dtypes);
         }
         let pick = pick(dtypes, p.m as usize, p.n as usize, p.k as usize, batches, (ta, tb))?;
         dispatch(pick, spec.clone(), p, [a.0, b.0, bias_view, c.0], batches, dtypes)
@@ -1135,9 +1196,10 @@ mod tests {
     /// the same order, and each module is written for its own shape.
     #[test]
     fn coop_table_matches_the_preferred_shapes() {
-        let shapes: Vec<CoopShape> = COOP_KERNELS.iter().map(|(s, _)| *s).collect();
+        let shapes: Vec<CoopShape> = COOP_KERNELS.iter().map(|(s, _, _)| *s).collect();
         assert_eq!(shapes, CoopShape::PREFERENCE);
-        for (shape, kernel) in &COOP_KERNELS {
+        for (shape, kernel, pipelined) in &COOP_KERNELS {
+            assert!(std::ptr::eq(kernel.shader, pipelined.shader), "one module holds both entries");
             let ab = if shape.half { "f16" } else { "f32" };
             let want = format!("alias CoopA = coop_mat{0}x{0}<{ab}, A>;", shape.size);
             assert!(kernel.shader.source().contains(&want), "{} lacks {want}", kernel.shader.name);

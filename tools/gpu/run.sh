@@ -9,7 +9,7 @@
 # OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
-#          gemm-coop.*, conv-coop.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt (kernels
+#          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt (kernels
 #          forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
@@ -107,6 +107,11 @@ ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" stage conv-pipe 60 conv-pipe.txt 
 # new; the first GEMM ran at 5 TFLOP/s on the H200): GEMM's gemm_f16 rows, conv's _f16x rows.
 ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm --json "$OUT/gemm-coop.json"
 ENGINE_CONV_VARIANT=coop stage conv-coop 60 conv-coop.txt "$E" bench conv --json "$OUT/conv-coop.json"
+# The same entries software-pipelined (two copies of the tiles; 24 KiB of workgroup memory).
+ENGINE_GEMM_VARIANT="coop pipelined" stage gemm-coop-pipe 60 gemm-coop-pipe.txt "$E" bench gemm \
+  --json "$OUT/gemm-coop-pipe.json"
+ENGINE_CONV_VARIANT="coop pipelined" stage conv-coop-pipe 60 conv-coop-pipe.txt "$E" bench conv \
+  --json "$OUT/conv-coop-pipe.json"
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   stage torch-bench 60 torch-bench.txt python3 "$REPO/tools/bench_torch.py" --device cuda \
     --json "$OUT/torch-bench.json" gemm conv norm attention
