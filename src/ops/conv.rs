@@ -100,40 +100,15 @@ const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::
 /// The forward / backward-input entry with its products on the adapter's matrix units
 /// (`blocked::conv_coop_entry`), one module per matrix shape of `CoopShape::PREFERENCE` as
 /// GEMM's (`gemm::coop_aliases` declares the shape's types), written for the adapter's
-/// largest subgroup size. Only adapters opened with cooperative matrices compile them.
-macro_rules! coop_shader {
-    ($name:ident, $label:literal, $shape:expr) => {
-        pub static $name: Shader = Shader {
-            name: $label,
-            file: "conv",
-            source: concat!("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/conv.wgsl")),
-            generated: Some(|| coop_entries($shape)),
-            full: OnceLock::new(),
-            variants: &[
-                &[
-                    ("MODE", U(0)),
-                    ("HAS_BIAS", B(true)),
-                    ("WG_X", U(16)),
-                    ("WG_Y", U(16)),
-                    ("A_DTYPE", U(0)),
-                    ("B_DTYPE", U(1)),
-                ],
-                &[
-                    ("MODE", U(1)),
-                    ("HAS_BIAS", B(false)),
-                    ("WG_X", U(16)),
-                    ("WG_Y", U(16)),
-                    ("A_DTYPE", U(1)),
-                    ("B_DTYPE", U(0)),
-                ],
-            ],
-            uniforms: &[&Params::LAYOUT],
-        };
-    };
-}
-coop_shader!(COOP16_F16_SHADER, "conv_coop16_f16", gemm::COOP16_F16);
-coop_shader!(COOP8_F32_SHADER, "conv_coop8_f32", gemm::COOP8_F32);
-coop_shader!(COOP8_F16_SHADER, "conv_coop8_f16", gemm::COOP8_F16);
+/// largest subgroup size (`ops::coop_module!`). Only adapters opened with cooperative
+/// matrices compile them; the offline test translates them in these specialisations.
+const COOP_SPECS: &[&[(&str, SpecValue)]] = &[
+    &[("MODE", U(0)), ("HAS_BIAS", B(true)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(0)), ("B_DTYPE", U(1))],
+    &[("MODE", U(1)), ("HAS_BIAS", B(false)), ("WG_X", U(16)), ("WG_Y", U(16)), ("A_DTYPE", U(1)), ("B_DTYPE", U(0))],
+];
+coop_module!(COOP16_F16_SHADER, "conv_coop16_f16", "conv", || coop_entries(gemm::COOP16_F16), COOP_SPECS);
+coop_module!(COOP8_F32_SHADER, "conv_coop8_f32", "conv", || coop_entries(gemm::COOP8_F32), COOP_SPECS);
+coop_module!(COOP8_F16_SHADER, "conv_coop8_f16", "conv", || coop_entries(gemm::COOP8_F16), COOP_SPECS);
 
 /// Each matrix shape's entries, plain and software-pipelined, in `CoopShape::PREFERENCE`'s
 /// order (as GEMM's).

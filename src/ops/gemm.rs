@@ -109,56 +109,44 @@ const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::
 /// The cooperative-matrix GEMM (`blocked::gemm_coop_entry`: the tiled entry with its products
 /// on the matrix units, after `gemm.wgsl`'s hand-written part), one module per matrix shape of
 /// [`CoopShape::PREFERENCE`] (the shape's types and sizes are WGSL aliases, [`coop_aliases`]),
-/// written for the adapter's largest subgroup size. Only adapters opened with cooperative
-/// matrices compile them; the offline test translates them to SPIR-V and MSL (HLSL and GLSL
-/// have no cooperative matrices in naga).
-macro_rules! coop_shader {
-    ($name:ident, $label:literal, $shape:expr) => {
-        pub static $name: Shader = Shader {
-            name: $label,
-            file: "gemm",
-            source: concat!("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/gemm.wgsl")),
-            generated: Some(|| coop_entries($shape)),
-            full: OnceLock::new(),
-            variants: &[
-                &[
-                    ("TRANS_A", B(false)),
-                    ("TRANS_B", B(true)),
-                    ("HAS_BIAS", B(true)),
-                    ("B_DTYPE", U(0)),
-                    ("A_DTYPE", U(1)),
-                    ("WG_X", U(16)),
-                    ("WG_Y", U(16)),
-                ],
-                &[
-                    ("TRANS_A", B(true)),
-                    ("TRANS_B", B(false)),
-                    ("HAS_BIAS", B(false)),
-                    ("B_DTYPE", U(1)),
-                    ("A_DTYPE", U(0)),
-                    ("WG_X", U(16)),
-                    ("WG_Y", U(16)),
-                ],
-                &[
-                    ("TRANS_A", B(false)),
-                    ("TRANS_B", B(false)),
-                    ("HAS_BIAS", B(false)),
-                    ("B_DTYPE", U(2)),
-                    ("A_DTYPE", U(0)),
-                    ("WG_X", U(16)),
-                    ("WG_Y", U(16)),
-                ],
-            ],
-            uniforms: &[&Params::LAYOUT],
-        };
-    };
-}
+/// written for the adapter's largest subgroup size (`ops::coop_module!`). Only adapters opened
+/// with cooperative matrices compile them; the offline test translates them, in these
+/// specialisations, to SPIR-V and MSL (HLSL and GLSL have no cooperative matrices in naga).
+const COOP_SPECS: &[&[(&str, SpecValue)]] = &[
+    &[
+        ("TRANS_A", B(false)),
+        ("TRANS_B", B(true)),
+        ("HAS_BIAS", B(true)),
+        ("B_DTYPE", U(0)),
+        ("A_DTYPE", U(1)),
+        ("WG_X", U(16)),
+        ("WG_Y", U(16)),
+    ],
+    &[
+        ("TRANS_A", B(true)),
+        ("TRANS_B", B(false)),
+        ("HAS_BIAS", B(false)),
+        ("B_DTYPE", U(1)),
+        ("A_DTYPE", U(0)),
+        ("WG_X", U(16)),
+        ("WG_Y", U(16)),
+    ],
+    &[
+        ("TRANS_A", B(false)),
+        ("TRANS_B", B(false)),
+        ("HAS_BIAS", B(false)),
+        ("B_DTYPE", U(2)),
+        ("A_DTYPE", U(0)),
+        ("WG_X", U(16)),
+        ("WG_Y", U(16)),
+    ],
+];
 pub(crate) const COOP16_F16: CoopShape = CoopShape { size: 16, half: true };
 pub(crate) const COOP8_F32: CoopShape = CoopShape { size: 8, half: false };
 pub(crate) const COOP8_F16: CoopShape = CoopShape { size: 8, half: true };
-coop_shader!(COOP16_F16_SHADER, "gemm_coop16_f16", COOP16_F16);
-coop_shader!(COOP8_F32_SHADER, "gemm_coop8_f32", COOP8_F32);
-coop_shader!(COOP8_F16_SHADER, "gemm_coop8_f16", COOP8_F16);
+coop_module!(COOP16_F16_SHADER, "gemm_coop16_f16", "gemm", || coop_entries(COOP16_F16), COOP_SPECS);
+coop_module!(COOP8_F32_SHADER, "gemm_coop8_f32", "gemm", || coop_entries(COOP8_F32), COOP_SPECS);
+coop_module!(COOP8_F16_SHADER, "gemm_coop8_f16", "gemm", || coop_entries(COOP8_F16), COOP_SPECS);
 
 /// Each matrix shape's entries, plain and software-pipelined (`blocked::Coop::block`), in
 /// [`CoopShape::PREFERENCE`]'s order (a test checks).
