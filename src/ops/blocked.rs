@@ -556,8 +556,8 @@ impl Coop {
         let lanes = crate::gpu::opened().map(|c| c.caps.subgroup_sizes.1).filter(|&l| l > 0).unwrap_or(32);
         Coop { size, lanes }
     }
-    /// Whether an entry can run: a subgroup holds at most the tile's blocks, and the tile's
-    /// blocks divide among the subgroups.
+    /// Whether an entry can be written: a power-of-two subgroup size, at most the workgroup,
+    /// and at least one block of the tile for every subgroup.
     pub fn fits(self) -> bool {
         let (g, n) = (self.grid(), TILED_WG.0 * TILED_WG.1 / self.lanes.max(1));
         self.lanes.is_power_of_two() && self.lanes <= 256 && g * g >= n
