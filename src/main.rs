@@ -292,14 +292,15 @@ fn info(opts: &GpuOptions) -> Result<()> {
     let pipelined =
         |p: bool| if p { "plain and pipelined entries" } else { "plain entry; the pipelined one does not fit" };
     match engine::ops::gemm::coop()? {
-        Some((shape, wg)) => println!(
-            "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {wg}, {3}{2}); runs where \
+        Some(shape) => println!(
+            "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {4}, {3}{2}); runs where \
              `engine bench --tune` found it faster or ENGINE_GEMM_VARIANT=coop (or \"coop pipelined\"), else the \
              plain kernels",
             shape.size,
             if shape.half { "f16" } else { "f32" },
             if shape.half { "; half products only: --mixed-precision fp16" } else { "" },
-            pipelined(engine::ops::gemm::coop_pipelined()?)
+            pipelined(engine::ops::gemm::coop_pipelined()?),
+            engine::ops::gemm::COOP_WORKGROUP
         ),
         None => println!(
             "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, or a failed self-test)"

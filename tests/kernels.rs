@@ -237,7 +237,7 @@ fn linear_and_conv_under_autocast_round_inputs_and_keep_f32_gradients() {
     // the plain kernels multiply the f32 weight as stored. The gradients' products have an f32
     // A: plain kernels.
     let coop_f16 = engine::ops::gemm::takes_coop(DType::F16, DType::F32, rows, n, k, 1, (false, true)).unwrap()
-        && engine::ops::gemm::coop().unwrap().is_some_and(|(shape, _)| shape.half);
+        && engine::ops::gemm::coop().unwrap().is_some_and(|shape| shape.half);
     for dt in [DType::F16, DType::BF16] {
         for frozen_half in [false, true] {
             let tx = param(&x, &[rows, k]);

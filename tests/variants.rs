@@ -142,8 +142,8 @@ fn every_conv_variant_matches_the_reference() {
 }
 
 /// The cooperative-matrix GEMM's entries, plain and pipelined (forced: by default they run
-/// only where `engine bench --tune` chose them), where the adapter has matrix units: f16 A (autocast's input, the only products
-/// f16 matrices take), B in every storage dtype and rounded to the matrices' element type as
+/// only where `engine bench --tune` chose them), where the adapter has matrix units: f16 A
+/// (autocast's input, the only products f16 matrices take), B in every storage dtype and rounded to the matrices' element type as
 /// it is staged, every transpose, batches, ragged edges past one workgroup tile in both
 /// directions, K past several steps and not a multiple of the matrices' size, and a bias
 /// through `linear`. Lavapipe has matrix units from Mesa 26 (8x8x8); CI's Mesa 25 has none,
@@ -152,27 +152,32 @@ fn every_conv_variant_matches_the_reference() {
 #[test]
 fn coop_gemm_matches_the_reference() {
     let reported = engine::gpu::context().unwrap().caps.coop;
-    let Some((shape, wg)) = gemm::coop().unwrap() else {
+    let Some(shape) = gemm::coop().unwrap() else {
         // An adapter that reports a shape the kernel is written for runs it unless its
         // self-test failed (which falls back quietly in use, but is a bug here).
         assert!(reported.is_none(), "the adapter has {reported:?} matrices but the coop GEMM failed its self-test");
         eprintln!("coop_gemm_matches_the_reference: this adapter has no cooperative matrices; nothing run");
         return;
     };
-    // Both entries, plain and pipelined, where the pipelined one fits the adapter's workgroup
-    // memory (lavapipe: 16 of its 32 KiB).
-    assert_eq!(gemm::coop_pipelined().unwrap(), gemm::coop_pipelined_fits().unwrap(), "the pipelined coop GEMM");
+    each_coop_entry(Family::Gemm, gemm::coop_pipelined().unwrap(), |v| coop_gemm_case(v, shape));
+}
+
+/// `case` with each coop entry of `family` forced in turn: the plain one, and the pipelined
+/// one (`pipelined`: it runs here), which must run where its workgroup memory fits the
+/// adapter's limit (lavapipe: 16 of its 32 KiB), else it failed its self-test.
+fn each_coop_entry(family: Family, pipelined: bool, case: impl Fn(&str)) {
+    assert_eq!(pipelined, gemm::coop_pipelined_fits().unwrap(), "{family:?}'s pipelined coop entry");
     for v in gemm::COOP_VARIANTS {
-        if v != "coop" && !gemm::coop_pipelined().unwrap() {
-            eprintln!("coop_gemm_matches_the_reference: {v} does not fit this adapter's workgroup memory");
+        if v != "coop" && !pipelined {
+            eprintln!("{family:?}: {v} does not fit this adapter's workgroup memory; not run");
             continue;
         }
-        let _forced = force(Family::Gemm, v);
-        coop_gemm_case(v, shape, wg);
+        let _forced = force(family, v);
+        case(v);
     }
 }
 
-fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape, wg: u32) {
+fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape) {
     let s = shape.size as usize;
     // The matrices' element type: B (and A where it is f32) are rounded to it as staged.
     let el = if shape.half { DType::F16 } else { DType::F32 };
@@ -181,7 +186,7 @@ fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape, wg: u32) {
         for &(ta, tb) in &[(false, false), (false, true), (true, false), (true, true)] {
             assert!(
                 gemm::takes_coop(DType::F16, DType::F32, m, n, k, batch, (ta, tb)).unwrap(),
-                "forced, the {s}x{s} matrices (workgroup {wg}) take an f16-A product"
+                "forced, the {s}x{s} matrices take an f16-A product"
             );
             let mut rng = Rng::new((si * 4 + ta as usize * 2 + tb as usize) as u64 + 900);
             let sa = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
@@ -219,8 +224,8 @@ fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape, wg: u32) {
 }
 
 /// conv2d's cooperative-matrix entries, plain and pipelined (forced; tuner-only otherwise),
-/// where the adapter has matrix units: forward with an f16 image (autocast's input, the only convolutions f16
-/// matrices take; the weights are rounded to the matrices' element type as staged), a bias,
+/// where the adapter has matrix units: forward with an f16 image (autocast's input, the only
+/// convolutions f16 matrices take; the weights are rounded to the matrices' element type as staged), a bias,
 /// ragged tiles both ways (output channels and pixels past 128), several 16-deep channel steps
 /// and a partial one, stride 2, a 1x1 kernel, batches, and the GPUs' split-K slices forced.
 /// Backward passes keep their plain kernels (their dy is f32) and are checked as such.
@@ -235,15 +240,7 @@ fn coop_conv_matches_the_reference() {
         eprintln!("coop_conv_matches_the_reference: this adapter has no cooperative matrices; nothing run");
         return;
     };
-    assert_eq!(conv::coop_pipelined().unwrap(), gemm::coop_pipelined_fits().unwrap(), "the pipelined coop conv");
-    for v in gemm::COOP_VARIANTS {
-        if v != "coop" && !conv::coop_pipelined().unwrap() {
-            eprintln!("coop_conv_matches_the_reference: {v} does not fit this adapter's workgroup memory");
-            continue;
-        }
-        let _forced = force(Family::Conv, v);
-        coop_conv_case(v, shape);
-    }
+    each_coop_entry(Family::Conv, conv::coop_pipelined().unwrap(), |v| coop_conv_case(v, shape));
 }
 
 fn coop_conv_case(v: &str, shape: engine::gpu::CoopShape) {

@@ -153,7 +153,7 @@ fn coop_kernel() -> Result<Option<CoopEntries>> {
         return Ok(*c);
     }
     let c = match gemm::coop()? {
-        Some((shape, _)) => {
+        Some(shape) => {
             let (_, plain, pipe) =
                 COOP_KERNELS.iter().find(|(s, _, _)| *s == shape).expect("every preferred shape has a kernel");
             if coop_self_test(shape, plain)? {
@@ -208,6 +208,7 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
     };
     let coop = {
         let _k = SelfTest::run(Some(kernel));
+        let _f = variant::force(Family::Conv, gemm::COOP_VARIANTS[0]);
         forward_raw(&x, &wt, Some(&bias), g).and_then(|y| y.to_vec())
     };
     let why = match (plain, coop) {
@@ -225,7 +226,8 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
 
 thread_local! {
     /// While this thread runs the coop self-test: `Some(None)` for its plain run (no coop
-    /// variant offered), `Some(Some(entry))` for its coop run (that entry taken).
+    /// variant offered), `Some(Some(entry))` for its coop run (that entry offered as `coop`,
+    /// which the run forces).
     static SELF_TEST: std::cell::Cell<Option<Option<&'static Kernel>>> = const { std::cell::Cell::new(None) };
 }
 
@@ -453,9 +455,6 @@ impl TuneKey for ConvKey {}
 /// their output (beta = 0) tune.
 fn tuned(pass: Pass, dtype: Dtypes, spec: &Spec, p: &Params, views: &[BindView; 4], z: usize) -> Result<Variant> {
     let (vs, default) = variants(pass, dtype, p.m, p.n, z as u32)?;
-    if let Some(Some(_)) = SELF_TEST.with(|c| c.get()) {
-        return Ok(*vs.iter().find(|v| v.name == "coop").expect("the self-test's entry is a variant"));
-    }
     if let Some(force) = variant::forced(Family::Conv) {
         if let Some(v) = vs.iter().find(|v| v.name == force) {
             return Ok(*v);

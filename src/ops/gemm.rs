@@ -191,25 +191,24 @@ pub(crate) fn coop_aliases(shape: CoopShape) -> String {
     )
 }
 
-/// The cooperative-matrix GEMM of this adapter, if it runs here, with its workgroup size: the
-/// adapter's shape ([`crate::gpu::Caps::coop`]; the device was opened with the feature), the
+/// The cooperative-matrix GEMM's matrix shape on this adapter, if it runs here (its entries are
+/// launched with [`blocked::TILED_WG`]): the adapter's shape ([`crate::gpu::Caps::coop`]; the device was opened with the feature), the
 /// entry's layout and workgroup memory within the adapter's limits, and one check against the
 /// plain kernel passed. `None` elsewhere (GL, Mesa 25's lavapipe, any adapter without matrix
 /// units), and then nothing of it is compiled.
-pub fn coop() -> Result<Option<(CoopShape, u32)>> {
-    static COOP: OnceLock<Option<(CoopShape, u32)>> = OnceLock::new();
+pub fn coop() -> Result<Option<CoopShape>> {
+    static COOP: OnceLock<Option<CoopShape>> = OnceLock::new();
     if let Some(c) = COOP.get() {
         return Ok(*c);
     }
     let ctx = Tensor::ctx()?;
     let c = match ctx.caps.coop {
         Some(shape) => {
-            let wg = blocked::TILED_WG.0 * blocked::TILED_WG.1;
             let coop = Coop::for_adapter(shape.size);
             let fits = coop.fits()
-                && wg <= ctx.caps.max_invocations
+                && COOP_WORKGROUP <= ctx.caps.max_invocations
                 && coop.workgroup_bytes(shape.half, false) <= ctx.caps.workgroup_storage;
-            (fits && coop_self_test(shape, wg, false)?).then_some((shape, wg))
+            (fits && coop_self_test(shape, false)?).then_some(shape)
         }
         None => None,
     };
@@ -224,7 +223,7 @@ pub fn coop_pipelined() -> Result<bool> {
         return Ok(*p);
     }
     let p = match coop()? {
-        Some((shape, wg)) => coop_pipelined_fits()? && coop_self_test(shape, wg, true)?,
+        Some(shape) => coop_pipelined_fits()? && coop_self_test(shape, true)?,
         None => false,
     };
     Ok(*PIPELINED.get_or_init(|| p))
@@ -234,12 +233,15 @@ pub fn coop_pipelined() -> Result<bool> {
 /// [`coop`] runs (tests: where it fits, a pipelined entry that does not run failed its check).
 pub fn coop_pipelined_fits() -> Result<bool> {
     Ok(match coop()? {
-        Some((shape, _)) => {
+        Some(shape) => {
             Coop::for_adapter(shape.size).workgroup_bytes(shape.half, true) <= Tensor::ctx()?.caps.workgroup_storage
         }
         None => false,
     })
 }
+
+/// Invocations in a coop entry's workgroup (`engine info` says it).
+pub const COOP_WORKGROUP: u32 = blocked::TILED_WG.0 * blocked::TILED_WG.1;
 
 /// The coop variants' names (forced by `ENGINE_GEMM_VARIANT`, chosen by the tuner), plain
 /// and pipelined; conv2d's are the same.
@@ -249,11 +251,11 @@ pub const COOP_VARIANTS: [&str; 2] = ["coop", "coop pipelined"];
 /// forced, and the rounding is the product's own: f32 matrices serve every product; f16 ones
 /// only those whose A is already half (`--mixed-precision fp16`'s autocast inputs), where
 /// rounding B to f16 as well is what torch.autocast does.
-fn coop_for(a_dtype: DType) -> Result<Option<(CoopShape, u32)>> {
+fn coop_for(a_dtype: DType) -> Result<Option<CoopShape>> {
     if variant::forced(Family::Gemm).is_some_and(|f| !COOP_VARIANTS.contains(&f.as_str())) {
         return Ok(None);
     }
-    Ok(coop()?.filter(|(shape, _)| !shape.half || a_dtype == DType::F16))
+    Ok(coop()?.filter(|shape| !shape.half || a_dtype == DType::F16))
 }
 
 /// The tuning key of the choice between the matrix units and the plain kernels: a GEMM's
@@ -282,13 +284,13 @@ fn coop_route(
     k: usize,
     batch: usize,
     trans: (bool, bool),
-) -> Result<Option<(CoopShape, u32, bool)>> {
-    let Some((shape, wg)) = coop_for(dtypes.a)? else {
+) -> Result<Option<(CoopShape, bool)>> {
+    let Some(shape) = coop_for(dtypes.a)? else {
         return Ok(None);
     };
     match variant::forced(Family::Gemm).as_deref() {
-        Some("coop") => return Ok(Some((shape, wg, false))),
-        Some("coop pipelined") => return Ok(Some((shape, wg, coop_pipelined()?))),
+        Some("coop") => return Ok(Some((shape, false))),
+        Some("coop pipelined") => return Ok(Some((shape, coop_pipelined()?))),
         _ => {}
     }
     let key = CoopKey(GemmKey::new(dtypes, m, n, k, batch, trans));
@@ -298,14 +300,14 @@ fn coop_route(
         let sb = if tb { [batch, n, k] } else { [batch, k, n] };
         let a = Tensor::zeros_of(&sa, dtypes.a)?;
         let b = Tensor::zeros_of(&sb, dtypes.b)?;
-        let route = if i == 0 { Route::Plain } else { Route::Coop(shape, wg, i == 2) };
+        let route = if i == 0 { Route::Plain } else { Route::Coop(shape, i == 2) };
         Ok(time_gpu(3, || gemm_on(&a, &b, None, ta, tb, 1.0, route).map(drop))?.0)
     };
     let names: &[&str] = if coop_pipelined()? { &["plain", "coop", "coop pipelined"] } else { &["plain", "coop"] };
     let choice = tuner()?.choose(&key, names, 0, Some(&mut time))?;
     Ok(match choice {
-        "coop" => Some((shape, wg, false)),
-        "coop pipelined" => Some((shape, wg, true)),
+        "coop" => Some((shape, false)),
+        "coop pipelined" => Some((shape, true)),
         _ => None,
     })
 }
@@ -316,9 +318,8 @@ pub fn takes_coop(a: DType, b: DType, m: usize, n: usize, k: usize, batch: usize
     Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans)?.is_some())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn dispatch_coop(
-    (shape, wg, pipelined): (CoopShape, u32, bool),
+    (shape, pipelined): (CoopShape, bool),
     spec: Spec,
     p: Params,
     views: [BindView; 4],
@@ -329,7 +330,6 @@ fn dispatch_coop(
         COOP_KERNELS.iter().find(|(s, _, _)| *s == shape).expect("every preferred shape has a kernel");
     let kernel = if pipelined { pipe } else { plain };
     let (wx, wy) = blocked::TILED_WG;
-    debug_assert_eq!(wg, wx * wy);
     let tile = 8 * wx;
     let spec = dtypes.spec(spec).u32("WG_X", wx).u32("WG_Y", wy);
     let p = Params { batches: u(batches), ..p };
@@ -341,7 +341,7 @@ fn dispatch_coop(
 /// input), both through [`gemm_on`]; the values are multiples of 1/64 below 2, exact in f16, so
 /// that every product and sum is exact in f32 and the two must agree to the bit whatever order
 /// each sums in. `pipelined`: the pipelined entry's.
-fn coop_self_test(shape: CoopShape, wg: u32, pipelined: bool) -> Result<bool> {
+fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
     // Past one 128 x 128 workgroup tile in both directions, K not a multiple of S.
     let tile = 8 * blocked::TILED_WG.0 as usize;
     let (m, n, k) = (tile + 3, tile + 5, 2 * shape.size as usize + 7);
@@ -362,8 +362,7 @@ fn coop_self_test(shape: CoopShape, wg: u32, pipelined: bool) -> Result<bool> {
             let _f = variant::force(Family::Gemm, "4x4");
             gemm_raw(&a, &b, Some(&bias), ta, tb, 0.5).and_then(|c| c.to_vec())
         };
-        let coop =
-            gemm_on(&a, &b, Some(&bias), ta, tb, 0.5, Route::Coop(shape, wg, pipelined)).and_then(|c| c.to_vec());
+        let coop = gemm_on(&a, &b, Some(&bias), ta, tb, 0.5, Route::Coop(shape, pipelined)).and_then(|c| c.to_vec());
         // A module the driver refuses, or a test the device cannot run (a binding limit
         // below the test's operands), is a reason to fall back, not to fail every product.
         let why = match (plain, coop) {
@@ -694,9 +693,9 @@ enum Route {
     Auto,
     /// The tuned plain kernel (timing the choice).
     Plain,
-    /// This cooperative-matrix shape with this workgroup size, pipelined or not (the self-tests,
-    /// before [`coop`] and [`coop_pipelined`] have decided).
-    Coop(CoopShape, u32, bool),
+    /// This cooperative-matrix shape's entry, pipelined or not (the self-tests, before [`coop`]
+    /// and [`coop_pipelined`] have decided).
+    Coop(CoopShape, bool),
 }
 
 thread_local! {
@@ -855,7 +854,7 @@ fn gemm_on(
     let coop = match route {
         Route::Auto => coop_route(Dtypes::of(a, b), m, n, k, batch, (ta, tb))?,
         Route::Plain => None,
-        Route::Coop(shape, wg, pipelined) => Some((shape, wg, pipelined)),
+        Route::Coop(shape, pipelined) => Some((shape, pipelined)),
     };
     if m > 0 && n > 0 && k > 0 && bias.is_none() && coop.is_none() {
         if let Some(c) = split_k(a, b, ta, tb, alpha, (batch, m, n, k))? {
