@@ -171,7 +171,9 @@ impl Drop for AutocastGuard {
 /// Conv2d round their input to `dtype` and keep that half copy for backward (the activations
 /// a training step holds), read their weight as stored (f32 masters, or frozen half matrices),
 /// and accumulate and write f32 (`ops::cast::autocast_input` says why the weights are not
-/// copied to half). Other ops (norms, softmax, attention, the loss) stay f32.
+/// copied to half). Other ops (norms, softmax, attention, the loss) stay f32, except that
+/// attention's products may round their operands to f16 where they run on f16 cooperative
+/// matrices (`ops::attention`), as torch's autocast runs attention in half.
 pub fn autocast(dtype: DType) -> AutocastGuard {
     AutocastGuard(AUTOCAST.with(|a| a.replace(dtype)))
 }

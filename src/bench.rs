@@ -331,9 +331,11 @@ pub fn copy_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
 
 /// Attention with 8 heads of 40: self with 1024 and 4096 tokens, cross from 4096 queries to
 /// CLIP's 77 keys; forward, and backward (forward + backward minus forward). FLOPs = 4 B Nq Nk D
-/// forward, twice that backward.
+/// forward, twice that backward. Where the adapter has f16 cooperative matrices, the two
+/// 4096-query rows again under fp16 autocast (`_fp16`), whose products those matrices may take.
 pub fn attention_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
+    let half_matrices = crate::ops::gemm::coop()?.is_some_and(|shape| shape.half);
     for (nq, nk, kind) in [(1024, 1024, "self"), (4096, 4096, "self"), (4096, 77, "cross")] {
         let (b, d) = (8, 40);
         let q = rand_tensor(&[b, nq, d], 6)?;
@@ -344,14 +346,24 @@ pub fn attention_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
         let flops = 4.0 * (b * nq * nk * d) as f64;
         let reps = if flops > 1e10 { 2 } else { 3 };
         let shape = format!("[{b},{nq},{d}] x [{b},{nk},{d}] {kind}");
-        let (fwd, timer) = time_gpu(reps, || crate::ops::attention::attention(&q, &k, &v, false, scale).map(|_| ()))?;
-        rows.push(row("attention_fwd", shape.clone(), fwd, timer, Some(flops), None, peaks));
-        let (both, _) = time_gpu(reps, || {
-            let (qi, ki, vi) = (q.detach().requires_grad_(), k.detach().requires_grad_(), v.detach().requires_grad_());
-            crate::ops::attention::attention(&qi, &ki, &vi, false, scale)?.backward_with(&dout)
-        })?;
-        if let Some(secs) = backward_secs("attention_bwd", &shape, both, fwd) {
-            rows.push(row("attention_bwd", shape, secs, timer, Some(2.0 * flops), None, peaks));
+        for fp16 in [false, true] {
+            if fp16 && !(half_matrices && nq == 4096) {
+                continue;
+            }
+            let _autocast = fp16.then(|| crate::autograd::autocast(DType::F16));
+            let suffix = if fp16 { "_fp16" } else { "" };
+            let (fwd, timer) =
+                time_gpu(reps, || crate::ops::attention::attention(&q, &k, &v, false, scale).map(|_| ()))?;
+            rows.push(row(&format!("attention_fwd{suffix}"), shape.clone(), fwd, timer, Some(flops), None, peaks));
+            let (both, _) = time_gpu(reps, || {
+                let (qi, ki, vi) =
+                    (q.detach().requires_grad_(), k.detach().requires_grad_(), v.detach().requires_grad_());
+                crate::ops::attention::attention(&qi, &ki, &vi, false, scale)?.backward_with(&dout)
+            })?;
+            let name = format!("attention_bwd{suffix}");
+            if let Some(secs) = backward_secs(&name, &shape, both, fwd) {
+                rows.push(row(&name, shape.clone(), secs, timer, Some(2.0 * flops), None, peaks));
+            }
         }
     }
     Ok(rows)

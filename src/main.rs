@@ -298,7 +298,7 @@ fn info(opts: &GpuOptions) -> Result<()> {
              plain kernels",
             shape.size,
             if shape.half { "f16" } else { "f32" },
-            if shape.half { "; half products only: --mixed-precision fp16" } else { "" },
+            if shape.half { "; under --mixed-precision fp16 only: half inputs and attention's products" } else { "" },
             pipelined(engine::ops::gemm::coop_pipelined()?),
             engine::ops::gemm::COOP_WORKGROUP
         ),

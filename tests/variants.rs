@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use engine::gpu::variant::{force, Family};
+use engine::ops::attention::{attention_with, Strategy};
 use engine::ops::gemm::matmul_t;
 use engine::ops::{conv, gemm};
 use engine::tensor::DType;
@@ -221,6 +222,63 @@ fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape) {
         true,
     );
     assert_close(&format!("{v} linear with bias"), &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
+}
+
+/// Attention's GEMM form on the matrix units (the coop GEMM entries forced), forward and
+/// backward. Under fp16 autocast its products take the coop entries with both operands rounded
+/// to f16 (torch's autocast runs attention in half): close to f64 at f16's precision, and not
+/// the plain kernels' result (so they did run there). Outside autocast, f16 matrices must leave
+/// attention alone: bit for bit the plain kernels' result. Unforced (the defaults, untuned),
+/// autocast changes nothing. The inputs are exact in f16, so that what separates the paths is
+/// the rounding of the probabilities and score gradients the products read.
+#[test]
+fn coop_attention_matches_the_reference() {
+    let reported = engine::gpu::context().unwrap().caps.coop;
+    let Some(shape) = gemm::coop().unwrap() else {
+        assert!(reported.is_none(), "the adapter has {reported:?} matrices but the coop GEMM failed its self-test");
+        eprintln!("coop_attention_matches_the_reference: this adapter has no cooperative matrices; nothing run");
+        return;
+    };
+    // (batch x heads, Nq, Nk, D): self-attention past one 128 x 128 tile both ways with a head
+    // width that is no multiple of the matrices' size; cross-attention's 77 keys.
+    for (ci, (b, nq, nk, d)) in [(2usize, 150usize, 140usize, 40usize), (3, 70, 77, 20)].into_iter().enumerate() {
+        let mut rng = Rng::new(ci as u64 + 1300);
+        let mut half = |n: usize| rounded(&rng.vec(n, -1.0, 1.0), DType::F16);
+        let (q, k, v, g) = (half(b * nq * d), half(b * nk * d), half(b * nk * d), half(b * nq * d));
+        let scale = 1.0 / (d as f32).sqrt();
+        let (fq, fk, fv) = (f64s(&q), f64s(&k), f64s(&v));
+        let o = attention_ref(&fq, &fk, &fv, b, nq, nk, d, false, scale as f64);
+        let (dq, dk, dv) = attention_backward_ref(&fq, &fk, &fv, &f64s(&g), b, nq, nk, d, scale as f64);
+        let want = [o, dq, dk, dv];
+        let run = |autocast: bool| -> Vec<Vec<f32>> {
+            let _a = autocast.then(|| engine::autograd::autocast(DType::F16));
+            let (tq, tk, tv) = (param(&q, &[b, nq, d]), param(&k, &[b, nk, d]), param(&v, &[b, nk, d]));
+            let o = attention_with(&tq, &tk, &tv, false, scale, Some(Strategy::Gemm)).unwrap();
+            o.backward_with(&t(&g, &[b, nq, d])).unwrap();
+            [o, tq.grad().unwrap(), tk.grad().unwrap(), tv.grad().unwrap()].map(|x| x.to_vec().unwrap()).to_vec()
+        };
+        let plain = run(false);
+        assert!(plain == run(true), "unforced, autocast changed attention's results");
+        let names = ["o", "dq", "dk", "dv"];
+        each_coop_entry(Family::Gemm, gemm::coop_pipelined().unwrap(), |entry| {
+            let what = format!("{entry} attention b{b} nq{nq} nk{nk} d{d}");
+            let f32_run = run(false);
+            if shape.half {
+                assert!(f32_run == plain, "{what}: f16 matrices rounded attention outside autocast");
+            }
+            let got = run(true);
+            for i in 0..4 {
+                assert_close(&format!("{what} {} (f32)", names[i]), &f32_run[i], &want[i], 1e-5, 1e-4);
+                // Two f16 ulps of the largest value (the probabilities and score gradients are
+                // rounded to f16 relative to theirs; measured on lavapipe: up to 0.26 of this).
+                let largest = want[i].iter().fold(0.0f64, |m, w| m.max(w.abs()));
+                assert_close(&format!("{what} {} (autocast)", names[i]), &got[i], &want[i], 1e-3 * largest, 0.0);
+            }
+            if shape.half {
+                assert!(got != plain, "{what}: under autocast the products did not run on the matrix units");
+            }
+        });
+    }
 }
 
 /// conv2d's cooperative-matrix entries, plain and pipelined (forced; tuner-only otherwise),

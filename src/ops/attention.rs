@@ -11,7 +11,11 @@
 //!   row kernels (`attention_rows.wgsl`) for the softmax in between; the scores of one chunk
 //!   (at most [`SCRATCH_FLOATS`]) live in a scratch buffer. Any head dimension. On lavapipe
 //!   it runs 4-5x faster than the fused kernel, whose per-query loop does as many loads as
-//!   FMAs.
+//!   FMAs. Its products may run on the cooperative-matrix GEMM (where the tuner chose it or
+//!   it is forced): with f32 matrices always, with f16 ones under fp16 autocast only, their
+//!   operands (q, k, v, the probabilities, dO, the score gradients) rounded to f16 as they are
+//!   staged, which is what torch's autocast does to attention; the softmax, the logsumexp and
+//!   every sum stay f32.
 
 use std::fmt;
 
@@ -112,6 +116,7 @@ impl Strategy {
     fn tuned(dims: &Dims) -> Result<Strategy> {
         let key = AttentionKey {
             dtype: dims.dtype,
+            half: dims.half,
             d: dims.d,
             nq: bucket(dims.nq),
             nk: bucket(dims.nk),
@@ -130,9 +135,11 @@ impl Strategy {
     }
 }
 
-/// Attention's tuning key: the storage dtype, the head dimension and the shape class.
+/// Attention's tuning key: the storage dtype, whether the products may be half (fp16
+/// autocast), the head dimension and the shape class.
 struct AttentionKey {
     dtype: DType,
+    half: bool,
     d: usize,
     nq: usize,
     nk: usize,
@@ -141,8 +148,9 @@ struct AttentionKey {
 
 impl fmt::Display for AttentionKey {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let AttentionKey { dtype, d, nq, nk, batch } = self;
-        write!(f, "attention {dtype} d{d} nq{nq} nk{nk} b{batch}")
+        let AttentionKey { dtype, half, d, nq, nk, batch } = self;
+        let autocast = if *half { " autocast f16" } else { "" };
+        write!(f, "attention {dtype}{autocast} d{d} nq{nq} nk{nk} b{batch}")
     }
 }
 
@@ -195,6 +203,9 @@ crate::uniforms! {
 #[derive(Clone, Copy)]
 struct Dims {
     dtype: DType,
+    /// The GEMM form's products may round their operands to f16 on the matrix units: under
+    /// fp16 autocast, where torch's autocast runs attention in half (`gemm::coop_for`).
+    half: bool,
     batch: usize,
     nq: usize,
     nk: usize,
@@ -276,6 +287,7 @@ fn gemm_forward(dims: &Dims, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, lse
             (false, true),
             dims.scale,
             0.0,
+            dims.half,
         )?;
         let sw = win(ctx, &s, 0, bn * ic * dims.nk)?;
         let lw = win(ctx, lse, b0 * dims.nq, bn * dims.nq)?;
@@ -298,6 +310,7 @@ fn gemm_forward(dims: &Dims, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, lse
             (false, false),
             1.0,
             0.0,
+            dims.half,
         )?;
     }
     Ok(())
@@ -320,8 +333,8 @@ fn gemm_backward(dims: &Dims, saved: [&Tensor; 6], grads: [&Tensor; 3]) -> Resul
         let (sm, dsm) = (scores(&s, dims, ic), scores(&ds, dims, ic));
         let (qc, doc) = (rows_of(q, dims, dims.nq, b0, i0, ic), rows_of(dout, dims, dims.nq, b0, i0, ic));
         let (kb, vb) = (rows_of(k, dims, dims.nk, b0, 0, dims.nk), rows_of(v, dims, dims.nk, b0, 0, dims.nk));
-        gemm_strided(qc, kb, sm, bn, (false, true), dims.scale, 0.0)?;
-        gemm_strided(doc, vb, dsm, bn, (false, true), 1.0, 0.0)?;
+        gemm_strided(qc, kb, sm, bn, (false, true), dims.scale, 0.0, dims.half)?;
+        gemm_strided(doc, vb, dsm, bn, (false, true), 1.0, 0.0, dims.half)?;
         let sw = win(ctx, &s, 0, bn * ic * dims.nk)?;
         let dw = win(ctx, &ds, 0, bn * ic * dims.nk)?;
         let lw = win(ctx, lse, b0 * dims.nq, bn * dims.nq)?;
@@ -342,9 +355,10 @@ fn gemm_backward(dims: &Dims, saved: [&Tensor; 6], grads: [&Tensor; 3]) -> Resul
         rows_dispatch(&DSCORES, p, &[sw.0, dw.0, rw.0])?;
         // dQ = scale dS K; dK += scale dSᵀ Q; dV += Pᵀ dO (the first query chunk writes).
         let beta = if i0 == 0 { 0.0 } else { 1.0 };
-        gemm_strided(dsm, kb, rows_of(dq, dims, dims.nq, b0, i0, ic), bn, (false, false), dims.scale, 0.0)?;
-        gemm_strided(dsm, qc, rows_of(dk, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), dims.scale, beta)?;
-        gemm_strided(sm, doc, rows_of(dv, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), 1.0, beta)?;
+        let h = dims.half;
+        gemm_strided(dsm, kb, rows_of(dq, dims, dims.nq, b0, i0, ic), bn, (false, false), dims.scale, 0.0, h)?;
+        gemm_strided(dsm, qc, rows_of(dk, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), dims.scale, beta, h)?;
+        gemm_strided(sm, doc, rows_of(dv, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), 1.0, beta, h)?;
     }
     Ok(())
 }
@@ -376,7 +390,8 @@ pub fn attention_with(
         ));
     }
     let ctx = Tensor::ctx()?;
-    let dims = Dims { dtype: q.dtype(), batch: q.dim(0), nq: q.dim(1), nk: k.dim(1), d: q.dim(2), causal, scale };
+    let half = crate::autograd::autocast_dtype() == DType::F16;
+    let dims = Dims { dtype: q.dtype(), half, batch: q.dim(0), nq: q.dim(1), nk: k.dim(1), d: q.dim(2), causal, scale };
     if dims.nq > 0 && dims.nk == 0 {
         return Err(Error::invalid("attention", "no keys to attend to"));
     }

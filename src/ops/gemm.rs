@@ -250,21 +250,24 @@ pub const COOP_VARIANTS: [&str; 2] = ["coop", "coop pipelined"];
 /// Whether a product may run on the matrix units: the adapter has them, no plain variant is
 /// forced, and the rounding is the product's own: f32 matrices serve every product; f16 ones
 /// only those whose A is already half (`--mixed-precision fp16`'s autocast inputs), where
-/// rounding B to f16 as well is what torch.autocast does.
-fn coop_for(a_dtype: DType) -> Result<Option<CoopShape>> {
+/// rounding B to f16 as well is what torch.autocast does, or whose caller accepts both
+/// operands rounded to f16 (`half`: attention's products under fp16 autocast, which torch's
+/// autocast runs in half).
+fn coop_for(a_dtype: DType, half: bool) -> Result<Option<CoopShape>> {
     if variant::forced(Family::Gemm).is_some_and(|f| !COOP_VARIANTS.contains(&f.as_str())) {
         return Ok(None);
     }
-    Ok(coop()?.filter(|shape| !shape.half || a_dtype == DType::F16))
+    Ok(coop()?.filter(|shape| !shape.half || half || a_dtype == DType::F16))
 }
 
 /// The tuning key of the choice between the matrix units and the plain kernels: a GEMM's
-/// shape class.
-struct CoopKey(GemmKey);
+/// shape class, and whether its f32 operands are rounded to f16 on them (attention's).
+struct CoopKey(GemmKey, bool);
 
 impl fmt::Display for CoopKey {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "coop-or-plain {}", self.0)
+        let half = if self.1 { " rounded to f16" } else { "" };
+        write!(f, "coop-or-plain {}{half}", self.0)
     }
 }
 
@@ -277,6 +280,7 @@ impl TuneKey for CoopKey {}
 /// by default: on the one GPU measured (an H200, 2026-12-04) the first cooperative-matrix kernel
 /// ran GEMM f16 4096³ at 5.1 TFLOP/s and the plain tiled kernel f32 4096³ at 15, so that fp16
 /// runs were slower with it than bf16 ones without.
+#[allow(clippy::too_many_arguments)]
 fn coop_route(
     dtypes: Dtypes,
     m: usize,
@@ -284,8 +288,9 @@ fn coop_route(
     k: usize,
     batch: usize,
     trans: (bool, bool),
+    half: bool,
 ) -> Result<Option<(CoopShape, bool)>> {
-    let Some(shape) = coop_for(dtypes.a)? else {
+    let Some(shape) = coop_for(dtypes.a, half)? else {
         return Ok(None);
     };
     match variant::forced(Family::Gemm).as_deref() {
@@ -293,7 +298,7 @@ fn coop_route(
         Some("coop pipelined") => return Ok(Some((shape, coop_pipelined()?))),
         _ => {}
     }
-    let key = CoopKey(GemmKey::new(dtypes, m, n, k, batch, trans));
+    let key = CoopKey(GemmKey::new(dtypes, m, n, k, batch, trans), half && shape.half);
     let mut time = |i: usize| -> Result<f64> {
         let (ta, tb) = trans;
         let sa = if ta { [batch, k, m] } else { [batch, m, k] };
@@ -315,7 +320,7 @@ fn coop_route(
 /// Whether a product of these operand dtypes and sizes runs on the matrix units (see
 /// `coop_route`): tests use it to know which rounding to expect.
 pub fn takes_coop(a: DType, b: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<bool> {
-    Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans)?.is_some())
+    Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans, false)?.is_some())
 }
 
 fn dispatch_coop(
@@ -332,15 +337,16 @@ fn dispatch_coop(
     let (wx, wy) = blocked::TILED_WG;
     let tile = 8 * wx;
     let spec = dtypes.spec(spec).u32("WG_X", wx).u32("WG_Y", wy);
-    let p = Params { batches: u(batches), ..p };
+    let p = Params { batches: if p.batches == 0 { u(batches) } else { p.batches }, ..p };
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
 }
 
 /// The coop kernel beside the plain 4x4 kernel on small products with partial tiles, both
 /// transposes, alpha, a bias, B in every storage dtype and A in f32 and f16 (autocast's half
-/// input), both through [`gemm_on`]; the values are multiples of 1/64 below 2, exact in f16, so
-/// that every product and sum is exact in f32 and the two must agree to the bit whatever order
-/// each sums in. `pipelined`: the pipelined entry's.
+/// input), both through [`gemm_on`], then attention's strided form (offsets, wide strides,
+/// beta 1); the values are multiples of 1/64 below 2, exact in f16, so that every product and
+/// sum is exact in f32 and the two must agree to the bit whatever order each sums in.
+/// `pipelined`: the pipelined entry's.
 fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
     // Past one 128 x 128 workgroup tile in both directions, K not a multiple of S.
     let tile = 8 * blocked::TILED_WG.0 as usize;
@@ -371,11 +377,43 @@ fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
             (Err(e), _) => format!("its self-test could not run the plain GEMM: {e}"),
             (_, Err(e)) => format!("it failed: {e}"),
         };
-        let which = if pipelined { "the pipelined entry of " } else { "" };
-        eprintln!("note: not using {which}this adapter's cooperative matrices for GEMM: {why}");
-        return Ok(false);
+        return Ok(coop_self_test_failed(pipelined, &why));
+    }
+    // Attention's form (`gemm_strided`): both operands f32, A transposed, every matrix at an
+    // offset with rows and batches apart by more than their widths, and C accumulated into
+    // (beta 1: dK and dV over query chunks).
+    let (batch, m, n, k) = (2, tile + 3, 2 * shape.size as usize + 5, 19);
+    let (a_len, b_len) = (2 * (k * m + 11) + 7, 2 * k * (n + 2) + 3);
+    let (at, bt) = (Tensor::from_slice(&vals(a_len, 29), &[a_len])?, Tensor::from_slice(&vals(b_len, 41), &[b_len])?);
+    let a = Mat { t: &at, offset: 7, batch_stride: k * m + 11, ld: m, rows: k, cols: m };
+    let b = Mat { t: &bt, offset: 3, batch_stride: k * (n + 2), ld: n + 2, rows: k, cols: n };
+    let c_len = 2 * (m * (n + 1) + 2) + 5;
+    let mut out = Vec::new();
+    for coop in [false, true] {
+        let c = Tensor::from_slice(&vals(c_len, 13), &[c_len])?;
+        let cm = Mat { t: &c, offset: 5, batch_stride: m * (n + 1) + 2, ld: n + 1, rows: m, cols: n };
+        let run = if coop {
+            launch(Entry::Coop((shape, pipelined)), a, b, cm, batch, 1, (true, false), 0.5, 1.0)
+        } else {
+            let _f = variant::force(Family::Gemm, "4x4");
+            gemm_strided(a, b, cm, batch, (true, false), 0.5, 1.0, false)
+        };
+        match run.and_then(|()| c.to_vec()) {
+            Ok(v) => out.push(v),
+            Err(e) => return Ok(coop_self_test_failed(pipelined, &format!("its strided check failed: {e}"))),
+        }
+    }
+    if out[0] != out[1] {
+        return Ok(coop_self_test_failed(pipelined, "its strided results disagree with the plain GEMM"));
     }
     Ok(true)
+}
+
+/// Says why the coop GEMM (`pipelined`: its pipelined entry) is not used here; false.
+fn coop_self_test_failed(pipelined: bool, why: &str) -> bool {
+    let which = if pipelined { "the pipelined entry of " } else { "" };
+    eprintln!("note: not using {which}this adapter's cooperative matrices for GEMM: {why}");
+    false
 }
 
 /// One row of the kernel table: an entry point and the register block it holds.
@@ -515,7 +553,7 @@ fn subgroup_self_test(wx: u32) -> Result<bool> {
             let v = Variant { name: row.name, kernel: &row.kernel, block: row.block, wg: (wx, wy) };
             let c = Tensor::zeros(&[1, m, n])?;
             launch(
-                v,
+                Entry::Plain(v),
                 Mat::dense(&a, m, k),
                 Mat::dense(&b, k, n),
                 Mat::dense(&c, m, n),
@@ -656,7 +694,7 @@ fn pick(dtype: Dtypes, m: usize, n: usize, k: usize, batch: usize, trans: (bool,
         let b = Tensor::zeros_of(&[batch * rows_b * cols_b], dtype.b)?;
         let c = Tensor::zeros(&[batch * m * n])?;
         let (am, bm, cm) = (Mat::dense(&a, rows_a, cols_a), Mat::dense(&b, rows_b, cols_b), Mat::dense(&c, m, n));
-        Ok(time_gpu(3, || launch(cands[i], am, bm, cm, batch, 1, trans, 1.0, 0.0))?.0)
+        Ok(time_gpu(3, || launch(Entry::Plain(cands[i]), am, bm, cm, batch, 1, trans, 1.0, 0.0))?.0)
     };
     let name = tuner()?.choose(&key, &names, default, Some(&mut time))?;
     Ok(cands.iter().copied().find(|c| c.name == name).unwrap_or(cands[default]))
@@ -798,7 +836,7 @@ fn summed_runs(
         strided_copy(c.t, c.offset, &[c.batch_stride, c.ld, 1], &scratch, splits * c_len, &[m * n, n, 1], &dims)?;
     }
     let run = pick(dtypes, m, n, k / splits, batch * splits, trans)?;
-    launch(run, a, b, Mat::dense(&scratch, m, n), batch, splits, trans, alpha, 0.0)?;
+    launch(Entry::Plain(run), a, b, Mat::dense(&scratch, m, n), batch, splits, trans, alpha, 0.0)?;
     Ok(Some(crate::with_no_grad(|| scratch.sum(0, false))?))
 }
 
@@ -852,7 +890,7 @@ fn gemm_on(
         }
     }
     let coop = match route {
-        Route::Auto => coop_route(Dtypes::of(a, b), m, n, k, batch, (ta, tb))?,
+        Route::Auto => coop_route(Dtypes::of(a, b), m, n, k, batch, (ta, tb), false)?,
         Route::Plain => None,
         Route::Coop(shape, pipelined) => Some((shape, pipelined)),
     };
@@ -1089,8 +1127,10 @@ impl<'a> Mat<'a> {
 }
 
 /// c = alpha · op(a) · op(b) + beta · c over `batch` strided matrices, for callers that slice
-/// their operands in place (attention's query chunks). No autograd and no splitting: each
-/// operand's span must fit one storage binding, which the caller arranges.
+/// their operands in place (attention's query chunks). `half`: the caller accepts both
+/// operands rounded to f16 on the matrix units (see [`coop_for`]). No autograd and no
+/// splitting: each operand's span must fit one storage binding, which the caller arranges.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_strided(
     a: Mat,
     b: Mat,
@@ -1099,12 +1139,17 @@ pub(crate) fn gemm_strided(
     trans: (bool, bool),
     alpha: f32,
     beta: f32,
+    half: bool,
 ) -> Result<()> {
     let (ta, tb) = trans;
     let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if tb { b.rows } else { b.cols };
     if batch == 0 || m == 0 || n == 0 || k == 0 {
         return Ok(());
+    }
+    let dtypes = Dtypes::of(a.t, b.t);
+    if let Some(coop) = coop_route(dtypes, m, n, k, batch, trans, half)? {
+        return launch(Entry::Coop(coop), a, b, c, batch, 1, trans, alpha, beta);
     }
     // Split-K, summed and written into c's strides; with beta 1 (attention's dK and dV over
     // query chunks) c's current values are one more copy in the sum.
@@ -1115,21 +1160,29 @@ pub(crate) fn gemm_strided(
         let mut rerun = |s| {
             with_forced(&FORCED_K_SPLITS, s, || match prior {
                 Some(p) => summed_runs(a, b, Some(p), batch, trans, alpha, &mut |_| Ok(())).map(drop),
-                None => gemm_strided(a, b, c, batch, trans, alpha, 0.0),
+                None => gemm_strided(a, b, c, batch, trans, alpha, 0.0, false),
             })
         };
         if let Some(sum) = summed_runs(a, b, prior, batch, trans, alpha, &mut rerun)? {
             return strided_copy(&sum, 0, &[m * n, n, 1], c.t, c.offset, &[c.batch_stride, c.ld, 1], &[batch, m, n]);
         }
     }
-    launch(pick(Dtypes::of(a.t, b.t), m, n, k, batch, trans)?, a, b, c, batch, 1, trans, alpha, beta)
+    launch(Entry::Plain(pick(dtypes, m, n, k, batch, trans)?), a, b, c, batch, 1, trans, alpha, beta)
 }
 
-/// [`gemm_strided`] with a given variant; with `splits` > 1, K in that many runs, run r of
-/// batch i into c's matrix r * batch + i (see [`k_splits`]).
+/// The kernel one strided launch runs: a plain variant, or a coop shape's entry (`true`:
+/// pipelined).
+#[derive(Clone, Copy)]
+enum Entry {
+    Plain(Variant),
+    Coop((CoopShape, bool)),
+}
+
+/// [`gemm_strided`] on a given kernel; with `splits` > 1 (plain variants only), K in that
+/// many runs, run r of batch i into c's matrix r * batch + i (see [`k_splits`]).
 #[allow(clippy::too_many_arguments)]
 fn launch(
-    pick: Variant,
+    entry: Entry,
     a: Mat,
     b: Mat,
     c: Mat,
@@ -1165,7 +1218,15 @@ fn launch(
         alpha,
     };
     let spec = Spec::new().bool("TRANS_A", ta).bool("TRANS_B", tb).bool("HAS_BIAS", false);
-    dispatch(pick, spec, p, [aw.0, bw.0, dummy_binding()?, cw.0], batch * splits, Dtypes::of(a.t, b.t))
+    let views = [aw.0, bw.0, dummy_binding()?, cw.0];
+    let dtypes = Dtypes::of(a.t, b.t);
+    match entry {
+        Entry::Plain(pick) => dispatch(pick, spec, p, views, batch * splits, dtypes),
+        Entry::Coop(coop) => {
+            debug_assert_eq!(splits, 1, "the coop entries run K whole");
+            dispatch_coop(coop, spec, p, views, batch, dtypes)
+        }
+    }
 }
 
 /// One dispatch of `pick` over `batches` matrices; `spec` holds the transposes and bias flag.

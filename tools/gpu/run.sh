@@ -104,11 +104,12 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" stage gemm-pipe 60 gemm-pipe.txt 
 ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" stage conv-pipe 60 conv-pipe.txt "$E" bench conv \
   --json "$OUT/conv-pipe.json"
 # The cooperative-matrix entries (2026-12-05: GEMM's rewritten from the tiled entries, conv2d's
-# new; the first GEMM ran at 5 TFLOP/s on the H200): GEMM's gemm_f16 rows, conv's _f16x rows.
-ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm --json "$OUT/gemm-coop.json"
+# new; the first GEMM ran at 5 TFLOP/s on the H200): GEMM's gemm_f16 rows, conv's _f16x rows,
+# attention's _fp16 rows (its products under fp16 autocast, 2026-12-05 late).
+ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm attention --json "$OUT/gemm-coop.json"
 ENGINE_CONV_VARIANT=coop stage conv-coop 60 conv-coop.txt "$E" bench conv --json "$OUT/conv-coop.json"
 # The same entries software-pipelined (two copies of the tiles; 24 KiB of workgroup memory).
-ENGINE_GEMM_VARIANT="coop pipelined" stage gemm-coop-pipe 60 gemm-coop-pipe.txt "$E" bench gemm \
+ENGINE_GEMM_VARIANT="coop pipelined" stage gemm-coop-pipe 60 gemm-coop-pipe.txt "$E" bench gemm attention \
   --json "$OUT/gemm-coop-pipe.json"
 ENGINE_CONV_VARIANT="coop pipelined" stage conv-coop-pipe 60 conv-coop-pipe.txt "$E" bench conv \
   --json "$OUT/conv-coop-pipe.json"
