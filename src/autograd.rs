@@ -171,9 +171,10 @@ impl Drop for AutocastGuard {
 /// Conv2d round their input to `dtype` and keep that half copy for backward (the activations
 /// a training step holds), read their weight as stored (f32 masters, or frozen half matrices),
 /// and accumulate and write f32 (`ops::cast::autocast_input` says why the weights are not
-/// copied to half). Other ops (norms, softmax, attention, the loss) stay f32, except that
-/// attention's products may round their operands to f16 where they run on f16 cooperative
-/// matrices (`ops::attention`), as torch's autocast runs attention in half.
+/// copied to half). Other ops (norms, softmax, attention, the loss) stay f32, except that under
+/// fp16 the products that run on f16 cooperative matrices (where tuned or forced) round their
+/// operands to f16 as torch's autocast does: attention's, and the gradients' (`record` runs each
+/// backward under its forward's autocast; `ops::gemm::half_products`).
 pub fn autocast(dtype: DType) -> AutocastGuard {
     AutocastGuard(AUTOCAST.with(|a| a.replace(dtype)))
 }
@@ -196,6 +197,10 @@ fn enable_grad() -> GradModeGuard {
 
 /// Attaches a backward closure to `out` if grad mode is on and any input requires grad.
 /// `inputs` are the op's differentiable inputs, in the order the closure returns gradients.
+/// The closure runs under the autocast dtype the op ran under (torch: "backward ops run in the
+/// same type that autocast used for corresponding forward ops"): what lets the backward of an
+/// fp16 product run on f16 matrix units (`ops::gemm::half_products`) after the forward's guard
+/// is gone.
 pub fn record(
     out: Tensor,
     name: &'static str,
@@ -209,6 +214,11 @@ pub fn record(
         return out;
     }
     count_uses(inputs, true);
+    let cast = autocast_dtype();
+    let backward = move |g: &Tensor| {
+        let _a = autocast(cast);
+        backward(g)
+    };
     let node = Node {
         id: next_id(),
         name,

@@ -298,7 +298,7 @@ fn info(opts: &GpuOptions) -> Result<()> {
              plain kernels",
             shape.size,
             if shape.half { "f16" } else { "f32" },
-            if shape.half { "; under --mixed-precision fp16 only: half inputs and attention's products" } else { "" },
+            if shape.half { "; f16 products only under --mixed-precision fp16, gradients included" } else { "" },
             pipelined(engine::ops::gemm::coop_pipelined()?),
             engine::ops::gemm::COOP_WORKGROUP
         ),
@@ -309,8 +309,8 @@ fn info(opts: &GpuOptions) -> Result<()> {
     if engine::ops::gemm::coop()?.is_some() {
         match engine::ops::conv::coop()? {
             Some(_) => println!(
-                "  cooperative-matrix conv2d: available (forward and input gradient, {}; f16 matrices only for an \
-                 f16 image); runs where `engine bench --tune` found it faster or ENGINE_CONV_VARIANT=coop",
+                "  cooperative-matrix conv2d: available (forward and input gradient, {}; f16 matrices only under \
+                 --mixed-precision fp16); runs where `engine bench --tune` found it faster or ENGINE_CONV_VARIANT=coop",
                 pipelined(engine::ops::conv::coop_pipelined()?)
             ),
             None => println!("  cooperative-matrix conv2d: not used (a failed self-test)"),

@@ -250,35 +250,112 @@ fn coop_attention_matches_the_reference() {
         let o = attention_ref(&fq, &fk, &fv, b, nq, nk, d, false, scale as f64);
         let (dq, dk, dv) = attention_backward_ref(&fq, &fk, &fv, &f64s(&g), b, nq, nk, d, scale as f64);
         let want = [o, dq, dk, dv];
-        let run = |autocast: bool| -> Vec<Vec<f32>> {
-            let _a = autocast.then(|| engine::autograd::autocast(DType::F16));
+        // `plain_backward`: the backward's products on the default plain kernels (a GEMM
+        // variant no kernel has forced: no coop route, and the default plain choice).
+        let run = |autocast: bool, plain_backward: bool| -> Vec<Vec<f32>> {
             let (tq, tk, tv) = (param(&q, &[b, nq, d]), param(&k, &[b, nk, d]), param(&v, &[b, nk, d]));
-            let o = attention_with(&tq, &tk, &tv, false, scale, Some(Strategy::Gemm)).unwrap();
+            let o = {
+                let _a = autocast.then(|| engine::autograd::autocast(DType::F16));
+                attention_with(&tq, &tk, &tv, false, scale, Some(Strategy::Gemm)).unwrap()
+            };
+            // Backward after the guard is gone: it runs under the forward's autocast.
+            let _p = plain_backward.then(|| force(Family::Gemm, "no such variant"));
             o.backward_with(&t(&g, &[b, nq, d])).unwrap();
             [o, tq.grad().unwrap(), tk.grad().unwrap(), tv.grad().unwrap()].map(|x| x.to_vec().unwrap()).to_vec()
         };
-        let plain = run(false);
-        assert!(plain == run(true), "unforced, autocast changed attention's results");
+        let plain = run(false, false);
+        assert!(plain == run(true, false), "unforced, autocast changed attention's results");
         let names = ["o", "dq", "dk", "dv"];
         each_coop_entry(Family::Gemm, gemm::coop_pipelined().unwrap(), |entry| {
             let what = format!("{entry} attention b{b} nq{nq} nk{nk} d{d}");
-            let f32_run = run(false);
+            let f32_run = run(false, false);
             if shape.half {
                 assert!(f32_run == plain, "{what}: f16 matrices rounded attention outside autocast");
             }
-            let got = run(true);
+            let got = run(true, false);
             for i in 0..4 {
                 assert_close(&format!("{what} {} (f32)", names[i]), &f32_run[i], &want[i], 1e-5, 1e-4);
-                // Two f16 ulps of the largest value (the probabilities and score gradients are
-                // rounded to f16 relative to theirs; measured on lavapipe: up to 0.26 of this).
+                // 1e-3 of the largest value, one to two f16 ulps there (the probabilities and
+                // score gradients are rounded to f16; measured on lavapipe: up to 0.26 of this).
                 let largest = want[i].iter().fold(0.0f64, |m, w| m.max(w.abs()));
                 assert_close(&format!("{what} {} (autocast)", names[i]), &got[i], &want[i], 1e-3 * largest, 0.0);
             }
             if shape.half {
-                assert!(got != plain, "{what}: under autocast the products did not run on the matrix units");
+                // The forward's products, then the backward's, ran on the matrix units.
+                assert!(got[0] != plain[0], "{what}: under autocast the forward ran on the plain kernels");
+                let plain_bw = run(true, true);
+                assert!(plain_bw[0] == got[0], "{what}: the same forward twice");
+                for i in 1..4 {
+                    assert!(got[i] != plain_bw[i], "{what} {}: the backward ran on the plain kernels", names[i]);
+                }
             }
         });
     }
+}
+
+/// fp16 autocast's gradients on the matrix units (the coop entries forced): Linear's input and
+/// weight gradients and conv2d's input gradient round dy to the matrices' element type as they
+/// stage it (torch's autocast backward runs in half), with the backward run after the
+/// forward's guard is gone (it runs under the forward's autocast). Forward and every gradient
+/// against f64 on the values rounded as the kernels round them: a gradient from an unrounded
+/// dy would be off by f16's rounding, far outside the tolerance. conv2d's weight gradient
+/// keeps its plain kernel (dy as it is).
+#[test]
+fn coop_fp16_gradients_match_the_reference() {
+    let reported = engine::gpu::context().unwrap().caps.coop;
+    let (Some(shape), Some(_)) = (gemm::coop().unwrap(), conv::coop().unwrap()) else {
+        assert!(reported.is_none(), "the adapter has {reported:?} matrices but a coop entry failed its self-test");
+        eprintln!("coop_fp16_gradients_match_the_reference: this adapter has no cooperative matrices; nothing run");
+        return;
+    };
+    let el = if shape.half { DType::F16 } else { DType::F32 };
+    let r = |v: &[f32], dtype: DType| f64s(&rounded(v, dtype));
+    each_coop_entry(Family::Gemm, gemm::coop_pipelined().unwrap(), |v| {
+        let (rows, n, k) = (150, 45, 70);
+        let mut rng = Rng::new(1400);
+        let (x, w, bias, dy) = (
+            rng.vec(rows * k, -1.0, 1.0),
+            rng.vec(n * k, -1.0, 1.0),
+            rng.vec(n, -1.0, 1.0),
+            rng.vec(rows * n, -1.0, 1.0),
+        );
+        let (tx, tw, tb) = (param(&x, &[rows, k]), param(&w, &[n, k]), param(&bias, &[n]));
+        let y = {
+            let _a = engine::autograd::autocast(DType::F16);
+            engine::ops::gemm::linear(&tx, &tw, Some(&tb)).unwrap()
+        };
+        y.backward_with(&t(&dy, &[rows, n])).unwrap();
+        let (xr, wr, dyr) = (r(&x, DType::F16), r(&w, el), r(&dy, el));
+        let tol = 1e-5 * (k.max(rows) as f64).sqrt() + 1e-6;
+        let want_y = gemm_ref(&xr, &wr, Some(&f64s(&bias)), 1, rows, n, k, false, true);
+        assert_close(&format!("{v} linear y"), &y.to_vec().unwrap(), &want_y, tol, 1e-5);
+        let want_dx = gemm_ref(&dyr, &wr, None, 1, rows, k, n, false, false);
+        assert_close(&format!("{v} linear dx"), &tx.grad().unwrap().to_vec().unwrap(), &want_dx, tol, 1e-5);
+        let want_dw = gemm_ref(&dyr, &xr, None, 1, n, k, rows, true, false);
+        assert_close(&format!("{v} linear dw"), &tw.grad().unwrap().to_vec().unwrap(), &want_dw, tol, 1e-5);
+        let want_db: Vec<f64> = (0..n).map(|j| (0..rows).map(|i| dy[i * n + j] as f64).sum()).collect();
+        assert_close(&format!("{v} linear dbias"), &tb.grad().unwrap().to_vec().unwrap(), &want_db, tol, 1e-5);
+    });
+    each_coop_entry(Family::Conv, conv::coop_pipelined().unwrap(), |v| {
+        let (xs, ws) = ([1usize, 20, 17, 16], [40usize, 20, 3, 3]);
+        let mut rng = Rng::new(1401);
+        let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
+        let (tx, tw) = (param(&x, &xs), param(&w, &ws));
+        let y = {
+            let _a = engine::autograd::autocast(DType::F16);
+            tx.conv2d(&tw, None, 1, 1).unwrap()
+        };
+        let dy = rng.vec(y.numel(), -1.0, 1.0);
+        y.backward_with(&t(&dy, y.shape())).unwrap();
+        let (xr, wr) = (r(&x, DType::F16), r(&w, el));
+        let want_y = conv2d_ref(&xr, &wr, None, xs, ws, 1, 1);
+        let tol = 1e-5 * ((ws[0] * 9).max(y.numel() / ws[0]) as f64).sqrt() + 1e-6;
+        assert_close(&format!("{v} conv2d y"), &y.to_vec().unwrap(), &want_y, tol, 1e-5);
+        let (want_dx, _) = conv2d_grads_ref(&xr, &wr, &r(&dy, el), xs, ws, 1, 1);
+        assert_close(&format!("{v} conv2d dx"), &tx.grad().unwrap().to_vec().unwrap(), &want_dx, tol, 1e-5);
+        let (_, want_dw) = conv2d_grads_ref(&xr, &f64s(&w), &f64s(&dy), xs, ws, 1, 1);
+        assert_close(&format!("{v} conv2d dw"), &tw.grad().unwrap().to_vec().unwrap(), &want_dw, tol, 1e-5);
+    });
 }
 
 /// conv2d's cooperative-matrix entries, plain and pipelined (forced; tuner-only otherwise),

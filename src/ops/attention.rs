@@ -203,8 +203,8 @@ crate::uniforms! {
 #[derive(Clone, Copy)]
 struct Dims {
     dtype: DType,
-    /// The GEMM form's products may round their operands to f16 on the matrix units: under
-    /// fp16 autocast, where torch's autocast runs attention in half (`gemm::coop_for`).
+    /// Under fp16 autocast, where the GEMM form's products may round their operands to f16
+    /// on the matrix units (`gemm::half_products`): a tuning class of its own.
     half: bool,
     batch: usize,
     nq: usize,
@@ -287,7 +287,6 @@ fn gemm_forward(dims: &Dims, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, lse
             (false, true),
             dims.scale,
             0.0,
-            dims.half,
         )?;
         let sw = win(ctx, &s, 0, bn * ic * dims.nk)?;
         let lw = win(ctx, lse, b0 * dims.nq, bn * dims.nq)?;
@@ -310,7 +309,6 @@ fn gemm_forward(dims: &Dims, q: &Tensor, k: &Tensor, v: &Tensor, o: &Tensor, lse
             (false, false),
             1.0,
             0.0,
-            dims.half,
         )?;
     }
     Ok(())
@@ -333,8 +331,8 @@ fn gemm_backward(dims: &Dims, saved: [&Tensor; 6], grads: [&Tensor; 3]) -> Resul
         let (sm, dsm) = (scores(&s, dims, ic), scores(&ds, dims, ic));
         let (qc, doc) = (rows_of(q, dims, dims.nq, b0, i0, ic), rows_of(dout, dims, dims.nq, b0, i0, ic));
         let (kb, vb) = (rows_of(k, dims, dims.nk, b0, 0, dims.nk), rows_of(v, dims, dims.nk, b0, 0, dims.nk));
-        gemm_strided(qc, kb, sm, bn, (false, true), dims.scale, 0.0, dims.half)?;
-        gemm_strided(doc, vb, dsm, bn, (false, true), 1.0, 0.0, dims.half)?;
+        gemm_strided(qc, kb, sm, bn, (false, true), dims.scale, 0.0)?;
+        gemm_strided(doc, vb, dsm, bn, (false, true), 1.0, 0.0)?;
         let sw = win(ctx, &s, 0, bn * ic * dims.nk)?;
         let dw = win(ctx, &ds, 0, bn * ic * dims.nk)?;
         let lw = win(ctx, lse, b0 * dims.nq, bn * dims.nq)?;
@@ -355,10 +353,9 @@ fn gemm_backward(dims: &Dims, saved: [&Tensor; 6], grads: [&Tensor; 3]) -> Resul
         rows_dispatch(&DSCORES, p, &[sw.0, dw.0, rw.0])?;
         // dQ = scale dS K; dK += scale dSᵀ Q; dV += Pᵀ dO (the first query chunk writes).
         let beta = if i0 == 0 { 0.0 } else { 1.0 };
-        let h = dims.half;
-        gemm_strided(dsm, kb, rows_of(dq, dims, dims.nq, b0, i0, ic), bn, (false, false), dims.scale, 0.0, h)?;
-        gemm_strided(dsm, qc, rows_of(dk, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), dims.scale, beta, h)?;
-        gemm_strided(sm, doc, rows_of(dv, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), 1.0, beta, h)?;
+        gemm_strided(dsm, kb, rows_of(dq, dims, dims.nq, b0, i0, ic), bn, (false, false), dims.scale, 0.0)?;
+        gemm_strided(dsm, qc, rows_of(dk, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), dims.scale, beta)?;
+        gemm_strided(sm, doc, rows_of(dv, dims, dims.nk, b0, 0, dims.nk), bn, (true, false), 1.0, beta)?;
     }
     Ok(())
 }
@@ -390,7 +387,7 @@ pub fn attention_with(
         ));
     }
     let ctx = Tensor::ctx()?;
-    let half = crate::autograd::autocast_dtype() == DType::F16;
+    let half = super::gemm::half_products();
     let dims = Dims { dtype: q.dtype(), half, batch: q.dim(0), nq: q.dim(1), nk: k.dim(1), d: q.dim(2), causal, scale };
     if dims.nq > 0 && dims.nk == 0 {
         return Err(Error::invalid("attention", "no keys to attend to"));

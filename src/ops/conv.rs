@@ -182,17 +182,19 @@ pub fn coop_pipelined() -> Result<bool> {
 /// Whether the coop entry may take this dispatch: it runs here, and its rounding is the
 /// product's own: f32 matrices serve every pass of the `conv` entry; f16 ones only those whose
 /// image is already f16 (`--mixed-precision fp16`'s autocast input), where rounding the
-/// weights to f16 as well is what torch.autocast does.
+/// weights to f16 as well is what torch.autocast does, or that run under fp16 autocast
+/// (`gemm::half_products`: the input gradient, its dy rounded to f16 as torch's is).
 fn coop_for(pass: Pass, dtypes: Dtypes) -> Result<Option<CoopEntries>> {
     if pass != Pass::Conv {
         return Ok(None);
     }
-    Ok(coop_kernel()?.filter(|(shape, _, _)| !shape.half || dtypes.b == DType::F16))
+    Ok(coop_kernel()?.filter(|(shape, _, _)| !shape.half || dtypes.b == DType::F16 || gemm::half_products()))
 }
 
 /// The coop entry beside the plain kernel on a small forward convolution with partial tiles
-/// both ways, a bias, stride 1 and padding, an f16 image; values multiples of 1/64 below 1,
-/// exact in f16, so that every product and sum is exact in f32 and the two agree to the bit.
+/// both ways, a bias, stride 1 and padding, an f16 image, and on its input gradient from an
+/// f32 dy (what fp16 autocast's backward rounds); values multiples of 1/64 below 1, exact in
+/// f16, so that every product and sum is exact in f32 and the two agree to the bit.
 fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
     let (n, ci, h, w, co) = (1usize, 5usize, 13usize, 11usize, 130usize);
     let vals =
@@ -200,28 +202,36 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
     let x = Tensor::from_slice(&vals(n * ci * h * w, 37), &[n, ci, h, w])?.cast(DType::F16)?;
     let wt = Tensor::from_slice(&vals(co * ci * 9, 53), &[co, ci, 3, 3])?;
     let bias = Tensor::from_slice(&vals(co, 11), &[co])?;
+    let dy = Tensor::from_slice(&vals(n * co * h * w, 29), &[n, co, h, w])?;
     let g = Geom { n, ci, h, w, co, kh: 3, kw: 3, oh: h, ow: w, stride: 1, pad: 1 };
-    let plain = {
-        let _t = SelfTest::run(None);
-        let _f = variant::force(Family::Conv, "plain");
-        forward_raw(&x, &wt, Some(&bias), g).and_then(|y| y.to_vec())
-    };
-    let coop = {
-        let _k = SelfTest::run(Some(kernel));
-        let _f = variant::force(Family::Conv, gemm::COOP_VARIANTS[0]);
-        forward_raw(&x, &wt, Some(&bias), g).and_then(|y| y.to_vec())
-    };
-    let why = match (plain, coop) {
-        (Ok(p), Ok(c)) if c == p => return Ok(true),
-        (Ok(_), Ok(_)) => "its results disagree with the plain kernel".to_string(),
-        (Err(e), _) => format!("its self-test could not run the plain kernel: {e}"),
-        (_, Err(e)) => format!("it failed: {e}"),
-    };
-    eprintln!(
-        "note: not using this adapter's cooperative matrices for conv2d ({}, {}x{}): {why}",
-        kernel.entry, shape.size, shape.size
-    );
-    Ok(false)
+    let passes: [(&str, &dyn Fn() -> Result<Tensor>); 2] = [
+        ("forward", &|| forward_raw(&x, &wt, Some(&bias), g)),
+        ("input gradient", &|| backward_input_raw(&dy, &wt, g)),
+    ];
+    for (pass, run) in passes {
+        let plain = {
+            let _t = SelfTest::run(None);
+            let _f = variant::force(Family::Conv, "plain");
+            run().and_then(|y| y.to_vec())
+        };
+        let coop = {
+            let _k = SelfTest::run(Some(kernel));
+            let _f = variant::force(Family::Conv, gemm::COOP_VARIANTS[0]);
+            run().and_then(|y| y.to_vec())
+        };
+        let why = match (plain, coop) {
+            (Ok(p), Ok(c)) if c == p => continue,
+            (Ok(_), Ok(_)) => format!("its {pass} disagrees with the plain kernel's"),
+            (Err(e), _) => format!("its self-test could not run the plain kernel: {e}"),
+            (_, Err(e)) => format!("its {pass} failed: {e}"),
+        };
+        eprintln!(
+            "note: not using this adapter's cooperative matrices for conv2d ({}, {}x{}): {why}",
+            kernel.entry, shape.size, shape.size
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 thread_local! {
@@ -430,6 +440,9 @@ fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<V
 /// conv2d's tuning key: the operands' storage dtypes, the pass (and MODE), and the shape class.
 struct ConvKey {
     dtype: Dtypes,
+    /// f16 matrix units are among the candidates with the image rounded to f16 (fp16's
+    /// backward, `coop_for`).
+    rounded: bool,
     weight_pass: bool,
     mode: u32,
     m: usize,
@@ -442,9 +455,10 @@ struct ConvKey {
 
 impl fmt::Display for ConvKey {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let ConvKey { dtype, weight_pass, mode, m, n, c, kh, kw } = self;
+        let ConvKey { dtype, rounded, weight_pass, mode, m, n, c, kh, kw } = self;
         let pass = if *weight_pass { "dw" } else { "conv" };
-        write!(f, "conv {dtype} {pass} mode{mode} m{m} n{n} c{c} k{kh}x{kw}")
+        let rounded = if *rounded { " rounded to f16" } else { "" };
+        write!(f, "conv {dtype}{rounded} {pass} mode{mode} m{m} n{n} c{c} k{kh}x{kw}")
     }
 }
 
@@ -462,6 +476,9 @@ fn tuned(pass: Pass, dtype: Dtypes, spec: &Spec, p: &Params, views: &[BindView; 
     }
     let key = ConvKey {
         dtype,
+        rounded: dtype.b != DType::F16
+            && vs.iter().any(|v| v.name == gemm::COOP_VARIANTS[0])
+            && gemm::coop()?.is_some_and(|shape| shape.half),
         weight_pass: pass == Pass::Weight,
         mode: spec.get("MODE").unwrap_or(0),
         m: bucket(p.m as usize),

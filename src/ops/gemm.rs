@@ -247,21 +247,28 @@ pub const COOP_WORKGROUP: u32 = blocked::TILED_WG.0 * blocked::TILED_WG.1;
 /// and pipelined; conv2d's are the same.
 pub const COOP_VARIANTS: [&str; 2] = ["coop", "coop pipelined"];
 
+/// Whether products on f16 matrix units may round f32 operands to f16 on this thread: under
+/// fp16 autocast, in the forward and in the backward of what ran under it
+/// (`autograd::record`), as torch's autocast runs matmul, conv2d and attention and their
+/// gradients in half. Their sums stay f32.
+pub(crate) fn half_products() -> bool {
+    crate::autograd::autocast_dtype() == DType::F16
+}
+
 /// Whether a product may run on the matrix units: the adapter has them, no plain variant is
 /// forced, and the rounding is the product's own: f32 matrices serve every product; f16 ones
-/// only those whose A is already half (`--mixed-precision fp16`'s autocast inputs), where
-/// rounding B to f16 as well is what torch.autocast does, or whose caller accepts both
-/// operands rounded to f16 (`half`: attention's products under fp16 autocast, which torch's
-/// autocast runs in half).
-fn coop_for(a_dtype: DType, half: bool) -> Result<Option<CoopShape>> {
+/// only those whose A is already half (autocast's inputs, where rounding B to f16 as well is
+/// what torch.autocast does) or that run under fp16 autocast ([`half_products`]: attention's
+/// products, the gradients).
+fn coop_for(a_dtype: DType) -> Result<Option<CoopShape>> {
     if variant::forced(Family::Gemm).is_some_and(|f| !COOP_VARIANTS.contains(&f.as_str())) {
         return Ok(None);
     }
-    Ok(coop()?.filter(|shape| !shape.half || half || a_dtype == DType::F16))
+    Ok(coop()?.filter(|shape| !shape.half || a_dtype == DType::F16 || half_products()))
 }
 
 /// The tuning key of the choice between the matrix units and the plain kernels: a GEMM's
-/// shape class, and whether its f32 operands are rounded to f16 on them (attention's).
+/// shape class, and whether its f32 A is rounded to f16 on them ([`half_products`]).
 struct CoopKey(GemmKey, bool);
 
 impl fmt::Display for CoopKey {
@@ -280,7 +287,6 @@ impl TuneKey for CoopKey {}
 /// by default: on the one GPU measured (an H200, 2026-12-04) the first cooperative-matrix kernel
 /// ran GEMM f16 4096³ at 5.1 TFLOP/s and the plain tiled kernel f32 4096³ at 15, so that fp16
 /// runs were slower with it than bf16 ones without.
-#[allow(clippy::too_many_arguments)]
 fn coop_route(
     dtypes: Dtypes,
     m: usize,
@@ -288,9 +294,8 @@ fn coop_route(
     k: usize,
     batch: usize,
     trans: (bool, bool),
-    half: bool,
 ) -> Result<Option<(CoopShape, bool)>> {
-    let Some(shape) = coop_for(dtypes.a, half)? else {
+    let Some(shape) = coop_for(dtypes.a)? else {
         return Ok(None);
     };
     match variant::forced(Family::Gemm).as_deref() {
@@ -298,7 +303,7 @@ fn coop_route(
         Some("coop pipelined") => return Ok(Some((shape, coop_pipelined()?))),
         _ => {}
     }
-    let key = CoopKey(GemmKey::new(dtypes, m, n, k, batch, trans), half && shape.half);
+    let key = CoopKey(GemmKey::new(dtypes, m, n, k, batch, trans), shape.half && dtypes.a != DType::F16);
     let mut time = |i: usize| -> Result<f64> {
         let (ta, tb) = trans;
         let sa = if ta { [batch, k, m] } else { [batch, m, k] };
@@ -320,7 +325,7 @@ fn coop_route(
 /// Whether a product of these operand dtypes and sizes runs on the matrix units (see
 /// `coop_route`): tests use it to know which rounding to expect.
 pub fn takes_coop(a: DType, b: DType, m: usize, n: usize, k: usize, batch: usize, trans: (bool, bool)) -> Result<bool> {
-    Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans, false)?.is_some())
+    Ok(coop_route(Dtypes { a, b }, m, n, k, batch, trans)?.is_some())
 }
 
 fn dispatch_coop(
@@ -396,7 +401,7 @@ fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
             launch(Entry::Coop((shape, pipelined)), a, b, cm, batch, 1, (true, false), 0.5, 1.0)
         } else {
             let _f = variant::force(Family::Gemm, "4x4");
-            gemm_strided(a, b, cm, batch, (true, false), 0.5, 1.0, false)
+            gemm_strided(a, b, cm, batch, (true, false), 0.5, 1.0)
         };
         match run.and_then(|()| c.to_vec()) {
             Ok(v) => out.push(v),
@@ -890,7 +895,7 @@ fn gemm_on(
         }
     }
     let coop = match route {
-        Route::Auto => coop_route(Dtypes::of(a, b), m, n, k, batch, (ta, tb), false)?,
+        Route::Auto => coop_route(Dtypes::of(a, b), m, n, k, batch, (ta, tb))?,
         Route::Plain => None,
         Route::Coop(shape, pipelined) => Some((shape, pipelined)),
     };
@@ -1127,10 +1132,8 @@ impl<'a> Mat<'a> {
 }
 
 /// c = alpha · op(a) · op(b) + beta · c over `batch` strided matrices, for callers that slice
-/// their operands in place (attention's query chunks). `half`: the caller accepts both
-/// operands rounded to f16 on the matrix units (see [`coop_for`]). No autograd and no
-/// splitting: each operand's span must fit one storage binding, which the caller arranges.
-#[allow(clippy::too_many_arguments)]
+/// their operands in place (attention's query chunks). No autograd and no splitting: each
+/// operand's span must fit one storage binding, which the caller arranges.
 pub(crate) fn gemm_strided(
     a: Mat,
     b: Mat,
@@ -1139,7 +1142,6 @@ pub(crate) fn gemm_strided(
     trans: (bool, bool),
     alpha: f32,
     beta: f32,
-    half: bool,
 ) -> Result<()> {
     let (ta, tb) = trans;
     let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
@@ -1148,7 +1150,7 @@ pub(crate) fn gemm_strided(
         return Ok(());
     }
     let dtypes = Dtypes::of(a.t, b.t);
-    if let Some(coop) = coop_route(dtypes, m, n, k, batch, trans, half)? {
+    if let Some(coop) = coop_route(dtypes, m, n, k, batch, trans)? {
         return launch(Entry::Coop(coop), a, b, c, batch, 1, trans, alpha, beta);
     }
     // Split-K, summed and written into c's strides; with beta 1 (attention's dK and dV over
@@ -1160,7 +1162,7 @@ pub(crate) fn gemm_strided(
         let mut rerun = |s| {
             with_forced(&FORCED_K_SPLITS, s, || match prior {
                 Some(p) => summed_runs(a, b, Some(p), batch, trans, alpha, &mut |_| Ok(())).map(drop),
-                None => gemm_strided(a, b, c, batch, trans, alpha, 0.0, false),
+                None => gemm_strided(a, b, c, batch, trans, alpha, 0.0),
             })
         };
         if let Some(sum) = summed_runs(a, b, prior, batch, trans, alpha, &mut rerun)? {
