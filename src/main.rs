@@ -309,7 +309,7 @@ fn info(opts: &GpuOptions) -> Result<()> {
     if engine::ops::gemm::coop()?.is_some() {
         match engine::ops::conv::coop()? {
             Some(_) => println!(
-                "  cooperative-matrix conv2d: available (forward and input gradient, {}; f16 matrices only under \
+                "  cooperative-matrix conv2d: available (forward and both gradients, {}; f16 matrices only under \
                  --mixed-precision fp16); runs where `engine bench --tune` found it faster or ENGINE_CONV_VARIANT=coop",
                 pipelined(engine::ops::conv::coop_pipelined()?)
             ),

@@ -293,13 +293,12 @@ fn coop_attention_matches_the_reference() {
     }
 }
 
-/// fp16 autocast's gradients on the matrix units (the coop entries forced): Linear's input and
-/// weight gradients and conv2d's input gradient round dy to the matrices' element type as they
-/// stage it (torch's autocast backward runs in half), with the backward run after the
-/// forward's guard is gone (it runs under the forward's autocast). Forward and every gradient
-/// against f64 on the values rounded as the kernels round them: a gradient from an unrounded
-/// dy would be off by f16's rounding, far outside the tolerance. conv2d's weight gradient
-/// keeps its plain kernel (dy as it is).
+/// fp16 autocast's gradients on the matrix units (the coop entries forced): Linear's and
+/// conv2d's input and weight gradients round dy to the matrices' element type as they stage it
+/// (torch's autocast backward runs in half), with the backward run after the forward's guard
+/// is gone (it runs under the forward's autocast). Forward and every gradient against f64 on
+/// the values rounded as the kernels round them: a gradient from an unrounded dy would be off
+/// by f16's rounding, far outside the tolerance.
 #[test]
 fn coop_fp16_gradients_match_the_reference() {
     let reported = engine::gpu::context().unwrap().caps.coop;
@@ -337,7 +336,9 @@ fn coop_fp16_gradients_match_the_reference() {
         assert_close(&format!("{v} linear dbias"), &tb.grad().unwrap().to_vec().unwrap(), &want_db, tol, 1e-5);
     });
     each_coop_entry(Family::Conv, conv::coop_pipelined().unwrap(), |v| {
-        let (xs, ws) = ([1usize, 20, 17, 16], [40usize, 20, 3, 3]);
+        // Output channels past one 128-row tile; two images (the weight gradient's sum runs
+        // over both).
+        let (xs, ws) = ([2usize, 20, 17, 16], [140usize, 20, 3, 3]);
         let mut rng = Rng::new(1401);
         let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
         let (tx, tw) = (param(&x, &xs), param(&w, &ws));
@@ -353,17 +354,19 @@ fn coop_fp16_gradients_match_the_reference() {
         assert_close(&format!("{v} conv2d y"), &y.to_vec().unwrap(), &want_y, tol, 1e-5);
         let (want_dx, _) = conv2d_grads_ref(&xr, &wr, &r(&dy, el), xs, ws, 1, 1);
         assert_close(&format!("{v} conv2d dx"), &tx.grad().unwrap().to_vec().unwrap(), &want_dx, tol, 1e-5);
-        let (_, want_dw) = conv2d_grads_ref(&xr, &f64s(&w), &f64s(&dy), xs, ws, 1, 1);
+        let (_, want_dw) = conv2d_grads_ref(&xr, &wr, &r(&dy, el), xs, ws, 1, 1);
         assert_close(&format!("{v} conv2d dw"), &tw.grad().unwrap().to_vec().unwrap(), &want_dw, tol, 1e-5);
     });
 }
 
 /// conv2d's cooperative-matrix entries, plain and pipelined (forced; tuner-only otherwise),
 /// where the adapter has matrix units: forward with an f16 image (autocast's input, the only
-/// convolutions f16 matrices take; the weights are rounded to the matrices' element type as staged), a bias,
+/// convolutions f16 matrices take outside fp16 autocast; the weights are rounded to the
+/// matrices' element type as staged), a bias,
 /// ragged tiles both ways (output channels and pixels past 128), several 16-deep channel steps
 /// and a partial one, stride 2, a 1x1 kernel, batches, and the GPUs' split-K slices forced.
-/// Backward passes keep their plain kernels (their dy is f32) and are checked as such.
+/// Outside autocast the weight gradient keeps its plain kernel on f16 matrices (dy is f32;
+/// `coop_fp16_gradients_match_the_reference` runs it under fp16) and is checked as such.
 #[test]
 fn coop_conv_matches_the_reference() {
     let reported = engine::gpu::context().unwrap().caps.coop;
@@ -402,7 +405,7 @@ fn coop_conv_case(v: &str, shape: engine::gpu::CoopShape) {
         let want = conv2d_ref(&xr, &f64s(&rounded(&w, el)), Some(&f64s(&b)), xs, ws, stride, pad);
         let k = (ws[1] * ws[2] * ws[3]) as f64;
         assert_close(&format!("{name} y"), &y.to_vec().unwrap(), &want, 1e-6 * k.sqrt() + 1e-6, 1e-5);
-        // The weight gradient (plain kernels: dy is f32) from the image as stored.
+        // The weight gradient from the image as stored (dy f32: unrounded on either kernel).
         let dy = rng.vec(y.numel(), -1.0, 1.0);
         y.backward_with(&t(&dy, y.shape())).unwrap();
         let (_, dw) = conv2d_grads_ref(&xr, &f64s(&w), &f64s(&dy), xs, ws, stride, pad);

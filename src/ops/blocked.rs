@@ -847,16 +847,30 @@ const CONV_DW_STORE: &str = "            let ci = p.c_shift + split * p.c_img + 
 /// zeros). Each operand is staged along whichever of its channel or pixel axes is contiguous
 /// (NCHW, or the channels-last copies).
 pub fn conv_dw_tiled_entry(entry: &str, b: Block) -> String {
-    let ops = Tiled {
+    tiled_entry(entry, b, &conv_dw_ops())
+}
+
+/// [`conv_dw_tiled_entry`] with its products on the matrix units ([`Coop`]); declares the
+/// epilogue's workgroup array, the module the aliases (`ops::gemm::coop_aliases`).
+pub fn conv_dw_coop_entry(entry: &str, coop: Coop, pipelined: bool) -> String {
+    coop.declarations(entry) + &tiled_entry_with(entry, Coop::block(pipelined), &conv_dw_ops(), Some(coop))
+}
+
+/// [`conv_dw_tiled_entry`]'s loops, loads and store.
+fn conv_dw_ops() -> Tiled<'static> {
+    Tiled {
         prelude: CONV_DW_SLICE,
+        // Rows the tap reads outside the image are skipped by `continue`, not by an `if`
+        // around the products: naga takes loads of a local (`g`) for non-uniform, and
+        // cooperative-matrix operations must be in uniform control flow.
         k_open: "    for (var g = g0; g < g1; g++) {
     let oy = g % p.oh;
-    if (oy >= ys.x && oy < ys.y) {
+    if (oy < ys.x || oy >= ys.y) { continue; }
     let a_row = p.a_shift + (g / p.oh) * p.a_img + oy * p.ow * p.a_px;
     let b_row = p.b_shift + (g / p.oh) * p.b_img + (oy * p.stride + ky - p.pad) * p.w * p.b_px;
     for (var k0 = xs.x; k0 < xs.y; k0 += TILE_K) {
 ",
-        k_close: "    }\n    }\n    }\n",
+        k_close: "    }\n    }\n",
         k_end: "xs.y",
         load_a: &|r, k| format!("v = elem_a(a_row + ({k}) * p.a_px + ({r}) * p.a_rs);"),
         load_b: &|k, c| format!("v = elem_b(b_row + (({k}) * p.stride + kx - p.pad) * p.b_px + ({c}) * p.b_plane);"),
@@ -864,8 +878,7 @@ pub fn conv_dw_tiled_entry(entry: &str, b: Block) -> String {
         trans_b: "p.b_px == 1u",
         store_prelude: "",
         store: CONV_DW_STORE,
-    };
-    tiled_entry(entry, b, &ops)
+    }
 }
 
 #[cfg(test)]
@@ -899,11 +912,13 @@ mod tests {
                     ("gemm", &gemm, gemm_src, true),
                     ("conv", &conv, conv_src, false),
                     ("conv", &conv, conv_src, true),
+                    ("conv_dw", &conv, conv_src, false),
+                    ("conv_dw", &conv, conv_src, true),
                 ] {
-                    let entry = if what == "gemm" {
-                        gemm_coop_entry("gemm_coop", coop, pipelined)
-                    } else {
-                        conv_coop_entry("conv_coop", coop, pipelined)
+                    let entry = match what {
+                        "gemm" => gemm_coop_entry("gemm_coop", coop, pipelined),
+                        "conv" => conv_coop_entry("conv_coop", coop, pipelined),
+                        _ => conv_dw_coop_entry("conv_dw_coop", coop, pipelined),
                     };
                     let source = format!(
                         "enable f16;\nenable wgpu_cooperative_matrix;\n{}{file}{aliases}\n{entry}",
@@ -924,6 +939,6 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= 48, "{checked}");
+        assert!(checked >= 72, "{checked}");
     }
 }

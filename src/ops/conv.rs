@@ -110,43 +110,44 @@ coop_module!(COOP16_F16_SHADER, "conv_coop16_f16", "conv", || coop_entries(gemm:
 coop_module!(COOP8_F32_SHADER, "conv_coop8_f32", "conv", || coop_entries(gemm::COOP8_F32), COOP_SPECS);
 coop_module!(COOP8_F16_SHADER, "conv_coop8_f16", "conv", || coop_entries(gemm::COOP8_F16), COOP_SPECS);
 
-/// Each matrix shape's entries, plain and software-pipelined, in `CoopShape::PREFERENCE`'s
-/// order (as GEMM's).
-static COOP_KERNELS: [(CoopShape, Kernel, Kernel); 3] = [
-    (
-        gemm::COOP16_F16,
-        Kernel { shader: &COOP16_F16_SHADER, entry: "conv_coop", bindings: BINDINGS },
-        Kernel { shader: &COOP16_F16_SHADER, entry: "conv_coop_pipelined", bindings: BINDINGS },
-    ),
-    (
-        gemm::COOP8_F32,
-        Kernel { shader: &COOP8_F32_SHADER, entry: "conv_coop", bindings: BINDINGS },
-        Kernel { shader: &COOP8_F32_SHADER, entry: "conv_coop_pipelined", bindings: BINDINGS },
-    ),
-    (
-        gemm::COOP8_F16,
-        Kernel { shader: &COOP8_F16_SHADER, entry: "conv_coop", bindings: BINDINGS },
-        Kernel { shader: &COOP8_F16_SHADER, entry: "conv_coop_pipelined", bindings: BINDINGS },
-    ),
+/// Each matrix shape's entries (forward / backward-input and weight gradient), plain and
+/// software-pipelined, in `CoopShape::PREFERENCE`'s order (as GEMM's).
+static COOP_KERNELS: [(CoopShape, ConvKernels, ConvKernels); 3] = [
+    (gemm::COOP16_F16, coop_row(&COOP16_F16_SHADER, false), coop_row(&COOP16_F16_SHADER, true)),
+    (gemm::COOP8_F32, coop_row(&COOP8_F32_SHADER, false), coop_row(&COOP8_F32_SHADER, true)),
+    (gemm::COOP8_F16, coop_row(&COOP8_F16_SHADER, false), coop_row(&COOP8_F16_SHADER, true)),
 ];
 
-/// The generated part of a coop module: the shape's aliases and both entries.
+/// One coop module's entries, plain or pipelined, as a kernel table row.
+const fn coop_row(shader: &'static Shader, pipelined: bool) -> ConvKernels {
+    let (conv, dw) =
+        if pipelined { ("conv_coop_pipelined", "conv_dw_coop_pipelined") } else { ("conv_coop", "conv_dw_coop") };
+    ConvKernels {
+        block: blocked::Coop::block(pipelined),
+        conv: Kernel { shader, entry: conv, bindings: BINDINGS },
+        dw: Kernel { shader, entry: dw, bindings: BINDINGS },
+    }
+}
+
+/// The generated part of a coop module: the shape's aliases and the four entries.
 fn coop_entries(shape: CoopShape) -> String {
     let coop = blocked::Coop::for_adapter(shape.size);
     format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}",
         gemm::coop_aliases(shape),
         blocked::conv_coop_entry("conv_coop", coop, false),
-        blocked::conv_coop_entry("conv_coop_pipelined", coop, true)
+        blocked::conv_coop_entry("conv_coop_pipelined", coop, true),
+        blocked::conv_dw_coop_entry("conv_dw_coop", coop, false),
+        blocked::conv_dw_coop_entry("conv_dw_coop_pipelined", coop, true)
     )
 }
 
-/// This adapter's coop entries that run: the shape, the plain entry, the pipelined one.
-type CoopEntries = (CoopShape, &'static Kernel, Option<&'static Kernel>);
+/// This adapter's coop entries that run: the shape, the plain entries, the pipelined ones.
+type CoopEntries = (CoopShape, &'static ConvKernels, Option<&'static ConvKernels>);
 
 /// The coop entries of this adapter that run here: GEMM's run (`gemm::coop`,
-/// `gemm::coop_pipelined`: the same matrices, layouts and workgroup memory) and each entry's
-/// own check against the plain kernel passed (the pipelined one only beside the plain one).
+/// `gemm::coop_pipelined`: the same matrices, layouts and workgroup memory) and each row's
+/// own check against the plain kernels passed (the pipelined one only beside the plain one).
 fn coop_kernel() -> Result<Option<CoopEntries>> {
     static COOP: OnceLock<Option<CoopEntries>> = OnceLock::new();
     if let Some(c) = COOP.get() {
@@ -179,23 +180,22 @@ pub fn coop_pipelined() -> Result<bool> {
     Ok(coop_kernel()?.is_some_and(|(_, _, pipe)| pipe.is_some()))
 }
 
-/// Whether the coop entry may take this dispatch: it runs here, and its rounding is the
-/// product's own: f32 matrices serve every pass of the `conv` entry; f16 ones only those whose
-/// image is already f16 (`--mixed-precision fp16`'s autocast input), where rounding the
-/// weights to f16 as well is what torch.autocast does, or that run under fp16 autocast
-/// (`gemm::half_products`: the input gradient, its dy rounded to f16 as torch's is).
+/// Whether the coop entries may take this dispatch: they run here, and their rounding is the
+/// product's own: f32 matrices serve every pass; f16 ones the forward whose image is already
+/// f16 (`--mixed-precision fp16`'s autocast input), where rounding the weights to f16 as well
+/// is what torch.autocast does, and every pass that runs under fp16 autocast
+/// (`gemm::half_products`: the gradients, dy rounded to f16 as torch's is).
 fn coop_for(pass: Pass, dtypes: Dtypes) -> Result<Option<CoopEntries>> {
-    if pass != Pass::Conv {
-        return Ok(None);
-    }
-    Ok(coop_kernel()?.filter(|(shape, _, _)| !shape.half || dtypes.b == DType::F16 || gemm::half_products()))
+    let half_image = pass == Pass::Conv && dtypes.b == DType::F16;
+    Ok(coop_kernel()?.filter(|(shape, _, _)| !shape.half || half_image || gemm::half_products()))
 }
 
-/// The coop entry beside the plain kernel on a small forward convolution with partial tiles
-/// both ways, a bias, stride 1 and padding, an f16 image, and on its input gradient from an
-/// f32 dy (what fp16 autocast's backward rounds); values multiples of 1/64 below 1, exact in
-/// f16, so that every product and sum is exact in f32 and the two agree to the bit.
-fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
+/// A coop row beside the plain kernels on a small convolution with partial tiles both ways,
+/// a bias, stride 1 and padding: the forward from an f16 image, the input gradient and the
+/// weight gradient from an f32 dy (what fp16 autocast's backward rounds); values multiples of
+/// 1/64 below 1, exact in f16, so that every product and sum is exact in f32 and the two agree
+/// to the bit.
+fn coop_self_test(shape: CoopShape, row: &'static ConvKernels) -> Result<bool> {
     let (n, ci, h, w, co) = (1usize, 5usize, 13usize, 11usize, 130usize);
     let vals =
         |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
@@ -204,9 +204,10 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
     let bias = Tensor::from_slice(&vals(co, 11), &[co])?;
     let dy = Tensor::from_slice(&vals(n * co * h * w, 29), &[n, co, h, w])?;
     let g = Geom { n, ci, h, w, co, kh: 3, kw: 3, oh: h, ow: w, stride: 1, pad: 1 };
-    let passes: [(&str, &dyn Fn() -> Result<Tensor>); 2] = [
+    let passes: [(&str, &dyn Fn() -> Result<Tensor>); 3] = [
         ("forward", &|| forward_raw(&x, &wt, Some(&bias), g)),
         ("input gradient", &|| backward_input_raw(&dy, &wt, g)),
+        ("weight gradient", &|| backward_weight_raw(&dy, &x, g)),
     ];
     for (pass, run) in passes {
         let plain = {
@@ -215,7 +216,7 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
             run().and_then(|y| y.to_vec())
         };
         let coop = {
-            let _k = SelfTest::run(Some(kernel));
+            let _k = SelfTest::run(Some(row));
             let _f = variant::force(Family::Conv, gemm::COOP_VARIANTS[0]);
             run().and_then(|y| y.to_vec())
         };
@@ -227,7 +228,7 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
         };
         eprintln!(
             "note: not using this adapter's cooperative matrices for conv2d ({}, {}x{}): {why}",
-            kernel.entry, shape.size, shape.size
+            row.conv.entry, shape.size, shape.size
         );
         return Ok(false);
     }
@@ -236,16 +237,16 @@ fn coop_self_test(shape: CoopShape, kernel: &'static Kernel) -> Result<bool> {
 
 thread_local! {
     /// While this thread runs the coop self-test: `Some(None)` for its plain run (no coop
-    /// variant offered), `Some(Some(entry))` for its coop run (that entry offered as `coop`,
-    /// which the run forces).
-    static SELF_TEST: std::cell::Cell<Option<Option<&'static Kernel>>> = const { std::cell::Cell::new(None) };
+    /// variant offered), `Some(Some(row))` for its coop run (that row's entries offered as
+    /// `coop`, which the run forces).
+    static SELF_TEST: std::cell::Cell<Option<Option<&'static ConvKernels>>> = const { std::cell::Cell::new(None) };
 }
 
 /// Holds this thread in one run of the self-test ([`SELF_TEST`]).
 struct SelfTest;
 
 impl SelfTest {
-    fn run(kernel: Option<&'static Kernel>) -> SelfTest {
+    fn run(kernel: Option<&'static ConvKernels>) -> SelfTest {
         SELF_TEST.with(|c| c.set(Some(kernel)));
         SelfTest
     }
@@ -396,10 +397,10 @@ fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<V
         None => coop_for(pass, dtypes)?.map(|(_, plain, pipe)| (plain, pipe)),
     };
     if let Some((plain, pipe)) = coop {
-        let (wg, block) = (blocked::TILED_WG, blocked::Coop::block(false));
-        v.push(Variant { name: coop_name, kernel: plain, block, wg });
-        if let Some(kernel) = pipe {
-            v.push(Variant { name: pipelined_name, kernel, block: blocked::Coop::block(true), wg });
+        let wg = blocked::TILED_WG;
+        v.push(Variant { name: coop_name, kernel: kernel_of(plain), block: plain.block, wg });
+        if let Some(pipe) = pipe {
+            v.push(Variant { name: pipelined_name, kernel: kernel_of(pipe), block: pipe.block, wg });
         }
     }
     for (name, wg) in SHAPES {
@@ -440,8 +441,8 @@ fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<V
 /// conv2d's tuning key: the operands' storage dtypes, the pass (and MODE), and the shape class.
 struct ConvKey {
     dtype: Dtypes,
-    /// f16 matrix units are among the candidates with the image rounded to f16 (fp16's
-    /// backward, `coop_for`).
+    /// Under fp16 autocast with f16 matrix units among the candidates, which round what they
+    /// stage (`coop_for`).
     rounded: bool,
     weight_pass: bool,
     mode: u32,
@@ -476,7 +477,7 @@ fn tuned(pass: Pass, dtype: Dtypes, spec: &Spec, p: &Params, views: &[BindView; 
     }
     let key = ConvKey {
         dtype,
-        rounded: dtype.b != DType::F16
+        rounded: gemm::half_products()
             && vs.iter().any(|v| v.name == gemm::COOP_VARIANTS[0])
             && gemm::coop()?.is_some_and(|shape| shape.half),
         weight_pass: pass == Pass::Weight,
