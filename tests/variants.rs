@@ -335,27 +335,32 @@ fn coop_fp16_gradients_match_the_reference() {
         let want_db: Vec<f64> = (0..n).map(|j| (0..rows).map(|i| dy[i * n + j] as f64).sum()).collect();
         assert_close(&format!("{v} linear dbias"), &tb.grad().unwrap().to_vec().unwrap(), &want_db, tol, 1e-5);
     });
+    // Output channels past one 128-row tile; two images (the weight gradient's sum runs over
+    // both); whole, and in the GPUs' split-K slices (forced: channels forward and backward-input,
+    // output rows for the weight gradient).
+    let (xs, ws) = ([2usize, 20, 17, 16], [140usize, 20, 3, 3]);
+    let ys = [2, 140, 17, 16];
+    let mut rng = Rng::new(1401);
+    let (x, w, dy) = (rng.vec(numel(&xs), -1.0, 1.0), rng.vec(numel(&ws), -1.0, 1.0), rng.vec(numel(&ys), -1.0, 1.0));
+    let (xr, wr, dyr) = (r(&x, DType::F16), r(&w, el), r(&dy, el));
+    let want_y = conv2d_ref(&xr, &wr, None, xs, ws, 1, 1);
+    let (want_dx, want_dw) = conv2d_grads_ref(&xr, &wr, &dyr, xs, ws, 1, 1);
+    let tol = 1e-5 * ((ws[0] * 9).max(numel(&ys) / ws[0]) as f64).sqrt() + 1e-6;
     each_coop_entry(Family::Conv, conv::coop_pipelined().unwrap(), |v| {
-        // Output channels past one 128-row tile; two images (the weight gradient's sum runs
-        // over both).
-        let (xs, ws) = ([2usize, 20, 17, 16], [140usize, 20, 3, 3]);
-        let mut rng = Rng::new(1401);
-        let (x, w) = (rng.vec(xs.iter().product(), -1.0, 1.0), rng.vec(ws.iter().product(), -1.0, 1.0));
-        let (tx, tw) = (param(&x, &xs), param(&w, &ws));
-        let y = {
-            let _a = engine::autograd::autocast(DType::F16);
-            tx.conv2d(&tw, None, 1, 1).unwrap()
-        };
-        let dy = rng.vec(y.numel(), -1.0, 1.0);
-        y.backward_with(&t(&dy, y.shape())).unwrap();
-        let (xr, wr) = (r(&x, DType::F16), r(&w, el));
-        let want_y = conv2d_ref(&xr, &wr, None, xs, ws, 1, 1);
-        let tol = 1e-5 * ((ws[0] * 9).max(y.numel() / ws[0]) as f64).sqrt() + 1e-6;
-        assert_close(&format!("{v} conv2d y"), &y.to_vec().unwrap(), &want_y, tol, 1e-5);
-        let (want_dx, _) = conv2d_grads_ref(&xr, &wr, &r(&dy, el), xs, ws, 1, 1);
-        assert_close(&format!("{v} conv2d dx"), &tx.grad().unwrap().to_vec().unwrap(), &want_dx, tol, 1e-5);
-        let (_, want_dw) = conv2d_grads_ref(&xr, &wr, &r(&dy, el), xs, ws, 1, 1);
-        assert_close(&format!("{v} conv2d dw"), &tw.grad().unwrap().to_vec().unwrap(), &want_dw, tol, 1e-5);
+        for splits in [None, Some(3)] {
+            conv::force_splits(splits);
+            let (tx, tw) = (param(&x, &xs), param(&w, &ws));
+            let y = {
+                let _a = engine::autograd::autocast(DType::F16);
+                tx.conv2d(&tw, None, 1, 1).unwrap()
+            };
+            y.backward_with(&t(&dy, &ys)).unwrap();
+            conv::force_splits(None);
+            let what = format!("{v} conv2d splits {splits:?}");
+            assert_close(&format!("{what} y"), &y.to_vec().unwrap(), &want_y, tol, 1e-5);
+            assert_close(&format!("{what} dx"), &tx.grad().unwrap().to_vec().unwrap(), &want_dx, tol, 1e-5);
+            assert_close(&format!("{what} dw"), &tw.grad().unwrap().to_vec().unwrap(), &want_dw, tol, 1e-5);
+        }
     });
 }
 
