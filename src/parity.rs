@@ -309,6 +309,9 @@ fn pipeline(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
 /// The train section's forward and backward on a fresh f32 U-Net, its Linear and Conv2d layers
 /// under `autocast(dtype)` (f32: none): the U-Net's loader (parameters with their gradients)
 /// and the instance, prior and total losses.
+/// `dtype` f16 backpropagates from the loss times GradScaler's initial scale, as an fp16 run
+/// (and the reference's PyTorch step) does: gradients that fp16's products round to half would
+/// otherwise flush to zero. The gradients are left scaled ([`loss_scale`] divides them back).
 fn train_step(case: &Case, dtype: crate::tensor::DType) -> Result<(crate::nn::Loader, [Tensor; 3])> {
     let schedule = crate::diffusion::Schedule::of(&case.model)?;
     let (model, vb) = case.model.unet(true)?;
@@ -324,8 +327,18 @@ fn train_step(case: &Case, dtype: crate::tensor::DType) -> Result<(crate::nn::Lo
     let li = mse_loss(&pred.narrow0(0, b)?, &noise.narrow0(0, b)?)?;
     let lp = mse_loss(&pred.narrow0(b, b)?, &noise.narrow0(b, b)?)?;
     let loss = li.add(&lp.scale(lambda)?)?;
-    loss.backward()?;
+    loss.scale(loss_scale(dtype))?.backward()?;
     Ok((vb, [li, lp, loss]))
+}
+
+/// What [`train_step`] scales the loss by in `dtype`: GradScaler's initial 2^16 for f16, else 1
+/// (a power of two: scaling and dividing back are exact).
+fn loss_scale(dtype: crate::tensor::DType) -> f32 {
+    if dtype == crate::tensor::DType::F16 {
+        crate::optim::GradScaler::default().scale
+    } else {
+        1.0
+    }
 }
 
 /// The gradient parameter `name` received, read back.
@@ -398,9 +411,11 @@ fn mixed(case: &Case, rows: &mut Vec<Row>) -> Result<()> {
         Ok(compare("mixed", tensor, &s, got, &want, 2.0 * theirs + 1e-4))
     };
     rows.push(row("mixed.loss", "train.loss", "mixed.loss", &loss.to_vec()?)?);
+    let unscale = 1.0 / loss_scale(dtype);
     for (name, p) in vb.parameters() {
         let key = format!("mixed.grad.{name}");
-        rows.push(row(&key, &format!("train.grad.{name}"), &key, &grad_of(&name, &p)?)?);
+        let grad: Vec<f32> = grad_of(&name, &p)?.iter().map(|g| g * unscale).collect();
+        rows.push(row(&key, &format!("train.grad.{name}"), &key, &grad)?);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 # BIN_DIR: a release `engine` built elsewhere, plus optional test binaries named test-NAME
 #          (from `cargo test --release --no-run`); either may be xz-compressed (NAME.xz).
 #          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
-# OUT_DIR: where the stages below write (info.txt, parity.txt, bench*.txt/.json, tune.json,
+# OUT_DIR: where the stages below write (info.txt, parity.txt, parity-coop.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
 #          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt (kernels
@@ -89,6 +89,10 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 stage info 40 info.txt "$E" info
 CASES=${ENGINE_CASES:-$REPO/tests/fixtures/reference}
 [ -d "$CASES" ] && stage parity 90 parity.txt "$E" parity "$CASES"/*/
+# The fp16 step with every product on the matrix units (forced): within the parity bounds on
+# the GPU's own matrices too (on Mesa 26's lavapipe: median 2.6e-3, worst 9.6e-3 of 1.0e-2).
+[ -d "$CASES/sd-shaped-fp16" ] && ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop stage parity-coop 30 \
+  parity-coop.txt "$E" parity "$CASES/sd-shaped-fp16/"
 # The issue's targets first: GEMM 4096³ (f32 and f16), conv2d at SD shapes, attention, norms,
 # with the kernels each adapter gets by default.
 stage bench 150 bench.txt "$E" bench gemm conv attention norm --json "$OUT/bench.json"
@@ -133,6 +137,7 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_CONV_VARIANT="8x8 tiled vec4" ENGINE
   step-tiled.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" ENGINE_PROFILE=1 \
   stage step-pipe 60 step-pipe.txt "$E" bench memory --resolution 512 --settings 11
+# fp16 with every product on the matrix units: forward, both gradients, attention (2026-12-05).
 ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop ENGINE_PROFILE=1 stage step-coop 60 step-coop.txt "$E" \
   bench memory --resolution 512 --settings 16
 for t in "$BIN"/test-*; do
