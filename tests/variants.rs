@@ -152,15 +152,21 @@ fn every_conv_variant_matches_the_reference() {
 /// nothing.
 #[test]
 fn coop_gemm_matches_the_reference() {
-    let reported = engine::gpu::context().unwrap().caps.coop;
-    let Some(shape) = gemm::coop().unwrap() else {
-        // An adapter that reports a shape the kernel is written for runs it unless its
-        // self-test failed (which falls back quietly in use, but is a bug here).
-        assert!(reported.is_none(), "the adapter has {reported:?} matrices but the coop GEMM failed its self-test");
-        eprintln!("coop_gemm_matches_the_reference: this adapter has no cooperative matrices; nothing run");
-        return;
-    };
+    let Some(shape) = coop_shape("coop_gemm_matches_the_reference", gemm::coop().unwrap()) else { return };
     each_coop_entry(Family::Gemm, gemm::coop_pipelined().unwrap(), |v| coop_gemm_case(v, shape));
+}
+
+/// `shape` (a family's coop shape here, `None` where its entries do not run), after checking
+/// that the adapter reports no matrices where it is `None`: an adapter that reports a shape the
+/// kernels are written for runs them unless a self-test failed (which falls back quietly in
+/// use, but is a bug here). `None`: the test says it ran nothing.
+fn coop_shape(test: &str, shape: Option<engine::gpu::CoopShape>) -> Option<engine::gpu::CoopShape> {
+    if shape.is_none() {
+        let reported = engine::gpu::context().unwrap().caps.coop;
+        assert!(reported.is_none(), "{test}: the adapter has {reported:?} matrices but a coop self-test failed");
+        eprintln!("{test}: this adapter has no cooperative matrices; nothing run");
+    }
+    shape
 }
 
 /// `case` with each coop entry of `family` forced in turn: the plain one, and the pipelined
@@ -233,12 +239,7 @@ fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape) {
 /// the rounding of the probabilities and score gradients the products read.
 #[test]
 fn coop_attention_matches_the_reference() {
-    let reported = engine::gpu::context().unwrap().caps.coop;
-    let Some(shape) = gemm::coop().unwrap() else {
-        assert!(reported.is_none(), "the adapter has {reported:?} matrices but the coop GEMM failed its self-test");
-        eprintln!("coop_attention_matches_the_reference: this adapter has no cooperative matrices; nothing run");
-        return;
-    };
+    let Some(shape) = coop_shape("coop_attention_matches_the_reference", gemm::coop().unwrap()) else { return };
     // (batch x heads, Nq, Nk, D): self-attention past one 128 x 128 tile both ways with a head
     // width that is no multiple of the matrices' size; cross-attention's 77 keys.
     for (ci, (b, nq, nk, d)) in [(2usize, 150usize, 140usize, 40usize), (3, 70, 77, 20)].into_iter().enumerate() {
@@ -301,10 +302,9 @@ fn coop_attention_matches_the_reference() {
 /// by f16's rounding, far outside the tolerance.
 #[test]
 fn coop_fp16_gradients_match_the_reference() {
-    let reported = engine::gpu::context().unwrap().caps.coop;
-    let (Some(shape), Some(_)) = (gemm::coop().unwrap(), conv::coop().unwrap()) else {
-        assert!(reported.is_none(), "the adapter has {reported:?} matrices but a coop entry failed its self-test");
-        eprintln!("coop_fp16_gradients_match_the_reference: this adapter has no cooperative matrices; nothing run");
+    let test = "coop_fp16_gradients_match_the_reference";
+    let (Some(shape), Some(_)) = (coop_shape(test, gemm::coop().unwrap()), coop_shape(test, conv::coop().unwrap()))
+    else {
         return;
     };
     let el = if shape.half { DType::F16 } else { DType::F32 };
@@ -374,15 +374,7 @@ fn coop_fp16_gradients_match_the_reference() {
 /// `coop_fp16_gradients_match_the_reference` runs it under fp16) and is checked as such.
 #[test]
 fn coop_conv_matches_the_reference() {
-    let reported = engine::gpu::context().unwrap().caps.coop;
-    let Some(shape) = conv::coop().unwrap() else {
-        assert!(
-            reported.is_none(),
-            "the adapter has {reported:?} matrices but conv2d's coop entry failed its self-test"
-        );
-        eprintln!("coop_conv_matches_the_reference: this adapter has no cooperative matrices; nothing run");
-        return;
-    };
+    let Some(shape) = coop_shape("coop_conv_matches_the_reference", conv::coop().unwrap()) else { return };
     each_coop_entry(Family::Conv, conv::coop_pipelined().unwrap(), |v| coop_conv_case(v, shape));
 }
 
