@@ -9,7 +9,7 @@
 # OUT_DIR: where the stages below write (info.txt, parity.txt, parity-coop.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
-#          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt (kernels
+#          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
 #          forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
@@ -146,6 +146,10 @@ for t in "$BIN"/test-*; do
   stage "$(basename "$t")" 90 tests.txt "$t" --test-threads=4
 done
 stage bench-tuned 150 bench-tuned.txt "$E" bench --tune gemm conv attention --json "$OUT/bench-tuned.json"
+# The fp16 step as a user gets it after tuning: its first step times plain against coop (and the
+# split counts) for every shape class it meets, gradients and attention included; the second,
+# measured, runs the choices. Beside step-coop (all forced) and memory's fp16 row (defaults).
+ENGINE_PROFILE=1 stage step-tuned 120 step-tuned.txt "$E" bench --tune memory --resolution 512 --settings 16
 stage bench-rest 90 bench-rest.txt "$E" bench copy adamw e2e --json "$OUT/bench-rest.json"
 grep -q "rc [^0]" "$OUT/stages.txt" && exit 1
 exit 0
