@@ -264,33 +264,39 @@ fn coop_attention_matches_the_reference() {
             o.backward_with(&t(&g, &[b, nq, d])).unwrap();
             [o, tq.grad().unwrap(), tk.grad().unwrap(), tv.grad().unwrap()].map(|x| x.to_vec().unwrap()).to_vec()
         };
-        let plain = run(false, false);
-        assert!(plain == run(true, false), "unforced, autocast changed attention's results");
-        let names = ["o", "dq", "dk", "dv"];
-        each_coop_entry(Family::Gemm, gemm::coop_pipelined().unwrap(), |entry| {
-            let what = format!("{entry} attention b{b} nq{nq} nk{nk} d{d}");
-            let f32_run = run(false, false);
-            if shape.half {
-                assert!(f32_run == plain, "{what}: f16 matrices rounded attention outside autocast");
-            }
-            let got = run(true, false);
-            for i in 0..4 {
-                assert_close(&format!("{what} {} (f32)", names[i]), &f32_run[i], &want[i], 1e-5, 1e-4);
-                // 1e-3 of the largest value, one to two f16 ulps there (the probabilities and
-                // score gradients are rounded to f16; measured on lavapipe: up to 0.26 of this).
-                let largest = want[i].iter().fold(0.0f64, |m, w| m.max(w.abs()));
-                assert_close(&format!("{what} {} (autocast)", names[i]), &got[i], &want[i], 1e-3 * largest, 0.0);
-            }
-            if shape.half {
-                // The forward's products, then the backward's, ran on the matrix units.
-                assert!(got[0] != plain[0], "{what}: under autocast the forward ran on the plain kernels");
-                let plain_bw = run(true, true);
-                assert!(plain_bw[0] == got[0], "{what}: the same forward twice");
-                for i in 1..4 {
-                    assert!(got[i] != plain_bw[i], "{what} {}: the backward ran on the plain kernels", names[i]);
+        // Whole, and in chunks of 23 queries (dK and dV accumulate over them, beta 1, as at SD
+        // 1.5's 4096 tokens).
+        for chunk in [None, Some(23 * nk)] {
+            engine::ops::attention::force_chunk_floats(chunk);
+            let plain = run(false, false);
+            assert!(plain == run(true, false), "unforced, autocast changed attention's results");
+            let names = ["o", "dq", "dk", "dv"];
+            each_coop_entry(Family::Gemm, gemm::coop_pipelined().unwrap(), |entry| {
+                let what = format!("{entry} attention b{b} nq{nq} nk{nk} d{d} chunk {chunk:?}");
+                let f32_run = run(false, false);
+                if shape.half {
+                    assert!(f32_run == plain, "{what}: f16 matrices rounded attention outside autocast");
                 }
-            }
-        });
+                let got = run(true, false);
+                for i in 0..4 {
+                    assert_close(&format!("{what} {} (f32)", names[i]), &f32_run[i], &want[i], 1e-5, 1e-4);
+                    // 1e-3 of the largest value, one to two f16 ulps there (the probabilities and
+                    // score gradients are rounded to f16; measured on lavapipe: up to 0.26 of this).
+                    let largest = want[i].iter().fold(0.0f64, |m, w| m.max(w.abs()));
+                    assert_close(&format!("{what} {} (autocast)", names[i]), &got[i], &want[i], 1e-3 * largest, 0.0);
+                }
+                if shape.half {
+                    // The forward's products, then the backward's, ran on the matrix units.
+                    assert!(got[0] != plain[0], "{what}: under autocast the forward ran on the plain kernels");
+                    let plain_bw = run(true, true);
+                    assert!(plain_bw[0] == got[0], "{what}: the same forward twice");
+                    for i in 1..4 {
+                        assert!(got[i] != plain_bw[i], "{what} {}: the backward ran on the plain kernels", names[i]);
+                    }
+                }
+            });
+        }
+        engine::ops::attention::force_chunk_floats(None);
     }
 }
 

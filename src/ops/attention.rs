@@ -85,6 +85,18 @@ static DSCORES: Kernel =
 /// The largest score chunk of the GEMM form, in floats (64 MiB; backward holds two).
 pub const SCRATCH_FLOATS: usize = 16 << 20;
 
+thread_local! {
+    static FORCED_CHUNK: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forces the GEMM form's score chunks to at most `floats` on this thread (`None`: the
+/// default): tests use it to run the query chunks (dK and dV accumulating over them, as at SD
+/// 1.5's 4096 tokens) at small sizes, where the binding limit cannot be lowered (the matrix
+/// units' self-tests need their operands whole).
+pub fn force_chunk_floats(floats: Option<usize>) {
+    FORCED_CHUNK.with(|f| f.set(floats));
+}
+
 /// How attention is computed; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
@@ -242,7 +254,7 @@ fn windows<'a>(tensors: &[(&'a Tensor, usize)], b0: usize, bn: usize) -> Result<
 /// ([batches, queries, Nk]) at most [`SCRATCH_FLOATS`] and every operand's span within one
 /// binding.
 fn gemm_chunks(dims: &Dims) -> Result<Vec<(usize, usize, usize, usize)>> {
-    let budget = SCRATCH_FLOATS.min(Tensor::ctx()?.max_binding_elems());
+    let budget = FORCED_CHUNK.with(|f| f.get()).unwrap_or(SCRATCH_FLOATS).min(Tensor::ctx()?.max_binding_elems());
     let per_row = dims.nk.max(1);
     let mut out = Vec::new();
     for (b0, bn) in dims.batch_chunks()? {
