@@ -23,6 +23,38 @@ fn gradients_accumulate_over_every_use() {
     assert!(x.grad().is_none());
 }
 
+/// torch's rule, which lets fp16's gradients run on f16 matrix units: a backward runs under the
+/// autocast dtype its forward ran under, even after that guard is gone, and leaves the
+/// thread's own setting as it was.
+#[test]
+fn backward_runs_under_the_forward_autocast() {
+    use engine::autograd::{autocast, autocast_dtype, record};
+    use engine::tensor::DType;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let x = param(&[1.0, 2.0], &[2]);
+    let mut outs = Vec::new();
+    for dtype in [DType::F16, DType::BF16, DType::F32] {
+        let _a = autocast(dtype);
+        let seen = seen.clone();
+        outs.push(record(x.detach(), "probe", &[&x], move |g| {
+            seen.lock().unwrap().push(autocast_dtype());
+            Ok(vec![Some(g.clone())])
+        }));
+    }
+    let sum = outs[0].add(&outs[1]).unwrap().add(&outs[2]).unwrap().sum_all().unwrap();
+    {
+        let _other = autocast(DType::BF16);
+        sum.backward().unwrap();
+        assert_eq!(autocast_dtype(), DType::BF16, "backward restored the thread's autocast");
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for dtype in [DType::F16, DType::BF16, DType::F32] {
+        assert!(seen.contains(&dtype), "no backward ran under {dtype}: {seen:?}");
+    }
+    assert_close("dx", &x.grad().unwrap().to_vec().unwrap(), &[3.0, 3.0], 0.0, 0.0);
+}
+
 #[test]
 fn no_grad_records_nothing() {
     let x = param(&[1.0, 2.0], &[2]);
