@@ -128,6 +128,10 @@ fi
 # Linear products took the f16 cooperative-matrix GEMM until 2026-12-04 evening; now the plain
 # kernels unless tuned, and `step-coop` below forces it).
 stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
+# fp16 with every product on the matrix units: forward, both gradients, attention (2026-12-05),
+# beside memory's fp16 row (the plain kernels): whether the coop entries should become a default.
+ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop ENGINE_PROFILE=1 stage step-coop 60 step-coop.txt "$E" \
+  bench memory --resolution 512 --settings 16
 # Where the bf16 step's GPU time goes, kernel by kernel (the default choices, before tuning).
 ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-vec4 60 step-vec4.txt "$E" bench memory \
@@ -137,9 +141,6 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_CONV_VARIANT="8x8 tiled vec4" ENGINE
   step-tiled.txt "$E" bench memory --resolution 512 --settings 11
 ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" ENGINE_PROFILE=1 \
   stage step-pipe 60 step-pipe.txt "$E" bench memory --resolution 512 --settings 11
-# fp16 with every product on the matrix units: forward, both gradients, attention (2026-12-05).
-ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop ENGINE_PROFILE=1 stage step-coop 60 step-coop.txt "$E" \
-  bench memory --resolution 512 --settings 16
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
   [ -x "$t" ] || continue
