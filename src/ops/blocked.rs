@@ -457,15 +457,14 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         // zeroed before the loops (they add nothing): naga requires cooperative-matrix
         // operations in uniform control flow, and `s` is a variable.
         let previous = |indent: &str| {
-            let (open, close, inner) = if coop.is_some() {
-                (format!("{indent}{{\n"), format!("{indent}}}\n"), format!("{indent}    "))
-            } else {
-                (format!("{indent}if (s > 0u) {{\n"), format!("{indent}}}\n"), format!("{indent}    "))
-            };
+            let open = if coop.is_some() { "{" } else { "if (s > 0u) {" };
+            let inner = format!("{indent}    ");
             format!(
-                "{open}{inner}let prev_a = ((s + 1u) % 2u) * {copy_a};
+                "{indent}{open}
+{inner}let prev_a = ((s + 1u) % 2u) * {copy_a};
 {inner}let prev_b = ((s + 1u) % 2u) * {copy_b};
-{}{close}",
+{}{indent}}}
+",
                 products("prev_a + ", "prev_b + ", &inner)
             )
         };

@@ -246,8 +246,8 @@ thread_local! {
 struct SelfTest;
 
 impl SelfTest {
-    fn run(kernel: Option<&'static ConvKernels>) -> SelfTest {
-        SELF_TEST.with(|c| c.set(Some(kernel)));
+    fn run(row: Option<&'static ConvKernels>) -> SelfTest {
+        SELF_TEST.with(|c| c.set(Some(row)));
         SelfTest
     }
 }
@@ -393,7 +393,7 @@ fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<V
     // self-test's entry alone while it runs.
     let [coop_name, pipelined_name] = gemm::COOP_VARIANTS;
     let coop = match SELF_TEST.with(|c| c.get()) {
-        Some(kernel) => kernel.map(|k| (k, None)),
+        Some(row) => row.map(|r| (r, None)),
         None => coop_for(pass, dtypes)?.map(|(_, plain, pipe)| (plain, pipe)),
     };
     if let Some((plain, pipe)) = coop {

@@ -150,23 +150,19 @@ coop_module!(COOP8_F16_SHADER, "gemm_coop8_f16", "gemm", || coop_entries(COOP8_F
 
 /// Each matrix shape's entries, plain and software-pipelined (`blocked::Coop::block`), in
 /// [`CoopShape::PREFERENCE`]'s order (a test checks).
-static COOP_KERNELS: [(CoopShape, Kernel, Kernel); 3] = [
-    (
-        COOP16_F16,
-        Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
-        Kernel { shader: &COOP16_F16_SHADER, entry: "gemm_coop_pipelined", bindings: BINDINGS },
-    ),
-    (
-        COOP8_F32,
-        Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop", bindings: BINDINGS },
-        Kernel { shader: &COOP8_F32_SHADER, entry: "gemm_coop_pipelined", bindings: BINDINGS },
-    ),
-    (
-        COOP8_F16,
-        Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop", bindings: BINDINGS },
-        Kernel { shader: &COOP8_F16_SHADER, entry: "gemm_coop_pipelined", bindings: BINDINGS },
-    ),
+static COOP_KERNELS: [(CoopShape, [Kernel; 2]); 3] = [
+    (COOP16_F16, coop_kernels(&COOP16_F16_SHADER)),
+    (COOP8_F32, coop_kernels(&COOP8_F32_SHADER)),
+    (COOP8_F16, coop_kernels(&COOP8_F16_SHADER)),
 ];
+
+/// One coop module's two entries: plain, then pipelined.
+const fn coop_kernels(shader: &'static Shader) -> [Kernel; 2] {
+    [
+        Kernel { shader, entry: "gemm_coop", bindings: BINDINGS },
+        Kernel { shader, entry: "gemm_coop_pipelined", bindings: BINDINGS },
+    ]
+}
 
 /// The generated part of a coop module: the shape's aliases and both entries.
 fn coop_entries(shape: CoopShape) -> String {
@@ -336,9 +332,8 @@ fn dispatch_coop(
     batches: usize,
     dtypes: Dtypes,
 ) -> Result<()> {
-    let (_, plain, pipe) =
-        COOP_KERNELS.iter().find(|(s, _, _)| *s == shape).expect("every preferred shape has a kernel");
-    let kernel = if pipelined { pipe } else { plain };
+    let (_, kernels) = COOP_KERNELS.iter().find(|(s, _)| *s == shape).expect("every preferred shape has a kernel");
+    let kernel = &kernels[usize::from(pipelined)];
     let (wx, wy) = blocked::TILED_WG;
     let tile = 8 * wx;
     let spec = dtypes.spec(spec).u32("WG_X", wx).u32("WG_Y", wy);
@@ -1246,9 +1241,9 @@ mod tests {
     /// the same order, and each module is written for its own shape.
     #[test]
     fn coop_table_matches_the_preferred_shapes() {
-        let shapes: Vec<CoopShape> = COOP_KERNELS.iter().map(|(s, _, _)| *s).collect();
+        let shapes: Vec<CoopShape> = COOP_KERNELS.iter().map(|(s, _)| *s).collect();
         assert_eq!(shapes, CoopShape::PREFERENCE);
-        for (shape, kernel, pipelined) in &COOP_KERNELS {
+        for (shape, [kernel, pipelined]) in &COOP_KERNELS {
             assert!(std::ptr::eq(kernel.shader, pipelined.shader), "one module holds both entries");
             let ab = if shape.half { "f16" } else { "f32" };
             let want = format!("alias CoopA = coop_mat{0}x{0}<{ab}, A>;", shape.size);
