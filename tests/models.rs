@@ -152,6 +152,7 @@ fn the_tokenizer_matches_clip_and_reads_both_folder_layouts() {
     for p in ["a photo of sks dog", "A  photo, of a DOG!!", "café 3.14"] {
         assert_eq!(from_json.encode(p).unwrap().ids, shipped.encode(p).unwrap().ids, "{p}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn expect_err<T>(r: engine::Result<T>, needles: &[&str]) {
