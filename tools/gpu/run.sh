@@ -17,7 +17,9 @@
 #
 # Device time is short (minutes), so the stages run most valuable first, each cut at its own
 # cap and all of them at ENGINE_GPU_BUDGET_S (default 480 s) from the start: what did not fit
-# is written in stages.txt as skipped. The parity cases are read from tests/fixtures/reference/
+# is written in stages.txt as skipped. ENGINE_GPU_STAGES (names separated by commas or spaces,
+# e.g. "info,parity,memory,step-coop") runs only those stages, for a second call that measures
+# what the first did not reach. The parity cases are read from tests/fixtures/reference/
 # next to this script's repository (the run tool carries the working tree), or $ENGINE_CASES.
 # PyTorch on the same GPU (tools/bench_torch.py, tools/gpu/torch_sd15_step.py) runs where
 # python3 has torch with CUDA; the step needs diffusers (site.tar.xz below).
@@ -68,6 +70,10 @@ fi
 stage() {
   local name=$1 cap=$2 log=$3
   shift 3
+  if [ -n "${ENGINE_GPU_STAGES:-}" ] && ! [[ ",${ENGINE_GPU_STAGES// /,}," == *",$name,"* ]]; then
+    echo "== $name: not chosen (ENGINE_GPU_STAGES)" >>"$OUT/stages.txt"
+    return
+  fi
   local left=$((BUDGET - ($(date +%s) - START)))
   if ((left < 15)); then
     echo "== $name: skipped, budget spent" | tee -a "$OUT/stages.txt"
