@@ -7,8 +7,8 @@
 // A parameter that the update leaves NaN or Inf sets nonfinite[flag_any] and nonfinite[flag]
 // (this tensor) to 1: the trainer reads element 0 with the next step's loss, no extra sync.
 // adamw8_step is the same update with bitsandbytes' blockwise 8-bit moments (Dettmers et al.
-// 2022, AdamW8bit): one workgroup per block of 256 elements dequantises m and v (code[q] x the
-// block's absmax), updates them and the parameter in f32, then requantises them against the
+// 2022, AdamW8bit): per block of 256 elements, 16 invocations dequantise m and v (code[q] x the
+// block's absmax), update them and the parameter in f32, then requantise them against the
 // block's new absmax (max |m|, max v) to the nearest entry of the dynamic maps (signed for m,
 // unsigned for v). Four 8-bit codes per 32-bit word, low byte first.
 // And the scaling step of torch.nn.utils.clip_grad_norm_, after GradScaler's unscale_ when
@@ -135,11 +135,11 @@ fn clip_scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 @group(0) @binding(7) var<storage, read_write> q_nonfinite: array<f32>;
 @group(0) @binding(8) var<storage, read> step_sq8: array<f32>;
 
-// Each invocation's largest |m| and v, for the block's absmax.
+// Each invocation's largest |m| and v, for its block's absmax.
 var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_v: array<f32, 64>;
 // The two maps, copied once per workgroup: the dequantisation and the searches below read them
-// 20 times per element, and workgroup memory is cheaper to read than a bounds-checked storage
+// 22 times per element, and workgroup memory is cheaper to read than a bounds-checked storage
 // buffer.
 var<workgroup> wcode: array<f32, 512>;
 
@@ -164,80 +164,96 @@ fn nearest_code(base: u32, x: f32) -> u32 {
     return lo;
 }
 
-// 64 invocations to a block, four elements each: each reads and writes one word of codes per
-// moment; the maps are copied to workgroup memory first (one barrier) and the block's maximum
-// takes one more (every invocation reads the 64 partial maxima; max is exact, so any order gives
-// the same bits). The first version, 256 invocations with four barriers, was as fast on
-// lavapipe within its noise (5.9-6.4 s against 5.3-5.6 s per 100 M parameters, the f32 step
-// 0.35-0.56 s): the barriers were not the cost, the per-element gathers are (the map reads and
-// the searches' 18). An arithmetic first guess at the code, checked against its neighbours,
-// is what would remove most of them.
+// Four blocks to a workgroup of 64, 16 invocations to a block, each invocation four words of
+// codes per moment (words r, r + 16, r + 32, r + 48 of its block for the block's r-th
+// invocation: neighbouring invocations read neighbouring words, and a word's four elements lie
+// side by side). The maps are copied to workgroup memory first (one barrier, for four blocks);
+// the blocks' new absmax take one more, after which each invocation reads its block's 16 partial
+// maxima (max is exact, so any order gives the same bits). On lavapipe, per 100 M parameters
+// with random gradients (`engine bench adamw`; the f32 step 0.19 s): a workgroup per block, 64
+// invocations each reading all 64 partials, 3.6 s; the same with a tree of six barriers, 2.6 s;
+// this layout 1.6 s, of which the searches are 1.0 s (no search at all: 0.63 s).
+// Working the code out from the map's layout (decades of evenly split midpoints) and checking it
+// against its two neighbours made the same codes at the same speed (1.59 s): not kept, since
+// this search assumes no layout.
+const BLOCKS_PER_GROUP = 4u;
 @compute @workgroup_size(64)
 fn adamw8_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-    let block = wg.y * nwg.x + wg.x;
-    let first = block * 256u + lid * 4u;
-    let word = block * 64u + lid;
+    let block = (wg.y * nwg.x + wg.x) * BLOCKS_PER_GROUP + lid / 16u;
+    let r = lid % 16u;
     for (var k = lid; k < 512u; k += 64u) {
         wcode[k] = q_code[k];
     }
     workgroupBarrier();
-    let am = q_absmax[p.absmax_shift + 2u * block];
-    let av = q_absmax[p.absmax_shift + 2u * block + 1u];
-    var wm = 0u;
-    var wv = 0u;
-    if (first < p.n) {
-        wm = q_m[p.q1_shift + word];
-        wv = q_v[p.q2_shift + word];
+    let live = block * 256u < p.n;
+    var am = 0.0;
+    var av = 0.0;
+    if (live) {
+        am = q_absmax[p.absmax_shift + 2u * block];
+        av = q_absmax[p.absmax_shift + 2u * block + 1u];
     }
-    var m2 = vec4(0.0);
-    var v2 = vec4(0.0);
+    var m2: array<vec4<f32>, 4>;
+    var v2: array<vec4<f32>, 4>;
     var top_m = 0.0;
     var top_v = 0.0;
-    for (var j = 0u; j < 4u; j++) {
-        let i = first + j;
-        if (i < p.n) {
-            var g = grad[p.g_shift + i];
-            if (p.clip != 0u) { g = g * clip_coef(step_sq8[p.norm_shift]); }
-            let m = wcode[code_byte(wm, j)] * am;
-            let v = wcode[256u + code_byte(wv, j)] * av;
-            m2[j] = m * (1.0 - p.one_minus_beta1) + p.one_minus_beta1 * g;
-            v2[j] = v * (1.0 - p.one_minus_beta2) + p.one_minus_beta2 * g * g;
-            let updated = adam_param(vec4(param[p.p_shift + i]), vec4(m2[j]), vec4(v2[j])).x;
-            param[p.p_shift + i] = updated;
-            if (!is_finite(updated)) {
-                q_nonfinite[p.flag_any] = 1.0;
-                q_nonfinite[p.flag] = 1.0;
+    for (var w = 0u; w < 4u; w++) {
+        let word = block * 64u + r + 16u * w;
+        let first = word * 4u;
+        if (first >= p.n) { continue; }
+        let wm = q_m[p.q1_shift + word];
+        let wv = q_v[p.q2_shift + word];
+        for (var j = 0u; j < 4u; j++) {
+            let i = first + j;
+            if (i < p.n) {
+                var g = grad[p.g_shift + i];
+                if (p.clip != 0u) { g = g * clip_coef(step_sq8[p.norm_shift]); }
+                let m = wcode[code_byte(wm, j)] * am;
+                let v = wcode[256u + code_byte(wv, j)] * av;
+                let nm = m * (1.0 - p.one_minus_beta1) + p.one_minus_beta1 * g;
+                let nv = v * (1.0 - p.one_minus_beta2) + p.one_minus_beta2 * g * g;
+                m2[w][j] = nm;
+                v2[w][j] = nv;
+                let updated = adam_param(vec4(param[p.p_shift + i]), vec4(nm), vec4(nv)).x;
+                param[p.p_shift + i] = updated;
+                if (!is_finite(updated)) {
+                    q_nonfinite[p.flag_any] = 1.0;
+                    q_nonfinite[p.flag] = 1.0;
+                }
+                top_m = max(top_m, abs(nm));
+                top_v = max(top_v, nv);
             }
-            top_m = max(top_m, abs(m2[j]));
-            top_v = max(top_v, v2[j]);
         }
     }
     red_m[lid] = top_m;
     red_v[lid] = top_v;
     workgroupBarrier();
+    let group = lid - r;
     var new_am = 0.0;
     var new_av = 0.0;
-    for (var k = 0u; k < 64u; k++) {
-        new_am = max(new_am, red_m[k]);
-        new_av = max(new_av, red_v[k]);
+    for (var k = 0u; k < 16u; k++) {
+        new_am = max(new_am, red_m[group + k]);
+        new_av = max(new_av, red_v[group + k]);
     }
     // An all-zero block keeps absmax 1 (bitsandbytes' reference does the same).
     if (new_am == 0.0) { new_am = 1.0; }
     if (new_av == 0.0) { new_av = 1.0; }
-    if (first < p.n) {
+    for (var w = 0u; w < 4u; w++) {
+        let word = block * 64u + r + 16u * w;
+        let first = word * 4u;
+        if (first >= p.n) { continue; }
         var cm = 0u;
         var cv = 0u;
         for (var j = 0u; j < 4u; j++) {
             if (first + j < p.n) {
-                cm |= nearest_code(0u, m2[j] / new_am) << (8u * j);
-                cv |= nearest_code(256u, v2[j] / new_av) << (8u * j);
+                cm |= nearest_code(0u, m2[w][j] / new_am) << (8u * j);
+                cv |= nearest_code(256u, v2[w][j] / new_av) << (8u * j);
             }
         }
         q_m[p.q1_shift + word] = cm;
         q_v[p.q2_shift + word] = cv;
     }
-    if (lid == 0u) {
+    if (r == 0u && live) {
         q_absmax[p.absmax_shift + 2u * block] = new_am;
         q_absmax[p.absmax_shift + 2u * block + 1u] = new_av;
     }

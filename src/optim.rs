@@ -36,6 +36,8 @@ static ADAMW8: Kernel = Kernel {
         Access::Read,
     ],
 };
+/// Blocks of [`BLOCK`] elements per workgroup of `adamw8_step` (its `BLOCKS_PER_GROUP`).
+const BLOCKS_PER_GROUP: usize = 4;
 static CLIP: Kernel = Kernel { shader: &SHADER, entry: "clip_scale", bindings: &[Access::Read, Access::ReadWrite] };
 
 crate::uniforms! {
@@ -468,7 +470,7 @@ impl AdamW {
                         &Spec::new(),
                         &prm,
                         &[pv, gv, q1, q2, av, cv, fv, nv],
-                        grid(n.div_ceil(BLOCK)),
+                        grid(n.div_ceil(BLOCK).div_ceil(BLOCKS_PER_GROUP)),
                     )?;
                 }
             }
