@@ -14,6 +14,8 @@
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
 # DEBS_DIR: Vulkan loader .debs (libvulkan1 ...) to unpack when the machine has no loader.
+# Back here, `python3 tools/gpu/summary.py OUT_DIR` reads the JSON files into issue 17's targets,
+# the forced variants against the defaults, and the steps side by side.
 #
 # Device time is short (minutes), so the stages run most valuable first, each cut at its own
 # cap and all of them at ENGINE_GPU_BUDGET_S (default 480 s) from the start: what did not fit
@@ -137,16 +139,18 @@ stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,1
 # fp16 with every product on the matrix units: forward, both gradients, attention (2026-12-05),
 # beside memory's fp16 row (the plain kernels): whether the coop entries should become a default.
 ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop ENGINE_PROFILE=1 stage step-coop 60 step-coop.txt "$E" \
-  bench memory --resolution 512 --settings 16
+  bench memory --resolution 512 --settings 16 --json "$OUT/step-coop.json"
 # Where the bf16 step's GPU time goes, kernel by kernel (the default choices, before tuning).
-ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11
+ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11 \
+  --json "$OUT/profile.json"
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-vec4 60 step-vec4.txt "$E" bench memory \
-  --resolution 512 --settings 11
+  --resolution 512 --settings 11 --json "$OUT/step-vec4.json"
 # The same with conv2d's forward and input gradient on the tiled vec4 conv as well.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_CONV_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-tiled 60 \
-  step-tiled.txt "$E" bench memory --resolution 512 --settings 11
+  step-tiled.txt "$E" bench memory --resolution 512 --settings 11 --json "$OUT/step-tiled.json"
 ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" ENGINE_PROFILE=1 \
-  stage step-pipe 60 step-pipe.txt "$E" bench memory --resolution 512 --settings 11
+  stage step-pipe 60 step-pipe.txt "$E" bench memory --resolution 512 --settings 11 \
+  --json "$OUT/step-pipe.json"
 for t in "$BIN"/test-*; do
   case $t in *.xz) continue ;; esac
   [ -x "$t" ] || continue
@@ -156,7 +160,8 @@ stage bench-tuned 150 bench-tuned.txt "$E" bench --tune gemm conv attention --js
 # The fp16 step as a user gets it after tuning: its first step times plain against coop (and the
 # split counts) for every shape class it meets, gradients and attention included; the second,
 # measured, runs the choices. Beside step-coop (all forced) and memory's fp16 row (defaults).
-ENGINE_PROFILE=1 stage step-tuned 120 step-tuned.txt "$E" bench --tune memory --resolution 512 --settings 16
+ENGINE_PROFILE=1 stage step-tuned 120 step-tuned.txt "$E" bench --tune memory --resolution 512 --settings 16 \
+  --json "$OUT/step-tuned.json"
 stage bench-rest 90 bench-rest.txt "$E" bench copy adamw e2e --json "$OUT/bench-rest.json"
 grep -q "rc [^0]" "$OUT/stages.txt" && exit 1
 exit 0

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Reads what tools/gpu/run.sh wrote and prints, as markdown, what a GPU run is for: issue 17's
+targets (met or not, with the numbers), each forced variant against the defaults row by row
+(what should become a default), and the SD 1.5 steps side by side. Runs on the machine the
+results come back to; needs only Python's standard library.
+
+    python3 tools/gpu/summary.py OUT_DIR [--tensor-peak-tflops 989]
+
+--tensor-peak-tflops: the GPU's dense f16 tensor peak (989 for an H100 or H200 SXM; the
+issue's target for the cooperative-matrix GEMM is 40% of it).
+"""
+import argparse
+import json
+import os
+import sys
+
+GEMM_BIG = "[1,4096,4096]x[1,4096,4096]"
+# Forced-variant files and the default file each one is compared with.
+VARIANT_FILES = [
+    ("gemm-vec4", "GEMM 8x8 tiled vec4"),
+    ("gemm-pipe", "GEMM 8x8 tiled vec4 pipelined"),
+    ("gemm-coop", "GEMM coop (and attention's products)"),
+    ("gemm-coop-pipe", "GEMM coop pipelined"),
+    ("conv-tiled", "conv 8x8 tiled"),
+    ("conv-vec4", "conv 8x8 tiled vec4"),
+    ("conv-pipe", "conv 8x8 tiled vec4 pipelined"),
+    ("conv-coop", "conv coop"),
+    ("conv-coop-pipe", "conv coop pipelined"),
+    ("bench-tuned", "tuned (bench --tune)"),
+]
+# Step files (`bench memory`): the file, what it forced, and the row of memory.json it stands beside.
+STEP_FILES = [
+    ("step-coop", "fp16 + ckpt + 8-bit, GEMM and conv forced to coop", "fp16 + checkpointing + 8-bit AdamW"),
+    ("step-tuned", "fp16 + ckpt + 8-bit, after --tune", "fp16 + checkpointing + 8-bit AdamW"),
+    ("profile", "bf16, defaults (profiled)", "bf16"),
+    ("step-vec4", "bf16, GEMM 8x8 tiled vec4", "bf16"),
+    ("step-tiled", "bf16, GEMM and conv 8x8 tiled vec4", "bf16"),
+    ("step-pipe", "bf16, GEMM and conv tiled vec4 pipelined", "bf16"),
+]
+
+
+def load(out, name):
+    path = os.path.join(out, name + ".json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"(could not read {path}: {e})", file=sys.stderr)
+        return None
+
+
+def by_key(rows):
+    return {(r["kernel"], r["shape"]): r for r in rows or []}
+
+
+def fmt_s(s):
+    return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def tflops(r):
+    return f"{r['gflops'] / 1e3:.1f} TFLOP/s" if r and r.get("gflops") else "-"
+
+
+def probe(rows, kernel):
+    for r in rows or []:
+        if r["kernel"] == kernel:
+            return r
+    return None
+
+
+# Rows faster than twice the tensor peak are timing artefacts (the 2026-12-04 H200 run's tuned
+# conv rows read 1 µs); set from --tensor-peak-tflops.
+IMPLAUSIBLE_GFLOPS = 2 * 989e3
+
+
+def plausible(r):
+    return r is not None and not (r.get("gflops") and r["gflops"] > IMPLAUSIBLE_GFLOPS)
+
+
+def best(candidates):
+    """The fastest of (label, row) pairs whose row exists and is plausible."""
+    have = [(label, r) for label, r in candidates if plausible(r)]
+    return min(have, key=lambda x: x[1]["seconds"]) if have else (None, None)
+
+
+def steps(rows):
+    """`bench memory` rows by setting: 'memory: bf16' -> ('bf16', row); fwd+bwd rows left out."""
+    out = {}
+    for r in rows or []:
+        if r["kernel"].startswith("memory: "):
+            out[r["kernel"][len("memory: "):]] = r
+    return out
+
+
+def targets(out, peak_tflops):
+    bench = load(out, "bench")
+    files = {name: by_key(load(out, name)) for name, _ in VARIANT_FILES}
+    torch = by_key(load(out, "torch-bench"))
+    print("## Issue 17's targets\n")
+    print("| target | measured | met |")
+    print("|---|---|---|")
+    fma = probe(bench, "fma_probe")
+    copy = probe(bench, "copy_probe")
+    if fma:
+        print(f"| (FMA probe) | {tflops(fma)} | |")
+    if copy and copy.get("gbps"):
+        print(f"| (copy probe) | {copy['gbps']:.0f} GB/s | |")
+    b = by_key(bench)
+
+    def candidates(kernel, shape, names):
+        c = [("default", b.get((kernel, shape)))]
+        c += [(label, files[name].get((kernel, shape))) for name, label in VARIANT_FILES if name in names]
+        return c
+
+    label, g32 = best(candidates("gemm", GEMM_BIG, ["gemm-vec4", "gemm-pipe", "bench-tuned"]))
+    if g32 and fma:
+        frac = g32["gflops"] / fma["gflops"]
+        t = torch.get(("gemm", GEMM_BIG))
+        extra = f"; PyTorch {tflops(t)}" if t else ""
+        print(f"| f32 GEMM 4096³ ≥ 60% of the FMA probe | {tflops(g32)} ({label}), {frac:.0%}{extra} | "
+              f"{'yes' if frac >= 0.6 else 'no'} |")
+    label, g16 = best(candidates("gemm_f16", GEMM_BIG, ["gemm-coop", "gemm-coop-pipe", "bench-tuned"]))
+    if g16:
+        frac = g16["gflops"] / (peak_tflops * 1e3)
+        t = torch.get(("gemm_f16", GEMM_BIG))
+        extra = f"; PyTorch {tflops(t)}" if t else ""
+        print(f"| f16 GEMM 4096³ ≥ 40% of {peak_tflops:g} TFLOP/s | {tflops(g16)} ({label}), {frac:.1%}{extra} | "
+              f"{'yes' if frac >= 0.4 else 'no'} |")
+    if g32:
+        conv_names = ["conv-tiled", "conv-vec4", "conv-pipe", "conv-coop", "conv-coop-pipe", "bench-tuned"]
+        for r in bench or []:
+            if not r["kernel"].startswith("conv2d_") or not r.get("gflops"):
+                continue
+            label, c = best(candidates(r["kernel"], r["shape"], conv_names))
+            ratio = g32["gflops"] / c["gflops"]
+            print(f"| {r['kernel']} `{r['shape']}` within 1.5x of GEMM's rate | {tflops(c)} ({label}), "
+                  f"{ratio:.2f}x below | {'yes' if ratio <= 1.5 else 'no'} |")
+    eng = steps(load(out, "memory"))
+    tor = {r["kernel"].removeprefix("torch step: "): r for r in load(out, "torch-step") or []}
+    for setting, tname in [("bf16", "bf16"), ("f32", "f32"), ("bf16 + checkpointing", "bf16-ckpt")]:
+        e, t = eng.get(setting), tor.get(tname)
+        if e and t:
+            ratio = e["seconds"] / t["seconds"]
+            met = ("yes" if ratio <= 1.5 else "no") if setting == "bf16" else "(not a target)"
+            print(f"| SD 1.5 step at 512, {setting}, within 1.5x of PyTorch | {fmt_s(e['seconds'])} against "
+                  f"{fmt_s(t['seconds'])}, {ratio:.1f}x | {met} |")
+        elif e:
+            print(f"| SD 1.5 step at 512, {setting} | {fmt_s(e['seconds'])} (no PyTorch step) | |")
+    print()
+
+
+def variants(out):
+    b = by_key(load(out, "bench"))
+    print("## Forced variants against the defaults (`bench.json`)\n")
+    print("Default time / variant time per row: above 1 the variant is faster. Rows within 5% are counted only.\n")
+    for name, label in VARIANT_FILES:
+        rows = load(out, name)
+        if rows is None:
+            print(f"- {label} (`{name}.json`): not run")
+            continue
+        faster, slower, same, lines = 0, 0, 0, []
+        for r in rows:
+            d = b.get((r["kernel"], r["shape"]))
+            if not d or r["kernel"].endswith("_probe") or not r["seconds"]:
+                continue
+            if not plausible(r) or not plausible(d):
+                lines.append(f"  - {r['kernel']} `{r['shape']}`: left out, a rate above twice the tensor peak")
+                continue
+            ratio = d["seconds"] / r["seconds"]
+            if ratio > 1.05:
+                faster += 1
+            elif ratio < 1 / 1.05:
+                slower += 1
+            else:
+                same += 1
+                continue
+            lines.append(f"  - {r['kernel']} `{r['shape']}`: {fmt_s(d['seconds'])} -> {fmt_s(r['seconds'])} "
+                         f"({ratio:.2f}x)")
+        print(f"- {label} (`{name}.json`): {faster} rows faster, {slower} slower, {same} within 5%")
+        print("\n".join(lines))
+    print()
+
+
+def step_table(out):
+    base = steps(load(out, "memory"))
+    print("## SD 1.5 steps at 512 px (`bench memory`, the second of two steps)\n")
+    print("| run | step | peak | beside | its step | ratio |")
+    print("|---|---|---|---|---|---|")
+    for setting, r in base.items():
+        print(f"| memory: {setting} | {fmt_s(r['seconds'])} | {r.get('peak_gib') or 0:.2f} GiB | | | |")
+    for name, what, beside in STEP_FILES:
+        rows = steps(load(out, name))
+        for setting, r in rows.items():
+            b = base.get(beside)
+            cols = [f"{name}: {what}", fmt_s(r["seconds"]), f"{r.get('peak_gib') or 0:.2f} GiB"]
+            if b:
+                cols += [f"memory: {beside}", fmt_s(b["seconds"]), f"{b['seconds'] / r['seconds']:.2f}x"]
+            else:
+                cols += ["", "", ""]
+            print("| " + " | ".join(cols) + " |")
+    print("\nratio: the default step's time / this run's (above 1: this run is faster).\n")
+
+
+def stages(out):
+    path = os.path.join(out, "stages.txt")
+    if not os.path.exists(path):
+        return
+    print("## Stages\n")
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and "not chosen" not in line:
+                print(f"- {line.removeprefix('== ')}")
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", help="the OUT_DIR tools/gpu/run.sh wrote")
+    ap.add_argument("--tensor-peak-tflops", type=float, default=989.0)
+    a = ap.parse_args()
+    global IMPLAUSIBLE_GFLOPS
+    IMPLAUSIBLE_GFLOPS = 2 * a.tensor_peak_tflops * 1e3
+    if not os.path.isdir(a.out):
+        sys.exit(f"summary: {a.out} is not a folder")
+    stages(a.out)
+    targets(a.out, a.tensor_peak_tflops)
+    variants(a.out)
+    step_table(a.out)
+
+
+if __name__ == "__main__":
+    main()
