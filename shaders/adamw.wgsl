@@ -138,28 +138,66 @@ fn clip_scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 // Each invocation's largest |m| and v, for its block's absmax.
 var<workgroup> red_m: array<f32, 64>;
 var<workgroup> red_v: array<f32, 64>;
-// The two maps, copied once per workgroup: the dequantisation and the searches below read them
-// 22 times per element, and workgroup memory is cheaper to read than a bounds-checked storage
-// buffer.
+// The two maps, copied once per workgroup: the dequantisation and the code checks below read
+// them 6 times per element (22 where a check fails), and workgroup memory is cheaper to read
+// than a bounds-checked storage buffer.
 var<workgroup> wcode: array<f32, 512>;
 
 fn code_byte(word: u32, i: u32) -> u32 {
     return (word >> (8u * (i & 3u))) & 0xffu;
 }
 
+// Where x falls in bitsandbytes' dynamic map (`create_dynamic_map`, max_exponent_bits 7), worked
+// out from its layout: after the zero entry (index 127 of the signed map at `base` 0, index 0 of
+// the unsigned one at 256), decade i = 0..6 holds n = 2^i (signed) or 2^(i+1) (unsigned) entries,
+// the midpoints of an even split of [0.1, 1) times 10^(i - 6); 1.0 is last, and the signed map's
+// negatives mirror its positives below the zero. A guess in [0, 255], which `nearest_code` checks.
+const DECADE_FLOOR = array<f32, 7>(1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1);
+const DECADE_SCALE = array<f32, 7>(1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1.0);
+fn code_guess(base: u32, x: f32) -> u32 {
+    let signed = base == 0u;
+    let ax = abs(x);
+    // The decade (floor(log10 |x|) + 7, within 0..6) and 10^(6 - decade), by comparisons: no
+    // log10, whose rounding at a decade's edge would cost a search.
+    var decade = 0u;
+    var scale = 1e6;
+    for (var d = 1u; d < 7u; d++) {
+        let up = ax >= DECADE_FLOOR[d];
+        decade = select(decade, d, up);
+        scale = select(scale, DECADE_SCALE[d], up);
+    }
+    let n = f32(1u << (decade + select(1u, 0u, signed)));
+    // Entry k of the decade is 0.1 + (k + 0.5) 0.9 / n times 10^(decade - 6): the last one at or
+    // below |x| (-1: the entry before the decade).
+    let k = clamp(floor((ax * scale - 0.1) * n / 0.9 - 0.5), -1.0, n - 1.0);
+    // The decade's first entry is at zero + 1 + n - n(decade 0); |x| >= 1 is the last entry, 1.0.
+    let p = select(select(1.0, 128.0, signed) + n - select(2.0, 1.0, signed) + k, 255.0, ax >= 1.0);
+    if (signed && x < 0.0) {
+        // The first positive entry >= |x| is p + 1 (p's mirror would be at 254 - p).
+        return min(u32(max(253.0 - p, 0.0)), 255u);
+    }
+    return min(u32(max(p, 0.0)), 255u);
+}
+
 // The index of the entry of map `base` (0: signed, 256: unsigned) nearest to x; on a tie the
 // lower one, as torch.argmin picks the first minimum.
 fn nearest_code(base: u32, x: f32) -> u32 {
-    // Largest i with code[i] <= x (0 when x is below every entry): eight halving steps,
-    // unrolled and branch-free so that the lanes of a SIMD batch never diverge.
-    var lo = 0u;
-    for (var step = 128u; step > 0u; step = step / 2u) {
-        lo = select(lo, lo + step, wcode[base + lo + step] <= x);
+    // Largest i with code[i] <= x (0 when x is below every entry): the guess where its two
+    // neighbours bracket x (every value of four steps over 2 M random moments), else the
+    // branch-free binary search (a map laid out otherwise, NaN): the same codes either way.
+    var lo = code_guess(base, x);
+    var below = wcode[base + lo];
+    var above = wcode[base + min(lo + 1u, 255u)];
+    if (!((below <= x || lo == 0u) && (above > x || lo == 255u))) {
+        lo = 0u;
+        for (var step = 128u; step > 0u; step = step / 2u) {
+            lo = select(lo, lo + step, wcode[base + lo + step] <= x);
+        }
+        below = wcode[base + lo];
+        above = wcode[base + min(lo + 1u, 255u)];
     }
-    if (lo < 255u) {
-        let below = abs(x - wcode[base + lo]);
-        let above = abs(wcode[base + lo + 1u] - x);
-        if (above < below) { return lo + 1u; }
+    if (lo < 255u && abs(above - x) < abs(x - below)) {
+        return lo + 1u;
     }
     return lo;
 }
@@ -172,10 +210,8 @@ fn nearest_code(base: u32, x: f32) -> u32 {
 // maxima (max is exact, so any order gives the same bits). On lavapipe, per 100 M parameters
 // with random gradients (`engine bench adamw`; the f32 step 0.19 s): a workgroup per block, 64
 // invocations each reading all 64 partials, 3.6 s; the same with a tree of six barriers, 2.6 s;
-// this layout 1.6 s, of which the searches are 1.0 s (no search at all: 0.63 s).
-// Working the code out from the map's layout (decades of evenly split midpoints) and checking it
-// against its two neighbours made the same codes at the same speed (1.59 s): not kept, since
-// this search assumes no layout.
+// this layout 1.6 s with the binary search alone, 1.1 s with the worked-out code (no search
+// at all, wrong codes: 0.63 s).
 const BLOCKS_PER_GROUP = 4u;
 @compute @workgroup_size(64)
 fn adamw8_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -339,6 +339,71 @@ fn adamw8bit_follows_the_blockwise_scheme_and_small_tensors_stay_f32() {
     assert_eq!(bytes, 2 * n.div_ceil(4) * 4 + 8 * n.div_ceil(BLOCK));
 }
 
+/// The kernel's code search gives exactly the nearest entry, the lower one on a tie, as the
+/// host's `nearest_code`: for every entry of both maps, the midpoints between neighbours and the
+/// floats either side of them, the decades' edges, zero, 1, and 20000 values spread evenly over
+/// eight decades. The kernel works the code out from the maps' layout and checks it against its
+/// neighbours, with the binary search it replaced as the fallback; every probe here takes the
+/// worked-out path (the test passes with the fallback removed, and fails with the tie rule
+/// turned). With beta1 = beta2 = 0 the new moments are g and g², and with a 1 in every block the
+/// absmax is 1: the codes quantise the values themselves.
+#[test]
+fn adamw8bit_codes_are_the_nearest_entries_for_every_edge_of_both_maps() {
+    use engine::optim::{dynamic_map, nearest_code, Moments, BLOCK};
+    let up = |x: f32| f32::from_bits(x.to_bits() + 1);
+    let down = |x: f32| f32::from_bits(x.to_bits() - 1);
+    let mut probes = Vec::new();
+    for map in [dynamic_map(true), dynamic_map(false)] {
+        for i in 0..256 {
+            let c = map[i];
+            probes.extend([c, -c]);
+            if c != 0.0 {
+                probes.extend([up(c.abs()), down(c.abs()), -up(c.abs()), -down(c.abs())]);
+            }
+            if i < 255 {
+                let mid = (map[i] + map[i + 1]) / 2.0;
+                for x in [mid, up(mid.abs()), down(mid.abs())] {
+                    probes.extend([x, -x]);
+                }
+                // For v, whose codes quantise g²: values whose squares land on these points.
+                if map[i] >= 0.0 {
+                    probes.push(mid.sqrt());
+                    probes.push(c.sqrt());
+                }
+            }
+        }
+    }
+    for e in -9..=0 {
+        let d = 10f32.powi(e);
+        probes.extend([d, up(d), down(d), -d, -up(d), -down(d)]);
+    }
+    probes.extend([0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0]);
+    let mut rng = Rng::new(8);
+    let (exps, signs) = (rng.vec(20000, -8.0, 0.0), rng.vec(20000, -1.0, 1.0));
+    probes.extend(exps.iter().zip(&signs).map(|(e, s)| 10f32.powf(*e).copysign(*s)));
+    probes.retain(|x| x.abs() <= 1.0);
+    // Every block: a 1 (its absmax) and BLOCK - 1 probes.
+    let mut g = Vec::new();
+    for chunk in probes.chunks(BLOCK - 1) {
+        g.push(1.0);
+        g.extend_from_slice(chunk);
+    }
+    let n = g.len();
+    assert!(n >= 4096, "{n}: under MIN_8BIT_SIZE the moments would stay f32");
+    let p = param(&vec![0.0; n], &[n]);
+    p.mul(&t(&g, &[n])).unwrap().sum_all().unwrap().backward().unwrap();
+    let mut opt = AdamW::new(0.0);
+    (opt.beta1, opt.beta2, opt.eight_bit) = (0.0, 0.0, true);
+    opt.step(std::slice::from_ref(&p)).unwrap();
+    let Some(Moments::Blockwise8(b)) = opt.state(&p).map(|s| &s.moments) else { panic!("8-bit moments expected") };
+    let (qm, qv) = b.codes().unwrap();
+    let (sm, um) = (dynamic_map(true), dynamic_map(false));
+    for (i, &x) in g.iter().enumerate() {
+        assert_eq!(qm[i], nearest_code(&sm, x), "m code of {x:e} (element {i})");
+        assert_eq!(qv[i], nearest_code(&um, x * x), "v code of {x:e}² (element {i})");
+    }
+}
+
 /// 100 steps of the sd-shaped U-Net on one fixed batch with f32 AdamW and with 8-bit AdamW, in
 /// the engine and in PyTorch + bitsandbytes (files written by tools/compare_adamw8bit.py, named
 /// by ENGINE_ADAMW8BIT_CASE): how far each 8-bit run lands from its f32 run, relative to how far
