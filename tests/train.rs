@@ -342,6 +342,80 @@ fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
     });
 }
 
+/// fp16: a step whose scaled gradients overflow is skipped, as torch's GradScaler skips it: the
+/// weights stay as they were, the scale halves, and the log says so. The run is stopped after a
+/// step and its checkpoint's loss scale set to 2^120, so that the next two steps overflow.
+#[test]
+fn fp16_steps_whose_gradients_overflow_are_skipped_and_halve_the_loss_scale() {
+    let d = temp("fp16-overflow");
+    let opts = |o: &mut TrainOptions| {
+        o.max_train_steps = Some(3);
+        o.mixed_precision = Some("fp16".into());
+        o.checkpointing_steps = Some(3);
+        o.validation_prompt = Some(String::new());
+        o.num_validation_images = Some(0);
+    };
+    let first = engine::train::run(&config(&d, |o| (opts(o), o.stop_after = Some(1)).1), false).unwrap();
+    assert!(!first.finished);
+    let state_path = d.join("checkpoint-1/state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["loss_scaler"]["scale"] = 2f64.powi(120).into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    engine::train::run(&config(&d, |o| (opts(o), o.resume_from_checkpoint = Some("latest".into())).1), false).unwrap();
+
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(d.join("logs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v.get("step").is_some_and(|s| s.as_u64() > Some(1)))
+        .collect();
+    assert_eq!(log.len(), 2, "{log:?}");
+    for (line, scale) in log.iter().zip([120, 119]) {
+        assert_eq!(line["skipped"], true, "{line}");
+        assert_eq!(line["loss_scale"].as_f64(), Some(2f64.powi(scale)), "{line}");
+        assert!(line["loss"].as_f64().unwrap().is_finite(), "{line}");
+    }
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("checkpoint-3/state.json")).unwrap()).unwrap();
+    assert_eq!(state["loss_scaler"]["scale"].as_f64(), Some(2f64.powi(118)), "{state}");
+    let (before, after) = (
+        engine::weights::SafeFile::open(&d.join("checkpoint-1/params.safetensors")).unwrap(),
+        engine::weights::SafeFile::open(&d.join("checkpoint-3/params.safetensors")).unwrap(),
+    );
+    assert_eq!(before.entries.len(), after.entries.len());
+    for name in before.entries.keys() {
+        assert!(before.read_f32(name).unwrap() == after.read_f32(name).unwrap(), "{name} changed in a skipped step");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A training step waits for the GPU once: one readback brings the losses, the optimizer's
+/// non-finite flag and, under fp16, the gradients' norm that decides whether the step is
+/// skipped (until 2026-12-05 a second readback). Counted on this thread as the difference
+/// between runs stopped after one step and after three (the same setup and stopping
+/// checkpoint otherwise), after a first run that takes the process's one-time readbacks.
+#[test]
+fn an_fp16_training_step_waits_for_the_gpu_once() {
+    let readbacks = |stop: usize| {
+        let d = temp(&format!("readbacks-{stop}"));
+        let before = engine::gpu::readbacks_on_this_thread();
+        let cfg = config(&d, |o| {
+            o.max_train_steps = Some(10);
+            o.stop_after = Some(stop);
+            o.mixed_precision = Some("fp16".into());
+            o.with_prior_preservation = Some(false);
+            o.validation_prompt = Some(String::new());
+            o.num_validation_images = Some(0);
+        });
+        engine::train::run(&cfg, false).unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+        engine::gpu::readbacks_on_this_thread() - before
+    };
+    readbacks(1);
+    let (one, three) = (readbacks(1), readbacks(3));
+    assert_eq!(three - one, 2, "{one} readbacks in a one-step run, {three} in a three-step one");
+}
+
 fn resumes_bit_identical(tag: &str, opts: &dyn Fn(&mut TrainOptions)) {
     let (a, b) = (temp(&format!("straight-{tag}")), temp(&format!("resumed-{tag}")));
     engine::train::run(&config(&a, opts), false).unwrap();

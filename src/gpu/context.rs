@@ -88,6 +88,17 @@ pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
 
 static CONTEXT: OnceLock<std::result::Result<Context, String>> = OnceLock::new();
 
+thread_local! {
+    /// Readbacks made on this thread: each one waits for the GPU to finish everything submitted.
+    static READBACKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times this thread has waited for a readback ([`Context::read`]): what a training
+/// step's host round trips are counted by (`tests/train.rs`).
+pub fn readbacks_on_this_thread() -> u64 {
+    READBACKS.with(|r| r.get())
+}
+
 /// The process-wide GPU context if it is open (without opening one).
 pub fn opened() -> Option<&'static Context> {
     CONTEXT.get().and_then(|r| r.as_ref().ok())
@@ -645,6 +656,7 @@ impl Context {
 
     /// Reads `bytes` bytes at `offset` of `src` back to the host. Waits for the GPU.
     pub fn read(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        READBACKS.with(|r| r.set(r.get() + 1));
         let padded = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT).max(4);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),

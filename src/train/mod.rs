@@ -691,6 +691,9 @@ fn train_loop(
         let lr = cfg.lr_at(step);
         opt.lr = lr;
         let (mut li_sum, mut lp_sum) = (0.0, 0.0);
+        // fp16: GradScaler's unscale and clip, and the unscaled gradients' norm, read with the
+        // last micro-step's losses (whether the update is skipped: one sync per step, not two).
+        let mut fp16_clip: Option<(GradClip, f32)> = None;
         for micro in 0..cfg.gradient_accumulation_steps {
             // --mixed-precision: the step's Linear and Conv2d layers round their inputs to half
             // and keep them so for backward (which runs under the same guard; a checkpointed
@@ -758,13 +761,17 @@ fn train_loop(
                 Some(s) => loss.scale(s.scale)?,
                 None => loss,
             };
-            // One readback per micro-step: the losses, and whether an earlier update made a
-            // parameter non-finite (the optimizer's flag, written by the last step's AdamW).
-            // A fused backward pass updates the weights as it goes, so it reads them first.
-            let read_stats = |li_sum: &mut f64, lp_sum: &mut f64| -> Result<()> {
+            // One readback per micro-step: the losses, whether an earlier update made a
+            // parameter non-finite (the optimizer's flag, written by the last step's AdamW), and
+            // after fp16's last backward the gradients' norm. A fused backward pass updates the
+            // weights as it goes, so it reads them first.
+            let read_stats = |li_sum: &mut f64, lp_sum: &mut f64, norm: Option<&Tensor>| -> Result<f32> {
                 let mut parts = vec![li.reshape(&[1])?];
                 if let Some(lp) = &lp {
                     parts.push(lp.reshape(&[1])?);
+                }
+                if let Some(n) = norm {
+                    parts.push(n.reshape(&[1])?);
                 }
                 if let Some(f) = opt.nonfinite_flags() {
                     parts.push(f.narrow0(0, 1)?);
@@ -777,17 +784,26 @@ fn train_loop(
                 if opt.nonfinite_flags().is_some() && stats[stats.len() - 1] != 0.0 {
                     return Err(nonfinite_update(&opt, &params, step, cfg));
                 }
-                Ok(())
+                Ok(if norm.is_some() { stats[1 + usize::from(lp.is_some())] } else { 0.0 })
             };
             if cfg.fused_backward_pass {
-                read_stats(&mut li_sum, &mut lp_sum)?;
+                read_stats(&mut li_sum, &mut lp_sum, None)?;
                 if !li_sum.is_finite() || !lp_sum.is_finite() {
                     return Err(nonfinite_loss(cfg, li_sum + cfg.prior_loss_weight * lp_sum, step, lr));
                 }
                 crate::optim::fused_backward(&loss, &tensors, &mut opt, cfg.max_grad_norm as f32)?;
             } else {
                 loss.backward()?;
-                read_stats(&mut li_sum, &mut lp_sum)?;
+                match &scaler {
+                    Some(s) if micro + 1 == cfg.gradient_accumulation_steps => {
+                        let clip = GradClip::of_params(&tensors, cfg.max_grad_norm as f32, 1.0 / s.scale)?;
+                        let norm = read_stats(&mut li_sum, &mut lp_sum, Some(&clip.norm()?))?;
+                        fp16_clip = Some((clip, norm));
+                    }
+                    _ => {
+                        read_stats(&mut li_sum, &mut lp_sum, None)?;
+                    }
+                }
             }
             for spec in &nets.lora {
                 spec.training.store(false, Ordering::Relaxed);
@@ -805,9 +821,9 @@ fn train_loop(
             match &mut scaler {
                 Some(s) => {
                     // GradScaler: unscale and clip inside the update; an Inf or NaN anywhere makes
-                    // the norm non-finite (one more readback per step, fp16 only): skip the update.
-                    let clip = GradClip::of_params(&tensors, cfg.max_grad_norm as f32, 1.0 / s.scale)?;
-                    skipped = !clip.norm()?.to_vec()?[0].is_finite();
+                    // the norm (read with the losses) non-finite: skip the update.
+                    let (clip, norm) = fp16_clip.take().expect("made after fp16's last backward");
+                    skipped = !norm.is_finite();
                     if !skipped {
                         opt.step_clipped(&tensors, Some(&clip))?;
                     }
