@@ -45,6 +45,8 @@ fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
     let got = tuner.choose(&Key("class a"), &names, 0, Some(&mut |_| panic!("timed without tuning"))).unwrap();
     assert_eq!(got, "plain");
     assert!(!path.exists());
+    // What `engine train`'s note on an untuned GPU asks.
+    assert!(!tuner.has_choices().unwrap());
 
     tuner.enable();
     let mut calls = 0;
@@ -76,8 +78,10 @@ fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
     assert!(text.contains("\"test f32 class b\"") && text.contains("\"choice\": \"plain\""), "{text}");
     assert!(!text.contains("class c"), "{text}");
 
+    assert!(tuner.has_choices().unwrap());
     // A new tuner on the same file (a later run) takes the remembered choice without timing.
     let later = Tuner::new(Some(path.clone()), true);
+    assert!(later.has_choices().unwrap(), "read from the file");
     let got = later.choose(&Key("class a"), &names, 0, Some(&mut |_| panic!("timed in a later run"))).unwrap();
     assert_eq!(got, "fast");
     let _ = std::fs::remove_dir_all(&dir);

@@ -100,6 +100,13 @@ impl Tuner {
         self.enabled.load(Ordering::Relaxed)
     }
 
+    /// Whether choices for this adapter are remembered (tuned by this process or an earlier one).
+    pub fn has_choices(&self) -> Result<bool> {
+        let adapter = adapter_key()?;
+        let st = self.lock();
+        Ok(!st.memo.is_empty() || st.file.as_ref().and_then(|f| f.get(&adapter)).is_some_and(|e| !e.is_empty()))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.file.is_none() {

@@ -290,6 +290,9 @@ fn sample_latents(items: &[&Cached], shape: &[usize], sf: f32, rng: &mut Rng) ->
 /// Runs DreamBooth as `cfg` says: its stages in order, each handing the next what it made.
 pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let p = prepare(cfg)?;
+    if progress {
+        untuned_gpu_note()?;
+    }
     let nets = load_models(cfg, &p)?;
     let caches = cache(cfg, &p, &nets, progress)?;
     let state = init_state(cfg, &p, &nets)?;
@@ -297,6 +300,23 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     nets.release_frozen();
     let trained = train_loop(cfg, &p, &nets, &caches, state, progress)?;
     finish(cfg, &p, &nets, trained)
+}
+
+/// On a GPU whose kernel choices were never tuned (and with tuning off), says how to tune them:
+/// the defaults are the kernels that won on lavapipe and the H200's first run, and on the H200
+/// the tuner's choices ran conv2d up to 1.9x and GEMM up to 1.5x faster (BENCHMARKS.md, "GPU
+/// numbers"). CPU adapters say nothing: their defaults are their tuned choices.
+fn untuned_gpu_note() -> Result<()> {
+    let ctx = Tensor::ctx()?;
+    let tuner = crate::gpu::tune::tuner()?;
+    if !ctx.caps.cpu && !tuner.enabled() && !tuner.has_choices()? {
+        eprintln!(
+            "note: the kernels on {} run their default variants: `engine bench --tune` (once per GPU), or \
+             ENGINE_TUNE=1 on this run, times each kernel's variants and keeps the fastest for later runs",
+            ctx.info.name
+        );
+    }
+    Ok(())
 }
 
 /// What `prepare` settles before any GPU work.
