@@ -389,13 +389,14 @@ fn fp16_steps_whose_gradients_overflow_are_skipped_and_halve_the_loss_scale() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
-/// A training step waits for the GPU once: one readback brings the losses, the optimizer's
-/// non-finite flag and, under fp16, the gradients' norm that decides whether the step is
-/// skipped (until 2026-12-05 a second readback). Counted on this thread as the difference
+/// A training step waits for the GPU once: one readback after its last backward brings every
+/// micro-step's losses, the optimizer's non-finite flag and, under fp16, the gradients' norm
+/// that decides whether the step is skipped (until 2026-12-05 one readback per micro-step and
+/// one more for fp16's norm: three per step here). Counted on this thread as the difference
 /// between runs stopped after one step and after three (the same setup and stopping
 /// checkpoint otherwise), after a first run that takes the process's one-time readbacks.
 #[test]
-fn an_fp16_training_step_waits_for_the_gpu_once() {
+fn an_accumulating_fp16_training_step_waits_for_the_gpu_once() {
     let readbacks = |stop: usize| {
         let d = temp(&format!("readbacks-{stop}"));
         let before = engine::gpu::readbacks_on_this_thread();
@@ -403,6 +404,7 @@ fn an_fp16_training_step_waits_for_the_gpu_once() {
             o.max_train_steps = Some(10);
             o.stop_after = Some(stop);
             o.mixed_precision = Some("fp16".into());
+            o.gradient_accumulation_steps = Some(2);
             o.with_prior_preservation = Some(false);
             o.validation_prompt = Some(String::new());
             o.num_validation_images = Some(0);

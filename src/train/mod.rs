@@ -712,8 +712,10 @@ fn train_loop(
         opt.lr = lr;
         let (mut li_sum, mut lp_sum) = (0.0, 0.0);
         // fp16: GradScaler's unscale and clip, and the unscaled gradients' norm, read with the
-        // last micro-step's losses (whether the update is skipped: one sync per step, not two).
+        // losses (whether the update is skipped: one sync per step, not two).
         let mut fp16_clip: Option<(GradClip, f32)> = None;
+        // The micro-steps' losses (instance, prior), read together after the last backward.
+        let mut pending: Vec<Tensor> = Vec::new();
         for micro in 0..cfg.gradient_accumulation_steps {
             // --mixed-precision: the step's Linear and Conv2d layers round their inputs to half
             // and keep them so for backward (which runs under the same guard; a checkpointed
@@ -781,15 +783,17 @@ fn train_loop(
                 Some(s) => loss.scale(s.scale)?,
                 None => loss,
             };
-            // One readback per micro-step: the losses, whether an earlier update made a
-            // parameter non-finite (the optimizer's flag, written by the last step's AdamW), and
-            // after fp16's last backward the gradients' norm. A fused backward pass updates the
-            // weights as it goes, so it reads them first.
-            let read_stats = |li_sum: &mut f64, lp_sum: &mut f64, norm: Option<&Tensor>| -> Result<f32> {
-                let mut parts = vec![li.reshape(&[1])?];
-                if let Some(lp) = &lp {
-                    parts.push(lp.reshape(&[1])?);
-                }
+            pending.push(li.detach().reshape(&[1])?);
+            if let Some(lp) = &lp {
+                pending.push(lp.detach().reshape(&[1])?);
+            }
+            // One readback per step, after its last backward: every micro-step's losses, whether
+            // an earlier update made a parameter non-finite (the optimizer's flag, written by the
+            // last step's AdamW), and under fp16 the gradients' norm. A fused backward pass
+            // (no accumulation) updates the weights as it goes, so it reads them first.
+            let read_stats = |pending: &mut Vec<Tensor>, li_sum: &mut f64, lp_sum: &mut f64, norm: Option<&Tensor>| {
+                let mut parts = std::mem::take(pending);
+                let losses = parts.len();
                 if let Some(n) = norm {
                     parts.push(n.reshape(&[1])?);
                 }
@@ -797,17 +801,20 @@ fn train_loop(
                     parts.push(f.narrow0(0, 1)?);
                 }
                 let stats = cat(&parts.iter().collect::<Vec<_>>(), 0)?.to_vec()?;
-                *li_sum += stats[0] as f64;
-                if lp.is_some() {
-                    *lp_sum += stats[1] as f64;
+                for micro in stats[..losses].chunks(1 + usize::from(lp.is_some())) {
+                    *li_sum += micro[0] as f64;
+                    if let Some(p) = micro.get(1) {
+                        *lp_sum += *p as f64;
+                    }
                 }
                 if opt.nonfinite_flags().is_some() && stats[stats.len() - 1] != 0.0 {
                     return Err(nonfinite_update(&opt, &params, step, cfg));
                 }
-                Ok(if norm.is_some() { stats[1 + usize::from(lp.is_some())] } else { 0.0 })
+                Ok(if norm.is_some() { stats[losses] } else { 0.0 })
             };
+            let last = micro + 1 == cfg.gradient_accumulation_steps;
             if cfg.fused_backward_pass {
-                read_stats(&mut li_sum, &mut lp_sum, None)?;
+                read_stats(&mut pending, &mut li_sum, &mut lp_sum, None)?;
                 if !li_sum.is_finite() || !lp_sum.is_finite() {
                     return Err(nonfinite_loss(cfg, li_sum + cfg.prior_loss_weight * lp_sum, step, lr));
                 }
@@ -815,14 +822,15 @@ fn train_loop(
             } else {
                 loss.backward()?;
                 match &scaler {
-                    Some(s) if micro + 1 == cfg.gradient_accumulation_steps => {
+                    Some(s) if last => {
                         let clip = GradClip::of_params(&tensors, cfg.max_grad_norm as f32, 1.0 / s.scale)?;
-                        let norm = read_stats(&mut li_sum, &mut lp_sum, Some(&clip.norm()?))?;
+                        let norm = read_stats(&mut pending, &mut li_sum, &mut lp_sum, Some(&clip.norm()?))?;
                         fp16_clip = Some((clip, norm));
                     }
-                    _ => {
-                        read_stats(&mut li_sum, &mut lp_sum, None)?;
+                    None if last => {
+                        read_stats(&mut pending, &mut li_sum, &mut lp_sum, None)?;
                     }
+                    _ => {}
                 }
             }
             for spec in &nets.lora {
