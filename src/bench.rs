@@ -554,6 +554,9 @@ pub const MEMORY_SETTINGS: [MemorySetting; 17] = [
 /// moments in the first, and they stay resident in every later step. What `engine train` holds
 /// is all there: the U-Net with gradients and AdamW moments, and a trained text encoder; the
 /// frozen VAE and a frozen text encoder have left the GPU after caching, as they do in training.
+/// A third row per setting, "memory host busy", is the step's time less the host's time in
+/// submissions and waits for the GPU: near the step's time, the step was bound by the host's
+/// autograd and recording, not the GPU.
 pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRow>> {
     use crate::models::config::{ClipConfig, UNetConfig, VaeConfig};
     use crate::models::single_file::builtin_config;
@@ -615,11 +618,11 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
         // Two steps, the second measured: from then on AdamW's moments are resident, as in
         // every step of a run but the first.
-        let (mut fb_secs, mut fb_peak, mut secs, mut peak) = (0.0, 0.0, 0.0, 0.0);
+        let (mut fb_secs, mut fb_peak, mut secs, mut peak, mut host) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for _ in 0..2 {
             ctx.sync()?;
             ctx.pool.reset_peak();
-            let t0 = std::time::Instant::now();
+            let (t0, in_gpu_calls) = (std::time::Instant::now(), ctx.time_in_gpu_calls());
             // --mixed-precision: the step's Linear and Conv2d layers in half, as `engine train`.
             let _autocast = crate::autograd::autocast(setting.frozen_dtype);
             let ehs = match &frozen_states {
@@ -646,8 +649,15 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             }
             ctx.sync()?;
             (secs, peak) = (t0.elapsed().as_secs_f64(), gib(ctx.pool.stats().peak_bytes));
+            // The step's wall time less the host's time in submissions and waits for the GPU
+            // (the two syncs; the profiler's reads under ENGINE_PROFILE=1): the host's own work,
+            // autograd and recording. Where it nears the step's time on a GPU, the GPU waited
+            // for the host.
+            host = secs - (ctx.time_in_gpu_calls() - in_gpu_calls).as_secs_f64();
         }
-        for (what, seconds, peak) in [("memory fwd+bwd", fb_secs, fb_peak), ("memory", secs, peak)] {
+        for (what, seconds, peak) in
+            [("memory fwd+bwd", fb_secs, fb_peak), ("memory", secs, peak), ("memory host busy", host, peak)]
+        {
             rows.push(BenchRow {
                 kernel: format!("{what}: {name}"),
                 shape: format!("SD 1.5, {resolution} px, 1+1 images, {} M trained", millions(trained)),

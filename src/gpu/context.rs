@@ -169,6 +169,12 @@ pub struct Context {
     shader_checks: bool,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
+    /// Nanoseconds the host has spent in calls that hand work to the GPU or wait for it
+    /// (submissions, readbacks, syncs, the profiler's reads): the rest of a step's wall time is
+    /// the host's own work (autograd, recording), during which a GPU may run out of work.
+    /// Submissions count because a CPU adapter runs the work inside them (lavapipe's
+    /// vkQueueSubmit returns when it is done); on a GPU they return at once.
+    gpu_calls_ns: std::sync::atomic::AtomicU64,
 }
 
 struct DiskCache {
@@ -317,7 +323,26 @@ impl Context {
             shader_checks: opts.shader_checks,
             errors,
             lost,
+            gpu_calls_ns: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How long the host has spent submitting work to the GPU and waiting for it since the
+    /// context opened (see `gpu_calls_ns`).
+    pub fn time_in_gpu_calls(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.gpu_calls_ns.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Waits until the GPU has finished everything submitted.
+    fn wait_idle(&self) -> Result<()> {
+        let t0 = Instant::now();
+        let r = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.count_gpu_call(t0);
+        r.map(|_| ()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
+    }
+
+    fn count_gpu_call(&self, since: Instant) {
+        self.gpu_calls_ns.fetch_add(since.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn has(&self, f: wgpu::Features) -> bool {
@@ -605,9 +630,14 @@ impl Context {
             if let Some(p) = &rec.profiler {
                 p.resolve(&mut encoder);
             }
-            self.queue.submit([encoder.finish()]);
+            let command_buffer = encoder.finish();
+            let t0 = Instant::now();
+            self.queue.submit([command_buffer]);
+            self.count_gpu_call(t0);
             if let Some(p) = &mut rec.profiler {
+                let t0 = Instant::now();
                 p.collect(&self.device, self.queue.get_timestamp_period() as f64);
+                self.count_gpu_call(t0);
             }
         }
         rec.uniforms.clear();
@@ -629,9 +659,7 @@ impl Context {
     /// Submits and waits until the GPU is idle; reports errors raised since the last check.
     pub fn sync(&self) -> Result<()> {
         self.flush();
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.wait_idle()?;
         self.check()?;
         self.maybe_save_cache(false);
         Ok(())
@@ -670,9 +698,7 @@ impl Context {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.wait_idle()?;
         self.check()?;
         rx.recv()
             .map_err(|_| Error::Gpu("readback callback dropped".into()))?

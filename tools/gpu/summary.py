@@ -85,13 +85,19 @@ def best(candidates):
     return min(have, key=lambda x: x[1]["seconds"]) if have else (None, None)
 
 
-def steps(rows):
-    """`bench memory` rows by setting: 'memory: bf16' -> ('bf16', row); fwd+bwd rows left out."""
+def steps(rows, prefix="memory: "):
+    """`bench memory` rows by setting: 'memory: bf16' -> ('bf16', row); the fwd+bwd and host rows
+    left out (prefix "memory host busy: " picks the host rows instead)."""
     out = {}
     for r in rows or []:
-        if r["kernel"].startswith("memory: "):
-            out[r["kernel"][len("memory: "):]] = r
+        if r["kernel"].startswith(prefix):
+            out[r["kernel"][len(prefix):]] = r
     return out
+
+
+def host_busy(rows, setting):
+    r = steps(rows, "memory host busy: ").get(setting)
+    return fmt_s(r["seconds"]) if r else "-"
 
 
 def targets(out, peak_tflops):
@@ -184,23 +190,27 @@ def variants(out):
 
 
 def step_table(out):
-    base = steps(load(out, "memory"))
+    memory = load(out, "memory")
+    base = steps(memory)
     print("## SD 1.5 steps at 512 px (`bench memory`, the second of two steps)\n")
-    print("| run | step | peak | beside | its step | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("| run | step | host busy | peak | beside | its step | ratio |")
+    print("|---|---|---|---|---|---|---|")
     for setting, r in base.items():
-        print(f"| memory: {setting} | {fmt_s(r['seconds'])} | {r.get('peak_gib') or 0:.2f} GiB | | | |")
+        print(f"| memory: {setting} | {fmt_s(r['seconds'])} | {host_busy(memory, setting)} | "
+              f"{r.get('peak_gib') or 0:.2f} GiB | | | |")
     for name, what, beside in STEP_FILES:
-        rows = steps(load(out, name))
-        for setting, r in rows.items():
+        loaded = load(out, name)
+        for setting, r in steps(loaded).items():
             b = base.get(beside)
-            cols = [f"{name}: {what}", fmt_s(r["seconds"]), f"{r.get('peak_gib') or 0:.2f} GiB"]
+            cols = [f"{name}: {what}", fmt_s(r["seconds"]), host_busy(loaded, setting),
+                    f"{r.get('peak_gib') or 0:.2f} GiB"]
             if b:
                 cols += [f"memory: {beside}", fmt_s(b["seconds"]), f"{b['seconds'] / r['seconds']:.2f}x"]
             else:
                 cols += ["", "", ""]
             print("| " + " | ".join(cols) + " |")
-    print("\nratio: the default step's time / this run's (above 1: this run is faster).\n")
+    print("\nratio: the default step's time / this run's (above 1: this run is faster). host busy: the step's time")
+    print("less the host's time in submissions and waits for the GPU; near the step's time, the GPU waited for the host.\n")
 
 
 def stages(out):
