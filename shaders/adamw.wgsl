@@ -183,8 +183,9 @@ fn code_guess(base: u32, x: f32) -> u32 {
 // lower one, as torch.argmin picks the first minimum.
 fn nearest_code(base: u32, x: f32) -> u32 {
     // Largest i with code[i] <= x (0 when x is below every entry): the guess where its two
-    // neighbours bracket x (every value of four steps over 2 M random moments), else the
-    // branch-free binary search (a map laid out otherwise, NaN): the same codes either way.
+    // neighbours bracket x (for every probe of tests/optim.rs and every moment of four steps
+    // over 2 M random gradients), else the branch-free binary search (a map laid out otherwise,
+    // NaN). The same codes either way.
     var lo = code_guess(base, x);
     var below = wcode[base + lo];
     var above = wcode[base + min(lo + 1u, 255u)];
