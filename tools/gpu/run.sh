@@ -101,9 +101,37 @@ CASES=${ENGINE_CASES:-$REPO/tests/fixtures/reference}
 # the GPU's own matrices too (on Mesa 26's lavapipe: median 2.6e-3, worst 9.6e-3 of 1.0e-2).
 [ -d "$CASES/sd-shaped-fp16" ] && ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop stage parity-coop 30 \
   parity-coop.txt "$E" parity "$CASES/sd-shaped-fp16/"
-# The issue's targets first: GEMM 4096³ (f32 and f16), conv2d at SD shapes, attention, norms,
-# with the kernels each adapter gets by default.
+# The step first (2026-12-05; it ran after 10 kernel-suite stages, caps 690 s, and PyTorch's):
+# whether the fp16 step on the matrix units beats the plain one, and the step against
+# PyTorch's, are the run's two main questions. The kernel suites follow.
+# One DreamBooth step of SD 1.5's real configuration at 512 px (the second of two, after AdamW
+# has its moments): f32; bf16; bf16 + checkpointing; fp16 + checkpointing + 8-bit AdamW (whose
+# Linear products took the f16 cooperative-matrix GEMM until 2026-12-04 evening; now the plain
+# kernels unless tuned, and `step-coop` below forces it).
+stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
+# fp16 with every product on the matrix units: forward, both gradients, attention (2026-12-05),
+# beside memory's fp16 row (the plain kernels): whether the coop entries should become a default.
+ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop ENGINE_PROFILE=1 stage step-coop 60 step-coop.txt "$E" \
+  bench memory --resolution 512 --settings 16 --json "$OUT/step-coop.json"
+if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  stage torch-bench 60 torch-bench.txt python3 "$REPO/tools/bench_torch.py" --device cuda \
+    --json "$OUT/torch-bench.json" gemm conv norm attention
+  stage torch-step 120 torch-step.txt python3 "$REPO/tools/gpu/torch_sd15_step.py" --resolution 512 \
+    --json "$OUT/torch-step.json" f32 bf16 bf16-ckpt
+fi
+# The issue's kernel targets: GEMM 4096³ (f32 and f16), conv2d at SD shapes, attention, norms,
+# with the kernels each adapter gets by default; then the coop entries, then the tiled ones.
 stage bench 150 bench.txt "$E" bench gemm conv attention norm --json "$OUT/bench.json"
+# The cooperative-matrix entries (2026-12-05: GEMM's rewritten from the tiled entries, conv2d's
+# new; the first GEMM ran at 5 TFLOP/s on the H200): GEMM's gemm_f16 rows, conv's _f16x rows,
+# attention's _fp16 rows (its products under fp16 autocast, 2026-12-05 late).
+ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm attention --json "$OUT/gemm-coop.json"
+ENGINE_CONV_VARIANT=coop stage conv-coop 60 conv-coop.txt "$E" bench conv --json "$OUT/conv-coop.json"
+# The same entries software-pipelined (two copies of the tiles; 24 KiB of workgroup memory).
+ENGINE_GEMM_VARIANT="coop pipelined" stage gemm-coop-pipe 60 gemm-coop-pipe.txt "$E" bench gemm attention \
+  --json "$OUT/gemm-coop-pipe.json"
+ENGINE_CONV_VARIANT="coop pipelined" stage conv-coop-pipe 60 conv-coop-pipe.txt "$E" bench conv \
+  --json "$OUT/conv-coop-pipe.json"
 # Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
 # the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"
@@ -115,31 +143,6 @@ ENGINE_GEMM_VARIANT="8x8 tiled vec4 pipelined" stage gemm-pipe 60 gemm-pipe.txt 
   --json "$OUT/gemm-pipe.json"
 ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" stage conv-pipe 60 conv-pipe.txt "$E" bench conv \
   --json "$OUT/conv-pipe.json"
-# The cooperative-matrix entries (2026-12-05: GEMM's rewritten from the tiled entries, conv2d's
-# new; the first GEMM ran at 5 TFLOP/s on the H200): GEMM's gemm_f16 rows, conv's _f16x rows,
-# attention's _fp16 rows (its products under fp16 autocast, 2026-12-05 late).
-ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm attention --json "$OUT/gemm-coop.json"
-ENGINE_CONV_VARIANT=coop stage conv-coop 60 conv-coop.txt "$E" bench conv --json "$OUT/conv-coop.json"
-# The same entries software-pipelined (two copies of the tiles; 24 KiB of workgroup memory).
-ENGINE_GEMM_VARIANT="coop pipelined" stage gemm-coop-pipe 60 gemm-coop-pipe.txt "$E" bench gemm attention \
-  --json "$OUT/gemm-coop-pipe.json"
-ENGINE_CONV_VARIANT="coop pipelined" stage conv-coop-pipe 60 conv-coop-pipe.txt "$E" bench conv \
-  --json "$OUT/conv-coop-pipe.json"
-if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-  stage torch-bench 60 torch-bench.txt python3 "$REPO/tools/bench_torch.py" --device cuda \
-    --json "$OUT/torch-bench.json" gemm conv norm attention
-  stage torch-step 120 torch-step.txt python3 "$REPO/tools/gpu/torch_sd15_step.py" --resolution 512 \
-    --json "$OUT/torch-step.json" f32 bf16 bf16-ckpt
-fi
-# One DreamBooth step of SD 1.5's real configuration at 512 px (the second of two, after AdamW
-# has its moments): f32; bf16; bf16 + checkpointing; fp16 + checkpointing + 8-bit AdamW (whose
-# Linear products took the f16 cooperative-matrix GEMM until 2026-12-04 evening; now the plain
-# kernels unless tuned, and `step-coop` below forces it).
-stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
-# fp16 with every product on the matrix units: forward, both gradients, attention (2026-12-05),
-# beside memory's fp16 row (the plain kernels): whether the coop entries should become a default.
-ENGINE_GEMM_VARIANT=coop ENGINE_CONV_VARIANT=coop ENGINE_PROFILE=1 stage step-coop 60 step-coop.txt "$E" \
-  bench memory --resolution 512 --settings 16 --json "$OUT/step-coop.json"
 # Where the bf16 step's GPU time goes, kernel by kernel (the default choices, before tuning).
 ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11 \
   --json "$OUT/profile.json"
