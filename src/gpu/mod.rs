@@ -16,8 +16,8 @@ pub mod variant;
 
 pub use caps::{Caps, CoopShape};
 pub use context::{
-    context, enumerate, new_instance, no_adapter_message, opened, readbacks_on_this_thread, BackendChoice, BindView, Context,
-    OPTIONAL_FEATURES,
+    context, enumerate, new_instance, no_adapter_message, opened, readbacks_on_this_thread, BackendChoice, BindView,
+    Context, OPTIONAL_FEATURES,
 };
 pub use dtype::{DType, HALF_WGSL};
 pub use kernel::{Access, Field, Kernel, Layout, Shader, Spec, SpecValue, Uniforms};
