@@ -355,13 +355,24 @@ fn fp16_steps_whose_gradients_overflow_are_skipped_and_halve_the_loss_scale() {
         o.validation_prompt = Some(String::new());
         o.num_validation_images = Some(0);
     };
-    let first = engine::train::run(&config(&d, |o| (opts(o), o.stop_after = Some(1)).1), false).unwrap();
+    let first = engine::train::run(
+        &config(&d, |o| {
+            opts(o);
+            o.stop_after = Some(1);
+        }),
+        false,
+    )
+    .unwrap();
     assert!(!first.finished);
     let state_path = d.join("checkpoint-1/state.json");
     let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     state["loss_scaler"]["scale"] = 2f64.powi(120).into();
     std::fs::write(&state_path, state.to_string()).unwrap();
-    engine::train::run(&config(&d, |o| (opts(o), o.resume_from_checkpoint = Some("latest".into())).1), false).unwrap();
+    let resumed = config(&d, |o| {
+        opts(o);
+        o.resume_from_checkpoint = Some("latest".into());
+    });
+    engine::train::run(&resumed, false).unwrap();
 
     let log: Vec<serde_json::Value> = std::fs::read_to_string(d.join("logs.jsonl"))
         .unwrap()

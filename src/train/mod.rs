@@ -810,7 +810,7 @@ fn train_loop(
                 if opt.nonfinite_flags().is_some() && stats[stats.len() - 1] != 0.0 {
                     return Err(nonfinite_update(&opt, &params, step, cfg));
                 }
-                Ok(if norm.is_some() { stats[losses] } else { 0.0 })
+                Ok(norm.map(|_| stats[losses]))
             };
             let last = micro + 1 == cfg.gradient_accumulation_steps;
             if cfg.fused_backward_pass {
@@ -821,16 +821,13 @@ fn train_loop(
                 crate::optim::fused_backward(&loss, &tensors, &mut opt, cfg.max_grad_norm as f32)?;
             } else {
                 loss.backward()?;
-                match &scaler {
-                    Some(s) if last => {
-                        let clip = GradClip::of_params(&tensors, cfg.max_grad_norm as f32, 1.0 / s.scale)?;
-                        let norm = read_stats(&mut pending, &mut li_sum, &mut lp_sum, Some(&clip.norm()?))?;
-                        fp16_clip = Some((clip, norm));
-                    }
-                    None if last => {
-                        read_stats(&mut pending, &mut li_sum, &mut lp_sum, None)?;
-                    }
-                    _ => {}
+                if last {
+                    let clip = match &scaler {
+                        Some(s) => Some(GradClip::of_params(&tensors, cfg.max_grad_norm as f32, 1.0 / s.scale)?),
+                        None => None,
+                    };
+                    let norm = clip.as_ref().map(GradClip::norm).transpose()?;
+                    fp16_clip = clip.zip(read_stats(&mut pending, &mut li_sum, &mut lp_sum, norm.as_ref())?);
                 }
             }
             for spec in &nets.lora {
