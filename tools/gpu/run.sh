@@ -32,6 +32,7 @@ DEBS=${3:-}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$OUT"
 START=$(date +%s)
+REACHED=""
 BUDGET=${ENGINE_GPU_BUDGET_S:-480}
 
 for f in "$BIN"/*.xz; do
@@ -72,6 +73,7 @@ fi
 stage() {
   local name=$1 cap=$2 log=$3
   shift 3
+  REACHED="$REACHED,$name"
   if [ -n "${ENGINE_GPU_STAGES:-}" ] && ! [[ ",${ENGINE_GPU_STAGES// /,}," == *",$name,"* ]]; then
     echo "== $name: not chosen (ENGINE_GPU_STAGES)" >>"$OUT/stages.txt"
     return
@@ -166,5 +168,13 @@ stage bench-tuned 150 bench-tuned.txt "$E" bench --tune gemm conv attention --js
 ENGINE_PROFILE=1 stage step-tuned 120 step-tuned.txt "$E" bench --tune memory --resolution 512 --settings 16 \
   --json "$OUT/step-tuned.json"
 stage bench-rest 90 bench-rest.txt "$E" bench copy adamw e2e --json "$OUT/bench-rest.json"
+# A name in ENGINE_GPU_STAGES that no stage above has (a misspelling, or PyTorch's stages where
+# python3 has no CUDA torch) ran nothing: say so, and fail.
+for want in ${ENGINE_GPU_STAGES//,/ }; do
+  if [[ "$REACHED," != *",$want,"* ]]; then
+    echo "== $want: ENGINE_GPU_STAGES names it, but this run has no such stage" | tee -a "$OUT/stages.txt"
+    echo "== $want: rc 2" >>"$OUT/stages.txt"
+  fi
+done
 grep -q "rc [^0]" "$OUT/stages.txt" && exit 1
 exit 0
