@@ -556,7 +556,7 @@ pub const MEMORY_SETTINGS: [MemorySetting; 17] = [
 /// frozen VAE and a frozen text encoder have left the GPU after caching, as they do in training.
 /// A third row per setting, "memory host busy", is the step's time less the host's time in
 /// submissions and waits for the GPU: near the step's time, the step was bound by the host's
-/// autograd and recording, not the GPU.
+/// autograd and recording, not the GPU; its shape says how many dispatches the step recorded.
 pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRow>> {
     use crate::models::config::{ClipConfig, UNetConfig, VaeConfig};
     use crate::models::single_file::builtin_config;
@@ -619,10 +619,12 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         // Two steps, the second measured: from then on AdamW's moments are resident, as in
         // every step of a run but the first.
         let (mut fb_secs, mut fb_peak, mut secs, mut peak, mut host) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut dispatches = 0;
         for _ in 0..2 {
             ctx.sync()?;
             ctx.pool.reset_peak();
-            let (t0, in_gpu_calls) = (std::time::Instant::now(), ctx.time_in_gpu_calls());
+            let (t0, in_gpu_calls, d0) =
+                (std::time::Instant::now(), ctx.time_in_gpu_calls(), ctx.dispatches_recorded());
             // --mixed-precision: the step's Linear and Conv2d layers in half, as `engine train`.
             let _autocast = crate::autograd::autocast(setting.frozen_dtype);
             let ehs = match &frozen_states {
@@ -654,13 +656,19 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             // autograd and recording. Where it nears the step's time on a GPU, the GPU waited
             // for the host.
             host = secs - (ctx.time_in_gpu_calls() - in_gpu_calls).as_secs_f64();
+            dispatches = ctx.dispatches_recorded() - d0;
         }
-        for (what, seconds, peak) in
-            [("memory fwd+bwd", fb_secs, fb_peak), ("memory", secs, peak), ("memory host busy", host, peak)]
-        {
+        let shape = format!("SD 1.5, {resolution} px, 1+1 images, {} M trained", millions(trained));
+        // The host row says how many dispatches its time was spent recording.
+        let host_shape = format!("{shape}, {dispatches} dispatches");
+        for (what, seconds, peak, shape) in [
+            ("memory fwd+bwd", fb_secs, fb_peak, &shape),
+            ("memory", secs, peak, &shape),
+            ("memory host busy", host, peak, &host_shape),
+        ] {
             rows.push(BenchRow {
                 kernel: format!("{what}: {name}"),
-                shape: format!("SD 1.5, {resolution} px, 1+1 images, {} M trained", millions(trained)),
+                shape: shape.clone(),
                 seconds,
                 gflops: None,
                 gbps: None,

@@ -125,7 +125,7 @@ fn main() -> ExitCode {
     }
     if gpu::profile::requested() {
         match gpu::context().ok().and_then(|c| c.profile()) {
-            Some(rows) => eprint!("{}", gpu::profile::format(&rows)),
+            Some(profile) => eprint!("{}", gpu::profile::format(&profile)),
             None => eprintln!("ENGINE_PROFILE=1: no profile (the adapter lacks timestamp queries)"),
         }
     }

@@ -169,8 +169,22 @@ fn sample_writes_numbered_pngs_with_settings_and_same_seed_gives_same_image() {
     let out = temp("sample");
     let a = sample(&out, &["--seed", "42", "--num-images", "2", "--steps", "3"]);
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
-    let b = sample(&out, &["--seed", "42", "--steps", "3"]);
-    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    // Profiled (timestamps around every dispatch, a wait per submission): the same image, and
+    // the per-kernel and per-class tables on stderr.
+    let b = engine()
+        .env("ENGINE_PROFILE", "1")
+        .args(["sample", "--model", "builtin:tiny", "--prompt", "a photo of sks dog", "--out"])
+        .arg(&out)
+        .args(["--seed", "42", "--steps", "3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(b.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no profile")
+            || (stderr.contains("GPU time by kernel") && stderr.contains("GPU time by dispatch class")),
+        "{stderr}"
+    );
     let mut files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();

@@ -11,7 +11,7 @@ use super::dtype::DType;
 use super::kernel::{specialise, Access, Kernel, Spec, Uniforms};
 use super::options::{options, GpuOptions};
 use super::pool::{Pool, PooledBuffer};
-use super::profile::{ProfileRow, Profiler};
+use super::profile::{DispatchLabel, Profile, Profiler};
 use crate::error::{Error, Result};
 
 /// Which backend to open. `Auto` prefers Vulkan/Metal/DX12 and falls back to GL.
@@ -175,6 +175,8 @@ pub struct Context {
     /// Submissions count because a CPU adapter runs the work inside them (lavapipe's
     /// vkQueueSubmit returns when it is done); on a GPU they return at once.
     gpu_calls_ns: std::sync::atomic::AtomicU64,
+    /// Dispatches recorded since the context opened (what a step's host work is counted per).
+    dispatches: std::sync::atomic::AtomicU64,
 }
 
 struct DiskCache {
@@ -324,6 +326,7 @@ impl Context {
             errors,
             lost,
             gpu_calls_ns: std::sync::atomic::AtomicU64::new(0),
+            dispatches: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -339,6 +342,11 @@ impl Context {
         let r = self.device.poll(wgpu::PollType::wait_indefinitely());
         self.count_gpu_call(t0);
         r.map(|_| ()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
+    }
+
+    /// How many dispatches have been recorded since the context opened.
+    pub fn dispatches_recorded(&self) -> u64 {
+        self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn count_gpu_call(&self, since: Instant) {
@@ -558,7 +566,10 @@ impl Context {
         self.encoder(&mut rec);
         let Recorder { encoder, profiler, .. } = &mut *rec;
         let encoder = encoder.as_mut().expect("encoder created above");
-        let timestamp_writes = profiler.as_mut().and_then(|p| p.next_writes((kernel.shader.name, kernel.entry)));
+        let timestamp_writes = profiler.as_mut().and_then(|p| {
+            let bound = bindings.iter().map(|b| b.size).sum();
+            p.next_writes(DispatchLabel { kernel: (kernel.shader.name, kernel.entry), groups, bound })
+        });
         {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes });
@@ -567,6 +578,7 @@ impl Context {
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         rec.dispatches += 1;
+        self.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -644,8 +656,9 @@ impl Context {
         rec.dispatches = 0;
     }
 
-    /// GPU time per kernel so far, if profiling (`ENGINE_PROFILE=1` and timestamp queries).
-    pub fn profile(&self) -> Option<Vec<ProfileRow>> {
+    /// GPU time per kernel and per dispatch class so far, if profiling (`ENGINE_PROFILE=1` and
+    /// timestamp queries).
+    pub fn profile(&self) -> Option<Profile> {
         self.flush();
         self.recorder.lock().unwrap().profiler.as_ref().map(|p| p.report())
     }

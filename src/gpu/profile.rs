@@ -1,7 +1,11 @@
 //! Per-kernel GPU time (`ENGINE_PROFILE=1`): every dispatch's compute pass writes a timestamp
 //! at its start and end; at each submission the pairs are resolved, read back (which waits for
-//! that submission, so profiled runs are slower) and summed per kernel entry point. The
-//! commands print the table at exit; kernel authors see where a training step's time goes.
+//! that submission, so profiled runs are slower) and summed per kernel entry point, and per
+//! dispatch class: the kernel with its grid and the bytes its storage bindings cover, which
+//! tells the shapes of one kernel apart (a split-K sum from a bias gradient, a 1280-channel
+//! convolution at 8x8 from a 320-channel one at 64x64). The commands print both tables at
+//! exit; kernel authors see where a training step's time goes, and, from the bytes, how far a
+//! memory-bound kernel is from the copy probe.
 
 use std::collections::HashMap;
 
@@ -10,20 +14,54 @@ pub(crate) struct Profiler {
     pub set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     staging: wgpu::Buffer,
-    /// (shader, entry) of each dispatch recorded since the last submission.
-    pub labels: Vec<(&'static str, &'static str)>,
-    /// (shader, entry) -> (dispatches, seconds).
-    totals: HashMap<(&'static str, &'static str), (u64, f64)>,
+    /// What each dispatch recorded since the last submission is counted under.
+    pub labels: Vec<DispatchLabel>,
+    /// Dispatch class -> (dispatches, seconds).
+    totals: HashMap<DispatchLabel, (u64, f64)>,
     capacity: usize,
 }
 
-/// One row of `Profiler::report`.
+/// What a profiled dispatch is counted under: its kernel, its grid, and the bytes its storage
+/// bindings cover (the windows' sizes, the uniform block left out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DispatchLabel {
+    /// (shader, entry point).
+    pub kernel: (&'static str, &'static str),
+    pub groups: [u32; 3],
+    pub bound: u64,
+}
+
+/// One row of [`Profile::kernels`]: a kernel entry point's dispatches.
 #[derive(Clone, Debug)]
 pub struct ProfileRow {
     pub shader: &'static str,
     pub entry: &'static str,
     pub dispatches: u64,
     pub seconds: f64,
+    /// The bytes its dispatches' storage bindings cover, summed over the dispatches: for a
+    /// memory-bound kernel about what it moved (a binding may cover more than the dispatch
+    /// touches, and a product reads its operands more than once, mostly from cache).
+    pub bytes_bound: u64,
+}
+
+/// One row of [`Profile::classes`]: the dispatches of one kernel with one grid and one
+/// binding size.
+#[derive(Clone, Debug)]
+pub struct ClassRow {
+    pub shader: &'static str,
+    pub entry: &'static str,
+    pub groups: [u32; 3],
+    /// The bytes each dispatch's storage bindings cover.
+    pub bytes_bound: u64,
+    pub dispatches: u64,
+    pub seconds: f64,
+}
+
+/// GPU time by kernel and by dispatch class, most time first.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    pub kernels: Vec<ProfileRow>,
+    pub classes: Vec<ClassRow>,
 }
 
 /// Whether the process asked for a profile (`ENGINE_PROFILE=1`).
@@ -60,7 +98,7 @@ impl Profiler {
 
     /// The timestamp writes for the next dispatch's pass, if there is room (the recorder
     /// submits before `capacity` dispatches, so there always is).
-    pub fn next_writes(&mut self, label: (&'static str, &'static str)) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+    pub fn next_writes(&mut self, label: DispatchLabel) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
         let i = self.labels.len();
         if i >= self.capacity {
             return None;
@@ -105,31 +143,125 @@ impl Profiler {
         self.labels.clear();
     }
 
-    /// Totals per kernel entry, most time first.
-    pub fn report(&self) -> Vec<ProfileRow> {
-        let mut rows: Vec<ProfileRow> = self
-            .totals
-            .iter()
-            .map(|(&(shader, entry), &(dispatches, seconds))| ProfileRow { shader, entry, dispatches, seconds })
-            .collect();
-        rows.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-        rows
+    /// Totals per kernel entry and per dispatch class, most time first.
+    pub fn report(&self) -> Profile {
+        summarise(&self.totals)
     }
 }
 
-/// The table `report` rows print as (for the CLI).
-pub fn format(rows: &[ProfileRow]) -> String {
-    let total: f64 = rows.iter().map(|r| r.seconds).sum();
+/// The per-kernel rows (each the sum of its classes) and the class rows, most time first.
+fn summarise(totals: &HashMap<DispatchLabel, (u64, f64)>) -> Profile {
+    let mut kernels: HashMap<(&'static str, &'static str), ProfileRow> = HashMap::new();
+    let mut classes = Vec::with_capacity(totals.len());
+    for (label, &(dispatches, seconds)) in totals {
+        let (shader, entry) = label.kernel;
+        let k = kernels.entry(label.kernel).or_insert(ProfileRow {
+            shader,
+            entry,
+            dispatches: 0,
+            seconds: 0.0,
+            bytes_bound: 0,
+        });
+        k.dispatches += dispatches;
+        k.seconds += seconds;
+        k.bytes_bound += label.bound * dispatches;
+        classes.push(ClassRow { shader, entry, groups: label.groups, bytes_bound: label.bound, dispatches, seconds });
+    }
+    let mut kernels: Vec<ProfileRow> = kernels.into_values().collect();
+    kernels.sort_by(|a, b| b.seconds.total_cmp(&a.seconds).then(a.entry.cmp(b.entry)));
+    classes.sort_by(|a, b| b.seconds.total_cmp(&a.seconds).then(a.entry.cmp(b.entry)));
+    Profile { kernels, classes }
+}
+
+/// Bytes over seconds in GB/s, blank where no time was measured.
+fn rate(bytes: f64, seconds: f64) -> String {
+    if seconds > 0.0 {
+        format!("{:.1}", bytes / seconds / 1e9)
+    } else {
+        "-".into()
+    }
+}
+
+/// How many dispatch classes [`format`] lists: enough to cover where a step's time goes
+/// without listing every shape of every small kernel.
+pub const CLASSES_SHOWN: usize = 40;
+
+/// The tables a [`Profile`] prints as (for the CLI): by kernel, then the [`CLASSES_SHOWN`]
+/// dispatch classes that took the most time. "GB/s bound" is the bytes the storage bindings
+/// cover over the time: for a memory-bound kernel about its bandwidth, to read against the
+/// copy probe.
+pub fn format(profile: &Profile) -> String {
+    let total: f64 = profile.kernels.iter().map(|r| r.seconds).sum();
+    let share = |s: f64| 100.0 * s / total.max(1e-12);
     let mut out = format!("GPU time by kernel (ENGINE_PROFILE=1): {:.3} s in all\n", total);
-    out.push_str(&format!("  {:<34} {:>10} {:>12} {:>7}\n", "kernel", "dispatches", "seconds", "share"));
-    for r in rows {
+    out.push_str(&format!(
+        "  {:<34} {:>10} {:>12} {:>7} {:>11}\n",
+        "kernel", "dispatches", "seconds", "share", "GB/s bound"
+    ));
+    for r in &profile.kernels {
         out.push_str(&format!(
-            "  {:<34} {:>10} {:>12.4} {:>6.1}%\n",
+            "  {:<34} {:>10} {:>12.4} {:>6.1}% {:>11}\n",
             format!("{}.{}", r.shader, r.entry),
             r.dispatches,
             r.seconds,
-            100.0 * r.seconds / total.max(1e-12)
+            share(r.seconds),
+            rate(r.bytes_bound as f64, r.seconds)
+        ));
+    }
+    let shown = profile.classes.len().min(CLASSES_SHOWN);
+    out.push_str(&format!(
+        "GPU time by dispatch class (kernel, workgroups, bytes its bindings cover): the {shown} of {} that took longest\n",
+        profile.classes.len()
+    ));
+    out.push_str(&format!(
+        "  {:<34} {:>17} {:>10} {:>10} {:>10} {:>10} {:>7} {:>11}\n",
+        "kernel", "workgroups", "MiB bound", "dispatches", "seconds", "us each", "share", "GB/s bound"
+    ));
+    for r in &profile.classes[..shown] {
+        let [x, y, z] = r.groups;
+        out.push_str(&format!(
+            "  {:<34} {:>17} {:>10.2} {:>10} {:>10.4} {:>10.1} {:>6.1}% {:>11}\n",
+            format!("{}.{}", r.shader, r.entry),
+            format!("{x}x{y}x{z}"),
+            r.bytes_bound as f64 / (1u64 << 20) as f64,
+            r.dispatches,
+            r.seconds,
+            1e6 * r.seconds / r.dispatches.max(1) as f64,
+            share(r.seconds),
+            rate((r.bytes_bound * r.dispatches) as f64, r.seconds)
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_rows_are_the_sums_of_their_classes_and_both_tables_print() {
+        let label = |entry, groups, bound| DispatchLabel { kernel: ("reduce", entry), groups, bound };
+        let totals: HashMap<DispatchLabel, (u64, f64)> = [
+            (label("sum_cols", [256, 1, 1], 4 << 20), (10, 0.004)),
+            (label("sum_cols", [40, 1, 1], 1 << 20), (30, 0.003)),
+            (label("sum_rows", [320, 1, 1], 2 << 20), (5, 0.005)),
+        ]
+        .into_iter()
+        .collect();
+        let p = summarise(&totals);
+        let cols = p.kernels.iter().find(|r| r.entry == "sum_cols").unwrap();
+        assert_eq!((cols.dispatches, cols.bytes_bound), (40, 10 * (4 << 20) + 30 * (1 << 20)));
+        assert!((cols.seconds - 0.007).abs() < 1e-12);
+        // Most time first, in both tables.
+        assert_eq!(p.kernels.iter().map(|r| r.entry).collect::<Vec<_>>(), ["sum_cols", "sum_rows"]);
+        assert_eq!(p.classes.iter().map(|r| r.groups[0]).collect::<Vec<_>>(), [320, 256, 40]);
+        let text = format(&p);
+        // sum_cols: 70 MiB in 7 ms; its 256-workgroup class 40 MiB in 4 ms, 400 us each.
+        assert!(text.contains("GPU time by dispatch class"), "{text}");
+        let class = text.lines().find(|l| l.contains("256x1x1")).unwrap();
+        let fields: Vec<&str> = class.split_whitespace().collect();
+        assert_eq!(fields[1..], ["256x1x1", "4.00", "10", "0.0040", "400.0", "33.3%", "10.5"], "{class}");
+        let kernel = text.lines().find(|l| l.contains("reduce.sum_cols") && !l.contains('x')).unwrap();
+        assert!(kernel.trim_end().ends_with("10.5"), "{kernel}");
+    }
 }
