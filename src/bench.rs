@@ -309,6 +309,26 @@ pub fn norm_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
+/// The sums a U-Net step makes most (`reduce.wgsl`; bytes = one read of every element): a
+/// Linear layer's bias gradient, a column sum of [tokens, features], at SD 1.5's 64x64 and
+/// 16x16 latents (two images); split-K's sum of 16 copies of a 320 x 320 weight gradient; and
+/// a gradient norm's sum of squares over 16 M elements (the longest parameter's, in runs).
+/// On a GPU the first two are two passes (runs of rows, then the runs' sums).
+pub fn reduce_suite(peaks: (f64, f64)) -> Result<Vec<BenchRow>> {
+    let mut rows = Vec::new();
+    for (name, shape) in [("bias_grad", [8192usize, 320]), ("bias_grad", [512, 1280]), ("split_k_sum", [16, 102400])] {
+        let x = rand_tensor(&shape, 18)?;
+        let (secs, timer) = time_gpu(5, || x.sum(0, false).map(|_| ()))?;
+        let what = format!("[{},{}] over axis 0", shape[0], shape[1]);
+        rows.push(row(name, what, secs, timer, None, Some(4.0 * x.numel() as f64), peaks));
+    }
+    let n = 1usize << 24;
+    let x = rand_tensor(&[n], 19)?;
+    let (secs, timer) = time_gpu(5, || crate::optim::GradClip::new(std::slice::from_ref(&x), 1.0, 1.0).map(|_| ()))?;
+    rows.push(row("grad_norm_sq", format!("[{n}] sum of squares"), secs, timer, None, Some(4.0 * n as f64), peaks));
+    Ok(rows)
+}
+
 /// The layout copies a U-Net step makes most (the strided copy kernel; bytes = one read and one
 /// write of every element): attention's head split [2, 4096, 8, 40] -> [2, 8, 4096, 40] and its
 /// merge back, and the skip connection's channel concatenation [2, 1280, 16, 16] ++

@@ -26,7 +26,7 @@ enum Command {
     Info,
     /// Time kernels next to the adapter's measured peaks.
     Bench {
-        /// Which suites to run: gemm, conv, norm, copy, attention, adamw, e2e (default: all of these),
+        /// Which suites to run: gemm, conv, norm, reduce, copy, attention, adamw, e2e (default: all of these),
         /// or memory: one DreamBooth training step of SD 1.5's real configuration (random
         /// weights) per memory setting, reporting the GPU memory peak (minutes per setting on a
         /// CPU adapter, so never part of the default run).
@@ -339,7 +339,7 @@ fn print_row(r: &BenchRow) {
 }
 
 fn run_bench(kernels: &[String], json: Option<&std::path::Path>, resolution: usize, settings: &[usize]) -> Result<()> {
-    let known = ["gemm", "conv", "norm", "copy", "attention", "adamw", "e2e", "memory"];
+    let known = ["gemm", "conv", "norm", "reduce", "copy", "attention", "adamw", "e2e", "memory"];
     for k in kernels {
         if !known.contains(&k.as_str()) {
             return Err(engine::Error::invalid("bench", format!("unknown suite `{k}`; known: {}", known.join(", "))));
@@ -360,10 +360,11 @@ fn run_bench(kernels: &[String], json: Option<&std::path::Path>, resolution: usi
     rows.push(fma);
     rows.push(copy);
     type Suite = fn((f64, f64)) -> Result<Vec<BenchRow>>;
-    let suites: [(&str, Suite); 7] = [
+    let suites: [(&str, Suite); 8] = [
         ("gemm", |p| bench::gemm_suite(p.0)),
         ("conv", bench::conv_suite),
         ("norm", bench::norm_suite),
+        ("reduce", bench::reduce_suite),
         ("copy", bench::copy_suite),
         ("attention", bench::attention_suite),
         ("adamw", bench::adamw_suite),

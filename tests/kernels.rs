@@ -470,7 +470,7 @@ fn sum_and_mean_over_each_axis() {
 fn long_reductions() {
     let mut rng = Rng::new(23);
     // Long contiguous rows (one workgroup each), a long column reduction, and everything.
-    for shape in [vec![2usize, 100_000], vec![10_000, 3], vec![1, 1], vec![300_001]] {
+    for shape in [vec![2usize, 100_000], vec![10_000, 3], vec![1023, 5], vec![1, 1], vec![300_001]] {
         let x = rng.vec(numel(&shape), -1.0, 1.0);
         let axis = if shape.len() == 2 && shape[1] == 3 { 0 } else { shape.len() - 1 };
         let got = t(&x, &shape).sum(axis as isize, false).unwrap().to_vec().unwrap();

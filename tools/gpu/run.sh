@@ -123,7 +123,7 @@ if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
 fi
 # The kernel targets: GEMM 4096³ (f32 and f16), conv2d at SD shapes, attention, norms,
 # with the kernels each adapter gets by default; then the coop entries, then the tiled ones.
-stage bench 150 bench.txt "$E" bench gemm conv attention norm --json "$OUT/bench.json"
+stage bench 150 bench.txt "$E" bench gemm conv attention norm reduce --json "$OUT/bench.json"
 # The cooperative-matrix entries (2026-12-05: GEMM's rewritten from the tiled entries, conv2d's
 # new; the first GEMM ran at 5 TFLOP/s on the H200): GEMM's gemm_f16 rows, conv's _f16x rows,
 # attention's _fp16 rows (its products under fp16 autocast, 2026-12-05 late).
