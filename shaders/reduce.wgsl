@@ -91,3 +91,89 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     }
     y[p.y_shift + idx] = ((a.x + a.y) + (a.z + a.w)) * p.scale;
 }
+
+// sum_squares_multi: the sums of squares of up to seven tensors in one dispatch (a gradient
+// norm's first pass over every trained parameter). One dispatch per tensor made about 1400
+// small dispatches per SD 1.5 step, each waiting for the one before (they wrote one buffer),
+// 3.6% of the H200's bf16 step (2026-12-04) where a pass over the gradients at the copy
+// probe's rate would take 1 ms. Each tensor is cut into runs of `run` elements, one per
+// workgroup; workgroup w takes tensor t's run w - first[t] (first[t] <= w < first[t + 1]) and
+// writes its partial sum at y_shift + w. Seven tensors and the output are eight storage
+// bindings, what every adapter offers; unused ones repeat tensor 0.
+struct MultiParams {
+    count: u32, run: u32, y_shift: u32, _p0: u32,
+    shift_lo: vec4<u32>, shift_hi: vec4<u32>,
+    len_lo: vec4<u32>, len_hi: vec4<u32>,
+    first_lo: vec4<u32>, first_hi: vec4<u32>,
+}
+
+@group(0) @binding(0) var<uniform> mp: MultiParams;
+@group(0) @binding(1) var<storage, read> m0: array<f32>;
+@group(0) @binding(2) var<storage, read> m1: array<f32>;
+@group(0) @binding(3) var<storage, read> m2: array<f32>;
+@group(0) @binding(4) var<storage, read> m3: array<f32>;
+@group(0) @binding(5) var<storage, read> m4: array<f32>;
+@group(0) @binding(6) var<storage, read> m5: array<f32>;
+@group(0) @binding(7) var<storage, read> m6: array<f32>;
+@group(0) @binding(8) var<storage, read_write> my: array<f32>;
+
+fn lane8(lo: vec4<u32>, hi: vec4<u32>, t: u32) -> u32 {
+    if (t < 4u) { return lo[t]; }
+    return hi[t - 4u];
+}
+
+// Element i (shift included) of tensor t, squared. `t` is uniform across the workgroup.
+fn multi_sq(t: u32, i: u32) -> f32 {
+    var v = 0.0;
+    switch t {
+        case 0u: { v = m0[i]; }
+        case 1u: { v = m1[i]; }
+        case 2u: { v = m2[i]; }
+        case 3u: { v = m3[i]; }
+        case 4u: { v = m4[i]; }
+        case 5u: { v = m5[i]; }
+        default: { v = m6[i]; }
+    }
+    return v * v;
+}
+
+@compute @workgroup_size(256)
+fn sum_squares_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let w = wg.y * nwg.x + wg.x;
+    let end_all = lane8(mp.first_lo, mp.first_hi, mp.count);
+    let valid = w < end_all;
+    var acc = 0.0;
+    if (valid) {
+        var t = 0u;
+        for (var j = 1u; j < mp.count; j++) {
+            if (w >= lane8(mp.first_lo, mp.first_hi, j)) { t = j; }
+        }
+        let base = lane8(mp.shift_lo, mp.shift_hi, t);
+        let len = lane8(mp.len_lo, mp.len_hi, t);
+        let start = (w - lane8(mp.first_lo, mp.first_hi, t)) * mp.run;
+        let end = min(start + mp.run, len);
+        // Four sums side by side, as sum_rows.
+        var a = vec4<f32>(0.0);
+        var i = start + lid;
+        for (; i + 768u < end; i += 1024u) {
+            a += vec4<f32>(multi_sq(t, base + i), multi_sq(t, base + i + 256u), multi_sq(t, base + i + 512u),
+                           multi_sq(t, base + i + 768u));
+        }
+        for (; i < end; i += 256u) {
+            a.x += multi_sq(t, base + i);
+        }
+        acc = (a.x + a.y) + (a.z + a.w);
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if (valid && lid == 0u) {
+        my[mp.y_shift + w] = partial[0];
+    }
+}

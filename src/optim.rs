@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Kernel, Shader, Spec, Uniforms};
 use crate::ops::launch::{chunks, grid, u, win};
-use crate::ops::reduce::reduce_into;
+use crate::ops::reduce::sum_of_squares_into;
 use crate::tensor::Tensor;
 
 pub static SHADER: Shader = Shader::file("adamw", include_str!("../shaders/adamw.wgsl"), &[&[]], &[&Params::LAYOUT]);
@@ -521,12 +521,8 @@ pub struct GradClip {
 impl GradClip {
     /// The global norm of `grads`: every one counts, including gradients that share storage.
     pub fn new(grads: &[Tensor], max_norm: f32, inv_scale: f32) -> Result<GradClip> {
-        let sq = Tensor::zeros(&[grads.len().max(1)])?;
-        for (i, g) in grads.iter().enumerate() {
-            reduce_into(&g.reshape(&[g.numel()])?, 1, g.numel(), 1, 1.0, true, &sq, i)?;
-        }
         let total_sq = Tensor::empty(&[1])?;
-        reduce_into(&sq, 1, grads.len().max(1), 1, 1.0, false, &total_sq, 0)?;
+        sum_of_squares_into(grads, &total_sq, 0)?;
         Ok(GradClip { total_sq, max_norm, inv_scale })
     }
 

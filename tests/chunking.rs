@@ -287,6 +287,13 @@ fn adamw_and_clipping_split_into_windows() {
     let norm: f64 = c.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
     let got = engine::optim::clip_grad_norm(std::slice::from_ref(&p), 1.0).unwrap().item().unwrap() as f64;
     assert!((got - norm).abs() < 1e-5 * norm, "{got} vs {norm}");
+    // Beside tensors that fit a binding (summed seven to a dispatch), one that does not is
+    // summed alone into the same total.
+    let (small, fits) = (rng.vec(100, -1.0, 1.0), rng.vec(2000, -1.0, 1.0));
+    let three = [t(&small, &[100]), t(&c, &[n]), t(&fits, &[2000])];
+    let got = engine::optim::GradClip::new(&three, 1.0, 1.0).unwrap().norm().unwrap().item().unwrap() as f64;
+    let want = small.iter().chain(&c).chain(&fits).map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    assert!((got - want).abs() < 1e-5 * want, "{got} vs {want}");
     let g: Vec<f64> = c.iter().map(|&x| x as f64 / (norm + 1e-6)).collect();
     assert_close("clipped grad chunked", &p.grad().unwrap().to_vec().unwrap(), &g, 1e-7, 1e-5);
     let mut opt = engine::optim::AdamW::new(0.01);

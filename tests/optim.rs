@@ -92,6 +92,38 @@ fn clip_grad_norm_scales_to_max_norm_and_reports_the_norm() {
     }
 }
 
+/// The global norm sums up to seven tensors per dispatch (`sum_squares_multi`), each cut into
+/// runs: 17 tensors of sizes around the runs' and the four-sum loop's edges, one of them a
+/// window that starts mid-buffer, one listed twice, under the CPU rule (runs of 65536) and the
+/// GPUs' (16384), against f64.
+#[test]
+fn the_global_norm_of_many_tensors_sums_them_seven_to_a_dispatch() {
+    let mut rng = Rng::new(67);
+    let sizes = [1usize, 3, 4, 5, 255, 256, 257, 1023, 1024, 1025, 16384, 16385, 65536, 65537, 200_001];
+    let mut data: Vec<Vec<f32>> = sizes.iter().map(|&n| rng.vec(n, -1.0, 1.0)).collect();
+    let mut tensors: Vec<engine::Tensor> = data.iter().zip(&sizes).map(|(d, &n)| t(d, &[n])).collect();
+    // Rows 3..7 of a [10, 33]: its binding window starts before it.
+    let whole = rng.vec(330, -1.0, 1.0);
+    tensors.push(t(&whole, &[10, 33]).narrow0(3, 4).unwrap());
+    data.push(whole[99..231].to_vec());
+    tensors.push(tensors[8].clone());
+    data.push(data[8].clone());
+    assert_eq!(tensors.len(), 17);
+    let want = data.iter().flatten().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    for gpu_rule in [false, true] {
+        engine::ops::launch::force_gpu_split_rules(gpu_rule);
+        let got = GradClip::new(&tensors, 1.0, 1.0).unwrap().norm().unwrap().item().unwrap() as f64;
+        assert!((got - want).abs() < 1e-6 * want, "GPU rule {gpu_rule}: norm {got} vs {want}");
+        // Fewer than seven, and one.
+        let got = GradClip::new(&tensors[..3], 1.0, 1.0).unwrap().norm().unwrap().item().unwrap() as f64;
+        let want3 = data[..3].iter().flatten().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+        assert!((got - want3).abs() < 1e-6 * want3, "GPU rule {gpu_rule}: norm of three {got} vs {want3}");
+    }
+    engine::ops::launch::force_gpu_split_rules(false);
+    let none = GradClip::new(&[], 1.0, 1.0).unwrap().norm().unwrap().item().unwrap();
+    assert_eq!(none, 0.0);
+}
+
 /// fp16 loss scaling (torch.amp.GradScaler): gradients of a loss scaled by a power of two,
 /// unscaled and clipped in one pass, equal the clipped gradients of the unscaled loss bit for
 /// bit, norm included; an Inf among them makes the norm non-finite (the trainer then skips the

@@ -5,14 +5,14 @@ use super::launch::{axis_index, chunks, gpu_split_rules, grid, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
 use crate::gpu::Spec;
-use crate::gpu::{Access, Kernel, Shader, SpecValue, Uniforms};
+use crate::gpu::{Access, DType, Kernel, Shader, SpecValue, Uniforms};
 use crate::tensor::Tensor;
 
 pub static SHADER: Shader = Shader::file(
     "reduce",
     include_str!("../../shaders/reduce.wgsl"),
     &[&[("SQUARE", SpecValue::Bool(false))], &[("SQUARE", SpecValue::Bool(true))]],
-    &[&Params::LAYOUT],
+    &[&Params::LAYOUT, &MultiParams::LAYOUT],
 );
 
 crate::uniforms! {
@@ -29,6 +29,44 @@ crate::uniforms! {
         piece_len: u32,
     }
 }
+crate::uniforms! {
+    /// The uniform block of `reduce.wgsl`'s `sum_squares_multi`: `count` (at most
+    /// [`MULTI`]) tensors at element shifts `shift` of their windows, `len` elements each, cut
+    /// into runs of `run`; tensor t's runs are workgroups first[t]..first[t + 1]. Eight lanes
+    /// each, as two vec4s.
+    struct MultiParams {
+        count: u32,
+        run: u32,
+        y_shift: u32,
+        _p0: u32,
+        shift_lo: [u32; 4],
+        shift_hi: [u32; 4],
+        len_lo: [u32; 4],
+        len_hi: [u32; 4],
+        first_lo: [u32; 4],
+        first_hi: [u32; 4],
+    }
+}
+
+/// How many tensors one `sum_squares_multi` dispatch reads: with its output, eight storage
+/// bindings, the most every adapter offers (wgpu's default limit).
+const MULTI: usize = 7;
+
+static SUM_SQUARES_MULTI: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "sum_squares_multi",
+    bindings: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+    ],
+};
+
 static SUM_ROWS: Kernel = Kernel { shader: &SHADER, entry: "sum_rows", bindings: &[Access::Read, Access::ReadWrite] };
 static SUM_COLS: Kernel = Kernel { shader: &SHADER, entry: "sum_cols", bindings: &[Access::Read, Access::ReadWrite] };
 
@@ -187,6 +225,64 @@ pub(crate) fn reduce_into(
         }
     }
     Ok(())
+}
+
+/// `y[y_start]` = the sum of the squares of every element of every one of `tensors` (a
+/// tensor listed twice counts twice): a gradient norm. Up to [`MULTI`] tensors per dispatch,
+/// each cut into runs that workgroups sum side by side, then one sum of the runs' partial
+/// sums; a tensor that is not f32 or exceeds one binding is summed alone ([`reduce_into`]).
+pub(crate) fn sum_of_squares_into(tensors: &[Tensor], y: &Tensor, y_start: usize) -> Result<()> {
+    let ctx = Tensor::ctx()?;
+    let max = ctx.max_binding_elems();
+    // Runs as `pieces_for` cuts long rows: 64 elements a lane on GPUs, 65536 a run on CPUs.
+    let run = if gpu_split_rules(ctx.caps.cpu) { 16384 } else { 65536 };
+    let (batched, alone): (Vec<&Tensor>, Vec<&Tensor>) =
+        tensors.iter().filter(|t| t.numel() > 0).partition(|t| t.dtype() == DType::F32 && t.numel() <= max);
+    let runs: Vec<usize> = batched.iter().map(|t| t.numel().div_ceil(run)).collect();
+    let total = runs.iter().sum::<usize>() + alone.len();
+    if total == 0 {
+        return reduce_into(&Tensor::zeros(&[1])?, 1, 1, 1, 1.0, false, y, y_start);
+    }
+    let partial = Tensor::empty(&[total])?;
+    let mut w0 = 0;
+    for (group, group_runs) in batched.chunks(MULTI).zip(runs.chunks(MULTI)) {
+        let mut views = Vec::with_capacity(MULTI + 1);
+        let (mut shift, mut len, mut first) = ([0u32; 8], [0u32; 8], [0u32; 8]);
+        let mut w = 0;
+        for (i, (t, r)) in group.iter().zip(group_runs).enumerate() {
+            let (v, sh) = win(ctx, t, 0, t.numel())?;
+            views.push(v);
+            (shift[i], len[i], first[i]) = (sh, u(t.numel()), u(w));
+            w += r;
+        }
+        first[group.len()] = u(w);
+        while views.len() < MULTI {
+            views.push(views[0]);
+        }
+        let (pv, ps) = win(ctx, &partial, w0, w)?;
+        views.push(pv);
+        let lanes = |a: [u32; 8]| ([a[0], a[1], a[2], a[3]], [a[4], a[5], a[6], a[7]]);
+        let ((shift_lo, shift_hi), (len_lo, len_hi), (first_lo, first_hi)) = (lanes(shift), lanes(len), lanes(first));
+        let params = MultiParams {
+            count: u(group.len()),
+            run: u(run),
+            y_shift: ps,
+            _p0: 0,
+            shift_lo,
+            shift_hi,
+            len_lo,
+            len_hi,
+            first_lo,
+            first_hi,
+        };
+        // (The module's other entries read SQUARE; this one squares always.)
+        ctx.dispatch(&SUM_SQUARES_MULTI, &Spec::new().bool("SQUARE", false), &params, &views, grid(w))?;
+        w0 += w;
+    }
+    for (i, t) in alone.iter().enumerate() {
+        reduce_into(&t.reshape(&[t.numel()])?, 1, t.numel(), 1, 1.0, true, &partial, w0 + i)?;
+    }
+    reduce_into(&partial, 1, total, 1, 1.0, false, y, y_start)
 }
 
 /// How many runs to split each sum of `r` into when there are `sums` of them (`rows`: one
