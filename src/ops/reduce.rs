@@ -8,12 +8,39 @@ use crate::gpu::Spec;
 use crate::gpu::{Access, DType, Kernel, Shader, SpecValue, Uniforms};
 use crate::tensor::Tensor;
 
-pub static SHADER: Shader = Shader::file(
-    "reduce",
-    include_str!("../../shaders/reduce.wgsl"),
-    &[&[("SQUARE", SpecValue::Bool(false))], &[("SQUARE", SpecValue::Bool(true))]],
-    &[&Params::LAYOUT, &MultiParams::LAYOUT],
-);
+pub static SHADER: Shader = Shader {
+    name: "reduce",
+    file: "reduce",
+    source: include_str!("../../shaders/reduce.wgsl"),
+    generated: Some(multi_run),
+    full: std::sync::OnceLock::new(),
+    variants: &[&[("SQUARE", SpecValue::Bool(false))], &[("SQUARE", SpecValue::Bool(true))]],
+    uniforms: &[&Params::LAYOUT, &MultiParams::LAYOUT],
+};
+
+/// `sum_squares_multi`'s `multi_run(t, base, start, end)`: four partial sums of the squares of
+/// binding `m{t}`'s elements `base + i`, i from `start` by 256 below `end`, four loads in
+/// flight; one copy of the loop per binding, since WGSL cannot index bindings.
+fn multi_run() -> String {
+    let mut out = String::from(
+        "\nfn multi_run(t: u32, base: u32, start: u32, end: u32) -> vec4<f32> {\n    var a = vec4<f32>(0.0);\n    var i = start;\n    switch t {\n",
+    );
+    for m in 0..MULTI {
+        let case = if m + 1 == MULTI { "default".to_string() } else { format!("case {m}u") };
+        out.push_str(&format!(
+            "        {case}: {{
+            for (; i + 768u < end; i += 1024u) {{
+                let v = vec4<f32>(m{m}[base + i], m{m}[base + i + 256u], m{m}[base + i + 512u], m{m}[base + i + 768u]);
+                a += v * v;
+            }}
+            for (; i < end; i += 256u) {{ let v = m{m}[base + i]; a.x += v * v; }}
+        }}
+"
+        ));
+    }
+    out.push_str("    }\n    return a;\n}\n");
+    out
+}
 
 crate::uniforms! {
     /// The uniform block of `reduce.wgsl`: x viewed as [outer, r, inner], summed over r
