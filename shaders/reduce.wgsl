@@ -76,10 +76,11 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let end = min(start + p.piece_len, p.r);
     let base = p.x_shift + o * p.r * p.inner + j;
     // Four sums side by side: each step issues four independent loads. With one running sum
-    // every load waited for the one before (a dependent chain, ~0.5 us a load from a GPU's
-    // memory), and the GPUs' runs of 64 rows (a bias gradient's first pass, then 128 partial
-    // sums in its second) ran at 68 us a dispatch on the H200 (2026-12-04: 12% of the bf16
-    // step in `sum_cols` and `sum_rows`) for a few MB each.
+    // the add that needs a load stalled the invocation before its next load was issued (a GPU
+    // issues in order), so a run cost a memory latency (~0.5 us) per element: the GPUs' runs
+    // of 64 rows (a bias gradient's first pass, then 128 partial sums in its second) ran at
+    // 68 us a dispatch on the H200 (2026-12-04: 12% of the bf16 step in `sum_cols` and
+    // `sum_rows`) for a few MB each.
     var a = vec4<f32>(0.0);
     var i = start;
     for (; i + 4u <= end; i += 4u) {
