@@ -21,6 +21,20 @@ struct Params {
 
 var<workgroup> partial: array<f32, 256>;
 
+// The sum of `v` over the workgroup's 256 invocations (a tree in workgroup memory); every
+// invocation must call it (it has barriers), and every one gets the sum.
+fn workgroup_sum(lid: u32, v: f32) -> f32 {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    return partial[0];
+}
+
 fn load(i: u32) -> f32 {
     let v = x[i];
     if (SQUARE) {
@@ -51,16 +65,9 @@ fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
         acc = (a.x + a.y) + (a.z + a.w);
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, acc);
     if (valid && lid == 0u) {
-        y[p.y_shift + row] = partial[0] * p.scale;
+        y[p.y_shift + row] = total * p.scale;
     }
 }
 
@@ -146,15 +153,8 @@ fn sum_squares_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
         let a = multi_run(t, base, start + lid, end);
         acc = (a.x + a.y) + (a.z + a.w);
     }
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, acc);
     if (valid && lid == 0u) {
-        my[mp.y_shift + w] = partial[0];
+        my[mp.y_shift + w] = total;
     }
 }
