@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reads what tools/gpu/run.sh wrote and prints, as markdown, what a GPU run is for: issue 17's
 targets (met or not, with the numbers), each forced variant against the defaults row by row
-(what should become a default), and the SD 1.5 steps side by side. Runs on the machine the
+(what should become a default), the memory-bound kernels against the copy probe, and the SD 1.5
+steps side by side. Runs on the machine the
 results come back to; needs only Python's standard library.
 
     python3 tools/gpu/summary.py OUT_DIR [--tensor-peak-tflops 989]
@@ -213,6 +214,27 @@ def step_table(out):
     print("less the host's time in submissions and waits for the GPU; near the step's time, the GPU waited for the host.\n")
 
 
+def memory_bound(out):
+    """The rows with a byte count (norms, sums, copies, AdamW) against the copy probe: how far
+    each memory-bound kernel is from the GPU's bandwidth, default choices and tuned."""
+    rows = []
+    for name in ("bench", "bench-rest", "bench-tuned"):
+        loaded = load(out, name) or []
+        copy = probe(loaded, "copy_probe")
+        for r in loaded:
+            if r.get("gbps") and r["kernel"] not in ("copy_probe", "fma_probe"):
+                rows.append((name, r, copy))
+    if not rows:
+        return
+    print("## Memory-bound kernels against the copy probe\n")
+    print("| file | kernel | shape | time | GB/s | of the copy probe |")
+    print("|---|---|---|---|---|---|")
+    for name, r, copy in rows:
+        frac = f"{100 * r['gbps'] / copy['gbps']:.0f}%" if copy and copy.get("gbps") else "-"
+        print(f"| {name} | {r['kernel']} | `{r['shape']}` | {fmt_s(r['seconds'])} | {r['gbps']:.0f} | {frac} |")
+    print()
+
+
 def stages(out):
     path = os.path.join(out, "stages.txt")
     if not os.path.exists(path):
@@ -238,6 +260,7 @@ def main():
     stages(a.out)
     targets(a.out, a.tensor_peak_tflops)
     variants(a.out)
+    memory_bound(a.out)
     step_table(a.out)
 
 
