@@ -101,10 +101,10 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 // sum_squares_multi: the sums of squares of up to seven tensors in one dispatch (a gradient
-// norm's first pass over every trained parameter). One dispatch per tensor made about 1400
-// small dispatches per SD 1.5 step, each waiting for the one before (they wrote one buffer),
-// 3.6% of the H200's bf16 step (2026-12-04) where a pass over the gradients at the copy
-// probe's rate would take 1 ms. Each tensor is cut into runs of `run` elements, one per
+// norm's first pass over every trained parameter). One or two dispatches per tensor made 967
+// small dispatches for SD 1.5's U-Net under the GPUs' split rules (99 now), each waiting for
+// the one before (they wrote one buffer); the H200 spent 3.6% of its bf16 step (2026-12-04)
+// in `sum_rows`, where a pass over the gradients at the copy probe's rate would take 1 ms. Each tensor is cut into runs of `run` elements, one per
 // workgroup; workgroup w takes tensor t's run w - first[t] (first[t] <= w < first[t + 1]) and
 // writes its partial sum at y_shift + w. Seven tensors and the output are eight storage
 // bindings, what every adapter offers; unused ones repeat tensor 0.

@@ -114,7 +114,7 @@ fn the_global_norm_of_many_tensors_sums_them_seven_to_a_dispatch() {
         engine::ops::launch::force_gpu_split_rules(gpu_rule);
         let got = GradClip::new(&tensors, 1.0, 1.0).unwrap().norm().unwrap().item().unwrap() as f64;
         assert!((got - want).abs() < 1e-6 * want, "GPU rule {gpu_rule}: norm {got} vs {want}");
-        // Fewer than seven, and one.
+        // Fewer than seven in the only dispatch.
         let got = GradClip::new(&tensors[..3], 1.0, 1.0).unwrap().norm().unwrap().item().unwrap() as f64;
         let want3 = data[..3].iter().flatten().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
         assert!((got - want3).abs() < 1e-6 * want3, "GPU rule {gpu_rule}: norm of three {got} vs {want3}");

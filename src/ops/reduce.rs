@@ -1,7 +1,7 @@
 //! Sum and mean over one axis (and over everything). Backward is a broadcast of the
 //! gradient back to the input's shape.
 
-use super::launch::{axis_index, chunks, gpu_split_rules, grid, u, win};
+use super::launch::{axis_index, chunks, gpu_split_rules, grid, pack8, u, win};
 use crate::autograd::record;
 use crate::error::{Error, Result};
 use crate::gpu::Spec;
@@ -261,8 +261,8 @@ pub(crate) fn reduce_into(
 pub(crate) fn sum_of_squares_into(tensors: &[Tensor], y: &Tensor, y_start: usize) -> Result<()> {
     let ctx = Tensor::ctx()?;
     let max = ctx.max_binding_elems();
-    // Runs as `pieces_for` cuts long rows: 64 elements a lane on GPUs, 65536 a run on CPUs.
-    let run = if gpu_split_rules(ctx.caps.cpu) { 16384 } else { 65536 };
+    // Runs as `pieces_for` cuts long rows.
+    let run = if gpu_split_rules(ctx.caps.cpu) { GPU_ROW_RUN } else { CPU_ROW_RUN };
     let (batched, alone): (Vec<&Tensor>, Vec<&Tensor>) =
         tensors.iter().filter(|t| t.numel() > 0).partition(|t| t.dtype() == DType::F32 && t.numel() <= max);
     let runs: Vec<usize> = batched.iter().map(|t| t.numel().div_ceil(run)).collect();
@@ -274,22 +274,23 @@ pub(crate) fn sum_of_squares_into(tensors: &[Tensor], y: &Tensor, y_start: usize
     let mut w0 = 0;
     for (group, group_runs) in batched.chunks(MULTI).zip(runs.chunks(MULTI)) {
         let mut views = Vec::with_capacity(MULTI + 1);
-        let (mut shift, mut len, mut first) = ([0u32; 8], [0u32; 8], [0u32; 8]);
+        // Tensor i's lanes; `first` has one more, where the last tensor's runs end.
+        let (mut shift, mut len, mut first) = ([0usize; 8], [0usize; 8], [0usize; 8]);
         let mut w = 0;
         for (i, (t, r)) in group.iter().zip(group_runs).enumerate() {
             let (v, sh) = win(ctx, t, 0, t.numel())?;
             views.push(v);
-            (shift[i], len[i], first[i]) = (sh, u(t.numel()), u(w));
+            (shift[i], len[i], first[i]) = (sh as usize, t.numel(), w);
             w += r;
         }
-        first[group.len()] = u(w);
+        first[group.len()] = w;
         while views.len() < MULTI {
             views.push(views[0]);
         }
         let (pv, ps) = win(ctx, &partial, w0, w)?;
         views.push(pv);
-        let lanes = |a: [u32; 8]| ([a[0], a[1], a[2], a[3]], [a[4], a[5], a[6], a[7]]);
-        let ((shift_lo, shift_hi), (len_lo, len_hi), (first_lo, first_hi)) = (lanes(shift), lanes(len), lanes(first));
+        let ([shift_lo, shift_hi], [len_lo, len_hi], [first_lo, first_hi]) =
+            (pack8(&shift, 0), pack8(&len, 0), pack8(&first, 0));
         let params = MultiParams {
             count: u(group.len()),
             run: u(run),
@@ -312,6 +313,11 @@ pub(crate) fn sum_of_squares_into(tensors: &[Tensor], y: &Tensor, y_start: usize
     reduce_into(&partial, 1, total, 1, 1.0, false, y, y_start)
 }
 
+/// The shortest run a long row is cut into on GPUs: 64 elements a lane of `sum_rows`.
+const GPU_ROW_RUN: usize = 16384;
+/// The shortest on CPU adapters, where each workgroup's tree costs more.
+const CPU_ROW_RUN: usize = 65536;
+
 /// How many runs to split each sum of `r` into when there are `sums` of them (`rows`: one
 /// workgroup per sum, `sum_rows`; else one invocation per sum, `sum_cols`); 1: no split.
 ///
@@ -327,16 +333,15 @@ pub(crate) fn sum_of_squares_into(tensors: &[Tensor], y: &Tensor, y_start: usize
 /// rows side by side, and a second sum over the 128 partial sums.
 fn pieces_for(sums: usize, r: usize, rows: bool, gpu: bool) -> usize {
     if gpu {
-        let (target, min_run): (usize, usize) = if rows { (512, 16384) } else { (65536, 64) };
+        let (target, min_run): (usize, usize) = if rows { (512, GPU_ROW_RUN) } else { (65536, 64) };
         let pieces = target.div_ceil(sums.max(1)).min(r / min_run);
         // Fewer than 4 runs are not worth the second pass.
         return if pieces < 4 { 1 } else { pieces.min(65535) };
     }
-    const MIN_RUN: usize = 65536;
-    if sums >= 256 || r < 2 * MIN_RUN {
+    if sums >= 256 || r < 2 * CPU_ROW_RUN {
         return 1;
     }
-    (256 / sums.max(1)).min(r / MIN_RUN).clamp(1, 65535)
+    (256 / sums.max(1)).min(r / CPU_ROW_RUN).clamp(1, 65535)
 }
 
 fn reduce(x: &Tensor, axis: isize, keepdim: bool, mean: bool) -> Result<Tensor> {
