@@ -305,12 +305,15 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         (None, false) => ("f32", "1u", ""),
     };
     let copies = if b.pipelined { "2u * " } else { "" };
+    // Elements between one staged k row of a tile and the next: the tile's width, plus with
+    // matrix units a skew of 16 bytes (see [`Coop::skew`]).
+    let skew = coop.map_or(0, |c| c.skew());
     let mut out = String::new();
     push(
         &mut out,
         [
-            format!("var<workgroup> {entry}_a: array<{elem}, {copies}{bk}u * {rows}u * WG_Y / {per}>;"),
-            format!("var<workgroup> {entry}_b: array<{elem}, {copies}{bk}u * {cols}u * WG_X / {per}>;"),
+            format!("var<workgroup> {entry}_a: array<{elem}, {copies}{bk}u * ({rows}u * WG_Y + {skew}u) / {per}>;"),
+            format!("var<workgroup> {entry}_b: array<{elem}, {copies}{bk}u * ({cols}u * WG_X + {skew}u) / {per}>;"),
         ],
     );
     if coop.is_some() {
@@ -346,6 +349,8 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             format!("    const TILE_K = {bk}u;"),
             format!("    let tm = {rows}u * WG_Y;"),
             format!("    let tn = {cols}u * WG_X;"),
+            format!("    let sta = tm + {skew}u;"),
+            format!("    let stb = tn + {skew}u;"),
             "    let rt = wg.y * tm;".into(),
             "    let ct = wg.x * tn;".into(),
             format!("    let row0 = rt + lid.y{lane_step};"),
@@ -357,8 +362,8 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     } else {
         push(&mut out, accumulators(rows, cols));
     }
-    // Where staged element `e` of tile row `kk` of a tile `t` elements wide goes, in the copy
-    // that starts at `off` (an expression ending in " + ", or empty).
+    // Where staged element `e` of tile row `kk` of a tile goes, its k rows `t` elements apart
+    // (`sta`/`stb`), in the copy that starts at `off` (an expression ending in " + ", or empty).
     let slot = |tile: &str, t: &str, e: &str, kk: &str, off: &str| {
         if b.quads {
             format!("{entry}_{tile}[{off}{kk} * ({t} / 4u) + {e} / 4u][{e} % 4u]")
@@ -377,20 +382,20 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             let comp = ["x", "y", "z", "w"];
             lines.extend(
                 (0..rows / 4)
-                    .map(|g| format!("{inner}let aq{g} = {entry}_a[{off_a}kk * (tm / 4u) + {g}u * WG_Y + lid.y];")),
+                    .map(|g| format!("{inner}let aq{g} = {entry}_a[{off_a}kk * (sta / 4u) + {g}u * WG_Y + lid.y];")),
             );
             lines.extend(
                 (0..cols / 4)
-                    .map(|g| format!("{inner}let bq{g} = {entry}_b[{off_b}kk * (tn / 4u) + {g}u * WG_X + lid.x];")),
+                    .map(|g| format!("{inner}let bq{g} = {entry}_b[{off_b}kk * (stb / 4u) + {g}u * WG_X + lid.x];")),
             );
             lines.extend((0..rows).map(|i| format!("{inner}let a{i} = aq{}.{};", i / 4, comp[i as usize % 4])));
             lines.extend((0..cols).map(|j| format!("{inner}let b{j} = bq{}.{};", j / 4, comp[j as usize % 4])));
         } else {
             lines.extend(
-                (0..rows).map(|i| format!("{inner}let a{i} = {entry}_a[{off_a}kk * tm + lid.y + {i}u * WG_Y];")),
+                (0..rows).map(|i| format!("{inner}let a{i} = {entry}_a[{off_a}kk * sta + lid.y + {i}u * WG_Y];")),
             );
             lines.extend(
-                (0..cols).map(|j| format!("{inner}let b{j} = {entry}_b[{off_b}kk * tn + lid.x + {j}u * WG_X];")),
+                (0..cols).map(|j| format!("{inner}let b{j} = {entry}_b[{off_b}kk * stb + lid.x + {j}u * WG_X];")),
             );
         }
         lines.extend(fmas(rows, cols, &inner));
@@ -434,8 +439,8 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             }
             lines
         };
-        let copy_a = format!("(TILE_K * tm / {per})");
-        let copy_b = format!("(TILE_K * tn / {per})");
+        let copy_a = format!("(TILE_K * sta / {per})");
+        let copy_b = format!("(TILE_K * stb / {per})");
         out.push_str("    var s = 0u;\n");
         if coop.is_some() {
             let _ = write!(
@@ -470,9 +475,11 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         };
         out.push_str(&previous("        "));
         let _ = write!(out, "        let cur_a = (s % 2u) * {copy_a};\n        let cur_b = (s % 2u) * {copy_b};\n");
-        for (tile, v, count, width, guard) in [("a", "sa", na, "tm", guard_a), ("b", "sb", nb, "tn", guard_b)] {
+        for (tile, v, count, width, stride, guard) in
+            [("a", "sa", na, "tm", "sta", guard_a), ("b", "sb", nb, "tn", "stb", guard_b)]
+        {
             for e in 0..count {
-                let at = slot(tile, width, &format!("{v}_x{e}"), &format!("{v}_k{e}"), &format!("cur_{tile} + "));
+                let at = slot(tile, stride, &format!("{v}_x{e}"), &format!("{v}_k{e}"), &format!("cur_{tile} + "));
                 let store = if coop.is_some() { format!("{at} = AB({v}{e});") } else { format!("{at} = {v}{e};") };
                 let _ = writeln!(
                     out,
@@ -485,7 +492,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         out.push_str(ops.k_close);
         out.push_str(&previous("    "));
     } else {
-        let (slot_a, slot_b) = (slot("a", "tm", "r", "kk", ""), slot("b", "tn", "c", "kk", ""));
+        let (slot_a, slot_b) = (slot("a", "sta", "r", "kk", ""), slot("b", "stb", "c", "kk", ""));
         let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
         out.push_str(ops.k_open);
         let _ = write!(
@@ -571,6 +578,18 @@ impl Coop {
             Block::tiled(8, 8)
         }
     }
+    /// Elements added to each staged k row of a tile: 8, 16 bytes in f16 tiles (32 in the f32
+    /// tiles of 8x8 f32 matrices). Unskewed, a row is 128 elements (256 or 512 bytes), so the
+    /// rows one block's load reads (a block of A is column-major: its columns are rows of the
+    /// staged tile) all start in the same memory bank, and so do the stores of invocations that
+    /// stage consecutive k (A where a Linear stores it k-contiguous). On NVIDIA's 32 banks of
+    /// 4 bytes that is an 8-way conflict on each 16-byte row a block load reads, and up to
+    /// 16-way on the staging stores. With 16 bytes more per row each row starts 4 banks
+    /// further on, as NVIDIA's own sample (`vk_cooperative_matrix_perf`, `shmem.comp`) skews
+    /// its tiles; rows stay 16-byte aligned, as matrix loads want.
+    pub const fn skew(self) -> u32 {
+        8
+    }
     /// The epilogue's workgroup array: one f32 block per subgroup.
     fn declarations(self, entry: &str) -> String {
         format!("var<workgroup> {entry}_c: array<f32, {}u>;\n", self.subgroups() * self.size * self.size)
@@ -590,12 +609,13 @@ impl Coop {
         let rows = 1 << (blocks.trailing_zeros() / 2);
         (rows, blocks / rows)
     }
-    /// Bytes of workgroup memory an entry takes: the two staged tiles (2-byte elements where
-    /// `half`; two copies of each where `pipelined`) and one f32 block per subgroup for the
-    /// epilogue. 16 KiB for 16x16 f16 on 32 lanes, 24 KiB pipelined (past WebGPU's 16 KiB
-    /// default; the device is opened with the adapter's limits: 48 KiB on NVIDIA).
+    /// Bytes of workgroup memory an entry takes: the two staged tiles, their rows skewed
+    /// (2-byte elements where `half`; two copies of each where `pipelined`) and one f32 block
+    /// per subgroup for the epilogue. 16.5 KiB for 16x16 f16 on 32 lanes, 25 KiB pipelined
+    /// (past WebGPU's 16 KiB default; the device is opened with the adapter's limits: 48 KiB
+    /// on NVIDIA; an adapter with less runs the plain kernels, [`crate::ops::gemm::coop`]).
     pub fn workgroup_bytes(self, half: bool, pipelined: bool) -> u32 {
-        let tile = 8 * TILED_WG.0 * TILE_K.max(self.size) * if half { 2 } else { 4 };
+        let tile = (8 * TILED_WG.0 + self.skew()) * TILE_K.max(self.size) * if half { 2 } else { 4 };
         let copies = if pipelined { 2 } else { 1 };
         2 * copies * tile + self.subgroups() * self.size * self.size * 4
     }
@@ -637,12 +657,12 @@ impl Coop {
         let mut out = String::new();
         for k in (0..bk).step_by(s as usize) {
             for i in 0..qr {
-                let at = format!("{off_a}{k}u * tm + qr + {}u", i * s);
-                let _ = writeln!(out, "{indent}let a{i} = coopLoad<CoopA>(&{entry}_a[{at}], tm);");
+                let at = format!("{off_a}{k}u * sta + qr + {}u", i * s);
+                let _ = writeln!(out, "{indent}let a{i} = coopLoad<CoopA>(&{entry}_a[{at}], sta);");
             }
             for j in 0..qc {
-                let at = format!("{off_b}{k}u * tn + qc + {}u", j * s);
-                let _ = writeln!(out, "{indent}let b{j} = coopLoadT<CoopB>(&{entry}_b[{at}], tn);");
+                let at = format!("{off_b}{k}u * stb + qc + {}u", j * s);
+                let _ = writeln!(out, "{indent}let b{j} = coopLoadT<CoopB>(&{entry}_b[{at}], stb);");
             }
             for i in 0..qr {
                 let fmas: Vec<String> =
