@@ -295,12 +295,15 @@ fn info(opts: &GpuOptions) -> Result<()> {
         Some(shape) => println!(
             "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {4}, {3}{2}); runs where \
              `engine bench --tune` found it faster or ENGINE_GEMM_VARIANT=coop (or \"coop pipelined\"), else the \
-             plain kernels",
+             plain kernels; tile rows skewed by {5} elements, {6} matrix depth(s) per k step \
+             (ENGINE_COOP_SKEW, ENGINE_COOP_DEPTH)",
             shape.size,
             if shape.half { "f16" } else { "f32" },
             if shape.half { "; f16 products only under --mixed-precision fp16, gradients included" } else { "" },
             pipelined(engine::ops::gemm::coop_pipelined()?),
-            engine::ops::gemm::COOP_WORKGROUP
+            engine::ops::gemm::COOP_WORKGROUP,
+            gpu::options()?.coop_layout.skew,
+            gpu::options()?.coop_layout.depth,
         ),
         None => println!(
             "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, or a failed self-test)"

@@ -44,6 +44,25 @@ pub struct GpuOptions {
     pub gemm_variant: Option<String>,
     pub conv_variant: Option<String>,
     pub attention: Option<String>,
+    /// `ENGINE_COOP_SKEW`, `ENGINE_COOP_DEPTH`: how the cooperative-matrix entries lay out
+    /// their staged tiles (`ops::blocked::Coop`), for a GPU run to compare layouts that no
+    /// machine here can time; the defaults otherwise.
+    pub coop_layout: CoopLayout,
+}
+
+/// The cooperative-matrix entries' tile layout (see `ops::blocked::Coop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoopLayout {
+    /// Elements added to each staged k row of a tile: 0, 8 (the default: 16 bytes in f16) or 16.
+    pub skew: u32,
+    /// Matrix depths per k step (and per pair of barriers): 1 (the default) or 2.
+    pub depth: u32,
+}
+
+impl Default for CoopLayout {
+    fn default() -> Self {
+        CoopLayout { skew: 8, depth: 1 }
+    }
 }
 
 impl GpuOptions {
@@ -76,6 +95,21 @@ impl GpuOptions {
         o.gemm_variant = var("ENGINE_GEMM_VARIANT");
         o.conv_variant = var("ENGINE_CONV_VARIANT");
         o.attention = var("ENGINE_ATTENTION");
+        let pick = |name: &str, allowed: &[u32], default: u32| -> Result<u32> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| allowed.contains(n))
+                    .ok_or_else(|| Error::Gpu(format!("{name}={v:?} is not one of {allowed:?}"))),
+            }
+        };
+        let default = CoopLayout::default();
+        o.coop_layout = CoopLayout {
+            skew: pick("ENGINE_COOP_SKEW", &[0, 8, 16], default.skew)?,
+            depth: pick("ENGINE_COOP_DEPTH", &[1, 2], default.depth)?,
+        };
         Ok(o)
     }
 }

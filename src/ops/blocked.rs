@@ -294,7 +294,7 @@ fn tiled_entry(entry: &str, b: Block, ops: &Tiled) -> String {
 fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> String {
     let (rows, cols) = (b.rows, b.cols);
     // Coop: each k step is one or more of the matrices' depth (16 deep for 16x16x16).
-    let bk = coop.map_or(TILE_K, |c| TILE_K.max(c.size));
+    let bk = coop.map_or(TILE_K, Coop::k_step);
     assert!(!b.quads || (rows % 4 == 0 && cols % 4 == 0), "quads need rows and cols in fours");
     assert!(coop.is_none() || !b.quads, "the matrix units' tiles are staged as scalars");
     // The workgroup arrays' element, how many elements of a tile row each holds, and the
@@ -306,8 +306,8 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     };
     let copies = if b.pipelined { "2u * " } else { "" };
     // Elements between one staged k row of a tile and the next: the tile's width, plus with
-    // matrix units a skew of 16 bytes (see [`Coop::skew`]).
-    let skew = coop.map_or(0, |c| c.skew());
+    // matrix units a skew (see [`Coop::skew`]).
+    let skew = coop.map_or(0, |c| c.skew);
     let mut out = String::new();
     push(
         &mut out,
@@ -553,14 +553,34 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
 pub struct Coop {
     pub size: u32,
     pub lanes: u32,
+    /// Elements added to each staged k row of a tile: by default 8, 16 bytes in f16 tiles (32
+    /// in the f32 tiles of 8x8 f32 matrices). Unskewed, a row is 128 elements (256 or 512
+    /// bytes), so the rows one block's load reads (a block of A is column-major: its columns
+    /// are rows of the staged tile) all start in the same memory bank, and so do the stores of
+    /// invocations that stage consecutive k (A where a Linear stores it k-contiguous). On
+    /// NVIDIA's 32 banks of 4 bytes that is an 8-way conflict on each 16-byte row a block load
+    /// reads, and up to 16-way on the staging stores. With 16 bytes more per row each row
+    /// starts 4 banks further on, as NVIDIA's own sample (`vk_cooperative_matrix_perf`,
+    /// `shmem.comp`) skews its tiles; rows stay 16-byte aligned, as matrix loads want.
+    /// `ENGINE_COOP_SKEW` (0, 8 or 16) sets it, for a GPU run to compare.
+    pub skew: u32,
+    /// Matrix depths per k step, so per pair of barriers and per staging round (1 by default;
+    /// `ENGINE_COOP_DEPTH=2` doubles the tiles' depth, for a GPU run to compare).
+    pub depth: u32,
 }
 
 impl Coop {
     /// `size` x `size` matrices on the open adapter, written for its largest subgroup size
-    /// (without an open adapter, as for the offline translation test: NVIDIA's 32).
+    /// (without an open adapter, as for the offline translation test: NVIDIA's 32), in the
+    /// process's tile layout (`ENGINE_COOP_SKEW`, `ENGINE_COOP_DEPTH`).
     pub fn for_adapter(size: u32) -> Coop {
         let lanes = crate::gpu::opened().map(|c| c.caps.subgroup_sizes.1).filter(|&l| l > 0).unwrap_or(32);
-        Coop { size, lanes }
+        let layout = crate::gpu::options().map(|o| o.coop_layout).unwrap_or_default();
+        Coop { size, lanes, skew: layout.skew, depth: layout.depth }
+    }
+    /// The depth of a k step: the matrices' (at least the scalar entries' 8) times `depth`.
+    pub fn k_step(self) -> u32 {
+        TILE_K.max(self.size) * self.depth
     }
     /// Whether an entry can be written: a power-of-two subgroup size, at most the workgroup,
     /// and at least one block of the tile for every subgroup.
@@ -577,18 +597,6 @@ impl Coop {
         } else {
             Block::tiled(8, 8)
         }
-    }
-    /// Elements added to each staged k row of a tile: 8, 16 bytes in f16 tiles (32 in the f32
-    /// tiles of 8x8 f32 matrices). Unskewed, a row is 128 elements (256 or 512 bytes), so the
-    /// rows one block's load reads (a block of A is column-major: its columns are rows of the
-    /// staged tile) all start in the same memory bank, and so do the stores of invocations that
-    /// stage consecutive k (A where a Linear stores it k-contiguous). On NVIDIA's 32 banks of
-    /// 4 bytes that is an 8-way conflict on each 16-byte row a block load reads, and up to
-    /// 16-way on the staging stores. With 16 bytes more per row each row starts 4 banks
-    /// further on, as NVIDIA's own sample (`vk_cooperative_matrix_perf`, `shmem.comp`) skews
-    /// its tiles; rows stay 16-byte aligned, as matrix loads want.
-    pub const fn skew(self) -> u32 {
-        8
     }
     /// The epilogue's workgroup array: one f32 block per subgroup.
     fn declarations(self, entry: &str) -> String {
@@ -615,7 +623,7 @@ impl Coop {
     /// (past WebGPU's 16 KiB default; the device is opened with the adapter's limits: 48 KiB
     /// on NVIDIA; an adapter with less runs the plain kernels, [`crate::ops::gemm::coop`]).
     pub fn workgroup_bytes(self, half: bool, pipelined: bool) -> u32 {
-        let tile = (8 * TILED_WG.0 + self.skew()) * TILE_K.max(self.size) * if half { 2 } else { 4 };
+        let tile = (8 * TILED_WG.0 + self.skew) * self.k_step() * if half { 2 } else { 4 };
         let copies = if pipelined { 2 } else { 1 };
         2 * copies * tile + self.subgroups() * self.size * self.size * 4
     }
@@ -655,18 +663,19 @@ impl Coop {
     fn products(self, entry: &str, bk: u32, off_a: &str, off_b: &str, indent: &str) -> String {
         let (s, (qr, qc)) = (self.size, self.rect());
         let mut out = String::new();
-        for k in (0..bk).step_by(s as usize) {
+        // Depth d's blocks are a{d}_{i} and b{d}_{j}.
+        for (d, k) in (0..bk).step_by(s as usize).enumerate() {
             for i in 0..qr {
                 let at = format!("{off_a}{k}u * sta + qr + {}u", i * s);
-                let _ = writeln!(out, "{indent}let a{i} = coopLoad<CoopA>(&{entry}_a[{at}], sta);");
+                let _ = writeln!(out, "{indent}let a{d}_{i} = coopLoad<CoopA>(&{entry}_a[{at}], sta);");
             }
             for j in 0..qc {
                 let at = format!("{off_b}{k}u * stb + qc + {}u", j * s);
-                let _ = writeln!(out, "{indent}let b{j} = coopLoadT<CoopB>(&{entry}_b[{at}], stb);");
+                let _ = writeln!(out, "{indent}let b{d}_{j} = coopLoadT<CoopB>(&{entry}_b[{at}], stb);");
             }
             for i in 0..qr {
                 let fmas: Vec<String> =
-                    (0..qc).map(|j| format!("acc{i}_{j} = coopMultiplyAdd(a{i}, b{j}, acc{i}_{j});")).collect();
+                    (0..qc).map(|j| format!("acc{i}_{j} = coopMultiplyAdd(a{d}_{i}, b{d}_{j}, acc{i}_{j});")).collect();
                 let _ = writeln!(out, "{indent}{}", fmas.join(" "));
             }
         }
@@ -912,8 +921,11 @@ mod tests {
     fn coop_entries_validate_for_every_subgroup_size() {
         let mut checked = 0;
         for shape in CoopShape::PREFERENCE {
-            for lanes in [4, 8, 16, 32, 64, 128] {
-                let coop = Coop { size: shape.size, lanes };
+            for (lanes, (skew, depth)) in [4, 8, 16, 32, 64, 128]
+                .into_iter()
+                .flat_map(|l| [(0, 1), (8, 1), (16, 1), (8, 2)].map(|layout| (l, layout)))
+            {
+                let coop = Coop { size: shape.size, lanes, skew, depth };
                 if !coop.fits() {
                     continue;
                 }

@@ -9,7 +9,8 @@
 # OUT_DIR: where the stages below write (info.txt, parity.txt, parity-coop.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
-#          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
+#          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, gemm-coop-skew0.*,
+#          gemm-coop-depth2.*, conv-coop-depth2.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
 #          forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
@@ -129,11 +130,20 @@ stage bench 150 bench.txt "$E" bench gemm conv attention norm reduce --json "$OU
 # attention's _fp16 rows (its products under fp16 autocast, 2026-12-05 late).
 ENGINE_GEMM_VARIANT=coop stage gemm-coop 60 gemm-coop.txt "$E" bench gemm attention --json "$OUT/gemm-coop.json"
 ENGINE_CONV_VARIANT=coop stage conv-coop 60 conv-coop.txt "$E" bench conv --json "$OUT/conv-coop.json"
-# The same entries software-pipelined (two copies of the tiles; 24 KiB of workgroup memory).
+# The same entries software-pipelined (two copies of the tiles; 25 KiB of workgroup memory).
 ENGINE_GEMM_VARIANT="coop pipelined" stage gemm-coop-pipe 60 gemm-coop-pipe.txt "$E" bench gemm attention \
   --json "$OUT/gemm-coop-pipe.json"
 ENGINE_CONV_VARIANT="coop pipelined" stage conv-coop-pipe 60 conv-coop-pipe.txt "$E" bench conv \
   --json "$OUT/conv-coop-pipe.json"
+# The coop entries' tile layouts beside gemm-coop's default (2026-12-05, unmeasured on a GPU):
+# rows unskewed as before that day (ENGINE_COOP_SKEW=0: does the 16-byte skew pay?), and two
+# matrix depths per k step (ENGINE_COOP_DEPTH=2: half the barriers and staging rounds).
+ENGINE_GEMM_VARIANT=coop ENGINE_COOP_SKEW=0 stage gemm-coop-skew0 60 gemm-coop-skew0.txt "$E" bench gemm \
+  --json "$OUT/gemm-coop-skew0.json"
+ENGINE_GEMM_VARIANT=coop ENGINE_COOP_DEPTH=2 stage gemm-coop-depth2 60 gemm-coop-depth2.txt "$E" bench gemm \
+  --json "$OUT/gemm-coop-depth2.json"
+ENGINE_CONV_VARIANT=coop ENGINE_COOP_DEPTH=2 stage conv-coop-depth2 60 conv-coop-depth2.txt "$E" bench conv \
+  --json "$OUT/conv-coop-depth2.json"
 # Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
 # the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"

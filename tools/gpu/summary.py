@@ -22,11 +22,14 @@ VARIANT_FILES = [
     ("gemm-pipe", "GEMM 8x8 tiled vec4 pipelined"),
     ("gemm-coop", "GEMM coop (and attention's products)"),
     ("gemm-coop-pipe", "GEMM coop pipelined"),
+    ("gemm-coop-skew0", "GEMM coop, tile rows unskewed"),
+    ("gemm-coop-depth2", "GEMM coop, two depths per k step"),
     ("conv-tiled", "conv 8x8 tiled"),
     ("conv-vec4", "conv 8x8 tiled vec4"),
     ("conv-pipe", "conv 8x8 tiled vec4 pipelined"),
     ("conv-coop", "conv coop"),
     ("conv-coop-pipe", "conv coop pipelined"),
+    ("conv-coop-depth2", "conv coop, two depths per k step"),
     ("bench-tuned", "tuned (bench --tune)"),
 ]
 # Step files (`bench memory`): the file, what it forced, and the row of memory.json it stands beside.
@@ -128,7 +131,7 @@ def targets(out, peak_tflops):
         extra = f"; PyTorch {tflops(t)}" if t else ""
         print(f"| f32 GEMM 4096³ ≥ 60% of the FMA probe | {tflops(g32)} ({label}), {frac:.0%}{extra} | "
               f"{'yes' if frac >= 0.6 else 'no'} |")
-    label, g16 = best(candidates("gemm_f16", GEMM_BIG, ["gemm-coop", "gemm-coop-pipe", "bench-tuned"]))
+    label, g16 = best(candidates("gemm_f16", GEMM_BIG, ["gemm-coop", "gemm-coop-pipe", "gemm-coop-skew0", "gemm-coop-depth2", "bench-tuned"]))
     if g16:
         frac = g16["gflops"] / (peak_tflops * 1e3)
         t = torch.get(("gemm_f16", GEMM_BIG))
@@ -136,7 +139,8 @@ def targets(out, peak_tflops):
         print(f"| f16 GEMM 4096³ ≥ 40% of {peak_tflops:g} TFLOP/s | {tflops(g16)} ({label}), {frac:.1%}{extra} | "
               f"{'yes' if frac >= 0.4 else 'no'} |")
     if g32:
-        conv_names = ["conv-tiled", "conv-vec4", "conv-pipe", "conv-coop", "conv-coop-pipe", "bench-tuned"]
+        conv_names = ["conv-tiled", "conv-vec4", "conv-pipe", "conv-coop", "conv-coop-pipe", "conv-coop-depth2",
+                      "bench-tuned"]
         for r in bench or []:
             if not r["kernel"].startswith("conv2d_") or not r.get("gflops"):
                 continue
