@@ -295,8 +295,8 @@ fn info(opts: &GpuOptions) -> Result<()> {
         Some(shape) => println!(
             "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {4}, {3}{2}); runs where \
              `engine bench --tune` found it faster or ENGINE_GEMM_VARIANT=coop (or \"coop pipelined\"), else the \
-             plain kernels; tile rows skewed by {5} elements, {6} matrix depth(s) per k step \
-             (ENGINE_COOP_SKEW, ENGINE_COOP_DEPTH)",
+             plain kernels; tile rows skewed by {5} elements, {6} matrix depth(s) per k step, half operands \
+             staged {7} (ENGINE_COOP_SKEW, ENGINE_COOP_DEPTH, ENGINE_STAGE_PAIRS)",
             shape.size,
             if shape.half { "f16" } else { "f32" },
             if shape.half { "; f16 products only under --mixed-precision fp16, gradients included" } else { "" },
@@ -304,6 +304,7 @@ fn info(opts: &GpuOptions) -> Result<()> {
             engine::ops::gemm::COOP_WORKGROUP,
             gpu::options()?.coop_layout.skew,
             gpu::options()?.coop_layout.depth,
+            if gpu::stage_pairs() { "two elements per load" } else { "element by element" },
         ),
         None => println!(
             "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, or a failed self-test)"

@@ -84,6 +84,89 @@ fn every_gemm_variant_matches_the_reference() {
     }
 }
 
+/// Half operands staged two elements per load (`ops::blocked::Pairs`: the tiled and coop
+/// entries, where a half operand's pairs start at even elements) at every edge a pair can
+/// straddle: operands inside wider rows (`gemm_strided`, as attention slices them) whose
+/// padding is NaN, with K, M and N odd, so that the second element of an edge pair is the
+/// padding (or the next row) and must stage as zero; and at an odd offset, where the entries
+/// stage element by element. Every tiled variant, then each coop entry where the adapter has
+/// matrix units (A f16 there, the matrices' rounding of B in the reference).
+#[test]
+fn half_operands_staged_in_pairs_match_the_reference() {
+    let coop = gemm::coop().unwrap();
+    let mut variants: Vec<(&str, Family)> =
+        gemm::variant_names().filter(|v| v.contains("tiled")).map(|v| (v, Family::Gemm)).collect();
+    assert!(variants.len() >= 4, "{variants:?}");
+    if coop.is_some() {
+        variants.push(("coop", Family::Gemm));
+        if gemm::coop_pipelined().unwrap() {
+            variants.push(("coop pipelined", Family::Gemm));
+        }
+    }
+    let (batch, m, n, k) = (2usize, 131usize, 77usize, 37usize);
+    for (v, family) in variants {
+        let _forced = force(family, v);
+        let el = match coop {
+            Some(shape) if v.starts_with("coop") && shape.half => DType::F16,
+            _ => DType::F32,
+        };
+        for (case, &(ta, tb)) in [(false, false), (false, true), (true, false), (true, true)].iter().enumerate() {
+            for odd in [false, true] {
+                let mut rng = Rng::new(4100 + case as u64 * 2 + odd as u64);
+                // Stored [rows, cols] inside rows `ld` wide (even), batches `ld·rows + 2` apart,
+                // from element `off` (even, or odd to turn pairs off).
+                let layout = |rows: usize, cols: usize| {
+                    let ld = cols + 2 - cols % 2;
+                    (rows, cols, ld, ld * rows + 2, if odd { 3 } else { 4 })
+                };
+                let (ar, ac) = if ta { (k, m) } else { (m, k) };
+                let (br, bc) = if tb { (n, k) } else { (k, n) };
+                let la = layout(ar, ac);
+                let lb = layout(br, bc);
+                let fill = |(rows, cols, ld, bs, off): (usize, usize, usize, usize, usize), rng: &mut Rng| {
+                    let mut v = vec![f32::NAN; off + batch * bs];
+                    let mut logical = Vec::new();
+                    for bi in 0..batch {
+                        for r in 0..rows {
+                            for c in 0..cols {
+                                let x = rng.vec(1, -1.0, 1.0)[0];
+                                v[off + bi * bs + r * ld + c] = x;
+                                logical.push(x);
+                            }
+                        }
+                    }
+                    (v, logical)
+                };
+                let (a_dt, b_dt) = if el == DType::F16 || case % 2 == 0 {
+                    (DType::F16, DType::BF16)
+                } else {
+                    (DType::BF16, DType::F16)
+                };
+                let (av, a) = fill(la, &mut rng);
+                let (bv, b) = fill(lb, &mut rng);
+                let at = Tensor::from_slice_as(&av, &[av.len()], a_dt).unwrap();
+                let bt = Tensor::from_slice_as(&bv, &[bv.len()], b_dt).unwrap();
+                let ct = Tensor::zeros(&[batch * m * n]).unwrap();
+                let mat = |t, (rows, cols, ld, bs, off): (usize, usize, usize, usize, usize)| gemm::Mat {
+                    t,
+                    offset: off,
+                    batch_stride: bs,
+                    ld,
+                    rows,
+                    cols,
+                };
+                let c = gemm::Mat { t: &ct, offset: 0, batch_stride: m * n, ld: n, rows: m, cols: n };
+                gemm::gemm_strided(mat(&at, la), mat(&bt, lb), c, batch, (ta, tb), 1.0, 0.0).unwrap();
+                let (a, b) = (rounded(&a, a_dt), rounded(&rounded(&b, b_dt), el));
+                let want = gemm_ref(&f64s(&a), &f64s(&b), None, batch, m, n, k, ta, tb);
+                let tol = 1e-5 * (k as f64).sqrt() + 1e-6;
+                let what = format!("{v}: A {a_dt} B {b_dt} ta{ta} tb{tb} odd offset {odd}");
+                assert_close(&what, &ct.to_vec().unwrap(), &want, tol, tol);
+            }
+        }
+    }
+}
+
 #[test]
 fn every_conv_variant_matches_the_reference() {
     // (x, w, stride, padding): tall and wide enough for the largest tiles, with ragged edges;

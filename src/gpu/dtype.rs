@@ -107,6 +107,14 @@ fn half_at(w: u32, i: u32, dtype: u32) -> f32 {
     }
     return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));
 }
+
+// Both halves of a packed word as f32: the low (even element) first.
+fn half_pair(w: u32, dtype: u32) -> vec2<f32> {
+    if (dtype == 1u) {
+        return unpack2x16float(w);
+    }
+    return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
+}
 ";
 
 impl fmt::Display for DType {

@@ -21,6 +21,6 @@ pub use context::{
 };
 pub use dtype::{DType, HALF_WGSL};
 pub use kernel::{Access, Field, Kernel, Layout, Shader, Spec, SpecValue, Uniforms};
-pub use options::{configure, options, GpuOptions};
+pub use options::{configure, options, stage_pairs, GpuOptions};
 pub use pool::{size_class, PoolStats, PooledBuffer};
 pub use timing::time_gpu;

@@ -48,6 +48,9 @@ pub struct GpuOptions {
     /// their staged tiles (`ops::blocked::Coop`), for a GPU run to compare layouts that no
     /// machine here can time; the defaults otherwise.
     pub coop_layout: CoopLayout,
+    /// `ENGINE_STAGE_PAIRS=0|1`: whether the tiled and coop GEMM entries stage half operands
+    /// two elements per load (`ops::blocked::Pairs`); unset, they do ([`stage_pairs`]).
+    pub stage_pairs: Option<bool>,
 }
 
 /// The cooperative-matrix entries' tile layout (see `ops::blocked::Coop`).
@@ -110,8 +113,23 @@ impl GpuOptions {
             skew: pick("ENGINE_COOP_SKEW", &[0, 8, 16], default.skew)?,
             depth: pick("ENGINE_COOP_DEPTH", &[1, 2], default.depth)?,
         };
+        o.stage_pairs = match var("ENGINE_STAGE_PAIRS").as_deref() {
+            None => None,
+            Some("1") => Some(true),
+            Some("0") => Some(false),
+            Some(v) => return Err(Error::Gpu(format!("ENGINE_STAGE_PAIRS={v:?} is not 0 or 1"))),
+        };
         Ok(o)
     }
+}
+
+/// Whether the tiled and coop GEMM entries stage half operands two elements per load
+/// (`ops::blocked::Pairs`): unless `ENGINE_STAGE_PAIRS=0`, which is there for a GPU run to time
+/// the element-by-element staging beside it (unmeasured on a GPU as of 2026-12-05). On
+/// lavapipe, forced (neither is its default): the tiled GEMM's half rows 3-6% faster with
+/// pairs, the coop GEMM's 8-10% slower.
+pub fn stage_pairs() -> bool {
+    options().ok().and_then(|o| o.stage_pairs).unwrap_or(true)
 }
 
 static OPTIONS: OnceLock<std::result::Result<GpuOptions, String>> = OnceLock::new();

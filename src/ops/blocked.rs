@@ -187,6 +187,26 @@ struct Tiled<'a> {
     /// Lines before the store loop, and its body (which sees `r`, `col`, `acc[i][j]`).
     store_prelude: &'a str,
     store: &'a str,
+    /// Staging two elements per load where an operand is half in storage: see [`Pairs`].
+    pairs: Option<Pairs<'a>>,
+}
+
+/// WGSL text from two index expressions (a load of an operand's element at them).
+type Expr<'a> = dyn Fn(&str, &str) -> String + 'a;
+
+/// Half operands staged a word (two elements) per load instead of an element per load: where
+/// `cond_a` (`cond_b`) holds, a WGSL condition uniform over the workgroup that the prelude
+/// defines (the operand is half and each pair of its elements along its storage-contiguous axis
+/// starts at an even index, so shares a word), `load_a2` (`load_b2`) is an expression of the
+/// element at (row, k) ((k, col)) and the next one along that axis, as a `vec2<f32>`: row + 1
+/// where A is staged across the tile's width (`trans_a`), else k + 1 (B likewise, col + 1 where
+/// it is staged across). Half the loads, index computations and bounds checks of staging: on a
+/// GPU with matrix units, staging rather than the products sets the coop entries' rate.
+struct Pairs<'a> {
+    cond_a: &'a str,
+    cond_b: &'a str,
+    load_a2: &'a dyn Fn(&str, &str) -> String,
+    load_b2: &'a dyn Fn(&str, &str) -> String,
 }
 
 /// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): see [`tiled_entry`].
@@ -203,7 +223,10 @@ pub fn gemm_coop_entry(entry: &str, coop: Coop, pipelined: bool) -> String {
 /// [`gemm_tiled_entry`]'s loops, loads and store.
 fn gemm_ops() -> Tiled<'static> {
     Tiled {
-        prelude: "    let bs = bases(wg.z);\n    let a_base = bs.a;\n    let b_base = bs.b;\n    let c_base = bs.c;\n",
+        prelude:
+            "    let bs = bases(wg.z);\n    let a_base = bs.a;\n    let b_base = bs.b;\n    let c_base = bs.c;\n    \
+                  let pairs_a = A_DTYPE != 0u && ((a_base | p.lda) & 1u) == 0u;\n    \
+                  let pairs_b = B_DTYPE != 0u && ((b_base | p.ldb) & 1u) == 0u;\n",
         k_open: "    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {\n",
         k_close: "    }\n",
         k_end: "p.k",
@@ -213,6 +236,12 @@ fn gemm_ops() -> Tiled<'static> {
         trans_b: "TRANS_B",
         store_prelude: "",
         store: "            store(c_base, r, col, acc[i][j]);\n",
+        pairs: crate::gpu::stage_pairs().then_some(Pairs {
+            cond_a: "pairs_a",
+            cond_b: "pairs_b",
+            load_a2: &|r, k| format!("load_a2(a_base, {r}, {k})"),
+            load_b2: &|k, c| format!("load_b2(b_base, {k}, {c})"),
+        }),
     }
 }
 
@@ -250,6 +279,7 @@ fn conv_ops() -> Tiled<'static> {
         trans_b: "false",
         store_prelude: CONV_C_BASE,
         store: CONV_STORE,
+        pairs: None,
     }
 }
 
@@ -413,15 +443,21 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         let (guard_a, guard_b) = (partial(rows * TILED_WG.1), partial(cols * TILED_WG.0));
         // Lines staging `count` elements of one tile into registers `{v}{e}`, at row or column
         // `{v}_x{e}` and k `{v}_k{e}` of a tile `width` wide: consecutive invocations along the
-        // width where `across` holds, else along k; `inside` bounds the row or column.
+        // width where `across` holds, else along k; `inside` bounds the row or column. With
+        // `pair` (its condition and its two-element load, [`Pairs`]), where the condition holds
+        // element pairs 2e, 2e + 1 come from one load: pair e of the invocation is pair
+        // `li + e·invocations` of the tile, the same pairs of neighbouring elements along the
+        // operand's storage that consecutive invocations read one by one otherwise.
         let stage = |v: &str,
                      count: u32,
                      width: &str,
                      across: &str,
                      guard: bool,
                      inside: &dyn Fn(&str) -> String,
-                     load: &dyn Fn(&str, &str) -> String| {
+                     load: &dyn Fn(&str, &str) -> String,
+                     pair: Option<(&str, &Expr)>| {
             let mut lines = String::new();
+            let mut loads = String::new();
             for e in 0..count {
                 let (x, k) = (format!("{v}_x{e}"), format!("{v}_k{e}"));
                 let (load, inside) = (load(&x, &k), inside(&x));
@@ -433,11 +469,40 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         var {k} = {v}_i{e} % TILE_K;
         if ({across}) {{ {x} = {v}_i{e} % {width}; {k} = {v}_i{e} / {width}; }}
         var {v}{e} = 0.0;
-        if ({guard}{inside} && k0 + {k} < {k_end}) {{ var v = 0.0; {load} {v}{e} = v; }}
 "
                 );
+                let _ = writeln!(
+                    loads,
+                    "        if ({guard}{inside} && k0 + {k} < {k_end}) {{ var v = 0.0; {load} {v}{e} = v; }}"
+                );
             }
-            lines
+            // Pairs cover the tile only where every invocation stages an even count, unguarded.
+            let Some((cond, load2)) = pair.filter(|_| count.is_multiple_of(2) && !guard) else {
+                return lines + &loads;
+            };
+            lines += &format!("        if ({cond}) {{\n");
+            for e in (0..count).step_by(2) {
+                let (x, k, x1, k1) =
+                    (format!("{v}_x{e}"), format!("{v}_k{e}"), format!("{v}_x{}", e + 1), format!("{v}_k{}", e + 1));
+                let (j, load2) = (format!("{v}_j{e}"), load2(&x, &k));
+                let _ = write!(
+                    lines,
+                    "            let {j} = li + {half}u * WG_X * WG_Y;
+            if ({across}) {{ {x} = 2u * ({j} % ({width} / 2u)); {k} = {j} / ({width} / 2u); {x1} = {x} + 1u; {k1} = {k}; }}
+            else {{ {x} = {j} / (TILE_K / 2u); {k} = 2u * ({j} % (TILE_K / 2u)); {x1} = {x}; {k1} = {k} + 1u; }}
+            if ({inside} && k0 + {k} < {k_end}) {{
+                let w = {load2};
+                {v}{e} = w.x;
+                if ({inside1} && k0 + {k1} < {k_end}) {{ {v}{e1} = w.y; }}
+            }}
+",
+                    half = e / 2,
+                    inside = inside(&x),
+                    inside1 = inside(&x1),
+                    e1 = e + 1,
+                );
+            }
+            lines + "        } else {\n" + &loads + "        }\n"
         };
         let copy_a = format!("(TILE_K * sta / {per})");
         let copy_b = format!("(TILE_K * stb / {per})");
@@ -455,8 +520,37 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         let load_a = |x: &str, k: &str| (ops.load_a)(&format!("rt + {x}"), &format!("k0 + {k}"));
         let load_b = |x: &str, k: &str| (ops.load_b)(&format!("k0 + {k}"), &format!("ct + {x}"));
         let not_trans_b = format!("!({trans_b})");
-        out.push_str(&stage("sa", na, "tm", trans_a, guard_a, &|x| format!("rt + {x} < p.m"), &load_a));
-        out.push_str(&stage("sb", nb, "tn", &not_trans_b, guard_b, &|x| format!("ct + {x} < p.n"), &load_b));
+        let load_a2 = ops.pairs.as_ref().map(|q| {
+            let f: Box<Expr> =
+                Box::new(move |x: &str, k: &str| (q.load_a2)(&format!("rt + {x}"), &format!("k0 + {k}")));
+            (q.cond_a, f)
+        });
+        let load_b2 = ops.pairs.as_ref().map(|q| {
+            let f: Box<Expr> =
+                Box::new(move |x: &str, k: &str| (q.load_b2)(&format!("k0 + {k}"), &format!("ct + {x}")));
+            (q.cond_b, f)
+        });
+        let (inside_a, inside_b) = (|x: &str| format!("rt + {x} < p.m"), |x: &str| format!("ct + {x} < p.n"));
+        out.push_str(&stage(
+            "sa",
+            na,
+            "tm",
+            trans_a,
+            guard_a,
+            &inside_a,
+            &load_a,
+            load_a2.as_ref().map(|(c, f)| (*c, &**f)),
+        ));
+        out.push_str(&stage(
+            "sb",
+            nb,
+            "tn",
+            &not_trans_b,
+            guard_b,
+            &inside_b,
+            &load_b,
+            load_b2.as_ref().map(|(c, f)| (*c, &**f)),
+        ));
         // The products of step s - 1 (staged into the copy s does not write), at `indent`.
         // With matrix units the products run in every step, the first from the second copy
         // zeroed before the loops (they add nothing): naga requires cooperative-matrix
@@ -494,30 +588,93 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     } else {
         let (slot_a, slot_b) = (slot("a", "sta", "r", "kk", ""), slot("b", "stb", "c", "kk", ""));
         let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
-        out.push_str(ops.k_open);
-        let _ = write!(
-            out,
+        let val = |v: &str| if coop.is_some() { format!("AB({v})") } else { v.to_string() };
+        let mut loop_a = format!(
             "        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
             var r = i / {bk}u;
             var kk = i % {bk}u;
             if ({trans_a}) {{ r = i % tm; kk = i / tm; }}
             var v = 0.0;
             if (rt + r < p.m && k0 + kk < {k_end}) {{ {load_a} }}
-            {slot_a} = {val};
+            {slot_a} = {v};
         }}
-        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
+",
+            v = val("v")
+        );
+        let mut loop_b = format!(
+            "        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
             var c = i % tn;
             var kk = i / tn;
             if ({trans_b}) {{ c = i / {bk}u; kk = i % {bk}u; }}
             var v = 0.0;
             if (ct + c < p.n && k0 + kk < {k_end}) {{ {load_b} }}
-            {slot_b} = {val};
+            {slot_b} = {v};
         }}
-        workgroupBarrier();
+",
+            v = val("v")
+        );
+        // Where the operands allow, pairs of neighbouring elements per load ([`Pairs`]): pair j
+        // of the tile is elements (x, k) and (x + 1, k) staged across, (x, k) and (x, k + 1)
+        // along k. The second of a pair is inside wherever the first is not at an edge.
+        if let Some(q) = &ops.pairs {
+            let (slot_a1, slot_b1) = (slot("a", "sta", "r1", "kk1", ""), slot("b", "stb", "c1", "kk1", ""));
+            let (load_a2, load_b2) = ((q.load_a2)("rt + r", "k0 + kk"), (q.load_b2)("k0 + kk", "ct + c"));
+            loop_a = format!(
+                "        if ({cond}) {{
+        for (var j = li; j < tm * {bk}u / 2u; j += WG_X * WG_Y) {{
+            var r = j / {half}u;
+            var kk = 2u * (j % {half}u);
+            var r1 = r;
+            var kk1 = kk + 1u;
+            if ({trans_a}) {{ r = 2u * (j % (tm / 2u)); kk = j / (tm / 2u); r1 = r + 1u; kk1 = kk; }}
+            var w = vec2<f32>(0.0);
+            if (rt + r < p.m && k0 + kk < {k_end}) {{
+                w = {load_a2};
+                if (rt + r1 >= p.m || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
+            }}
+            {slot_a} = {wx};
+            {slot_a1} = {wy};
+        }}
+        }} else {{
+{loop_a}        }}
+",
+                cond = q.cond_a,
+                half = bk / 2,
+                wx = val("w.x"),
+                wy = val("w.y"),
+            );
+            loop_b = format!(
+                "        if ({cond}) {{
+        for (var j = li; j < tn * {bk}u / 2u; j += WG_X * WG_Y) {{
+            var c = 2u * (j % (tn / 2u));
+            var kk = j / (tn / 2u);
+            var c1 = c + 1u;
+            var kk1 = kk;
+            if ({trans_b}) {{ c = j / {half}u; kk = 2u * (j % {half}u); c1 = c; kk1 = kk + 1u; }}
+            var w = vec2<f32>(0.0);
+            if (ct + c < p.n && k0 + kk < {k_end}) {{
+                w = {load_b2};
+                if (ct + c1 >= p.n || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
+            }}
+            {slot_b} = {wx};
+            {slot_b1} = {wy};
+        }}
+        }} else {{
+{loop_b}        }}
+",
+                cond = q.cond_b,
+                half = bk / 2,
+                wx = val("w.x"),
+                wy = val("w.y"),
+            );
+        }
+        out.push_str(ops.k_open);
+        let _ = write!(
+            out,
+            "{loop_a}{loop_b}        workgroupBarrier();
 {}        workgroupBarrier();
 ",
             products("", "", "        "),
-            val = if coop.is_some() { "AB(v)" } else { "v" },
         );
         out.push_str(ops.k_close);
     }
@@ -906,6 +1063,7 @@ fn conv_dw_ops() -> Tiled<'static> {
         trans_b: "p.b_px == 1u",
         store_prelude: "",
         store: CONV_DW_STORE,
+        pairs: None,
     }
 }
 

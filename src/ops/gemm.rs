@@ -1105,7 +1105,7 @@ impl Tensor {
 /// element `offset`, each `batch_stride` elements after the previous, rows `ld` apart. The
 /// stored shape is [rows, cols] (a transposed operand is stored transposed).
 #[derive(Clone, Copy)]
-pub(crate) struct Mat<'a> {
+pub struct Mat<'a> {
     pub t: &'a Tensor,
     pub offset: usize,
     pub batch_stride: usize,
@@ -1129,15 +1129,7 @@ impl<'a> Mat<'a> {
 /// c = alpha · op(a) · op(b) + beta · c over `batch` strided matrices, for callers that slice
 /// their operands in place (attention's query chunks). No autograd and no splitting: each
 /// operand's span must fit one storage binding, which the caller arranges.
-pub(crate) fn gemm_strided(
-    a: Mat,
-    b: Mat,
-    c: Mat,
-    batch: usize,
-    trans: (bool, bool),
-    alpha: f32,
-    beta: f32,
-) -> Result<()> {
+pub fn gemm_strided(a: Mat, b: Mat, c: Mat, batch: usize, trans: (bool, bool), alpha: f32, beta: f32) -> Result<()> {
     let (ta, tb) = trans;
     let (m, k) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
     let n = if tb { b.rows } else { b.cols };

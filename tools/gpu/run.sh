@@ -10,7 +10,7 @@
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
 #          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, gemm-coop-skew0.*,
-#          gemm-coop-depth2.*, conv-coop-depth2.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
+#          gemm-coop-depth2.*, conv-coop-depth2.*, gemm-nopairs.*, gemm-coop-nopairs.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
 #          forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
@@ -144,6 +144,12 @@ ENGINE_GEMM_VARIANT=coop ENGINE_COOP_DEPTH=2 stage gemm-coop-depth2 60 gemm-coop
   --json "$OUT/gemm-coop-depth2.json"
 ENGINE_CONV_VARIANT=coop ENGINE_COOP_DEPTH=2 stage conv-coop-depth2 60 conv-coop-depth2.txt "$E" bench conv \
   --json "$OUT/conv-coop-depth2.json"
+# Half operands staged element by element, as before 2026-12-05 (ENGINE_STAGE_PAIRS=0), beside
+# two elements per load (the default since): the default kernels (the tiled GEMM takes the
+# gemm_f16 and _bf16w/_f16w rows), and the coop entries beside gemm-coop.
+ENGINE_STAGE_PAIRS=0 stage gemm-nopairs 60 gemm-nopairs.txt "$E" bench gemm --json "$OUT/gemm-nopairs.json"
+ENGINE_GEMM_VARIANT=coop ENGINE_STAGE_PAIRS=0 stage gemm-coop-nopairs 60 gemm-coop-nopairs.txt "$E" bench gemm \
+  --json "$OUT/gemm-coop-nopairs.json"
 # Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
 # the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"
