@@ -349,16 +349,21 @@ fn dispatch_coop(
 /// `pipelined`: the pipelined entry's.
 fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
     // Past one 128 x 128 workgroup tile in both directions, K not a multiple of S.
+    // The last two cases have even extents, so that half operands are staged two elements per
+    // load (`blocked::Pairs`), along K and across the tile for each operand.
     let tile = 8 * blocked::TILED_WG.0 as usize;
-    let (m, n, k) = (tile + 3, tile + 5, 2 * shape.size as usize + 7);
+    let (odd, even) =
+        ((tile + 3, tile + 5, 2 * shape.size as usize + 7), (tile + 4, tile + 6, 2 * shape.size as usize + 8));
     let vals =
         |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
     let cases = [
-        (false, true, DType::F16, DType::F32),
-        (true, false, DType::F32, DType::F16),
-        (false, false, DType::F32, DType::BF16),
+        (odd, false, true, DType::F16, DType::F32),
+        (odd, true, false, DType::F32, DType::F16),
+        (odd, false, false, DType::F32, DType::BF16),
+        (even, false, false, DType::F16, DType::F16),
+        (even, true, true, DType::F16, DType::BF16),
     ];
-    for (ta, tb, a_dtype, b_dtype) in cases {
+    for ((m, n, k), ta, tb, a_dtype, b_dtype) in cases {
         let a = Tensor::from_slice(&vals(m * k, 37), &[1, if ta { k } else { m }, if ta { m } else { k }])?
             .cast(a_dtype)?;
         let b = Tensor::from_slice(&vals(k * n, 53), &[1, if tb { n } else { k }, if tb { k } else { n }])?
