@@ -617,56 +617,48 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         // of the tile is elements (x, k) and (x + 1, k) staged across, (x, k) and (x, k + 1)
         // along k. The second of a pair is inside wherever the first is not at an edge.
         if let Some(q) = &ops.pairs {
-            let (slot_a1, slot_b1) = (slot("a", "sta", "r1", "kk1", ""), slot("b", "stb", "c1", "kk1", ""));
-            let (load_a2, load_b2) = ((q.load_a2)("rt + r", "k0 + kk"), (q.load_b2)("k0 + kk", "ct + c"));
-            loop_a = format!(
-                "        if ({cond}) {{
-        for (var j = li; j < tm * {bk}u / 2u; j += WG_X * WG_Y) {{
-            var r = j / {half}u;
+            // One tile's pair loop around its element loop: `x` is the tile's row (A) or column
+            // (B), `width` its extent, `inside` bounds `x`, `load2` the pair's load at (x, kk).
+            let pairs = |cond: &str,
+                         tile: &str,
+                         width: &str,
+                         stride: &str,
+                         across: &str,
+                         inside: &dyn Fn(&str) -> String,
+                         load2: &str,
+                         elements: &str| {
+                let (first, second) = (slot(tile, stride, "x", "kk", ""), slot(tile, stride, "x1", "kk1", ""));
+                format!(
+                    "        if ({cond}) {{
+        for (var j = li; j < {width} * {bk}u / 2u; j += WG_X * WG_Y) {{
+            var x = j / {half}u;
             var kk = 2u * (j % {half}u);
-            var r1 = r;
+            var x1 = x;
             var kk1 = kk + 1u;
-            if ({trans_a}) {{ r = 2u * (j % (tm / 2u)); kk = j / (tm / 2u); r1 = r + 1u; kk1 = kk; }}
+            if ({across}) {{ x = 2u * (j % ({width} / 2u)); kk = j / ({width} / 2u); x1 = x + 1u; kk1 = kk; }}
             var w = vec2<f32>(0.0);
-            if (rt + r < p.m && k0 + kk < {k_end}) {{
-                w = {load_a2};
-                if (rt + r1 >= p.m || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
+            if ({inside_x} && k0 + kk < {k_end}) {{
+                w = {load2};
+                if (!({inside_x1}) || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
             }}
-            {slot_a} = {wx};
-            {slot_a1} = {wy};
+            {first} = {wx};
+            {second} = {wy};
         }}
         }} else {{
-{loop_a}        }}
+{elements}        }}
 ",
-                cond = q.cond_a,
-                half = bk / 2,
-                wx = val("w.x"),
-                wy = val("w.y"),
-            );
-            loop_b = format!(
-                "        if ({cond}) {{
-        for (var j = li; j < tn * {bk}u / 2u; j += WG_X * WG_Y) {{
-            var c = 2u * (j % (tn / 2u));
-            var kk = j / (tn / 2u);
-            var c1 = c + 1u;
-            var kk1 = kk;
-            if ({trans_b}) {{ c = j / {half}u; kk = 2u * (j % {half}u); c1 = c; kk1 = kk + 1u; }}
-            var w = vec2<f32>(0.0);
-            if (ct + c < p.n && k0 + kk < {k_end}) {{
-                w = {load_b2};
-                if (ct + c1 >= p.n || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
-            }}
-            {slot_b} = {wx};
-            {slot_b1} = {wy};
-        }}
-        }} else {{
-{loop_b}        }}
-",
-                cond = q.cond_b,
-                half = bk / 2,
-                wx = val("w.x"),
-                wy = val("w.y"),
-            );
+                    half = bk / 2,
+                    inside_x = inside("x"),
+                    inside_x1 = inside("x1"),
+                    wx = val("w.x"),
+                    wy = val("w.y"),
+                )
+            };
+            let (load_a2, load_b2) = ((q.load_a2)("rt + x", "k0 + kk"), (q.load_b2)("k0 + kk", "ct + x"));
+            let (inside_a, inside_b) = (|x: &str| format!("rt + {x} < p.m"), |x: &str| format!("ct + {x} < p.n"));
+            let not_trans_b = format!("!({trans_b})");
+            loop_a = pairs(q.cond_a, "a", "tm", "sta", trans_a, &inside_a, &load_a2, &loop_a);
+            loop_b = pairs(q.cond_b, "b", "tn", "stb", &not_trans_b, &inside_b, &load_b2, &loop_b);
         }
         out.push_str(ops.k_open);
         let _ = write!(
