@@ -293,6 +293,29 @@ fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape) {
             assert_close(&name, &out.to_vec().unwrap(), &want, tol, tol);
         }
     }
+    // Whole 128 x 128 workgroup tiles with a plain store (alpha 1, no bias, beta 0): the
+    // accumulators go straight to C where its offset and row stride are 16-byte aligned
+    // (a batch, a row stride wider than N), and through workgroup memory where they are not.
+    let (batch, m, n, k) = (2usize, 256usize, 128usize, 3 * s + 1);
+    let mut rng = Rng::new(961);
+    let (a, b) = (rng.vec(batch * m * k, -1.0, 1.0), rng.vec(batch * k * n, -1.0, 1.0));
+    let ah = Tensor::from_slice_as(&a, &[batch, m, k], DType::F16).unwrap();
+    let bt = t(&b, &[batch, k, n]);
+    let want = gemm_ref(&f64s(&rounded(&a, DType::F16)), &f64s(&rounded(&b, el)), None, batch, m, n, k, false, false);
+    let tol = 1e-5 * (k as f64).sqrt() + 1e-6;
+    let out = matmul_t(&ah, &bt, false, false).unwrap();
+    assert_close(&format!("{v} whole tiles"), &out.to_vec().unwrap(), &want, tol, tol);
+    for (offset, ld) in [(4, n + 4), (1, n + 1), (2, n + 2)] {
+        let bs = m * ld + 4;
+        let ct = Tensor::from_slice(&vec![f32::NAN; offset + batch * bs], &[offset + batch * bs]).unwrap();
+        let mat = |t, rows, cols, ld| gemm::Mat { t, offset: 0, batch_stride: rows * cols, ld, rows, cols };
+        let c = gemm::Mat { t: &ct, offset, batch_stride: bs, ld, rows: m, cols: n };
+        gemm::gemm_strided(mat(&ah, m, k, k), mat(&bt, k, n, n), c, batch, (false, false), 1.0, 0.0).unwrap();
+        let got = ct.to_vec().unwrap();
+        let got: Vec<f32> =
+            (0..batch * m * n).map(|i| got[offset + (i / (m * n)) * bs + (i % (m * n)) / n * ld + i % n]).collect();
+        assert_close(&format!("{v} whole tiles into C at {offset}, rows {ld} apart"), &got, &want, tol, tol);
+    }
     // Linear's bias, through the epilogue the plain kernels share.
     let (rows, n, k) = (8 * s + 1, 3 * s + 2, 2 * s + 1);
     let mut rng = Rng::new(977);

@@ -189,6 +189,20 @@ struct Tiled<'a> {
     store: &'a str,
     /// Staging two elements per load where an operand is half in storage: see [`Pairs`].
     pairs: Option<Pairs<'a>>,
+    /// With matrix units, where the workgroup's whole tile can go straight from the
+    /// accumulators to C: a WGSL condition uniform over the workgroup (the tile inside C, the
+    /// store a plain copy of the products, C's offset and row stride 16-byte aligned), C's
+    /// array, the index of its element (r, col) there and C's row stride, as WGSL (see
+    /// [`Coop::epilogue`]).
+    direct: Option<Direct<'a>>,
+}
+
+/// See [`Tiled::direct`].
+struct Direct<'a> {
+    cond: &'a str,
+    array: &'a str,
+    at: &'a dyn Fn(&str, &str) -> String,
+    stride: &'a str,
 }
 
 /// WGSL text from two index expressions (a load of an operand's element at them).
@@ -236,6 +250,13 @@ fn gemm_ops() -> Tiled<'static> {
         trans_b: "TRANS_B",
         store_prelude: "",
         store: "            store(c_base, r, col, acc[i][j]);\n",
+        direct: Some(Direct {
+            cond: "p.alpha == 1.0 && p.beta == 0.0 && !HAS_BIAS && rt + tm <= p.m && ct + tn <= p.n && \
+                   ((c_base | p.ldc) & 3u) == 0u",
+            array: "c",
+            at: &|r, col| format!("c_base + ({r}) * p.ldc + {col}"),
+            stride: "p.ldc",
+        }),
         pairs: crate::gpu::stage_pairs().then_some(Pairs {
             cond_a: "pairs_a",
             cond_b: "pairs_b",
@@ -280,6 +301,7 @@ fn conv_ops() -> Tiled<'static> {
         store_prelude: CONV_C_BASE,
         store: CONV_STORE,
         pairs: None,
+        direct: None,
     }
 }
 
@@ -672,7 +694,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     }
     if let Some(c) = coop {
         out.push_str(ops.store_prelude);
-        out.push_str(&c.epilogue(entry, ops.store));
+        out.push_str(&c.epilogue(entry, ops.store, ops.direct.as_ref()));
         return out;
     }
     push(&mut out, acc_array(rows, cols));
@@ -833,11 +855,27 @@ impl Coop {
 
     /// After the K loops: each accumulator through the subgroup's block of workgroup memory
     /// to `store` (the scalar entries' store body: it sees `r`, `col` and `acc[i][j]`, here
-    /// the element). Every invocation runs the same barriers.
-    fn epilogue(self, entry: &str, store: &str) -> String {
+    /// the element). Every invocation runs the same barriers. With `direct`, where its
+    /// condition holds the accumulators go straight to C instead (no workgroup memory, no
+    /// barriers: two per accumulator otherwise, which for K = 320, 20 steps of 16, is as
+    /// many barriers again as the K loop's); coop stores need their pointer and stride
+    /// 16-byte aligned (Vulkan's rule for a matrix row of 64 bytes), which the condition checks.
+    fn epilogue(self, entry: &str, store: &str, direct: Option<&Direct>) -> String {
         let (s, (qr, qc)) = (self.size, self.rect());
         let body = store.replace("acc[i][j]", "acc_v");
         let mut out = String::new();
+        if let Some(d) = direct {
+            // The index and stride as `let`s: naga 30's SPIR-V writer panics ("expression not
+            // cached") on a coop store whose pointer or stride is an expression of its own.
+            let _ = writeln!(out, "    if ({}) {{\n        let stride = {};\n        if (mine) {{", d.cond, d.stride);
+            for i in 0..qr {
+                for j in 0..qc {
+                    let at = (d.at)(&format!("rt + qr + {}u", i * s), &format!("ct + qc + {}u", j * s));
+                    let _ = writeln!(out, "            let at{i}_{j} = {at};\n            coopStoreT(acc{i}_{j}, &{}[at{i}_{j}], stride);", d.array);
+                }
+            }
+            out.push_str("        }\n        return;\n    }\n");
+        }
         for i in 0..qr {
             for j in 0..qc {
                 let _ = write!(
@@ -1056,6 +1094,7 @@ fn conv_dw_ops() -> Tiled<'static> {
         store_prelude: "",
         store: CONV_DW_STORE,
         pairs: None,
+        direct: None,
     }
 }
 

@@ -349,11 +349,16 @@ fn dispatch_coop(
 /// `pipelined`: the pipelined entry's.
 fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
     // Past one 128 x 128 workgroup tile in both directions, K not a multiple of S.
-    // The last two cases have even extents, so that half operands are staged two elements per
-    // load (`blocked::Pairs`), along K and across the tile for each operand.
+    // Two cases have even extents, so that half operands are staged two elements per load
+    // (`blocked::Pairs`), along K and across the tile for each operand; the last is whole tiles
+    // with a plain store (no bias, alpha 1), which go from the accumulators straight to C
+    // (`Coop::epilogue`).
     let tile = 8 * blocked::TILED_WG.0 as usize;
-    let (odd, even) =
-        ((tile + 3, tile + 5, 2 * shape.size as usize + 7), (tile + 4, tile + 6, 2 * shape.size as usize + 8));
+    let (odd, even, whole) = (
+        (tile + 3, tile + 5, 2 * shape.size as usize + 7),
+        (tile + 4, tile + 6, 2 * shape.size as usize + 8),
+        (2 * tile, tile, 2 * shape.size as usize + 8),
+    );
     let vals =
         |len: usize, mul: usize| -> Vec<f32> { (0..len).map(|i| ((i * mul % 127) as f32 - 63.0) / 64.0).collect() };
     let cases = [
@@ -362,18 +367,21 @@ fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
         (odd, false, false, DType::F32, DType::BF16),
         (even, false, false, DType::F16, DType::F16),
         (even, true, true, DType::F16, DType::BF16),
+        (whole, false, false, DType::F16, DType::F32),
     ];
     for ((m, n, k), ta, tb, a_dtype, b_dtype) in cases {
+        let (bias, alpha) =
+            if (m, n, k) == whole { (None, 1.0) } else { (Some(Tensor::from_slice(&vals(n, 11), &[n])?), 0.5) };
         let a = Tensor::from_slice(&vals(m * k, 37), &[1, if ta { k } else { m }, if ta { m } else { k }])?
             .cast(a_dtype)?;
         let b = Tensor::from_slice(&vals(k * n, 53), &[1, if tb { n } else { k }, if tb { k } else { n }])?
             .cast(b_dtype)?;
-        let bias = Tensor::from_slice(&vals(n, 11), &[n])?;
         let plain = {
             let _f = variant::force(Family::Gemm, "4x4");
-            gemm_raw(&a, &b, Some(&bias), ta, tb, 0.5).and_then(|c| c.to_vec())
+            gemm_raw(&a, &b, bias.as_ref(), ta, tb, alpha).and_then(|c| c.to_vec())
         };
-        let coop = gemm_on(&a, &b, Some(&bias), ta, tb, 0.5, Route::Coop(shape, pipelined)).and_then(|c| c.to_vec());
+        let coop =
+            gemm_on(&a, &b, bias.as_ref(), ta, tb, alpha, Route::Coop(shape, pipelined)).and_then(|c| c.to_vec());
         // A module the driver refuses, or a test the device cannot run (a binding limit
         // below the test's operands), is a reason to fall back, not to fail every product.
         let why = match (plain, coop) {
