@@ -732,7 +732,9 @@ pub struct Coop {
     /// NVIDIA's 32 banks of 4 bytes that is an 8-way conflict on each 16-byte row a block load
     /// reads, and up to 16-way on the staging stores. With 16 bytes more per row each row
     /// starts 4 banks further on, as NVIDIA's own sample (`vk_cooperative_matrix_perf`,
-    /// `shmem.comp`) skews its tiles; rows stay 16-byte aligned, as matrix loads want.
+    /// `shmem.comp`) skews its tiles. Rows stay 16-byte aligned, as Vulkan requires of a
+    /// matrix load's pointer and stride (VUID-RuntimeSpirv-OpCooperativeMatrixLoadKHR-08986),
+    /// so a skew is a multiple of 8 elements.
     /// `ENGINE_COOP_SKEW` (0, 8 or 16) sets it, for a GPU run to compare.
     pub skew: u32,
     /// Matrix depths per k step, so per pair of barriers and per staging round (1 by default;
@@ -858,8 +860,10 @@ impl Coop {
     /// the element). Every invocation runs the same barriers. With `direct`, where its
     /// condition holds the accumulators go straight to C instead (no workgroup memory, no
     /// barriers: two per accumulator otherwise, which for K = 320, 20 steps of 16, is as
-    /// many barriers again as the K loop's); coop stores need their pointer and stride
-    /// 16-byte aligned (Vulkan's rule for a matrix row of 64 bytes), which the condition checks.
+    /// many barriers again as the K loop's). Vulkan requires a coop load's or store's pointer
+    /// and stride aligned to 16 bytes or a whole row or column, whichever is less
+    /// (VUID-RuntimeSpirv-OpCooperativeMatrixLoadKHR-08986): 16 bytes for C's f32 rows, which
+    /// the condition checks (lavapipe accepts unaligned ones, so no test here can).
     fn epilogue(self, entry: &str, store: &str, direct: Option<&Direct>) -> String {
         let (s, (qr, qc)) = (self.size, self.rect());
         let body = store.replace("acc[i][j]", "acc_v");
