@@ -16,7 +16,8 @@ import os
 import sys
 
 GEMM_BIG = "[1,4096,4096]x[1,4096,4096]"
-# Forced-variant files and the default file each one is compared with.
+# Forced-variant files, each compared with the default file (`bench.json`) unless BASELINES
+# names another: the coop layouts and staging against the coop entries' own default layout.
 VARIANT_FILES = [
     ("gemm-vec4", "GEMM 8x8 tiled vec4"),
     ("gemm-pipe", "GEMM 8x8 tiled vec4 pipelined"),
@@ -25,7 +26,7 @@ VARIANT_FILES = [
     ("gemm-coop-skew0", "GEMM coop, tile rows unskewed"),
     ("gemm-coop-depth2", "GEMM coop, two depths per k step"),
     ("gemm-nopairs", "GEMM defaults, half operands staged element by element"),
-    ("gemm-coop-nopairs", "GEMM coop, half operands staged element by element (beside gemm-coop, not the default)"),
+    ("gemm-coop-nopairs", "GEMM coop, half operands staged element by element"),
     ("conv-tiled", "conv 8x8 tiled"),
     ("conv-vec4", "conv 8x8 tiled vec4"),
     ("conv-pipe", "conv 8x8 tiled vec4 pipelined"),
@@ -34,6 +35,12 @@ VARIANT_FILES = [
     ("conv-coop-depth2", "conv coop, two depths per k step"),
     ("bench-tuned", "tuned (bench --tune)"),
 ]
+BASELINES = {
+    "gemm-coop-skew0": "gemm-coop",
+    "gemm-coop-depth2": "gemm-coop",
+    "gemm-coop-nopairs": "gemm-coop",
+    "conv-coop-depth2": "conv-coop",
+}
 # Step files (`bench memory`): the file, what it forced, and the row of memory.json it stands beside.
 STEP_FILES = [
     ("step-coop", "fp16 + ckpt + 8-bit, GEMM and conv forced to coop", "fp16 + checkpointing + 8-bit AdamW"),
@@ -166,14 +173,19 @@ def targets(out, peak_tflops):
 
 
 def variants(out):
-    b = by_key(load(out, "bench"))
-    print("## Forced variants against the defaults (`bench.json`)\n")
-    print("Default time / variant time per row: above 1 the variant is faster. Rows within 5% are counted only.\n")
+    print("## Forced variants against the defaults (`bench.json`, or the file named)\n")
+    print("Baseline time / variant time per row: above 1 the variant is faster. Rows within 5% are counted only.\n")
     for name, label in VARIANT_FILES:
         rows = load(out, name)
         if rows is None:
             print(f"- {label} (`{name}.json`): not run")
             continue
+        base_name = BASELINES.get(name, "bench")
+        b = by_key(load(out, base_name))
+        if not b:
+            print(f"- {label} (`{name}.json`): its baseline `{base_name}.json` did not run")
+            continue
+        label = label if base_name == "bench" else f"{label}, against `{base_name}.json`"
         faster, slower, same, lines = 0, 0, 0, []
         for r in rows:
             d = b.get((r["kernel"], r["shape"]))
