@@ -104,9 +104,10 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 // norm's first pass over every trained parameter). One or two dispatches per tensor made 967
 // small dispatches for SD 1.5's U-Net under the GPUs' split rules (99 now), each waiting for
 // the one before (they wrote one buffer); the H200 spent 3.6% of its bf16 step (2026-12-04)
-// in `sum_rows`, where a pass over the gradients at the copy probe's rate would take 1 ms. Each tensor is cut into runs of `run` elements, one per
-// workgroup; workgroup w takes tensor t's run w - first[t] (first[t] <= w < first[t + 1]) and
-// writes its partial sum at y_shift + w. Seven tensors and the output are eight storage
+// in `sum_rows`, where a pass over the gradients at the copy probe's rate would take 1 ms.
+// Each tensor is cut into runs of `run` elements, one per workgroup; workgroup w takes tensor
+// t's run w - first[t] (first[t] <= w < first[t + 1]) and writes its partial sum at
+// y_shift + w. Seven tensors and the output are eight storage
 // bindings, what every adapter offers; unused ones repeat tensor 0.
 struct MultiParams {
     count: u32, run: u32, y_shift: u32, _p0: u32,

@@ -302,8 +302,8 @@ fn info(opts: &GpuOptions) -> Result<()> {
             if shape.half { "; f16 products only under --mixed-precision fp16, gradients included" } else { "" },
             pipelined(engine::ops::gemm::coop_pipelined()?),
             engine::ops::gemm::COOP_WORKGROUP,
-            gpu::options()?.coop_layout.skew,
-            gpu::options()?.coop_layout.depth,
+            opts.coop_layout.skew,
+            opts.coop_layout.depth,
             if gpu::stage_pairs() { "two elements per load" } else { "element by element" },
         ),
         None => println!(

@@ -113,11 +113,9 @@ impl GpuOptions {
             skew: pick("ENGINE_COOP_SKEW", &[0, 8, 16], default.skew)?,
             depth: pick("ENGINE_COOP_DEPTH", &[1, 2], default.depth)?,
         };
-        o.stage_pairs = match var("ENGINE_STAGE_PAIRS").as_deref() {
+        o.stage_pairs = match var("ENGINE_STAGE_PAIRS") {
             None => None,
-            Some("1") => Some(true),
-            Some("0") => Some(false),
-            Some(v) => return Err(Error::Gpu(format!("ENGINE_STAGE_PAIRS={v:?} is not 0 or 1"))),
+            Some(_) => Some(pick("ENGINE_STAGE_PAIRS", &[0, 1], 1)? == 1),
         };
         Ok(o)
     }

@@ -201,7 +201,7 @@ struct Tiled<'a> {
 struct Direct<'a> {
     cond: &'a str,
     array: &'a str,
-    at: &'a dyn Fn(&str, &str) -> String,
+    at: &'a Expr<'a>,
     stride: &'a str,
 }
 
@@ -219,8 +219,8 @@ type Expr<'a> = dyn Fn(&str, &str) -> String + 'a;
 struct Pairs<'a> {
     cond_a: &'a str,
     cond_b: &'a str,
-    load_a2: &'a dyn Fn(&str, &str) -> String,
-    load_b2: &'a dyn Fn(&str, &str) -> String,
+    load_a2: &'a Expr<'a>,
+    load_b2: &'a Expr<'a>,
 }
 
 /// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): see [`tiled_entry`].
