@@ -229,8 +229,8 @@ fn every_conv_variant_matches_the_reference() {
 /// only where `engine bench --tune` chose them), where the adapter has matrix units: f16 A
 /// (autocast's input, the only products f16 matrices take), B in every storage dtype and rounded to the matrices' element type as
 /// it is staged, every transpose, batches, ragged edges past one workgroup tile in both
-/// directions, K past several steps and not a multiple of the matrices' size, and a bias
-/// through `linear`. Lavapipe has matrix units from Mesa 26 (8x8x8); CI's Mesa 25 has none,
+/// directions, whole tiles straight to C, K past several steps and not a multiple of the
+/// matrices' size, and a bias through `linear` (ragged, and on whole tiles). Lavapipe has matrix units from Mesa 26 (8x8x8); CI's Mesa 25 has none,
 /// and `.ci/coop-lavapipe` runs this binary again on Mesa 26. Elsewhere the test says it ran
 /// nothing.
 #[test]
@@ -316,24 +316,26 @@ fn coop_gemm_case(v: &str, shape: engine::gpu::CoopShape) {
             (0..batch * m * n).map(|i| got[offset + (i / (m * n)) * bs + (i % (m * n)) / n * ld + i % n]).collect();
         assert_close(&format!("{v} whole tiles into C at {offset}, rows {ld} apart"), &got, &want, tol, tol);
     }
-    // Linear's bias, through the epilogue the plain kernels share.
-    let (rows, n, k) = (8 * s + 1, 3 * s + 2, 2 * s + 1);
-    let mut rng = Rng::new(977);
-    let (x, w, bias) = (rng.vec(rows * k, -1.0, 1.0), rng.vec(n * k, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
-    let xh = Tensor::from_slice_as(&x, &[rows, k], DType::F16).unwrap();
-    let y = engine::ops::gemm::linear(&xh, &t(&w, &[n, k]), Some(&t(&bias, &[n]))).unwrap();
-    let want = gemm_ref(
-        &f64s(&rounded(&x, DType::F16)),
-        &f64s(&rounded(&w, el)),
-        Some(&f64s(&bias)),
-        1,
-        rows,
-        n,
-        k,
-        false,
-        true,
-    );
-    assert_close(&format!("{v} linear with bias"), &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
+    // Linear's bias: through the epilogue the plain kernels share where the tiles are ragged;
+    // on whole tiles (256 x 128) as the accumulators' first value, the tiles straight to C.
+    for (rows, n, k) in [(8 * s + 1, 3 * s + 2, 2 * s + 1), (256, 128, 2 * s + 3)] {
+        let mut rng = Rng::new(977 + rows as u64);
+        let (x, w, bias) = (rng.vec(rows * k, -1.0, 1.0), rng.vec(n * k, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+        let xh = Tensor::from_slice_as(&x, &[rows, k], DType::F16).unwrap();
+        let y = engine::ops::gemm::linear(&xh, &t(&w, &[n, k]), Some(&t(&bias, &[n]))).unwrap();
+        let want = gemm_ref(
+            &f64s(&rounded(&x, DType::F16)),
+            &f64s(&rounded(&w, el)),
+            Some(&f64s(&bias)),
+            1,
+            rows,
+            n,
+            k,
+            false,
+            true,
+        );
+        assert_close(&format!("{v} linear with bias, {rows} x {n}"), &y.to_vec().unwrap(), &want, 1e-5, 1e-5);
+    }
 }
 
 /// Attention's GEMM form on the matrix units (the coop GEMM entries forced), forward and
@@ -479,8 +481,8 @@ fn coop_fp16_gradients_match_the_reference() {
 /// conv2d's cooperative-matrix entries, plain and pipelined (forced; tuner-only otherwise),
 /// where the adapter has matrix units: forward with an f16 image (autocast's input, the only
 /// convolutions f16 matrices take outside fp16 autocast; the weights are rounded to the
-/// matrices' element type as staged), a bias,
-/// ragged tiles both ways (output channels and pixels past 128), several 16-deep channel steps
+/// matrices' element type as staged), a bias, ragged tiles both ways (output channels and
+/// pixels past 128) and whole ones (straight to the output), several 16-deep channel steps
 /// and a partial one, stride 2, a 1x1 kernel, batches, and the GPUs' split-K slices forced.
 /// Outside autocast the weight gradient keeps its plain kernel on f16 matrices (dy is f32;
 /// `coop_fp16_gradients_match_the_reference` runs it under fp16) and is checked as such.
@@ -494,12 +496,17 @@ fn coop_conv_case(v: &str, shape: engine::gpu::CoopShape) {
     let el = if shape.half { DType::F16 } else { DType::F32 };
     // (x, w, stride, padding, split-K slices)
     type Case = ([usize; 4], [usize; 4], usize, usize, Option<usize>);
-    let cases: [Case; 5] = [
+    // The last two are whole 128 x 128 tiles (output channels x pixels), which go from the
+    // accumulators straight to the output: the bias their first value, in the split-K slices
+    // only the first slice's.
+    let cases: [Case; 7] = [
         ([1, 20, 17, 16], [300, 20, 3, 3], 1, 1, None),
         ([2, 33, 8, 8], [70, 33, 3, 3], 1, 1, None),
         ([1, 9, 13, 12], [130, 9, 3, 3], 2, 1, None),
         ([3, 40, 5, 7], [24, 40, 1, 1], 1, 0, None),
         ([1, 50, 12, 12], [140, 50, 3, 3], 1, 1, Some(3)),
+        ([2, 20, 16, 8], [128, 20, 3, 3], 1, 1, None),
+        ([1, 40, 16, 16], [256, 40, 3, 3], 1, 1, Some(3)),
     ];
     for (xs, ws, stride, pad, splits) in cases {
         conv::force_splits(splits);

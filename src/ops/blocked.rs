@@ -190,19 +190,26 @@ struct Tiled<'a> {
     /// Staging two elements per load where an operand is half in storage: see [`Pairs`].
     pairs: Option<Pairs<'a>>,
     /// With matrix units, where the workgroup's whole tile can go straight from the
-    /// accumulators to C: a WGSL condition uniform over the workgroup (the tile inside C, the
-    /// store a plain copy of the products, C's offset and row stride 16-byte aligned), C's
-    /// array, the index of its element (r, col) there and C's row stride, as WGSL (see
-    /// [`Coop::epilogue`]).
+    /// accumulators to C (see [`Coop::epilogue`]).
     direct: Option<Direct<'a>>,
 }
 
-/// See [`Tiled::direct`].
+/// Where and how a coop entry's accumulators go straight to C ([`Tiled::direct`]), as WGSL.
 struct Direct<'a> {
+    /// A condition uniform over the workgroup, defined from the prelude and the tile's
+    /// position (`rt`, `ct`, `tm`, `tn`): the tile inside C, the store a copy of the products
+    /// plus at most a bias, C's offset and row stride 16-byte aligned.
     cond: &'a str,
+    /// C's array, the index of its element (r, col) there and C's row stride.
     array: &'a str,
     at: &'a Expr<'a>,
     stride: &'a str,
+    /// Where a bias is added to the tile (a condition uniform over the workgroup), its element
+    /// for C's element (r, col), and whether it varies along C's rows (conv2d's, per output
+    /// channel) or columns (Linear's, per feature). See [`Coop::accumulators`].
+    bias: &'a str,
+    bias_at: &'a Expr<'a>,
+    bias_by_row: bool,
 }
 
 /// WGSL text from two index expressions (a load of an operand's element at them).
@@ -251,11 +258,14 @@ fn gemm_ops() -> Tiled<'static> {
         store_prelude: "",
         store: "            store(c_base, r, col, acc[i][j]);\n",
         direct: Some(Direct {
-            cond: "p.alpha == 1.0 && p.beta == 0.0 && !HAS_BIAS && rt + tm <= p.m && ct + tn <= p.n && \
+            cond: "p.alpha == 1.0 && p.beta == 0.0 && rt + tm <= p.m && ct + tn <= p.n && \
                    ((c_base | p.ldc) & 3u) == 0u",
             array: "c",
             at: &|r, col| format!("c_base + ({r}) * p.ldc + {col}"),
             stride: "p.ldc",
+            bias: "HAS_BIAS",
+            bias_at: &|_r, col| format!("bias[p.bias_shift + {col}]"),
+            bias_by_row: false,
         }),
         pairs: crate::gpu::stage_pairs().then_some(Pairs {
             cond_a: "pairs_a",
@@ -283,7 +293,7 @@ pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
 /// [`conv_tiled_entry`]'s loops, loads and store.
 fn conv_ops() -> Tiled<'static> {
     Tiled {
-        prelude: CONV_SLICE,
+        prelude: CONV_SLICE_C,
         k_open: "    let b_base = p.b_shift + img * p.b_img;
     let col_mine = ct + li % tn;
     for (var ky = 0u; ky < p.kh; ky++) {
@@ -298,10 +308,18 @@ fn conv_ops() -> Tiled<'static> {
         load_b: &|k, _c| format!("if (t.ok) {{ v = elem_b(b_base + ({k}) * p.b_plane + t.off); }}"),
         trans_a: "false",
         trans_b: "false",
-        store_prelude: CONV_C_BASE,
+        store_prelude: "",
         store: CONV_STORE,
         pairs: None,
-        direct: None,
+        direct: Some(Direct {
+            cond: "p.beta == 0.0 && rt + tm <= p.m && ct + tn <= p.n && ((c_base | p.c_row) & 3u) == 0u",
+            array: "c",
+            at: &|r, col| format!("c_base + ({r}) * p.c_row + {col}"),
+            stride: "p.c_row",
+            bias: "HAS_BIAS && split == 0u",
+            bias_at: &|r, _col| format!("bias[p.bias_shift + {r}]"),
+            bias_by_row: true,
+        }),
     }
 }
 
@@ -410,7 +428,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         ],
     );
     if let Some(c) = coop {
-        out.push_str(&c.accumulators(entry));
+        out.push_str(&c.accumulators(entry, ops.direct.as_ref()));
     } else {
         push(&mut out, accumulators(rows, cols));
     }
@@ -801,30 +819,78 @@ impl Coop {
         2 * copies * tile + self.subgroups() * self.size * self.size * 4
     }
 
-    /// The subgroup's rectangle and its accumulators, zero (loaded from zeroed workgroup
-    /// memory rather than written as a constant of a cooperative-matrix type, which SPIR-V
-    /// consumers may not all accept).
-    fn accumulators(self, entry: &str) -> String {
+    /// The subgroup's rectangle and its accumulators' first values, loaded from workgroup
+    /// memory (rather than written as constants of a cooperative-matrix type, which SPIR-V
+    /// consumers may not all accept): zero, or with `direct` where the tile goes straight to C
+    /// (`direct`, a WGSL bool the epilogue reads), its bias. Such a tile has no store of its own
+    /// to add the bias in, so each accumulator starts from its block of the bias: the epilogue's
+    /// array is filled with one block per column (row) of the tile's grid of blocks, every row
+    /// (column) of a block the bias of the block's columns (rows), and each accumulator loads
+    /// its column's (row's) block. That takes `grid` blocks of the array, which holds one per
+    /// subgroup: with fewer subgroups than that (64 lanes), a biased tile goes the other way.
+    fn accumulators(self, entry: &str, direct: Option<&Direct>) -> String {
         let (s, n, (qr, qc)) = (self.size, self.subgroups(), self.rect());
-        let across = self.grid() / qc;
+        let (across, grid, ss) = (self.grid() / qc, self.grid(), s * s);
         let mut out = format!(
             "    let mine = sg < {n}u;
     let q = min(sg, {last}u);
     let qr = (q / {across}u) * {rs}u;
     let qc = (q % {across}u) * {cs}u;
     let cblk = q * {ss}u;
-    for (var i = li; i < {all}u; i += WG_X * WG_Y) {{ {entry}_c[i] = 0.0; }}
-    workgroupBarrier();
 ",
             last = n - 1,
             rs = qr * s,
             cs = qc * s,
-            ss = s * s,
-            all = n * s * s,
         );
+        let all = n * ss;
+        let biases = direct.filter(|_| n >= grid);
+        let _ = match (direct, biases) {
+            (Some(d), Some(_)) => {
+                writeln!(out, "    let direct = {};\n    let biased = direct && ({});", d.cond, d.bias)
+            }
+            (Some(d), None) => writeln!(out, "    let direct = {} && !({});", d.cond, d.bias),
+            (None, _) => Ok(()),
+        };
+        match biases {
+            Some(d) => {
+                // Element i of the array: block i / ss of the grid's row (column) of blocks,
+                // its row (column) within the block (i % ss) / s.
+                let (r, col) = if d.bias_by_row {
+                    (format!("rt + (i / {ss}u) * {s}u + (i % {ss}u) / {s}u"), "ct".to_string())
+                } else {
+                    ("rt".to_string(), format!("ct + (i / {ss}u) * {s}u + i % {s}u"))
+                };
+                let inside = if grid < n { format!(" && i < {}u", grid * ss) } else { String::new() };
+                let _ = write!(
+                    out,
+                    "    for (var i = li; i < {all}u; i += WG_X * WG_Y) {{
+        var v = 0.0;
+        if (biased{inside}) {{ v = {at}; }}
+        {entry}_c[i] = v;
+    }}
+",
+                    at = (d.bias_at)(&r, &col),
+                );
+            }
+            None => {
+                let _ = writeln!(out, "    for (var i = li; i < {all}u; i += WG_X * WG_Y) {{ {entry}_c[i] = 0.0; }}");
+            }
+        }
+        out.push_str("    workgroupBarrier();\n");
         for i in 0..qr {
             for j in 0..qc {
-                let init = if i + j == 0 { format!("coopLoadT<CoopC>(&{entry}_c[0u], {s}u)") } else { "acc0_0".into() };
+                // A biased accumulator loads its grid row's (column's) block; the rest copy the
+                // first of their row (column), or the first of all where nothing is biased.
+                let init = match biases {
+                    Some(d) if (d.bias_by_row && j == 0) || (!d.bias_by_row && i == 0) => {
+                        let blk = if d.bias_by_row { format!("qr / {s}u + {i}u") } else { format!("qc / {s}u + {j}u") };
+                        format!("coopLoadT<CoopC>(&{entry}_c[({blk}) * {ss}u], {s}u)")
+                    }
+                    Some(d) if d.bias_by_row => format!("acc{i}_0"),
+                    Some(_) => format!("acc0_{j}"),
+                    None if i + j == 0 => format!("coopLoadT<CoopC>(&{entry}_c[0u], {s}u)"),
+                    None => "acc0_0".into(),
+                };
                 let _ = writeln!(out, "    var acc{i}_{j} = {init};");
             }
         }
@@ -871,7 +937,7 @@ impl Coop {
         if let Some(d) = direct {
             // The index and stride as `let`s: naga 30's SPIR-V writer panics ("expression not
             // cached") on a coop store whose pointer or stride is an expression of its own.
-            let _ = writeln!(out, "    if ({}) {{\n        let stride = {};\n        if (mine) {{", d.cond, d.stride);
+            let _ = writeln!(out, "    if (direct) {{\n        let stride = {};\n        if (mine) {{", d.stride);
             for i in 0..qr {
                 for j in 0..qc {
                     let at = (d.at)(&format!("rt + qr + {}u", i * s), &format!("ct + qc + {}u", j * s));
@@ -916,14 +982,28 @@ pub fn conv_coop_entry(entry: &str, coop: Coop, pipelined: bool) -> String {
 
 /// The conv entries' first lines: wg.z is the image and the slice of the summed channels
 /// (split-K: `split_chans` channels per slice, each slice's partial sums into its own copy of C).
-const CONV_SLICE: &str = "    let img = wg.z % p.imgs;
+macro_rules! conv_slice {
+    () => {
+        "    let img = wg.z % p.imgs;
     let split = wg.z / p.imgs;
     let ch0 = split * p.split_chans;
     let ch1 = min(ch0 + p.split_chans, p.chans);
-";
+"
+    };
+}
+const CONV_SLICE: &str = conv_slice!();
 
 /// Where the conv entries' slice of C starts, before their store loop.
-const CONV_C_BASE: &str = "    let c_base = p.c_shift + (split * p.imgs + img) * p.c_img;\n";
+macro_rules! conv_c_base {
+    () => {
+        "    let c_base = p.c_shift + (split * p.imgs + img) * p.c_img;\n"
+    };
+}
+const CONV_C_BASE: &str = conv_c_base!();
+
+/// Both: the tiled entries know where their tile of C goes from the start (the coop entries
+/// decide there how they store it, [`Coop::accumulators`]).
+const CONV_SLICE_C: &str = concat!(conv_slice!(), conv_c_base!());
 
 /// The conv entries' store: the bias once (slice 0), then beta·C where chunks accumulate.
 const CONV_STORE: &str = "            var v = acc[i][j];

@@ -192,9 +192,11 @@ fn coop_for(pass: Pass, dtypes: Dtypes) -> Result<Option<CoopEntries>> {
 
 /// A coop row beside the plain kernels on a small convolution with partial tiles both ways,
 /// a bias, stride 1 and padding: the forward from an f16 image, the input gradient and the
-/// weight gradient from an f32 dy (what fp16 autocast's backward rounds); values multiples of
-/// 1/64 below 1, exact in f16, so that every product and sum is exact in f32 and the two agree
-/// to the bit.
+/// weight gradient from an f32 dy (what fp16 autocast's backward rounds); then a forward of
+/// whole 128 x 128 tiles with a bias, which go from the accumulators (the bias their first
+/// value) straight to the output (`blocked::Coop::accumulators`). Values multiples of 1/64
+/// below 1, exact in f16, so that every product and sum is exact in f32 and the two agree to
+/// the bit.
 fn coop_self_test(shape: CoopShape, row: &'static ConvKernels) -> Result<bool> {
     let (n, ci, h, w, co) = (1usize, 5usize, 13usize, 11usize, 130usize);
     let vals =
@@ -204,10 +206,15 @@ fn coop_self_test(shape: CoopShape, row: &'static ConvKernels) -> Result<bool> {
     let bias = Tensor::from_slice(&vals(co, 11), &[co])?;
     let dy = Tensor::from_slice(&vals(n * co * h * w, 29), &[n, co, h, w])?;
     let g = Geom { n, ci, h, w, co, kh: 3, kw: 3, oh: h, ow: w, stride: 1, pad: 1 };
-    let passes: [(&str, &dyn Fn() -> Result<Tensor>); 3] = [
+    let (co_whole, h_whole) = (128usize, 16usize);
+    let wt_whole = Tensor::from_slice(&vals(co_whole * ci * 9, 53), &[co_whole, ci, 3, 3])?;
+    let x_whole = Tensor::from_slice(&vals(n * ci * h_whole * 8, 37), &[n, ci, h_whole, 8])?.cast(DType::F16)?;
+    let whole = Geom { co: co_whole, h: h_whole, w: 8, oh: h_whole, ow: 8, ..g };
+    let passes: [(&str, &dyn Fn() -> Result<Tensor>); 4] = [
         ("forward", &|| forward_raw(&x, &wt, Some(&bias), g)),
         ("input gradient", &|| backward_input_raw(&dy, &wt, g)),
         ("weight gradient", &|| backward_weight_raw(&dy, &x, g)),
+        ("forward of whole tiles", &|| forward_raw(&x_whole, &wt_whole, Some(&bias.narrow0(0, co_whole)?), whole)),
     ];
     for (pass, run) in passes {
         let plain = {

@@ -351,8 +351,8 @@ fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
     // Past one 128 x 128 workgroup tile in both directions, K not a multiple of S.
     // Two cases have even extents, so that half operands are staged two elements per load
     // (`blocked::Pairs`), along K and across the tile for each operand; the last is whole tiles
-    // with a plain store (no bias, alpha 1), which go from the accumulators straight to C
-    // (`Coop::epilogue`).
+    // with alpha 1 and a bias, which go from the accumulators (the bias their first value)
+    // straight to C (`Coop::accumulators`, `Coop::epilogue`).
     let tile = 8 * blocked::TILED_WG.0 as usize;
     let (odd, even, whole) = (
         (tile + 3, tile + 5, 2 * shape.size as usize + 7),
@@ -370,18 +370,17 @@ fn coop_self_test(shape: CoopShape, pipelined: bool) -> Result<bool> {
         (whole, false, false, DType::F16, DType::F32),
     ];
     for ((m, n, k), ta, tb, a_dtype, b_dtype) in cases {
-        let (bias, alpha) =
-            if (m, n, k) == whole { (None, 1.0) } else { (Some(Tensor::from_slice(&vals(n, 11), &[n])?), 0.5) };
+        let alpha = if (m, n, k) == whole { 1.0 } else { 0.5 };
+        let bias = Tensor::from_slice(&vals(n, 11), &[n])?;
         let a = Tensor::from_slice(&vals(m * k, 37), &[1, if ta { k } else { m }, if ta { m } else { k }])?
             .cast(a_dtype)?;
         let b = Tensor::from_slice(&vals(k * n, 53), &[1, if tb { n } else { k }, if tb { k } else { n }])?
             .cast(b_dtype)?;
         let plain = {
             let _f = variant::force(Family::Gemm, "4x4");
-            gemm_raw(&a, &b, bias.as_ref(), ta, tb, alpha).and_then(|c| c.to_vec())
+            gemm_raw(&a, &b, Some(&bias), ta, tb, alpha).and_then(|c| c.to_vec())
         };
-        let coop =
-            gemm_on(&a, &b, bias.as_ref(), ta, tb, alpha, Route::Coop(shape, pipelined)).and_then(|c| c.to_vec());
+        let coop = gemm_on(&a, &b, Some(&bias), ta, tb, alpha, Route::Coop(shape, pipelined)).and_then(|c| c.to_vec());
         // A module the driver refuses, or a test the device cannot run (a binding limit
         // below the test's operands), is a reason to fall back, not to fail every product.
         let why = match (plain, coop) {
