@@ -277,10 +277,10 @@ fn info(opts: &GpuOptions) -> Result<()> {
     }
     println!(
         "  shader runtime checks: {}",
-        if ctx.shader_checks() {
-            "on (ENGINE_SHADER_CHECKS=1)"
-        } else {
-            "off (trusted modules; ENGINE_SHADER_CHECKS=1 turns them on)"
+        match (ctx.shader_checks(), ctx.loop_bounding()) {
+            (true, _) => "on (ENGINE_SHADER_CHECKS=1)",
+            (false, true) => "off (trusted modules, loop bounding kept; ENGINE_SHADER_CHECKS=1 turns them on)",
+            (false, false) => "off (trusted modules, no loop bounding; ENGINE_SHADER_CHECKS=1 turns them on)",
         }
     );
     match engine::ops::gemm::subgroup_kernels()? {

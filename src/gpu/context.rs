@@ -167,6 +167,8 @@ pub struct Context {
     disk_cache: Option<DiskCache>,
     /// `ENGINE_SHADER_CHECKS=1`: modules keep wgpu's runtime checks.
     shader_checks: bool,
+    /// Whether trusted modules keep naga's loop bounding ([`Context::loop_bounding`]).
+    loop_bounding: bool,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     /// Nanoseconds the host has spent in calls that hand work to the GPU or wait for it
@@ -287,6 +289,7 @@ impl Context {
         });
 
         let caps = Caps::new(&adapter, &info, features, &limits, opts.max_binding_override);
+        let loop_bounding = opts.loop_bounding.unwrap_or(caps.cpu);
         let (max_binding, offset_align) = (caps.max_binding, caps.offset_align);
         let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
@@ -323,6 +326,7 @@ impl Context {
             layouts: Mutex::new(HashMap::new()),
             disk_cache,
             shader_checks: opts.shader_checks,
+            loop_bounding,
             errors,
             lost,
             gpu_calls_ns: std::sync::atomic::AtomicU64::new(0),
@@ -465,13 +469,12 @@ impl Context {
             // partial tiles and chunked bindings, under these same trusted modules. The checks
             // cost a clamp per load in the inner loops; `ENGINE_SHADER_CHECKS=1` turns them back
             // on (a kernel under suspicion, a new one).
-            // Loop bounding stays on: without it lavapipe's LLVM, which inlines the uniforms
-            // (sizes become constants), unrolls the K loops and compiled the tiny model's
-            // training kernels in 136 s instead of 22 s (first step of a 5-step run,
-            // 2026-12-03; the steps after took 0.5 s either way).
+            // Every loop is a `for` over counts from the uniforms or constants, so none is
+            // infinite (what loop bounding guards against); see `loop_bounding` for where the
+            // counters stay anyway.
             unsafe {
                 let mut checks = wgpu::ShaderRuntimeChecks::unchecked();
-                checks.force_loop_bounding = true;
+                checks.force_loop_bounding = self.loop_bounding;
                 self.device.create_shader_module_trusted(desc, checks)
             }
         };
@@ -744,6 +747,19 @@ impl Context {
     /// Whether kernels keep wgpu's runtime checks (`ENGINE_SHADER_CHECKS=1`) or are trusted modules.
     pub fn shader_checks(&self) -> bool {
         self.shader_checks
+    }
+
+    /// Whether trusted modules keep naga's loop bounding: a two-word counter that every loop
+    /// iteration decrements and tests, so that no loop can run forever. On CPU adapters it
+    /// stays: without it lavapipe's LLVM, which inlines the uniforms (sizes become constants),
+    /// unrolled the K loops and compiled the tiny model's training kernels in 136 s instead of
+    /// 22 s (2026-12-03). A GPU's compiler sees no sizes, and there the counter is a cost in
+    /// every iteration of every inner loop, and an exit that keeps the compiler from counting
+    /// a constant-trip loop's iterations (the tiled GEMM's 8-deep product loop, the reductions'
+    /// loops of four loads): off unless `ENGINE_LOOP_BOUNDING=1` (unmeasured on a GPU as of
+    /// 2026-12-05; `tools/gpu/run.sh`'s `bench-loopbound` stage times it).
+    pub fn loop_bounding(&self) -> bool {
+        self.loop_bounding
     }
 
     pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {

@@ -33,8 +33,11 @@ pub struct GpuOptions {
     pub no_subgroups: bool,
     /// `ENGINE_SHADER_CHECKS=1`: compile the kernels with wgpu's runtime checks (bounds checks
     /// on buffer and array indexing, integer-division guards). Off by default: the kernels are
-    /// trusted modules, their indexing proven by the reference tests (loop bounding stays on).
+    /// trusted modules, their indexing proven by the reference tests.
     pub shader_checks: bool,
+    /// `ENGINE_LOOP_BOUNDING=0|1`: whether trusted modules keep naga's loop bounding (a counter
+    /// in every loop); unset, they do on CPU adapters only (see `gpu::Context::loop_bounding`).
+    pub loop_bounding: Option<bool>,
     /// `ENGINE_NO_COOP=1`: don't open the device with cooperative matrices even where the
     /// adapter has them (the coop GEMM stays off).
     pub no_coop: bool,
@@ -113,10 +116,14 @@ impl GpuOptions {
             skew: pick("ENGINE_COOP_SKEW", &[0, 8, 16], default.skew)?,
             depth: pick("ENGINE_COOP_DEPTH", &[1, 2], default.depth)?,
         };
-        o.stage_pairs = match var("ENGINE_STAGE_PAIRS") {
-            None => None,
-            Some(_) => Some(pick("ENGINE_STAGE_PAIRS", &[0, 1], 1)? == 1),
+        let switch = |name: &str| -> Result<Option<bool>> {
+            Ok(match var(name) {
+                None => None,
+                Some(_) => Some(pick(name, &[0, 1], 1)? == 1),
+            })
         };
+        o.stage_pairs = switch("ENGINE_STAGE_PAIRS")?;
+        o.loop_bounding = switch("ENGINE_LOOP_BOUNDING")?;
         Ok(o)
     }
 }

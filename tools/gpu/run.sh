@@ -150,6 +150,11 @@ ENGINE_CONV_VARIANT=coop ENGINE_COOP_DEPTH=2 stage conv-coop-depth2 60 conv-coop
 ENGINE_STAGE_PAIRS=0 stage gemm-nopairs 60 gemm-nopairs.txt "$E" bench gemm --json "$OUT/gemm-nopairs.json"
 ENGINE_GEMM_VARIANT=coop ENGINE_STAGE_PAIRS=0 stage gemm-coop-nopairs 60 gemm-coop-nopairs.txt "$E" bench gemm \
   --json "$OUT/gemm-coop-nopairs.json"
+# naga's loop bounding kept in the trusted modules (ENGINE_LOOP_BOUNDING=1), as on every adapter
+# before 2026-12-05 and on CPU adapters still, beside the GPUs' default since (off): the suites
+# of the bench stage but attention.
+ENGINE_LOOP_BOUNDING=1 stage bench-loopbound 90 bench-loopbound.txt "$E" bench gemm conv norm reduce \
+  --json "$OUT/bench-loopbound.json"
 # Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
 # the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"

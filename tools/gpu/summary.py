@@ -27,6 +27,7 @@ VARIANT_FILES = [
     ("gemm-coop-depth2", "GEMM coop, two depths per k step"),
     ("gemm-nopairs", "GEMM defaults, half operands staged element by element"),
     ("gemm-coop-nopairs", "GEMM coop, half operands staged element by element"),
+    ("bench-loopbound", "defaults with naga's loop bounding kept (before 2026-12-05)"),
     ("conv-tiled", "conv 8x8 tiled"),
     ("conv-vec4", "conv 8x8 tiled vec4"),
     ("conv-pipe", "conv 8x8 tiled vec4 pipelined"),
