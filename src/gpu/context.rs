@@ -158,7 +158,12 @@ pub struct Context {
     pub caps: Caps,
     /// Largest byte window one storage binding may cover (the adapter's limit, or the override).
     pub max_binding: u64,
-    /// Storage-binding offsets must be multiples of this.
+    /// Storage-binding offsets are multiples of this: the adapter's alignment, and at least 16
+    /// bytes, so that an element index aligned to 16 bytes within a binding is aligned in
+    /// memory too, as Vulkan requires of a cooperative-matrix load's or store's pointer
+    /// (VUID-RuntimeSpirv-OpCooperativeMatrixLoadKHR-08986; the coop entries' direct store,
+    /// `ops::blocked::Coop::epilogue`, checks C's index and stride, not the binding's offset).
+    /// NVIDIA reports 16 or 32 and lavapipe 32, but AMD's drivers 4.
     pub offset_align: u64,
     pub pool: Pool,
     recorder: Mutex<Recorder>,
@@ -290,7 +295,7 @@ impl Context {
 
         let caps = Caps::new(&adapter, &info, features, &limits, opts.max_binding_override);
         let loop_bounding = opts.loop_bounding.unwrap_or(caps.cpu);
-        let (max_binding, offset_align) = (caps.max_binding, caps.offset_align);
+        let (max_binding, offset_align) = (caps.max_binding, caps.offset_align.max(16));
         let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
             size: UNIFORM_SLOT * UNIFORM_SLOTS,

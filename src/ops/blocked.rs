@@ -929,7 +929,9 @@ impl Coop {
     /// many barriers again as the K loop's). Vulkan requires a coop load's or store's pointer
     /// and stride aligned to 16 bytes or a whole row or column, whichever is less
     /// (VUID-RuntimeSpirv-OpCooperativeMatrixLoadKHR-08986): 16 bytes for C's f32 rows, which
-    /// the condition checks (lavapipe accepts unaligned ones, so no test here can).
+    /// the condition checks within C's binding, whose offset is a multiple of 16 bytes on every
+    /// adapter (`gpu::Context::offset_align`). Lavapipe accepts unaligned ones, so no test here
+    /// can check either.
     fn epilogue(self, entry: &str, store: &str, direct: Option<&Direct>) -> String {
         let (s, (qr, qc)) = (self.size, self.rect());
         let body = store.replace("acc[i][j]", "acc_v");

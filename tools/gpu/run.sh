@@ -10,7 +10,8 @@
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
 #          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, gemm-coop-skew0.*,
-#          gemm-coop-depth2.*, conv-coop-depth2.*, gemm-nopairs.*, gemm-coop-nopairs.*, step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
+#          gemm-coop-depth2.*, conv-coop-depth2.*, gemm-nopairs.*, gemm-coop-nopairs.*, bench-loopbound.*,
+#          step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
 #          forced for a first measurement),
 #          tests.txt) and stages.txt, each
 #          stage's exit status and seconds.
