@@ -55,12 +55,14 @@ fn load_a(base: u32, row: u32, kk: u32) -> f32 {
 
 // A's element (row, kk) and the next one along A's storage (row + 1 where TRANS_A, else
 // kk + 1), for half A whose element (row, kk) is at an even index: the tiled entries' staging
-// takes two elements per load where it can (`ops::blocked::Pairs`).
+// takes two elements per load where it can (`ops::blocked::Pairs`). `word_a` is the index of
+// the word that holds them.
+fn word_a(base: u32, row: u32, kk: u32) -> u32 {
+    return select(base + row * p.lda + kk, base + kk * p.lda + row, TRANS_A) >> 1u;
+}
+
 fn load_a2(base: u32, row: u32, kk: u32) -> vec2<f32> {
-    if (TRANS_A) {
-        return half_pair(a[(base + kk * p.lda + row) >> 1u], A_DTYPE);
-    }
-    return half_pair(a[(base + row * p.lda + kk) >> 1u], A_DTYPE);
+    return half_pair(a[word_a(base, row, kk)], A_DTYPE);
 }
 
 // Element i of B as f32, whatever its storage dtype.
@@ -80,11 +82,12 @@ fn load_b(base: u32, kk: u32, col: u32) -> f32 {
 
 // B's element (kk, col) and the next one along B's storage (kk + 1 where TRANS_B, else
 // col + 1), for half B whose element (kk, col) is at an even index (see `load_a2`).
+fn word_b(base: u32, kk: u32, col: u32) -> u32 {
+    return select(base + kk * p.ldb + col, base + col * p.ldb + kk, TRANS_B) >> 1u;
+}
+
 fn load_b2(base: u32, kk: u32, col: u32) -> vec2<f32> {
-    if (TRANS_B) {
-        return half_pair(b[(base + col * p.ldb + kk) >> 1u], B_DTYPE);
-    }
-    return half_pair(b[(base + kk * p.ldb + col) >> 1u], B_DTYPE);
+    return half_pair(b[word_b(base, kk, col)], B_DTYPE);
 }
 
 // c = alpha * acc (+ bias) (+ beta * c) at (r, col).

@@ -222,12 +222,17 @@ type Expr<'a> = dyn Fn(&str, &str) -> String + 'a;
 /// element at (row, k) ((k, col)) and the next one along that axis, as a `vec2<f32>`: row + 1
 /// where A is staged across the tile's width (`trans_a`), else k + 1 (B likewise, col + 1 where
 /// it is staged across). Half the loads, index computations and bounds checks of staging: on a
-/// GPU with matrix units, staging rather than the products sets the coop entries' rate.
+/// GPU with matrix units, staging rather than the products sets the coop entries' rate. There
+/// `coop_a2` (`coop_b2`) loads the pair instead, as a `vec2<AB>` (the matrices' element type):
+/// f16 halves into f16 tiles as stored, with no conversion to f32 and back (the GEMM's coop
+/// module reads them through a second, f16 view of the operand's binding, `ops::gemm`).
 struct Pairs<'a> {
     cond_a: &'a str,
     cond_b: &'a str,
     load_a2: &'a Expr<'a>,
     load_b2: &'a Expr<'a>,
+    coop_a2: &'a Expr<'a>,
+    coop_b2: &'a Expr<'a>,
 }
 
 /// One tiled GEMM entry (`gemm.wgsl`'s parameters and helpers): see [`tiled_entry`].
@@ -272,6 +277,8 @@ fn gemm_ops() -> Tiled<'static> {
             cond_b: "pairs_b",
             load_a2: &|r, k| format!("load_a2(a_base, {r}, {k})"),
             load_b2: &|k, c| format!("load_b2(b_base, {k}, {c})"),
+            coop_a2: &|r, k| format!("load_a2_ab(a_base, {r}, {k})"),
+            coop_b2: &|k, c| format!("load_b2_ab(b_base, {k}, {c})"),
         }),
     }
 }
@@ -378,6 +385,11 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     // Elements between one staged k row of a tile and the next: the tile's width, plus with
     // matrix units a skew (see [`Coop::skew`]).
     let skew = coop.map_or(0, |c| c.skew);
+    // The type a staged value is held in between its load and its tile (the matrices' element
+    // type with matrix units, else f32), and the pair loads that give it ([`Pairs`]).
+    let held = if coop.is_some() { "AB" } else { "f32" };
+    let pair_loads =
+        ops.pairs.as_ref().map(|q| if coop.is_some() { (q.coop_a2, q.coop_b2) } else { (q.load_a2, q.load_b2) });
     let mut out = String::new();
     push(
         &mut out,
@@ -508,12 +520,12 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         var {x} = {v}_i{e} / TILE_K;
         var {k} = {v}_i{e} % TILE_K;
         if ({across}) {{ {x} = {v}_i{e} % {width}; {k} = {v}_i{e} / {width}; }}
-        var {v}{e} = 0.0;
+        var {v}{e} = {held}(0.0);
 "
                 );
                 let _ = writeln!(
                     loads,
-                    "        if ({guard}{inside} && k0 + {k} < {k_end}) {{ var v = 0.0; {load} {v}{e} = v; }}"
+                    "        if ({guard}{inside} && k0 + {k} < {k_end}) {{ var v = 0.0; {load} {v}{e} = {held}(v); }}"
                 );
             }
             // Pairs cover the tile only where every invocation stages an even count, unguarded.
@@ -560,14 +572,12 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         let load_a = |x: &str, k: &str| (ops.load_a)(&format!("rt + {x}"), &format!("k0 + {k}"));
         let load_b = |x: &str, k: &str| (ops.load_b)(&format!("k0 + {k}"), &format!("ct + {x}"));
         let not_trans_b = format!("!({trans_b})");
-        let load_a2 = ops.pairs.as_ref().map(|q| {
-            let f: Box<Expr> =
-                Box::new(move |x: &str, k: &str| (q.load_a2)(&format!("rt + {x}"), &format!("k0 + {k}")));
+        let load_a2 = ops.pairs.as_ref().zip(pair_loads).map(|(q, (la2, _))| {
+            let f: Box<Expr> = Box::new(move |x: &str, k: &str| la2(&format!("rt + {x}"), &format!("k0 + {k}")));
             (q.cond_a, f)
         });
-        let load_b2 = ops.pairs.as_ref().map(|q| {
-            let f: Box<Expr> =
-                Box::new(move |x: &str, k: &str| (q.load_b2)(&format!("k0 + {k}"), &format!("ct + {x}")));
+        let load_b2 = ops.pairs.as_ref().zip(pair_loads).map(|(q, (_, lb2))| {
+            let f: Box<Expr> = Box::new(move |x: &str, k: &str| lb2(&format!("k0 + {k}"), &format!("ct + {x}")));
             (q.cond_b, f)
         });
         let (inside_a, inside_b) = (|x: &str| format!("rt + {x} < p.m"), |x: &str| format!("ct + {x} < p.n"));
@@ -656,7 +666,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         // Where the operands allow, pairs of neighbouring elements per load ([`Pairs`]): pair j
         // of the tile is elements (x, k) and (x + 1, k) staged across, (x, k) and (x, k + 1)
         // along k. The second of a pair is inside wherever the first is not at an edge.
-        if let Some(q) = &ops.pairs {
+        if let (Some(q), Some((la2, lb2))) = (&ops.pairs, pair_loads) {
             // One tile's pair loop around its element loop: `x` is the tile's row (A) or column
             // (B), `width` its extent, `inside` bounds `x`, `load2` the pair's load at (x, kk).
             let pairs = |cond: &str,
@@ -676,7 +686,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             var x1 = x;
             var kk1 = kk + 1u;
             if ({across}) {{ x = 2u * (j % ({width} / 2u)); kk = j / ({width} / 2u); x1 = x + 1u; kk1 = kk; }}
-            var w = vec2<f32>(0.0);
+            var w = vec2<{held}>();
             if ({inside_x} && k0 + kk < {k_end}) {{
                 w = {load2};
                 if (!({inside_x1}) || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
@@ -694,7 +704,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
                     wy = val("w.y"),
                 )
             };
-            let (load_a2, load_b2) = ((q.load_a2)("rt + x", "k0 + kk"), (q.load_b2)("k0 + kk", "ct + x"));
+            let (load_a2, load_b2) = (la2("rt + x", "k0 + kk"), lb2("k0 + kk", "ct + x"));
             let (inside_a, inside_b) = (|x: &str| format!("rt + {x} < p.m"), |x: &str| format!("ct + {x} < p.n"));
             let not_trans_b = format!("!({trans_b})");
             loop_a = pairs(q.cond_a, "a", "tm", "sta", trans_a, &inside_a, &load_a2, &loop_a);
@@ -1226,8 +1236,9 @@ mod tests {
                         "conv" => conv_coop_entry("conv_coop", coop, pipelined),
                         _ => conv_dw_coop_entry("conv_dw_coop", coop, pipelined),
                     };
+                    let views = if what == "gemm" { crate::ops::gemm::COOP_HALF_VIEWS } else { "" };
                     let source = format!(
-                        "enable f16;\nenable wgpu_cooperative_matrix;\n{}{file}{aliases}\n{entry}",
+                        "enable f16;\nenable wgpu_cooperative_matrix;\n{}{file}{aliases}{views}\n{entry}",
                         spec.wgsl()
                     );
                     let name = format!("{what} {coop:?} {shape:?} pipelined {pipelined}");

@@ -105,6 +105,35 @@ pub static SUBGROUP_SHADER: Shader = Shader {
     uniforms: &[&Params::LAYOUT],
 };
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+/// The coop entries' bindings: [`BINDINGS`], then A and B again as f16 ([`COOP_HALF_VIEWS`]).
+const COOP_BINDINGS: &[Access] =
+    &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
+
+/// The coop modules' second view of A and B (bound to the same windows as `a` and `b`), as
+/// pairs of f16, and the pair loads of their staging (`blocked::Pairs`): f16 operands go into
+/// f16 tiles as stored. Through the u32 view each pair was unpacked to f32 and each half
+/// converted back (WGSL's `bitcast<vec2<f16>>(u32)` would say it directly, but naga 30 cannot
+/// translate it: gfx-rs/wgpu#8896), three instructions of a dozen per staged pair. bf16 pairs
+/// (and f32 matrices) convert as before.
+pub(crate) const COOP_HALF_VIEWS: &str = "
+// ---- the coop entries' f16 views of A and B, from ops::gemm::COOP_HALF_VIEWS ----
+@group(0) @binding(5) var<storage, read> a_h: array<vec2<f16>>;
+@group(0) @binding(6) var<storage, read> b_h: array<vec2<f16>>;
+
+fn load_a2_ab(base: u32, row: u32, kk: u32) -> vec2<AB> {
+    if (A_DTYPE == 1u) {
+        return vec2<AB>(a_h[word_a(base, row, kk)]);
+    }
+    return vec2<AB>(load_a2(base, row, kk));
+}
+
+fn load_b2_ab(base: u32, kk: u32, col: u32) -> vec2<AB> {
+    if (B_DTYPE == 1u) {
+        return vec2<AB>(b_h[word_b(base, kk, col)]);
+    }
+    return vec2<AB>(load_b2(base, kk, col));
+}
+";
 
 /// The cooperative-matrix GEMM (`blocked::gemm_coop_entry`: the tiled entry with its products
 /// on the matrix units, after `gemm.wgsl`'s hand-written part), one module per matrix shape of
@@ -159,8 +188,8 @@ static COOP_KERNELS: [(CoopShape, [Kernel; 2]); 3] = [
 /// One coop module's two entries: plain, then pipelined.
 const fn coop_kernels(shader: &'static Shader) -> [Kernel; 2] {
     [
-        Kernel { shader, entry: "gemm_coop", bindings: BINDINGS },
-        Kernel { shader, entry: "gemm_coop_pipelined", bindings: BINDINGS },
+        Kernel { shader, entry: "gemm_coop", bindings: COOP_BINDINGS },
+        Kernel { shader, entry: "gemm_coop_pipelined", bindings: COOP_BINDINGS },
     ]
 }
 
@@ -168,7 +197,7 @@ const fn coop_kernels(shader: &'static Shader) -> [Kernel; 2] {
 fn coop_entries(shape: CoopShape) -> String {
     let coop = Coop::for_adapter(shape.size);
     format!(
-        "{}\n{}\n{}",
+        "{}{COOP_HALF_VIEWS}\n{}\n{}",
         coop_aliases(shape),
         blocked::gemm_coop_entry("gemm_coop", coop, false),
         blocked::gemm_coop_entry("gemm_coop_pipelined", coop, true)
@@ -338,6 +367,8 @@ fn dispatch_coop(
     let tile = 8 * wx;
     let spec = dtypes.spec(spec).u32("WG_X", wx).u32("WG_Y", wy);
     let p = Params { batches: if p.batches == 0 { u(batches) } else { p.batches }, ..p };
+    let [a, b, bias, c] = views;
+    let views = [a, b, bias, c, a, b];
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
 }
 
