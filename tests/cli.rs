@@ -185,6 +185,21 @@ fn sample_writes_numbered_pngs_with_settings_and_same_seed_gives_same_image() {
             || (stderr.contains("GPU time by kernel") && stderr.contains("GPU time by dispatch class")),
         "{stderr}"
     );
+    // The products' rows carry a rate from the FLOPs their launchers declare; other kernels none.
+    if stderr.contains("GPU time by kernel") {
+        let last = |prefix: &str| -> Vec<String> {
+            let rows = stderr.lines().take_while(|l| !l.starts_with("GPU time by dispatch class"));
+            rows.filter(|l| l.trim_start().starts_with(prefix))
+                .map(|l| l.split_whitespace().last().unwrap().to_string())
+                .collect()
+        };
+        for prefix in ["gemm", "conv"] {
+            let rates = last(prefix);
+            let rates: Vec<f64> = rates.iter().map(|r| r.parse().unwrap_or(-1.0)).collect();
+            assert!(rates.iter().all(|&r| r >= 0.0) && rates.iter().any(|&r| r > 0.0), "{prefix}: {rates:?}\n{stderr}");
+        }
+        assert!(last("norm.").iter().all(|r| r == "-"), "{stderr}");
+    }
     let mut files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();

@@ -521,6 +521,8 @@ impl Context {
         bindings: &[BindView<'_>],
         groups: [u32; 3],
     ) -> Result<()> {
+        // Taken whether or not this dispatch is profiled, so that it never counts for another.
+        let flops = super::profile::take_flops();
         debug_assert_eq!(bindings.len(), kernel.bindings.len(), "{}", kernel.entry);
         debug_assert!(
             kernel.shader.uniforms.iter().any(|u| u.name == P::LAYOUT.name && u.fields == P::LAYOUT.fields),
@@ -576,7 +578,7 @@ impl Context {
         let encoder = encoder.as_mut().expect("encoder created above");
         let timestamp_writes = profiler.as_mut().and_then(|p| {
             let bound = bindings.iter().map(|b| b.size).sum();
-            p.next_writes(DispatchLabel { kernel: (kernel.shader.name, kernel.entry), groups, bound })
+            p.next_writes(DispatchLabel { kernel: (kernel.shader.name, kernel.entry), groups, bound, flops })
         });
         {
             let mut pass = encoder

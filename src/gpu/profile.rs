@@ -5,9 +5,29 @@
 //! tells the shapes of one kernel apart (a split-K sum from a bias gradient, a 1280-channel
 //! convolution at 8x8 from a 320-channel one at 64x64). The commands print both tables at
 //! exit; kernel authors see where a training step's time goes, and, from the bytes, how far a
-//! memory-bound kernel is from the copy probe.
+//! memory-bound kernel is from the copy probe; from the FLOPs that the products' launchers
+//! declare ([`count_flops`]), how far each GEMM and convolution shape is from the FMA probe.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+
+thread_local! {
+    /// The FLOPs of the next dispatch this thread records ([`count_flops`]).
+    static NEXT_FLOPS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Declares the nominal FLOPs of the next dispatch this thread records (a product's 2·M·N·K,
+/// as `engine bench` counts them: padding taps and split-K slices included), for the profile's
+/// TFLOP/s columns. Launchers of GEMMs and convolutions call it just before they dispatch;
+/// every dispatch takes (and clears) it, so a dispatch that declares nothing counts none.
+pub(crate) fn count_flops(flops: u64) {
+    NEXT_FLOPS.with(|c| c.set(flops));
+}
+
+/// The FLOPs declared for the dispatch being recorded, cleared for the next one.
+pub(crate) fn take_flops() -> u64 {
+    NEXT_FLOPS.with(|c| c.replace(0))
+}
 
 /// Timestamps for one submission's dispatches: a query pair per dispatch.
 pub(crate) struct Profiler {
@@ -21,14 +41,15 @@ pub(crate) struct Profiler {
     capacity: usize,
 }
 
-/// What a profiled dispatch is counted under: its kernel, its grid, and the bytes its storage
-/// bindings cover (the windows' sizes, the uniform block left out).
+/// What a profiled dispatch is counted under: its kernel, its grid, the bytes its storage
+/// bindings cover (the windows' sizes, the uniform block left out) and its declared FLOPs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct DispatchLabel {
     /// (shader, entry point).
     pub kernel: (&'static str, &'static str),
     pub groups: [u32; 3],
     pub bound: u64,
+    pub flops: u64,
 }
 
 /// One row of [`Profile::kernels`]: a kernel entry point's dispatches.
@@ -42,6 +63,8 @@ pub struct ProfileRow {
     /// memory-bound kernel about what it moved (a binding may cover more than the dispatch
     /// touches, and a product reads its operands more than once, mostly from cache).
     pub bytes_bound: u64,
+    /// The FLOPs its dispatches declared ([`count_flops`]), summed: 0 for all but products.
+    pub flops: u64,
 }
 
 /// One row of [`Profile::classes`]: the dispatches of one kernel with one grid and one
@@ -53,6 +76,8 @@ pub struct ClassRow {
     pub groups: [u32; 3],
     /// The bytes each dispatch's storage bindings cover.
     pub bytes_bound: u64,
+    /// The FLOPs each dispatch declared ([`count_flops`]).
+    pub flops: u64,
     pub dispatches: u64,
     pub seconds: f64,
 }
@@ -161,11 +186,21 @@ fn summarise(totals: &HashMap<DispatchLabel, (u64, f64)>) -> Profile {
             dispatches: 0,
             seconds: 0.0,
             bytes_bound: 0,
+            flops: 0,
         });
         k.dispatches += dispatches;
         k.seconds += seconds;
         k.bytes_bound += label.bound * dispatches;
-        classes.push(ClassRow { shader, entry, groups: label.groups, bytes_bound: label.bound, dispatches, seconds });
+        k.flops += label.flops * dispatches;
+        classes.push(ClassRow {
+            shader,
+            entry,
+            groups: label.groups,
+            bytes_bound: label.bound,
+            flops: label.flops,
+            dispatches,
+            seconds,
+        });
     }
     let mut kernels: Vec<ProfileRow> = kernels.into_values().collect();
     kernels.sort_by(|a, b| b.seconds.total_cmp(&a.seconds).then(a.entry.cmp(b.entry)));
@@ -173,10 +208,25 @@ fn summarise(totals: &HashMap<DispatchLabel, (u64, f64)>) -> Profile {
     Profile { kernels, classes }
 }
 
-/// Bytes over seconds in GB/s, blank where no time was measured.
+/// Bytes over seconds in GB/s (or FLOPs in GFLOP/s), "-" where no time was measured.
 fn rate(bytes: f64, seconds: f64) -> String {
     if seconds > 0.0 {
         format!("{:.1}", bytes / seconds / 1e9)
+    } else {
+        "-".into()
+    }
+}
+
+/// FLOPs over seconds in TFLOP/s, "-" where none were declared or no time measured.
+fn tflops(flops: f64, seconds: f64) -> String {
+    if flops > 0.0 && seconds > 0.0 {
+        let t = flops / seconds / 1e12;
+        // Three decimals below 1 TFLOP/s: a CPU adapter's products run at a few GFLOP/s.
+        if t < 1.0 {
+            format!("{t:.3}")
+        } else {
+            format!("{t:.2}")
+        }
     } else {
         "-".into()
     }
@@ -189,23 +239,25 @@ pub const CLASSES_SHOWN: usize = 40;
 /// The tables a [`Profile`] prints as (for the CLI): by kernel, then the [`CLASSES_SHOWN`]
 /// dispatch classes that took the most time. "GB/s bound" is the bytes the storage bindings
 /// cover over the time: for a memory-bound kernel about its bandwidth, to read against the
-/// copy probe.
+/// copy probe. "TFLOP/s" is the products' declared FLOPs over the time, to read against the
+/// FMA probe (and the matrix units' peak).
 pub fn format(profile: &Profile) -> String {
     let total: f64 = profile.kernels.iter().map(|r| r.seconds).sum();
     let share = |s: f64| 100.0 * s / total.max(1e-12);
     let mut out = format!("GPU time by kernel (ENGINE_PROFILE=1): {:.3} s in all\n", total);
     out.push_str(&format!(
-        "  {:<34} {:>10} {:>12} {:>7} {:>11}\n",
-        "kernel", "dispatches", "seconds", "share", "GB/s bound"
+        "  {:<34} {:>10} {:>12} {:>7} {:>11} {:>9}\n",
+        "kernel", "dispatches", "seconds", "share", "GB/s bound", "TFLOP/s"
     ));
     for r in &profile.kernels {
         out.push_str(&format!(
-            "  {:<34} {:>10} {:>12.4} {:>6.1}% {:>11}\n",
+            "  {:<34} {:>10} {:>12.4} {:>6.1}% {:>11} {:>9}\n",
             format!("{}.{}", r.shader, r.entry),
             r.dispatches,
             r.seconds,
             share(r.seconds),
-            rate(r.bytes_bound as f64, r.seconds)
+            rate(r.bytes_bound as f64, r.seconds),
+            tflops(r.flops as f64, r.seconds)
         ));
     }
     let shown = profile.classes.len().min(CLASSES_SHOWN);
@@ -214,13 +266,23 @@ pub fn format(profile: &Profile) -> String {
         profile.classes.len()
     ));
     out.push_str(&format!(
-        "  {:<34} {:>17} {:>10} {:>10} {:>10} {:>10} {:>7} {:>11}\n",
-        "kernel", "workgroups", "MiB bound", "dispatches", "seconds", "us each", "share", "GB/s bound"
+        "  {:<34} {:>17} {:>10} {:>10} {:>10} {:>10} {:>7} {:>11} {:>9} {:>9}\n",
+        "kernel",
+        "workgroups",
+        "MiB bound",
+        "dispatches",
+        "seconds",
+        "us each",
+        "share",
+        "GB/s bound",
+        "GFLOP",
+        "TFLOP/s"
     ));
     for r in &profile.classes[..shown] {
         let [x, y, z] = r.groups;
+        let gflop = if r.flops > 0 { format!("{:.2}", r.flops as f64 / 1e9) } else { "-".into() };
         out.push_str(&format!(
-            "  {:<34} {:>17} {:>10.2} {:>10} {:>10.4} {:>10.1} {:>6.1}% {:>11}\n",
+            "  {:<34} {:>17} {:>10.2} {:>10} {:>10.4} {:>10.1} {:>6.1}% {:>11} {:>9} {:>9}\n",
             format!("{}.{}", r.shader, r.entry),
             format!("{x}x{y}x{z}"),
             r.bytes_bound as f64 / (1u64 << 20) as f64,
@@ -228,7 +290,9 @@ pub fn format(profile: &Profile) -> String {
             r.seconds,
             1e6 * r.seconds / r.dispatches.max(1) as f64,
             share(r.seconds),
-            rate((r.bytes_bound * r.dispatches) as f64, r.seconds)
+            rate((r.bytes_bound * r.dispatches) as f64, r.seconds),
+            gflop,
+            tflops((r.flops * r.dispatches) as f64, r.seconds)
         ));
     }
     out
@@ -240,28 +304,37 @@ mod tests {
 
     #[test]
     fn kernel_rows_are_the_sums_of_their_classes_and_both_tables_print() {
-        let label = |entry, groups, bound| DispatchLabel { kernel: ("reduce", entry), groups, bound };
+        let label = |entry, groups, bound| DispatchLabel { kernel: ("reduce", entry), groups, bound, flops: 0 };
+        let gemm =
+            DispatchLabel { kernel: ("gemm", "gemm8x8_tiled"), groups: [8, 8, 1], bound: 12 << 20, flops: 2 << 30 };
         let totals: HashMap<DispatchLabel, (u64, f64)> = [
             (label("sum_cols", [256, 1, 1], 4 << 20), (10, 0.004)),
             (label("sum_cols", [40, 1, 1], 1 << 20), (30, 0.003)),
             (label("sum_rows", [320, 1, 1], 2 << 20), (5, 0.005)),
+            (gemm, (4, 0.001)),
         ]
         .into_iter()
         .collect();
         let p = summarise(&totals);
         let cols = p.kernels.iter().find(|r| r.entry == "sum_cols").unwrap();
-        assert_eq!((cols.dispatches, cols.bytes_bound), (40, 10 * (4 << 20) + 30 * (1 << 20)));
+        assert_eq!((cols.dispatches, cols.bytes_bound, cols.flops), (40, 10 * (4 << 20) + 30 * (1 << 20), 0));
         assert!((cols.seconds - 0.007).abs() < 1e-12);
         // Most time first, in both tables.
-        assert_eq!(p.kernels.iter().map(|r| r.entry).collect::<Vec<_>>(), ["sum_cols", "sum_rows"]);
-        assert_eq!(p.classes.iter().map(|r| r.groups[0]).collect::<Vec<_>>(), [320, 256, 40]);
+        assert_eq!(p.kernels.iter().map(|r| r.entry).collect::<Vec<_>>(), ["sum_cols", "sum_rows", "gemm8x8_tiled"]);
+        assert_eq!(p.classes.iter().map(|r| r.groups[0]).collect::<Vec<_>>(), [320, 256, 40, 8]);
         let text = format(&p);
-        // sum_cols: 70 MiB in 7 ms; its 256-workgroup class 40 MiB in 4 ms, 400 us each.
+        // sum_cols: 70 MiB in 7 ms; its 256-workgroup class 40 MiB in 4 ms, 400 us each (4 of
+        // the 13 ms in all), no FLOPs.
         assert!(text.contains("GPU time by dispatch class"), "{text}");
         let class = text.lines().find(|l| l.contains("256x1x1")).unwrap();
         let fields: Vec<&str> = class.split_whitespace().collect();
-        assert_eq!(fields[1..], ["256x1x1", "4.00", "10", "0.0040", "400.0", "33.3%", "10.5"], "{class}");
+        assert_eq!(fields[1..], ["256x1x1", "4.00", "10", "0.0040", "400.0", "30.8%", "10.5", "-", "-"], "{class}");
         let kernel = text.lines().find(|l| l.contains("reduce.sum_cols") && !l.contains('x')).unwrap();
-        assert!(kernel.trim_end().ends_with("10.5"), "{kernel}");
+        assert!(kernel.trim_end().ends_with("10.5         -"), "{kernel}");
+        // The GEMM: 4 dispatches of 2^31 FLOPs in 1 ms, 8.59 TFLOP/s; 2.15 GFLOP each.
+        let class = text.lines().find(|l| l.contains("8x8x1")).unwrap();
+        assert!(class.trim_end().ends_with("2.15      8.59"), "{class}");
+        let kernel = text.lines().find(|l| l.contains("gemm.gemm8x8_tiled") && !l.contains("8x8x1")).unwrap();
+        assert!(kernel.trim_end().ends_with("8.59"), "{kernel}");
     }
 }

@@ -636,6 +636,15 @@ fn run(
     let views = [a.0, b.0, bias.0, c.0];
     let spec = dtypes.spec(spec);
     let variant = tuned(pass, dtypes, &spec, &p, &views, z)?;
+    // Nominal FLOPs, as `engine bench` counts them (padding taps included): each of the
+    // rows x columns outputs sums the summed channels over every tap, for each image; the
+    // weight gradient's sum runs over the images' output pixels instead.
+    let taps = (p.kh * p.kw) as u64;
+    let sums = match pass {
+        Pass::Weight => p.imgs as u64 * (p.oh * p.ow) as u64,
+        Pass::Conv => p.imgs as u64 * p.chans as u64,
+    };
+    crate::gpu::profile::count_flops(2 * p.m as u64 * p.n as u64 * taps * sums);
     launch(variant, spec, p, &views, z)
 }
 

@@ -367,6 +367,7 @@ fn dispatch_coop(
     let tile = 8 * wx;
     let spec = dtypes.spec(spec).u32("WG_X", wx).u32("WG_Y", wy);
     let p = Params { batches: if p.batches == 0 { u(batches) } else { p.batches }, ..p };
+    count_product_flops(&p, batches);
     let [a, b, bias, c] = views;
     let views = [a, b, bias, c, a, b];
     Tensor::ctx()?.dispatch(kernel, &spec, &p, &views, [p.n.div_ceil(tile), p.m.div_ceil(tile), u(batches)])
@@ -1265,7 +1266,14 @@ fn launch(
 fn dispatch(pick: Variant, spec: Spec, p: Params, views: [BindView; 4], batches: usize, dtypes: Dtypes) -> Result<()> {
     let spec = dtypes.spec(spec.u32("WG_X", pick.wg.0).u32("WG_Y", pick.wg.1));
     let p = Params { batches: if p.batches == 0 { u(batches) } else { p.batches }, ..p };
+    count_product_flops(&p, batches);
     Tensor::ctx()?.dispatch(pick.kernel, &spec, &p, &views, pick.groups(p.m, p.n, u(batches)))
+}
+
+/// A dispatch's 2·M·N·K over its `grid_z` products (batches, or batches times split-K slices of
+/// `p.k` each), for the profile ([`crate::gpu::profile::count_flops`]).
+fn count_product_flops(p: &Params, grid_z: usize) {
+    crate::gpu::profile::count_flops(2 * p.m as u64 * p.n as u64 * p.k as u64 * grid_z as u64);
 }
 
 #[cfg(test)]

@@ -169,7 +169,8 @@ ENGINE_CONV_VARIANT="8x8 tiled vec4 pipelined" stage conv-pipe 60 conv-pipe.txt 
   --json "$OUT/conv-pipe.json"
 # Where the bf16 step's GPU time goes, kernel by kernel and dispatch class by class (grid and bytes
 # bound: which shapes make the H200's 12% in reductions, and their GB/s against the copy probe;
-# 2026-12-05), with the default choices, before tuning.
+# each GEMM and convolution shape's TFLOP/s against the FMA probe; 2026-12-05), with the default
+# choices, before tuning.
 ENGINE_PROFILE=1 stage profile 60 profile.txt "$E" bench memory --resolution 512 --settings 11 \
   --json "$OUT/profile.json"
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" ENGINE_PROFILE=1 stage step-vec4 60 step-vec4.txt "$E" bench memory \
