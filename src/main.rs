@@ -296,12 +296,12 @@ fn info(opts: &GpuOptions) -> Result<()> {
             "  cooperative-matrix GEMM: available ({0}x{0}x{0} {1} -> f32, workgroup {4}, {3}{2}); runs where \
              `engine bench --tune` found it faster or ENGINE_GEMM_VARIANT=coop (or \"coop pipelined\"), else the \
              plain kernels; tile rows skewed by {5} elements, {6} matrix depth(s) per k step, half operands \
-             staged {7} (ENGINE_COOP_SKEW, ENGINE_COOP_DEPTH, ENGINE_STAGE_PAIRS)",
+             staged {7} (ENGINE_COOP_SKEW, ENGINE_COOP_DEPTH, ENGINE_COOP_INVOCATIONS, ENGINE_STAGE_PAIRS)",
             shape.size,
             if shape.half { "f16" } else { "f32" },
             if shape.half { "; f16 products only under --mixed-precision fp16, gradients included" } else { "" },
             pipelined(engine::ops::gemm::coop_pipelined()?),
-            engine::ops::gemm::COOP_WORKGROUP,
+            opts.coop_layout.invocations,
             opts.coop_layout.skew,
             opts.coop_layout.depth,
             if gpu::stage_pairs() { "two elements per load" } else { "element by element" },

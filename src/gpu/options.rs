@@ -47,9 +47,10 @@ pub struct GpuOptions {
     pub gemm_variant: Option<String>,
     pub conv_variant: Option<String>,
     pub attention: Option<String>,
-    /// `ENGINE_COOP_SKEW`, `ENGINE_COOP_DEPTH`: how the cooperative-matrix entries lay out
-    /// their staged tiles (`ops::blocked::Coop`), for a GPU run to compare layouts that no
-    /// machine here can time; the defaults otherwise.
+    /// `ENGINE_COOP_SKEW`, `ENGINE_COOP_DEPTH`, `ENGINE_COOP_INVOCATIONS`: how the
+    /// cooperative-matrix entries lay out their staged tiles and share them out
+    /// (`ops::blocked::Coop`), for a GPU run to compare layouts that no machine here can time;
+    /// the defaults otherwise.
     pub coop_layout: CoopLayout,
     /// `ENGINE_STAGE_PAIRS=0|1`: whether the tiled and coop GEMM entries stage half operands
     /// two elements per load (`ops::blocked::Pairs`); unset, they do ([`stage_pairs`]).
@@ -63,11 +64,14 @@ pub struct CoopLayout {
     pub skew: u32,
     /// Matrix depths per k step (and per pair of barriers): 1 (the default) or 2.
     pub depth: u32,
+    /// Invocations per workgroup: 256 (the default) or 128, which gives each subgroup twice the
+    /// blocks of the same 128 x 128 tile (4 x 4 on 32 lanes instead of 2 x 4).
+    pub invocations: u32,
 }
 
 impl Default for CoopLayout {
     fn default() -> Self {
-        CoopLayout { skew: 8, depth: 1 }
+        CoopLayout { skew: 8, depth: 1, invocations: 256 }
     }
 }
 
@@ -115,6 +119,7 @@ impl GpuOptions {
         o.coop_layout = CoopLayout {
             skew: pick("ENGINE_COOP_SKEW", &[0, 8, 16], default.skew)?,
             depth: pick("ENGINE_COOP_DEPTH", &[1, 2], default.depth)?,
+            invocations: pick("ENGINE_COOP_INVOCATIONS", &[128, 256], default.invocations)?,
         };
         let switch = |name: &str| -> Result<Option<bool>> {
             Ok(match var(name) {

@@ -385,6 +385,10 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     // Elements between one staged k row of a tile and the next: the tile's width, plus with
     // matrix units a skew (see [`Coop::skew`]).
     let skew = coop.map_or(0, |c| c.skew);
+    // Invocations per workgroup: the launch's with scalar products, the coop layout's with
+    // matrix units (whose tile stays 8·WG_Y x 8·WG_X: [`Coop::invocations`]).
+    let invocations = coop.map_or(TILED_WG.0 * TILED_WG.1, |c| c.invocations);
+    let inv = if coop.is_some() { format!("{invocations}u") } else { "WG_X * WG_Y".to_string() };
     // The type a staged value is held in between its load and its tile (the matrices' element
     // type with matrix units, else f32), and the pair loads that give it ([`Pairs`]).
     let held = if coop.is_some() { "AB" } else { "f32" };
@@ -403,7 +407,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         push(
             &mut out,
             [
-                "@compute @workgroup_size(WG_X * WG_Y, 1, 1)".to_string(),
+                format!("@compute @workgroup_size({inv}, 1, 1)"),
                 format!(
                     "fn {entry}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, \
                      @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, \
@@ -488,7 +492,6 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     if b.pipelined {
         // The elements of each tile one invocation stages per step (the launch shape is
         // TILED_WG's, which the variant tables use for these entries).
-        let invocations = TILED_WG.0 * TILED_WG.1;
         let staged = |tile_rows: u32| (tile_rows * bk).div_ceil(invocations);
         let (na, nb) = (staged(rows * TILED_WG.1), staged(cols * TILED_WG.0));
         let partial = |tile_rows: u32| !(tile_rows * bk).is_multiple_of(invocations);
@@ -516,7 +519,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
                 let guard = if guard { format!("{v}_i{e} < {width} * TILE_K && ") } else { String::new() };
                 let _ = write!(
                     lines,
-                    "        let {v}_i{e} = li + {e}u * WG_X * WG_Y;
+                    "        let {v}_i{e} = li + {e}u * {inv};
         var {x} = {v}_i{e} / TILE_K;
         var {k} = {v}_i{e} % TILE_K;
         if ({across}) {{ {x} = {v}_i{e} % {width}; {k} = {v}_i{e} / {width}; }}
@@ -539,7 +542,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
                 let (j, load2) = (format!("{v}_j{e}"), load2(&x, &k));
                 let _ = write!(
                     lines,
-                    "            let {j} = li + {half}u * WG_X * WG_Y;
+                    "            let {j} = li + {half}u * {inv};
             if ({across}) {{ {x} = 2u * ({j} % ({width} / 2u)); {k} = {j} / ({width} / 2u); {x1} = {x} + 1u; {k1} = {k}; }}
             else {{ {x} = {j} / (TILE_K / 2u); {k} = 2u * ({j} % (TILE_K / 2u)); {x1} = {x}; {k1} = {k} + 1u; }}
             if ({inside} && k0 + {k} < {k_end}) {{
@@ -562,8 +565,8 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         if coop.is_some() {
             let _ = write!(
                 out,
-                "    for (var i = li; i < {copy_a}; i += WG_X * WG_Y) {{ {entry}_a[{copy_a} + i] = AB(0.0); }}
-    for (var i = li; i < {copy_b}; i += WG_X * WG_Y) {{ {entry}_b[{copy_b} + i] = AB(0.0); }}
+                "    for (var i = li; i < {copy_a}; i += {inv}) {{ {entry}_a[{copy_a} + i] = AB(0.0); }}
+    for (var i = li; i < {copy_b}; i += {inv}) {{ {entry}_b[{copy_b} + i] = AB(0.0); }}
     workgroupBarrier();
 "
             );
@@ -640,7 +643,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
         let val = |v: &str| if coop.is_some() { format!("AB({v})") } else { v.to_string() };
         let mut loop_a = format!(
-            "        for (var i = li; i < tm * {bk}u; i += WG_X * WG_Y) {{
+            "        for (var i = li; i < tm * {bk}u; i += {inv}) {{
             var r = i / {bk}u;
             var kk = i % {bk}u;
             if ({trans_a}) {{ r = i % tm; kk = i / tm; }}
@@ -652,7 +655,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             v = val("v")
         );
         let mut loop_b = format!(
-            "        for (var i = li; i < tn * {bk}u; i += WG_X * WG_Y) {{
+            "        for (var i = li; i < tn * {bk}u; i += {inv}) {{
             var c = i % tn;
             var kk = i / tn;
             if ({trans_b}) {{ c = i / {bk}u; kk = i % {bk}u; }}
@@ -680,7 +683,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
                 let (first, second) = (slot(tile, stride, "x", "kk", ""), slot(tile, stride, "x1", "kk1", ""));
                 format!(
                     "        if ({cond}) {{
-        for (var j = li; j < {width} * {bk}u / 2u; j += WG_X * WG_Y) {{
+        for (var j = li; j < {width} * {bk}u / 2u; j += {inv}) {{
             var x = j / {half}u;
             var kk = 2u * (j % {half}u);
             var x1 = x;
@@ -768,6 +771,15 @@ pub struct Coop {
     /// Matrix depths per k step, so per pair of barriers and per staging round (1 by default;
     /// `ENGINE_COOP_DEPTH=2` doubles the tiles' depth, for a GPU run to compare).
     pub depth: u32,
+    /// Invocations per workgroup (the tile stays 128 x 128): 256 by default, 8 subgroups of
+    /// 32 lanes with 2 x 4 blocks each. With 128 (`ENGINE_COOP_INVOCATIONS=128`, for a GPU run
+    /// to compare) each of 4 subgroups holds 4 x 4 blocks: 8 matrix loads from workgroup
+    /// memory per 16 products instead of 6 per 8. On NVIDIA a 16x16 f16 load is 512 bytes,
+    /// 4 cycles of an SM's 128 bytes per cycle, and a product 2 cycles of its tensor cores,
+    /// so the loads alone bound the 2 x 4 layout near 2/3 of the matrix units' rate, the
+    /// 4 x 4 one at their rate; in exchange each invocation stages twice the elements and
+    /// holds twice the accumulators (16 x 8 registers on 32 lanes).
+    pub invocations: u32,
 }
 
 impl Coop {
@@ -777,17 +789,22 @@ impl Coop {
     pub fn for_adapter(size: u32) -> Coop {
         let lanes = crate::gpu::opened().map(|c| c.caps.subgroup_sizes.1).filter(|&l| l > 0).unwrap_or(32);
         let layout = crate::gpu::options().map(|o| o.coop_layout).unwrap_or_default();
-        Coop { size, lanes, skew: layout.skew, depth: layout.depth }
+        Coop { size, lanes, skew: layout.skew, depth: layout.depth, invocations: layout.invocations }
     }
     /// The depth of a k step: the matrices' (at least the scalar entries' 8) times `depth`.
     pub fn k_step(self) -> u32 {
         TILE_K.max(self.size) * self.depth
     }
     /// Whether an entry can be written: a power-of-two subgroup size, at most the workgroup,
-    /// and at least one block of the tile for every subgroup.
+    /// and at least one block of the tile for every subgroup; the workgroup a multiple of the
+    /// tile's width (conv2d's staging: [`conv_tiled_entry`]).
     pub fn fits(self) -> bool {
-        let (g, n) = (self.grid(), TILED_WG.0 * TILED_WG.1 / self.lanes.max(1));
-        self.lanes.is_power_of_two() && self.lanes <= 256 && g * g >= n
+        let (g, n) = (self.grid(), self.invocations / self.lanes.max(1));
+        self.lanes.is_power_of_two()
+            && self.lanes <= self.invocations
+            && g * g >= n
+            && self.invocations.is_multiple_of(8 * TILED_WG.0)
+            && self.invocations <= TILED_WG.0 * TILED_WG.1
     }
     /// The staging of a coop entry: the `8x8 tiled` block's, software-pipelined or not
     /// ([`Block::pipelined`]: two copies of each tile, the next step's storage loads in flight
@@ -809,7 +826,7 @@ impl Coop {
     }
     /// Subgroups with a rectangle of blocks.
     fn subgroups(self) -> u32 {
-        TILED_WG.0 * TILED_WG.1 / self.lanes
+        self.invocations / self.lanes
     }
     /// One subgroup's rectangle of blocks: rows x columns, as square as a power of two allows.
     fn rect(self) -> (u32, u32) {
@@ -852,7 +869,7 @@ impl Coop {
             rs = qr * s,
             cs = qc * s,
         );
-        let all = n * ss;
+        let (all, inv) = (n * ss, self.invocations);
         let biases = direct.filter(|_| n >= grid);
         let _ = match (direct, biases) {
             (Some(d), Some(_)) => {
@@ -873,7 +890,7 @@ impl Coop {
                 let inside = if grid < n { format!(" && i < {}u", grid * ss) } else { String::new() };
                 let _ = write!(
                     out,
-                    "    for (var i = li; i < {all}u; i += WG_X * WG_Y) {{
+                    "    for (var i = li; i < {all}u; i += {inv}u) {{
         var v = 0.0;
         if (biased{inside}) {{ v = {at}; }}
         {entry}_c[i] = v;
@@ -883,7 +900,7 @@ impl Coop {
                 );
             }
             None => {
-                let _ = writeln!(out, "    for (var i = li; i < {all}u; i += WG_X * WG_Y) {{ {entry}_c[i] = 0.0; }}");
+                let _ = writeln!(out, "    for (var i = li; i < {all}u; i += {inv}u) {{ {entry}_c[i] = 0.0; }}");
             }
         }
         out.push_str("    workgroupBarrier();\n");
@@ -1206,11 +1223,10 @@ mod tests {
     fn coop_entries_validate_for_every_subgroup_size() {
         let mut checked = 0;
         for shape in CoopShape::PREFERENCE {
-            for (lanes, (skew, depth)) in [4, 8, 16, 32, 64, 128]
-                .into_iter()
-                .flat_map(|l| [(0, 1), (8, 1), (16, 1), (8, 2)].map(|layout| (l, layout)))
-            {
-                let coop = Coop { size: shape.size, lanes, skew, depth };
+            for (lanes, (skew, depth, invocations)) in [4, 8, 16, 32, 64, 128].into_iter().flat_map(|l| {
+                [(0, 1, 256), (8, 1, 256), (16, 1, 256), (8, 2, 256), (8, 1, 128)].map(|layout| (l, layout))
+            }) {
+                let coop = Coop { size: shape.size, lanes, skew, depth, invocations };
                 if !coop.fits() {
                     continue;
                 }

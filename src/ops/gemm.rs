@@ -231,7 +231,7 @@ pub fn coop() -> Result<Option<CoopShape>> {
         Some(shape) => {
             let coop = Coop::for_adapter(shape.size);
             let fits = coop.fits()
-                && COOP_WORKGROUP <= ctx.caps.max_invocations
+                && coop.invocations <= ctx.caps.max_invocations
                 && coop.workgroup_bytes(shape.half, false) <= ctx.caps.workgroup_storage;
             (fits && coop_self_test(shape, false)?).then_some(shape)
         }
@@ -264,9 +264,6 @@ pub fn coop_pipelined_fits() -> Result<bool> {
         None => false,
     })
 }
-
-/// Invocations in a coop entry's workgroup (`engine info` says it).
-pub const COOP_WORKGROUP: u32 = blocked::TILED_WG.0 * blocked::TILED_WG.1;
 
 /// The coop variants' names (forced by `ENGINE_GEMM_VARIANT`, chosen by the tuner), plain
 /// and pipelined; conv2d's are the same.

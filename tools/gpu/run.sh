@@ -10,7 +10,8 @@
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
 #          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
 #          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, gemm-coop-skew0.*,
-#          gemm-coop-depth2.*, conv-coop-depth2.*, gemm-nopairs.*, gemm-coop-nopairs.*, bench-loopbound.*,
+#          gemm-coop-depth2.*, conv-coop-depth2.*, gemm-coop-wg128.*, conv-coop-wg128.*, gemm-nopairs.*,
+#          gemm-coop-nopairs.*, bench-loopbound.*,
 #          step-vec4.txt, step-tiled.txt, step-pipe.txt, step-coop.txt, step-tuned.txt (kernels
 #          forced for a first measurement),
 #          tests.txt) and stages.txt, each
@@ -145,6 +146,12 @@ ENGINE_GEMM_VARIANT=coop ENGINE_COOP_DEPTH=2 stage gemm-coop-depth2 60 gemm-coop
   --json "$OUT/gemm-coop-depth2.json"
 ENGINE_CONV_VARIANT=coop ENGINE_COOP_DEPTH=2 stage conv-coop-depth2 60 conv-coop-depth2.txt "$E" bench conv \
   --json "$OUT/conv-coop-depth2.json"
+# 128 invocations sharing the same 128 x 128 tile (ENGINE_COOP_INVOCATIONS=128): 4 x 4 blocks per
+# subgroup, 8 matrix loads from workgroup memory per 16 products where 256 invocations make 6 per 8.
+ENGINE_GEMM_VARIANT=coop ENGINE_COOP_INVOCATIONS=128 stage gemm-coop-wg128 60 gemm-coop-wg128.txt "$E" bench gemm \
+  --json "$OUT/gemm-coop-wg128.json"
+ENGINE_CONV_VARIANT=coop ENGINE_COOP_INVOCATIONS=128 stage conv-coop-wg128 60 conv-coop-wg128.txt "$E" bench conv \
+  --json "$OUT/conv-coop-wg128.json"
 # Half operands staged element by element, as before 2026-12-05 (ENGINE_STAGE_PAIRS=0), beside
 # two elements per load (the default since): the default kernels (the tiled GEMM takes the
 # gemm_f16 and _bf16w/_f16w rows), and the coop entries beside gemm-coop.

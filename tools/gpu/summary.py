@@ -25,6 +25,7 @@ VARIANT_FILES = [
     ("gemm-coop-pipe", "GEMM coop pipelined"),
     ("gemm-coop-skew0", "GEMM coop, tile rows unskewed"),
     ("gemm-coop-depth2", "GEMM coop, two depths per k step"),
+    ("gemm-coop-wg128", "GEMM coop, 128 invocations (4 x 4 blocks per subgroup)"),
     ("gemm-nopairs", "GEMM defaults, half operands staged element by element"),
     ("gemm-coop-nopairs", "GEMM coop, half operands staged element by element"),
     ("bench-loopbound", "defaults with naga's loop bounding kept (before 2026-12-05)"),
@@ -34,6 +35,7 @@ VARIANT_FILES = [
     ("conv-coop", "conv coop"),
     ("conv-coop-pipe", "conv coop pipelined"),
     ("conv-coop-depth2", "conv coop, two depths per k step"),
+    ("conv-coop-wg128", "conv coop, 128 invocations (4 x 4 blocks per subgroup)"),
     ("bench-tuned", "tuned (bench --tune)"),
 ]
 BASELINES = {
@@ -41,6 +43,8 @@ BASELINES = {
     "gemm-coop-depth2": "gemm-coop",
     "gemm-coop-nopairs": "gemm-coop",
     "conv-coop-depth2": "conv-coop",
+    "gemm-coop-wg128": "gemm-coop",
+    "conv-coop-wg128": "conv-coop",
 }
 # Step files (`bench memory`): the file, what it forced, and the row of memory.json it stands beside.
 STEP_FILES = [
