@@ -89,8 +89,9 @@ fn every_gemm_variant_matches_the_reference() {
 /// straddle: operands inside wider rows (`gemm_strided`, as attention slices them) whose
 /// padding is NaN, with K, M and N odd, so that the second element of an edge pair is the
 /// padding (or the next row) and must stage as zero; and at an odd offset, where the entries
-/// stage element by element. Every tiled variant, then each coop entry where the adapter has
-/// matrix units (A f16 there, the matrices' rounding of B in the reference).
+/// stage element by element; and a whole tile, staged without bounds checks. Every tiled
+/// variant, then each coop entry where the adapter has matrix units (A f16 there, the
+/// matrices' rounding of B in the reference).
 #[test]
 fn half_operands_staged_in_pairs_match_the_reference() {
     let coop = gemm::coop().unwrap();
@@ -103,7 +104,9 @@ fn half_operands_staged_in_pairs_match_the_reference() {
             variants.push(("coop pipelined", Family::Gemm));
         }
     }
-    let (batch, m, n, k) = (2usize, 131usize, 77usize, 37usize);
+    // Past one 128 x 128 tile both ways: the first tile is whole, and its whole k steps stage
+    // without bounds checks.
+    let (batch, m, n, k) = (2usize, 131usize, 133usize, 37usize);
     for (v, family) in variants {
         let _forced = force(family, v);
         let el = match coop {

@@ -343,7 +343,11 @@ const _: () = assert!((TILED_WG.0 * TILED_WG.1).is_multiple_of(8 * TILED_WG.0));
 /// One tiled entry: the workgroup's `rows·WG_Y` x `cols·WG_X` tile of C from A and B tiles
 /// staged through workgroup memory, TILE_K deep, each element loaded from storage once per
 /// workgroup (zeros outside the matrices, so the product loop has no clamps). Staging reads
-/// consecutive elements of each operand's storage order with consecutive invocations.
+/// consecutive elements of each operand's storage order with consecutive invocations. Only
+/// edge tiles need the bounds checks: where the tile lies inside C and the k step inside K
+/// (`whole`, uniform over the workgroup), staging runs a copy of its loops without them (the
+/// issue's "edge tiles handled without a clamp on every element"): two comparisons and a
+/// branch fewer per staged element, or per pair.
 ///
 /// Each invocation holds a `rows` x `cols` register block. Plain, the block is strided as
 /// [`gemm_entry`]'s (rows WG_Y apart, columns WG_X apart) and each k step reads it with scalar
@@ -439,6 +443,9 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             format!("    let stb = tn + {skew}u;"),
             "    let rt = wg.y * tm;".into(),
             "    let ct = wg.x * tn;".into(),
+            // Whether the tile lies inside C: with a whole k step (`whole`), its staging skips
+            // the bounds checks of every element, which only edge tiles need.
+            "    let whole_mn = rt + tm <= p.m && ct + tn <= p.n;".into(),
             format!("    let row0 = rt + lid.y{lane_step};"),
             format!("    let col0 = ct + lid.x{lane_step};"),
         ],
@@ -511,12 +518,14 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
                      inside: &dyn Fn(&str) -> String,
                      load: &dyn Fn(&str, &str) -> String,
                      pair: Option<(&str, &Expr)>| {
+            // Each element's load, with or without the bounds checks (without: the step is
+            // whole, and only the guard against invocations past the tile remains).
             let mut lines = String::new();
-            let mut loads = String::new();
+            let mut loads = [String::new(), String::new()];
             for e in 0..count {
                 let (x, k) = (format!("{v}_x{e}"), format!("{v}_k{e}"));
                 let (load, inside) = (load(&x, &k), inside(&x));
-                let guard = if guard { format!("{v}_i{e} < {width} * TILE_K && ") } else { String::new() };
+                let guard = if guard { format!("{v}_i{e} < {width} * TILE_K") } else { String::new() };
                 let _ = write!(
                     lines,
                     "        let {v}_i{e} = li + {e}u * {inv};
@@ -526,16 +535,31 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         var {v}{e} = {held}(0.0);
 "
                 );
-                let _ = writeln!(
-                    loads,
-                    "        if ({guard}{inside} && k0 + {k} < {k_end}) {{ var v = 0.0; {load} {v}{e} = {held}(v); }}"
-                );
+                let checked = [guard.as_str(), &inside, &format!("k0 + {k} < {k_end}")]
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" && ");
+                for (text, cond) in loads.iter_mut().zip([guard.as_str(), &checked]) {
+                    let body = format!("var v = 0.0; {load} {v}{e} = {held}(v);");
+                    let _ = if cond.is_empty() {
+                        writeln!(text, "        {{ {body} }}")
+                    } else {
+                        writeln!(text, "        if ({cond}) {{ {body} }}")
+                    };
+                }
             }
+            let [unchecked, checked] = loads;
+            let by_whole = |unchecked: &str, checked: &str| {
+                format!("        if (whole) {{\n{unchecked}        }} else {{\n{checked}        }}\n")
+            };
             // Pairs cover the tile only where every invocation stages an even count, unguarded.
             let Some((cond, load2)) = pair.filter(|_| count.is_multiple_of(2) && !guard) else {
-                return lines + &loads;
+                return lines + &by_whole(&unchecked, &checked);
             };
             lines += &format!("        if ({cond}) {{\n");
+            let mut pair_texts = [String::new(), String::new()];
             for e in (0..count).step_by(2) {
                 let (x, k, x1, k1) =
                     (format!("{v}_x{e}"), format!("{v}_k{e}"), format!("{v}_x{}", e + 1), format!("{v}_k{}", e + 1));
@@ -545,19 +569,28 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
                     "            let {j} = li + {half}u * {inv};
             if ({across}) {{ {x} = 2u * ({j} % ({width} / 2u)); {k} = {j} / ({width} / 2u); {x1} = {x} + 1u; {k1} = {k}; }}
             else {{ {x} = {j} / (TILE_K / 2u); {k} = 2u * ({j} % (TILE_K / 2u)); {x1} = {x}; {k1} = {k} + 1u; }}
-            if ({inside} && k0 + {k} < {k_end}) {{
+",
+                    half = e / 2,
+                );
+                let e1 = e + 1;
+                let _ = writeln!(pair_texts[0], "            {{ let w = {load2}; {v}{e} = w.x; {v}{e1} = w.y; }}");
+                let _ = write!(
+                    pair_texts[1],
+                    "            if ({inside} && k0 + {k} < {k_end}) {{
                 let w = {load2};
                 {v}{e} = w.x;
                 if ({inside1} && k0 + {k1} < {k_end}) {{ {v}{e1} = w.y; }}
             }}
 ",
-                    half = e / 2,
                     inside = inside(&x),
                     inside1 = inside(&x1),
-                    e1 = e + 1,
                 );
             }
-            lines + "        } else {\n" + &loads + "        }\n"
+            lines
+                + &by_whole(&pair_texts[0], &pair_texts[1])
+                + "        } else {\n"
+                + &by_whole(&unchecked, &checked)
+                + "        }\n"
         };
         let copy_a = format!("(TILE_K * sta / {per})");
         let copy_b = format!("(TILE_K * stb / {per})");
@@ -572,6 +605,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             );
         }
         out.push_str(ops.k_open);
+        let _ = writeln!(out, "        let whole = whole_mn && k0 + TILE_K <= {k_end};");
         let load_a = |x: &str, k: &str| (ops.load_a)(&format!("rt + {x}"), &format!("k0 + {k}"));
         let load_b = |x: &str, k: &str| (ops.load_b)(&format!("k0 + {k}"), &format!("ct + {x}"));
         let not_trans_b = format!("!({trans_b})");
@@ -642,47 +676,73 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         let (slot_a, slot_b) = (slot("a", "sta", "r", "kk", ""), slot("b", "stb", "c", "kk", ""));
         let (load_a, load_b) = ((ops.load_a)("rt + r", "k0 + kk"), (ops.load_b)("k0 + kk", "ct + c"));
         let val = |v: &str| if coop.is_some() { format!("AB({v})") } else { v.to_string() };
-        let mut loop_a = format!(
-            "        for (var i = li; i < tm * {bk}u; i += {inv}) {{
+        // `body` where `cond` holds, or unconditionally where the step is whole (`checked` false).
+        let when = |checked: bool, cond: &str, body: &str| {
+            if checked {
+                format!("if ({cond}) {{ {body} }}")
+            } else {
+                body.to_string()
+            }
+        };
+        // Both tiles' staging loops, with or without the bounds checks.
+        let loops = |checked: bool| -> String {
+            let mut loop_a = format!(
+                "        for (var i = li; i < tm * {bk}u; i += {inv}) {{
             var r = i / {bk}u;
             var kk = i % {bk}u;
             if ({trans_a}) {{ r = i % tm; kk = i / tm; }}
             var v = 0.0;
-            if (rt + r < p.m && k0 + kk < {k_end}) {{ {load_a} }}
+            {load}
             {slot_a} = {v};
         }}
 ",
-            v = val("v")
-        );
-        let mut loop_b = format!(
-            "        for (var i = li; i < tn * {bk}u; i += {inv}) {{
+                load = when(checked, &format!("rt + r < p.m && k0 + kk < {k_end}"), &load_a),
+                v = val("v")
+            );
+            let mut loop_b = format!(
+                "        for (var i = li; i < tn * {bk}u; i += {inv}) {{
             var c = i % tn;
             var kk = i / tn;
             if ({trans_b}) {{ c = i / {bk}u; kk = i % {bk}u; }}
             var v = 0.0;
-            if (ct + c < p.n && k0 + kk < {k_end}) {{ {load_b} }}
+            {load}
             {slot_b} = {v};
         }}
 ",
-            v = val("v")
-        );
-        // Where the operands allow, pairs of neighbouring elements per load ([`Pairs`]): pair j
-        // of the tile is elements (x, k) and (x + 1, k) staged across, (x, k) and (x, k + 1)
-        // along k. The second of a pair is inside wherever the first is not at an edge.
-        if let (Some(q), Some((la2, lb2))) = (&ops.pairs, pair_loads) {
-            // One tile's pair loop around its element loop: `x` is the tile's row (A) or column
-            // (B), `width` its extent, `inside` bounds `x`, `load2` the pair's load at (x, kk).
-            let pairs = |cond: &str,
-                         tile: &str,
-                         width: &str,
-                         stride: &str,
-                         across: &str,
-                         inside: &dyn Fn(&str) -> String,
-                         load2: &str,
-                         elements: &str| {
-                let (first, second) = (slot(tile, stride, "x", "kk", ""), slot(tile, stride, "x1", "kk1", ""));
-                format!(
-                    "        if ({cond}) {{
+                load = when(checked, &format!("ct + c < p.n && k0 + kk < {k_end}"), &load_b),
+                v = val("v")
+            );
+            // Where the operands allow, pairs of neighbouring elements per load ([`Pairs`]): pair
+            // j of the tile is elements (x, k) and (x + 1, k) staged across, (x, k) and
+            // (x, k + 1) along k. The second of a pair is inside wherever the first is not at an
+            // edge.
+            if let (Some(q), Some((la2, lb2))) = (&ops.pairs, pair_loads) {
+                // One tile's pair loop around its element loop: `x` is the tile's row (A) or
+                // column (B), `width` its extent, `inside` bounds `x`, `load2` the pair's load at
+                // (x, kk).
+                let pairs = |cond: &str,
+                             tile: &str,
+                             width: &str,
+                             stride: &str,
+                             across: &str,
+                             inside: &dyn Fn(&str) -> String,
+                             load2: &str,
+                             elements: &str| {
+                    let (first, second) = (slot(tile, stride, "x", "kk", ""), slot(tile, stride, "x1", "kk1", ""));
+                    let load = if checked {
+                        format!(
+                            "if ({} && k0 + kk < {k_end}) {{
+                w = {load2};
+                if (!({}) || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
+            }}",
+                            inside("x"),
+                            inside("x1")
+                        )
+                    } else {
+                        format!("w = {load2};")
+                    };
+                    format!(
+                        "        if ({cond}) {{
         for (var j = li; j < {width} * {bk}u / 2u; j += {inv}) {{
             var x = j / {half}u;
             var kk = 2u * (j % {half}u);
@@ -690,29 +750,30 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
             var kk1 = kk + 1u;
             if ({across}) {{ x = 2u * (j % ({width} / 2u)); kk = j / ({width} / 2u); x1 = x + 1u; kk1 = kk; }}
             var w = vec2<{held}>();
-            if ({inside_x} && k0 + kk < {k_end}) {{
-                w = {load2};
-                if (!({inside_x1}) || k0 + kk1 >= {k_end}) {{ w.y = 0.0; }}
-            }}
+            {load}
             {first} = {wx};
             {second} = {wy};
         }}
         }} else {{
 {elements}        }}
 ",
-                    half = bk / 2,
-                    inside_x = inside("x"),
-                    inside_x1 = inside("x1"),
-                    wx = val("w.x"),
-                    wy = val("w.y"),
-                )
-            };
-            let (load_a2, load_b2) = (la2("rt + x", "k0 + kk"), lb2("k0 + kk", "ct + x"));
-            let (inside_a, inside_b) = (|x: &str| format!("rt + {x} < p.m"), |x: &str| format!("ct + {x} < p.n"));
-            let not_trans_b = format!("!({trans_b})");
-            loop_a = pairs(q.cond_a, "a", "tm", "sta", trans_a, &inside_a, &load_a2, &loop_a);
-            loop_b = pairs(q.cond_b, "b", "tn", "stb", &not_trans_b, &inside_b, &load_b2, &loop_b);
-        }
+                        half = bk / 2,
+                        wx = val("w.x"),
+                        wy = val("w.y"),
+                    )
+                };
+                let (load_a2, load_b2) = (la2("rt + x", "k0 + kk"), lb2("k0 + kk", "ct + x"));
+                let (inside_a, inside_b) = (|x: &str| format!("rt + {x} < p.m"), |x: &str| format!("ct + {x} < p.n"));
+                let not_trans_b = format!("!({trans_b})");
+                loop_a = pairs(q.cond_a, "a", "tm", "sta", trans_a, &inside_a, &load_a2, &loop_a);
+                loop_b = pairs(q.cond_b, "b", "tn", "stb", &not_trans_b, &inside_b, &load_b2, &loop_b);
+            }
+            loop_a + &loop_b
+        };
+        let (loop_a, loop_b) = (
+            format!("        let whole = whole_mn && k0 + TILE_K <= {k_end};\n        if (whole) {{\n{}", loops(false)),
+            format!("        }} else {{\n{}        }}\n", loops(true)),
+        );
         out.push_str(ops.k_open);
         let _ = write!(
             out,
