@@ -280,6 +280,15 @@ fn scores<'a>(t: &'a Tensor, dims: &Dims, ic: usize) -> Mat<'a> {
     Mat { t, offset: 0, batch_stride: ic * dims.nk, ld: dims.nk, rows: ic, cols: dims.nk }
 }
 
+/// Declares a fused attention dispatch's FLOPs for the profile (`gpu::profile::count_flops`):
+/// `products` products of queries x keys x head width over `batches` heads (the forward's
+/// scores and P·V: 2; dQ's pass recomputes the scores and makes dP and dQ: 3; dK and dV's pass
+/// the scores, dP, dV and dK: 4), a causal mask's skipped half included.
+fn count_products(dims: &Dims, batches: usize, products: u64) {
+    let per = 2 * dims.nq as u64 * dims.nk as u64 * dims.d as u64;
+    crate::gpu::profile::count_flops(products * per * batches as u64);
+}
+
 fn rows_dispatch(kernel: &'static Kernel, p: RowParams, views: &[BindView]) -> Result<()> {
     Tensor::ctx()?.dispatch(kernel, &Spec::new(), &p, views, grid(p.rows as usize))
 }
@@ -443,6 +452,7 @@ pub fn attention_with(
             };
             let views: Vec<BindView> = w.iter().map(|x| x.0).collect();
             let groups = [dims.nq.div_ceil(WG) as u32, 1, bn as u32];
+            count_products(&dims, bn, 2);
             ctx.dispatch(&FORWARD, &dims.spec(), &p, &views, groups)?;
         }
     }
@@ -480,6 +490,7 @@ pub fn attention_with(
             };
             let views: Vec<BindView> = w.iter().map(|x| x.0).collect();
             let groups = [dims.nq.div_ceil(WG) as u32, 1, bn as u32];
+            count_products(&dims, bn, 3);
             ctx.dispatch(&BACKWARD_DQ, &dims.spec(), &p, &views, groups)?;
 
             let w = windows(
@@ -503,6 +514,7 @@ pub fn attention_with(
             };
             let views: Vec<BindView> = w.iter().map(|x| x.0).collect();
             let groups = [dims.nk.div_ceil(WG) as u32, 1, bn as u32];
+            count_products(&dims, bn, 4);
             ctx.dispatch(&BACKWARD_DKV, &dims.spec(), &p, &views, groups)?;
         }
         Ok(vec![gq.then_some(dq), gk.then_some(dk), gv.then_some(dv)])
