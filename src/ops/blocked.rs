@@ -197,8 +197,8 @@ struct Tiled<'a> {
 /// Where and how a coop entry's accumulators go straight to C ([`Tiled::direct`]), as WGSL.
 struct Direct<'a> {
     /// A condition uniform over the workgroup, defined from the prelude and the tile's
-    /// position (`rt`, `ct`, `tm`, `tn`): the tile inside C, the store a copy of the products
-    /// plus at most a bias, C's offset and row stride 16-byte aligned.
+    /// position (`whole_mn`: the tile inside C): the tile inside C, the store a copy of the
+    /// products plus at most a bias, C's offset and row stride 16-byte aligned.
     cond: &'a str,
     /// C's array, the index of its element (r, col) there and C's row stride.
     array: &'a str,
@@ -263,8 +263,7 @@ fn gemm_ops() -> Tiled<'static> {
         store_prelude: "",
         store: "            store(c_base, r, col, acc[i][j]);\n",
         direct: Some(Direct {
-            cond: "p.alpha == 1.0 && p.beta == 0.0 && rt + tm <= p.m && ct + tn <= p.n && \
-                   ((c_base | p.ldc) & 3u) == 0u",
+            cond: "p.alpha == 1.0 && p.beta == 0.0 && whole_mn && ((c_base | p.ldc) & 3u) == 0u",
             array: "c",
             at: &|r, col| format!("c_base + ({r}) * p.ldc + {col}"),
             stride: "p.ldc",
@@ -319,7 +318,7 @@ fn conv_ops() -> Tiled<'static> {
         store: CONV_STORE,
         pairs: None,
         direct: Some(Direct {
-            cond: "p.beta == 0.0 && rt + tm <= p.m && ct + tn <= p.n && ((c_base | p.c_row) & 3u) == 0u",
+            cond: "p.beta == 0.0 && whole_mn && ((c_base | p.c_row) & 3u) == 0u",
             array: "c",
             at: &|r, col| format!("c_base + ({r}) * p.c_row + {col}"),
             stride: "p.c_row",
