@@ -259,6 +259,42 @@ def memory_bound(out):
     print()
 
 
+def profile_products(out, name="profile", shown=15):
+    """The products of the profiled step (`ENGINE_PROFILE=1`'s dispatch classes that declare
+    FLOPs: GEMM, conv2d, fused attention) that took the most time, with their rate against the
+    FMA probe: which shapes hold the step back."""
+    path = os.path.join(out, name + ".txt")
+    if not os.path.exists(path):
+        return
+    rows, in_classes = [], False
+    with open(path) as f:
+        for line in f:
+            if line.startswith("GPU time by dispatch class"):
+                in_classes = True
+                continue
+            if in_classes and line.startswith("GPU time by kernel"):
+                in_classes = False
+            fields = line.split()
+            # kernel, workgroups, MiB bound, dispatches, seconds, us each, share, GB/s, GFLOP, TFLOP/s
+            if not in_classes or len(fields) != 10 or fields[0] == "kernel" or fields[8] == "-":
+                continue
+            try:
+                rows.append((fields[0], fields[1], float(fields[8]), int(fields[3]), float(fields[4]), fields[6],
+                             float(fields[9])))
+            except ValueError:
+                continue
+    if not rows:
+        return
+    fma = probe(load(out, "bench"), "fma_probe")
+    print(f"## Products in the profiled step (`{name}.txt`), most time first\n")
+    print("| kernel | workgroups | GFLOP each | dispatches | seconds | share | TFLOP/s | of the FMA probe |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kernel, groups, gflop, n, secs, share, tf in sorted(rows, key=lambda r: -r[4])[:shown]:
+        frac = f"{100 * tf * 1e3 / fma['gflops']:.0f}%" if fma and fma.get("gflops") else "-"
+        print(f"| {kernel} | {groups} | {gflop:.2f} | {n} | {secs:.4f} | {share} | {tf:.2f} | {frac} |")
+    print()
+
+
 def stages(out):
     path = os.path.join(out, "stages.txt")
     if not os.path.exists(path):
@@ -286,6 +322,7 @@ def main():
     variants(a.out)
     memory_bound(a.out)
     step_table(a.out)
+    profile_products(a.out)
 
 
 if __name__ == "__main__":
