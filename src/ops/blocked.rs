@@ -73,18 +73,18 @@ fn acc_array(rows: u32, cols: u32) -> Vec<String> {
 }
 
 /// The loop that stores the block: for each of its rows and columns inside C, `body` (which
-/// sees `r`, `col` and the accumulator `acc[i][j]`), after `prelude` lines. Rows WG_Y apart
-/// from `row0`, columns WG_X apart from `col0`.
-fn store_loop(out: &mut String, prelude: &str, rows: u32, cols: u32, body: &str) {
-    store_loop_at(out, prelude, (rows, "row0 + i * WG_Y"), (cols, "col0 + j * WG_X"), body);
+/// sees `r`, `col` and the accumulator `acc[i][j]`). Rows WG_Y apart from `row0`, columns
+/// WG_X apart from `col0`.
+fn store_loop(out: &mut String, rows: u32, cols: u32, body: &str) {
+    store_loop_at(out, (rows, "row0 + i * WG_Y"), (cols, "col0 + j * WG_X"), body);
 }
 
 /// [`store_loop`] with the row of block row `i` and the column of block column `j` as given
 /// expressions, each increasing with its index (the loops stop at the first outside C).
-fn store_loop_at(out: &mut String, prelude: &str, (rows, row): (u32, &str), (cols, col): (u32, &str), body: &str) {
+fn store_loop_at(out: &mut String, (rows, row): (u32, &str), (cols, col): (u32, &str), body: &str) {
     let _ = write!(
         out,
-        "{prelude}    for (var i = 0u; i < {rows}u; i++) {{
+        "    for (var i = 0u; i < {rows}u; i++) {{
         let r = {row};
         if (r >= p.m) {{ break; }}
         for (var j = 0u; j < {cols}u; j++) {{
@@ -164,7 +164,7 @@ pub fn gemm_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, cols, "        "));
     push(&mut out, ["    }".to_string()]);
     push(&mut out, acc_array(rows, cols));
-    store_loop(&mut out, "", rows, cols, "            store(c_base, r, col, acc[i][j]);\n");
+    store_loop(&mut out, rows, cols, "            store(c_base, r, col, acc[i][j]);\n");
     out
 }
 
@@ -184,8 +184,7 @@ struct Tiled<'a> {
     /// that consecutive invocations read consecutive elements of each operand's storage.
     trans_a: &'a str,
     trans_b: &'a str,
-    /// Lines before the store loop, and its body (which sees `r`, `col`, `acc[i][j]`).
-    store_prelude: &'a str,
+    /// The store loop's body (which sees `r`, `col`, `acc[i][j]`).
     store: &'a str,
     /// Staging two elements per load where an operand is half in storage: see [`Pairs`].
     pairs: Option<Pairs<'a>>,
@@ -260,7 +259,6 @@ fn gemm_ops() -> Tiled<'static> {
         load_b: &|k, c| format!("v = load_b(b_base, {k}, {c});"),
         trans_a: "TRANS_A",
         trans_b: "TRANS_B",
-        store_prelude: "",
         store: "            store(c_base, r, col, acc[i][j]);\n",
         direct: Some(Direct {
             cond: "p.alpha == 1.0 && p.beta == 0.0 && whole_mn && ((c_base | p.ldc) & 3u) == 0u",
@@ -299,7 +297,7 @@ pub fn conv_tiled_entry(entry: &str, b: Block) -> String {
 /// [`conv_tiled_entry`]'s loops, loads and store.
 fn conv_ops() -> Tiled<'static> {
     Tiled {
-        prelude: CONV_SLICE_C,
+        prelude: CONV_SLICE,
         k_open: "    let b_base = p.b_shift + img * p.b_img;
     let col_mine = ct + li % tn;
     for (var ky = 0u; ky < p.kh; ky++) {
@@ -314,7 +312,6 @@ fn conv_ops() -> Tiled<'static> {
         load_b: &|k, _c| format!("if (t.ok) {{ v = elem_b(b_base + ({k}) * p.b_plane + t.off); }}"),
         trans_a: "false",
         trans_b: "false",
-        store_prelude: "",
         store: CONV_STORE,
         pairs: None,
         direct: Some(Direct {
@@ -784,7 +781,6 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
         out.push_str(ops.k_close);
     }
     if let Some(c) = coop {
-        out.push_str(ops.store_prelude);
         out.push_str(&c.epilogue(entry, ops.store, ops.direct.as_ref()));
         return out;
     }
@@ -794,7 +790,7 @@ fn tiled_entry_with(entry: &str, b: Block, ops: &Tiled, coop: Option<Coop>) -> S
     } else {
         ("row0 + i * WG_Y", "col0 + j * WG_X")
     };
-    store_loop_at(&mut out, ops.store_prelude, (rows, row), (cols, col), ops.store);
+    store_loop_at(&mut out, (rows, row), (cols, col), ops.store);
     out
 }
 
@@ -845,7 +841,7 @@ pub struct Coop {
 impl Coop {
     /// `size` x `size` matrices on the open adapter, written for its largest subgroup size
     /// (without an open adapter, as for the offline translation test: NVIDIA's 32), in the
-    /// process's tile layout (`ENGINE_COOP_SKEW`, `ENGINE_COOP_DEPTH`).
+    /// process's tile layout (`ENGINE_COOP_SKEW`, `ENGINE_COOP_DEPTH`, `ENGINE_COOP_INVOCATIONS`).
     pub fn for_adapter(size: u32) -> Coop {
         let lanes = crate::gpu::opened().map(|c| c.caps.subgroup_sizes.1).filter(|&l| l > 0).unwrap_or(32);
         let layout = crate::gpu::options().map(|o| o.coop_layout).unwrap_or_default();
@@ -1070,29 +1066,15 @@ pub fn conv_coop_entry(entry: &str, coop: Coop, pipelined: bool) -> String {
 }
 
 /// The conv entries' first lines: wg.z is the image and the slice of the summed channels
-/// (split-K: `split_chans` channels per slice, each slice's partial sums into its own copy of C).
-macro_rules! conv_slice {
-    () => {
-        "    let img = wg.z % p.imgs;
+/// (split-K: `split_chans` channels per slice, each slice's partial sums into its own copy of C,
+/// which starts at `c_base`; known from the start, so that the coop entries can choose their
+/// store before the K loop, [`Coop::accumulators`]).
+const CONV_SLICE: &str = "    let img = wg.z % p.imgs;
     let split = wg.z / p.imgs;
     let ch0 = split * p.split_chans;
     let ch1 = min(ch0 + p.split_chans, p.chans);
-"
-    };
-}
-const CONV_SLICE: &str = conv_slice!();
-
-/// Where the conv entries' slice of C starts, before their store loop.
-macro_rules! conv_c_base {
-    () => {
-        "    let c_base = p.c_shift + (split * p.imgs + img) * p.c_img;\n"
-    };
-}
-const CONV_C_BASE: &str = conv_c_base!();
-
-/// Both: the tiled entries know where their tile of C goes from the start (the coop entries
-/// decide there how they store it, [`Coop::accumulators`]).
-const CONV_SLICE_C: &str = concat!(conv_slice!(), conv_c_base!());
+    let c_base = p.c_shift + (split * p.imgs + img) * p.c_img;
+";
 
 /// The conv entries' store: the bias once (slice 0), then beta·C where chunks accumulate.
 const CONV_STORE: &str = "            var v = acc[i][j];
@@ -1153,7 +1135,7 @@ pub fn conv_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
-    store_loop(&mut out, CONV_C_BASE, rows, 8, CONV_STORE);
+    store_loop(&mut out, rows, 8, CONV_STORE);
     out
 }
 
@@ -1200,7 +1182,7 @@ pub fn conv_dw_entry(entry: &str, b: Block) -> String {
     push(&mut out, fmas(rows, 8, "                "));
     push(&mut out, ["            }", "        }", "    }"].map(String::from));
     push(&mut out, acc_array(rows, 8));
-    store_loop(&mut out, "", rows, 8, CONV_DW_STORE);
+    store_loop(&mut out, rows, 8, CONV_DW_STORE);
     out
 }
 
@@ -1264,7 +1246,6 @@ fn conv_dw_ops() -> Tiled<'static> {
         load_b: &|k, c| format!("v = elem_b(b_row + (({k}) * p.stride + kx - p.pad) * p.b_px + ({c}) * p.b_plane);"),
         trans_a: "p.a_px != 1u",
         trans_b: "p.b_px == 1u",
-        store_prelude: "",
         store: CONV_DW_STORE,
         pairs: None,
         direct: None,
