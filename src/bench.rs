@@ -570,13 +570,15 @@ pub const MEMORY_SETTINGS: [MemorySetting; 17] = [
 /// latent), for each of `settings` (indices into [`MEMORY_SETTINGS`]): the buffer pool's peak
 /// over the step, which is what a GPU must hold (the pool's bytes do not depend on the adapter),
 /// and the step's time; and the same for forward and backward alone (where gradient
-/// checkpointing acts). Two steps are run and the second is reported: AdamW allocates its
-/// moments in the first, and they stay resident in every later step. What `engine train` holds
-/// is all there: the U-Net with gradients and AdamW moments, and a trained text encoder; the
+/// checkpointing acts). Three steps are run and the third is reported: AdamW allocates its
+/// moments in the first, and they stay resident in every later step; from the third on, the
+/// pool hands every step the buffers of the one before, so that its bind groups serve again.
+/// What `engine train` holds is all there: the U-Net with gradients and AdamW moments, and a trained text encoder; the
 /// frozen VAE and a frozen text encoder have left the GPU after caching, as they do in training.
 /// A third row per setting, "memory host busy", is the step's time less the host's time in
 /// submissions and waits for the GPU: near the step's time, the step was bound by the host's
-/// autograd and recording, not the GPU; its shape says how many dispatches the step recorded.
+/// autograd and recording, not the GPU; its shape says how many dispatches the step recorded,
+/// and how many reused a bind group of the step before.
 pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRow>> {
     use crate::models::config::{ClipConfig, UNetConfig, VaeConfig};
     use crate::models::single_file::builtin_config;
@@ -600,7 +602,7 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         let (name, checkpointing, train_te) =
             (setting.name, setting.gradient_checkpointing, setting.train_text_encoder);
         ctx.sync()?;
-        ctx.pool.trim();
+        ctx.trim();
         ctx.pool.reset_peak();
         let lora = setting.lora_rank;
         let uvb = Loader::new(Source::Random { seed: 1 }, lora == 0).with_frozen_dtype(setting.frozen_dtype);
@@ -636,15 +638,20 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         let mut opt = crate::optim::AdamW::new(1e-6);
         opt.eight_bit = setting.use_8bit_adam;
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-        // Two steps, the second measured: from then on AdamW's moments are resident, as in
-        // every step of a run but the first.
+        // Three steps, the third measured: AdamW's moments are resident from the second on, and
+        // from the third each step gets the buffers (and so the bind groups) of the one before,
+        // as every later step of a run does.
         let (mut fb_secs, mut fb_peak, mut secs, mut peak, mut host) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        let mut dispatches = 0;
-        for _ in 0..2 {
+        let (mut dispatches, mut reused) = (0, 0);
+        for _ in 0..3 {
             ctx.sync()?;
             ctx.pool.reset_peak();
-            let (t0, in_gpu_calls, d0) =
-                (std::time::Instant::now(), ctx.time_in_gpu_calls(), ctx.dispatches_recorded());
+            let (t0, in_gpu_calls, d0, (r0, _)) = (
+                std::time::Instant::now(),
+                ctx.time_in_gpu_calls(),
+                ctx.dispatches_recorded(),
+                ctx.bind_group_counts(),
+            );
             // --mixed-precision: the step's Linear and Conv2d layers in half, as `engine train`.
             let _autocast = crate::autograd::autocast(setting.frozen_dtype);
             let ehs = match &frozen_states {
@@ -677,10 +684,12 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             // for the host.
             host = secs - (ctx.time_in_gpu_calls() - in_gpu_calls).as_secs_f64();
             dispatches = ctx.dispatches_recorded() - d0;
+            reused = ctx.bind_group_counts().0 - r0;
         }
         let shape = format!("SD 1.5, {resolution} px, 1+1 images, {} M trained", millions(trained));
-        // The host row says how many dispatches its time was spent recording.
-        let host_shape = format!("{shape}, {dispatches} dispatches");
+        // The host row says how many dispatches its time was spent recording, and how many of
+        // them found their bind group made by the step before.
+        let host_shape = format!("{shape}, {dispatches} dispatches, {reused} bind groups reused");
         for (what, seconds, peak, shape) in [
             ("memory fwd+bwd", fb_secs, fb_peak, &shape),
             ("memory", secs, peak, &shape),

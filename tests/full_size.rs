@@ -41,7 +41,7 @@ fn check(out: &Tensor, shape: &[usize]) {
 
 fn reset() {
     let ctx = engine::gpu::context().unwrap();
-    ctx.pool.trim();
+    ctx.trim();
     ctx.pool.reset_peak();
 }
 

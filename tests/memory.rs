@@ -9,7 +9,7 @@ use std::path::Path;
 static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
-fn pool_reuses_buffers_and_backward_frees_saved_activations() {
+fn pool_reuses_buffers_and_bind_groups_and_backward_frees_saved_activations() {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let ctx = engine::gpu::context().unwrap();
     let n = 1 << 20; // 4 MiB per tensor
@@ -23,12 +23,18 @@ fn pool_reuses_buffers_and_backward_frees_saved_activations() {
     }
     ctx.sync().unwrap();
     let before = ctx.pool.stats();
+    let (groups, dispatches) = (ctx.bind_group_counts(), ctx.dispatches_recorded());
     let y = x.exp().unwrap().silu().unwrap().sum_all().unwrap();
     let with_graph = ctx.pool.stats().live_bytes;
     y.backward().unwrap();
     ctx.sync().unwrap();
     let after = ctx.pool.stats();
     assert_eq!(after.allocations, before.allocations, "a repeated step allocated new buffers: {before:?} -> {after:?}");
+    // ... and got the same buffers in the same order (the pool's lowest-first order), so every
+    // dispatch found the bind group an earlier step made.
+    let (hits, misses) = (ctx.bind_group_counts().0 - groups.0, ctx.bind_group_counts().1 - groups.1);
+    assert_eq!((hits, misses), (ctx.dispatches_recorded() - dispatches, 0), "a repeated step made new bind groups");
+    assert!(hits >= 4, "{hits} dispatches");
     assert!(after.reuses > before.reuses);
     // The graph saved exp(x) and x for backward (two 4 MiB activations besides x itself);
     // after backward only x and its 4 MiB gradient remain live, however long `y` lives.
@@ -47,6 +53,35 @@ fn pool_reuses_buffers_and_backward_frees_saved_activations() {
     assert!(x.grad().is_some());
     drop(y);
     assert!(after.peak_bytes >= with_graph);
+}
+
+/// The pool hands out the lowest-numbered free buffer of a size class, whatever order the
+/// buffers came back in: a step that frees its buffers in another order than it took them
+/// (as backward does) gets the same ones the next time, and with them the same bind groups.
+#[test]
+fn pool_hands_out_its_free_buffers_in_creation_order() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let ctx = engine::gpu::context().unwrap();
+    ctx.sync().unwrap();
+    let bytes = 3 << 20; // a size class no other test of this file uses
+    let take = |n: usize| -> Vec<Option<engine::gpu::PooledBuffer>> {
+        (0..n).map(|_| Some(ctx.alloc(bytes).unwrap())).collect()
+    };
+    let mut taken = take(3);
+    let made: Vec<wgpu::Buffer> = taken.iter().map(|b| b.as_ref().unwrap().buffer().clone()).collect();
+    for order in [[2, 0, 1], [0, 2, 1], [1, 2, 0], [2, 1, 0]] {
+        // Back in `order`, then taken again: the first made first.
+        for i in order {
+            drop(taken[i].take());
+        }
+        taken = take(3);
+        for (got, want) in taken.iter().zip(&made) {
+            assert!(
+                got.as_ref().unwrap().buffer() == want,
+                "freed in the order {order:?}, the pool did not hand out its oldest free buffer first"
+            );
+        }
+    }
 }
 
 /// `--gradient-checkpointing` keeps each block's input only, and `--mixed-precision bf16` the

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::bind_cache::{BindCache, BindKey};
 use super::caps::Caps;
 use super::dtype::DType;
 use super::kernel::{specialise, Access, Kernel, Spec, Uniforms};
@@ -140,6 +141,9 @@ const UNIFORM_SLOTS: u64 = 1024;
 /// Submit after this many dispatches even if nobody waits, so the GPU starts early and
 /// command buffers stay small.
 const MAX_DISPATCHES_PER_SUBMIT: usize = 256;
+/// Bind groups per generation of the cache: more than an SD 1.5 step at 512 px records (about
+/// 4000 dispatches, most binding distinct windows), so every step reuses the last one's.
+const BIND_GROUPS_PER_GENERATION: usize = 16384;
 
 type LayoutKey = Vec<Access>;
 /// Pipelines by (shader, entry point), then by specialisation: the per-dispatch lookup
@@ -169,6 +173,8 @@ pub struct Context {
     recorder: Mutex<Recorder>,
     pipelines: Mutex<PipelineMap>,
     layouts: Mutex<HashMap<LayoutKey, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
+    /// Bind groups by what they bind, reused by later dispatches that bind the same.
+    bind_groups: Mutex<BindCache>,
     disk_cache: Option<DiskCache>,
     /// `ENGINE_SHADER_CHECKS=1`: modules keep wgpu's runtime checks.
     shader_checks: bool,
@@ -329,6 +335,7 @@ impl Context {
             }),
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
+            bind_groups: Mutex::new(BindCache::new(BIND_GROUPS_PER_GENERATION)),
             disk_cache,
             shader_checks: opts.shader_checks,
             loop_bounding,
@@ -366,9 +373,29 @@ impl Context {
         self.features.contains(f)
     }
 
-    /// A buffer from the pool holding at least `bytes` bytes.
+    /// A buffer from the pool holding at least `bytes` bytes. Out of memory, it lets go of
+    /// the pooled buffers and the cached bind groups (which hold buffers too) and tries once more.
     pub fn alloc(&'static self, bytes: u64) -> Result<PooledBuffer> {
-        self.pool.take(&self.device, self.limits.max_buffer_size, bytes.max(4))
+        let take = || self.pool.take(&self.device, self.limits.max_buffer_size, bytes.max(4));
+        match take() {
+            Err(Error::OutOfMemory(_)) => {
+                self.trim();
+                take()
+            }
+            r => r,
+        }
+    }
+
+    /// Releases the pool's free buffers and the bind groups cached since, back to the driver.
+    pub fn trim(&self) {
+        self.bind_groups.lock().unwrap().clear();
+        self.pool.trim();
+    }
+
+    /// Bind groups reused from the cache and created, since the context opened.
+    pub fn bind_group_counts(&self) -> (u64, u64) {
+        let c = self.bind_groups.lock().unwrap();
+        (c.hits, c.misses)
     }
 
     /// Elements of f32 one binding may cover after aligning its offset down.
@@ -553,26 +580,32 @@ impl Context {
         rec.uniforms.extend_from_slice(params);
         rec.uniforms.resize(slot as usize + UNIFORM_SLOT as usize, 0);
 
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &rec.uniform_buffer,
-                offset: 0,
-                size: wgpu::BufferSize::new(UNIFORM_SLOT),
-            }),
-        }];
-        for (i, b) in bindings.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: b.buffer,
-                    offset: b.offset,
-                    size: wgpu::BufferSize::new(b.size),
-                }),
-            });
-        }
-        let bind_group =
-            self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &bgl, entries: &entries });
+        let key = BindKey {
+            layout: bgl,
+            bindings: std::iter::once((rec.uniform_buffer.clone(), 0, UNIFORM_SLOT))
+                .chain(bindings.iter().map(|b| (b.buffer.clone(), b.offset, b.size)))
+                .collect(),
+        };
+        let bind_group = self.bind_groups.lock().unwrap().get_or_create(key, |key| {
+            let entries: Vec<_> = key
+                .bindings
+                .iter()
+                .enumerate()
+                .map(|(i, (buffer, offset, size))| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: *offset,
+                        size: wgpu::BufferSize::new(*size),
+                    }),
+                })
+                .collect();
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &key.layout,
+                entries: &entries,
+            })
+        });
         self.encoder(&mut rec);
         let Recorder { encoder, profiler, .. } = &mut *rec;
         let encoder = encoder.as_mut().expect("encoder created above");

@@ -1,8 +1,9 @@
 //! The GPU runtime: one wgpu context per process with the adapter's capabilities, pooled
-//! buffers, cached pipelines, a recorder that batches dispatches into submissions, and what
+//! buffers, cached pipelines and bind groups, a recorder that batches dispatches into submissions, and what
 //! the kernel families share to choose a launch variant (the variant description and cost
 //! model, the tuner, GPU timing).
 
+mod bind_cache;
 mod caps;
 mod context;
 mod dtype;

@@ -1,8 +1,14 @@
 //! A buffer pool: freed tensor buffers go back to a free list keyed by size class and are
 //! handed out again, so a training step that allocates the same shapes every iteration stops
 //! allocating after its first step. Tracks live, pooled and peak bytes.
+//!
+//! Each size class hands out its lowest-numbered free buffer (numbered in order of creation),
+//! not the last one returned: a step that takes and frees the same sizes in the same order
+//! from the same free buffers then gets the same buffers every time, so the bind groups the
+//! context made for the previous step serve again (`Context::dispatch`'s cache). A LIFO list
+//! rotated the buffers between steps, so that almost none repeated.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -35,7 +41,10 @@ pub struct PoolStats {
 }
 
 pub struct Pool {
-    free: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+    /// Free buffers by size class, then by serial number (the lowest is handed out first).
+    free: Mutex<HashMap<u64, BTreeMap<u64, wgpu::Buffer>>>,
+    /// The next buffer's serial number.
+    serials: AtomicU64,
     live: AtomicU64,
     peak: AtomicU64,
     pooled: AtomicU64,
@@ -47,6 +56,7 @@ pub struct Pool {
 pub struct PooledBuffer {
     buffer: Option<wgpu::Buffer>,
     size: u64,
+    serial: u64,
     pool: &'static Pool,
 }
 
@@ -63,7 +73,7 @@ impl PooledBuffer {
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
         if let Some(b) = self.buffer.take() {
-            self.pool.give_back(b, self.size);
+            self.pool.give_back(b, self.size, self.serial);
         }
     }
 }
@@ -78,6 +88,7 @@ impl Pool {
     pub(crate) fn new() -> Self {
         Pool {
             free: Mutex::new(HashMap::new()),
+            serials: AtomicU64::new(0),
             live: AtomicU64::new(0),
             peak: AtomicU64::new(0),
             pooled: AtomicU64::new(0),
@@ -93,30 +104,24 @@ impl Pool {
                 "a tensor of {bytes} bytes exceeds the adapter's max_buffer_size of {max_buffer} bytes"
             )));
         }
-        let reused = self.free.lock().unwrap().get_mut(&size).and_then(|v| v.pop());
-        let buffer = match reused {
+        let reused = self.free.lock().unwrap().get_mut(&size).and_then(|v| v.pop_first());
+        let (serial, buffer) = match reused {
             Some(b) => {
                 self.pooled.fetch_sub(size, Ordering::Relaxed);
                 self.reuses.fetch_add(1, Ordering::Relaxed);
                 b
             }
             None => {
-                let b = self.create(device, size);
-                let b = match b {
-                    Ok(b) => b,
-                    Err(_) => {
-                        // Out of memory: give the pooled buffers back to the driver and retry once.
-                        self.trim();
-                        self.create(device, size)?
-                    }
-                };
+                // Out of memory is the caller's to handle (`Context::alloc` trims and retries:
+                // the pooled buffers are not all it must let go of).
+                let b = self.create(device, size)?;
                 self.allocations.fetch_add(1, Ordering::Relaxed);
-                b
+                (self.serials.fetch_add(1, Ordering::Relaxed), b)
             }
         };
         let live = self.live.fetch_add(size, Ordering::Relaxed) + size;
         self.peak.fetch_max(live, Ordering::Relaxed);
-        Ok(PooledBuffer { buffer: Some(buffer), size, pool: self })
+        Ok(PooledBuffer { buffer: Some(buffer), size, serial, pool: self })
     }
 
     fn create(&self, device: &wgpu::Device, size: u64) -> Result<wgpu::Buffer> {
@@ -136,14 +141,15 @@ impl Pool {
         Ok(b)
     }
 
-    fn give_back(&self, buffer: wgpu::Buffer, size: u64) {
+    fn give_back(&self, buffer: wgpu::Buffer, size: u64, serial: u64) {
         self.live.fetch_sub(size, Ordering::Relaxed);
         self.pooled.fetch_add(size, Ordering::Relaxed);
-        self.free.lock().unwrap().entry(size).or_default().push(buffer);
+        self.free.lock().unwrap().entry(size).or_default().insert(serial, buffer);
     }
 
-    /// Releases every pooled (unused) buffer back to the driver.
-    pub fn trim(&self) {
+    /// Releases every pooled (unused) buffer back to the driver. Bind groups may still hold
+    /// them: `Context::trim` lets go of both.
+    pub(crate) fn trim(&self) {
         let mut free = self.free.lock().unwrap();
         free.clear();
         self.pooled.store(0, Ordering::Relaxed);

@@ -109,10 +109,11 @@ CASES=${ENGINE_CASES:-$REPO/tests/fixtures/reference}
 # The step first (2026-12-05; it ran after 10 kernel-suite stages, caps 690 s, and PyTorch's):
 # whether the fp16 step on the matrix units beats the plain one, and the step against
 # PyTorch's, are the run's two main questions. The kernel suites follow.
-# One DreamBooth step of SD 1.5's real configuration at 512 px (the second of two, after AdamW
-# has its moments): f32; bf16; bf16 + checkpointing; fp16 + checkpointing + 8-bit AdamW (whose
-# Linear products took the f16 cooperative-matrix GEMM until 2026-12-04 evening; now the plain
-# kernels unless tuned, and `step-coop` below forces it).
+# One DreamBooth step of SD 1.5's real configuration at 512 px (the third of three: AdamW
+# has its moments, the pool its buffers and bind groups): f32; bf16; bf16 + checkpointing;
+# fp16 + checkpointing + 8-bit AdamW (whose Linear products took the f16 cooperative-matrix
+# GEMM until 2026-12-04 evening; now the plain kernels unless tuned, and `step-coop` below
+# forces it).
 stage memory 180 memory.txt "$E" bench memory --resolution 512 --settings 0,11,12,16 --json "$OUT/memory.json"
 # fp16 with every product on the matrix units: forward, both gradients, attention (2026-12-05),
 # beside memory's fp16 row (the plain kernels): whether the coop entries should become a default.

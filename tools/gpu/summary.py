@@ -217,7 +217,7 @@ def variants(out):
 def step_table(out):
     memory = load(out, "memory")
     base = steps(memory)
-    print("## SD 1.5 steps at 512 px (`bench memory`, the second of two steps)\n")
+    print("## SD 1.5 steps at 512 px (`bench memory`, the third of three steps)\n")
     print("| run | step | host busy | peak | beside | its step | ratio |")
     print("|---|---|---|---|---|---|---|")
     for setting, r in base.items():
