@@ -128,6 +128,13 @@ pub struct BindView<'a> {
 /// A recorded but not yet submitted batch of dispatches.
 struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
+    /// The compute pass the dispatches go into, open until a command that is not a dispatch
+    /// (a copy, a clear, a timestamp) or the submission. One pass per dispatch cost wgpu a
+    /// usage scope and a tracker set up and cleared each time when it encodes the pass: 40% of
+    /// the host's recording work on lavapipe. Within a pass wgpu still makes each dispatch its
+    /// own usage scope, with the barriers between them, so the order of reads and writes holds.
+    /// Profiled runs keep a pass per dispatch, for its timestamps.
+    pass: Option<wgpu::ComputePass<'static>>,
     /// Uniform parameter blocks of the dispatches in `encoder`, one slot each.
     uniforms: Vec<u8>,
     uniform_buffer: wgpu::Buffer,
@@ -328,6 +335,7 @@ impl Context {
             pool: Pool::new(),
             recorder: Mutex::new(Recorder {
                 encoder: None,
+                pass: None,
                 uniforms: Vec::new(),
                 uniform_buffer,
                 dispatches: 0,
@@ -606,16 +614,27 @@ impl Context {
                 entries: &entries,
             })
         });
-        self.encoder(&mut rec);
-        let Recorder { encoder, profiler, .. } = &mut *rec;
-        let encoder = encoder.as_mut().expect("encoder created above");
-        let timestamp_writes = profiler.as_mut().and_then(|p| {
-            let bound = bindings.iter().map(|b| b.size).sum();
-            p.next_writes(DispatchLabel { kernel: (kernel.shader.name, kernel.entry), groups, bound, flops })
-        });
-        {
+        if rec.profiler.is_some() {
+            // A pass of its own, whose beginning and end the profiler stamps.
+            let Recorder { encoder, profiler, .. } = &mut *rec;
+            let encoder = encoder.get_or_insert_with(|| self.new_encoder());
+            let timestamp_writes = profiler.as_mut().and_then(|p| {
+                let bound = bindings.iter().map(|b| b.size).sum();
+                p.next_writes(DispatchLabel { kernel: (kernel.shader.name, kernel.entry), groups, bound, flops })
+            });
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[slot]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        } else {
+            let Recorder { encoder, pass, .. } = &mut *rec;
+            let pass = pass.get_or_insert_with(|| {
+                encoder
+                    .get_or_insert_with(|| self.new_encoder())
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("engine"), timestamp_writes: None })
+                    .forget_lifetime()
+            });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[slot]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -670,14 +689,20 @@ impl Context {
         encoder.resolve_query_set(set, 0..count, dst, 0);
     }
 
-    /// The encoder that collects this batch's commands.
+    /// The encoder that collects this batch's commands, for a command other than a dispatch:
+    /// the open compute pass (if any) ends first, since an encoder records nothing else while a
+    /// pass is open.
     fn encoder<'r>(&self, rec: &'r mut Recorder) -> &'r mut wgpu::CommandEncoder {
-        rec.encoder.get_or_insert_with(|| {
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
-        })
+        rec.pass = None;
+        rec.encoder.get_or_insert_with(|| self.new_encoder())
+    }
+
+    fn new_encoder(&self) -> wgpu::CommandEncoder {
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("engine") })
     }
 
     fn submit_locked(&self, rec: &mut Recorder) {
+        rec.pass = None; // ends the open pass
         if let Some(mut encoder) = rec.encoder.take() {
             if !rec.uniforms.is_empty() {
                 self.queue.write_buffer(&rec.uniform_buffer, 0, &rec.uniforms);
