@@ -63,13 +63,15 @@ impl BenchRow {
 
 /// The shortest run the probes aim for. At a fixed size they ran for 0.26 ms (FMA) and
 /// 0.05 ms (copy) on an H200: too short for a GPU to show its rate (clocks raised for a
-/// sustained load, the launch and the last wave against the whole run), which is the likeliest
-/// reason the FMA probe read 33 TFLOP/s where the datasheet says 67 and cuBLAS reached 49.
+/// sustained load, the launch and the last wave against the whole run). That was one reason
+/// the FMA probe read 33 TFLOP/s where the datasheet says 67 and cuBLAS reached 49; the other
+/// was its loop (see `probe.wgsl`), which on lavapipe halved what it read (85 GFLOP/s with 16
+/// FMAs a trip and naga's loop counters, 160 with 64 a trip: 2026-12-05).
 const PROBE_MIN_SECONDS: f64 = 0.02;
 
 /// GFLOP/s of a kernel that does nothing but independent FMAs: 262144 invocations of 16
-/// chains, with enough iterations that a run takes at least 20 ms (1024 where
-/// that is already so, as on lavapipe; at most 64 times more).
+/// chains, four rounds of them a trip of its loop, with enough iterations that a run takes at
+/// least 20 ms (1024 where that is already so, as on lavapipe; at most 64 times more).
 pub fn fma_peak() -> Result<BenchRow> {
     let ctx = context()?;
     let groups = 1024usize;
@@ -82,7 +84,7 @@ pub fn fma_peak() -> Result<BenchRow> {
             ctx.dispatch(&FMA_PROBE, &Spec::new(), &params, &[dummy, ov], grid(groups))
         })
     };
-    let mut iters = 1024u32;
+    let mut iters = 1024u32; // a multiple of 4, the rounds a trip of the probe's loop makes
     let (mut secs, mut timer) = time(iters)?;
     if secs < PROBE_MIN_SECONDS {
         let scale = (PROBE_MIN_SECONDS / secs.max(1e-9)).ceil().min(64.0) as u32;
