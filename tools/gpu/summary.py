@@ -13,6 +13,7 @@ issue's target for the cooperative-matrix GEMM is 40% of it).
 import argparse
 import json
 import os
+import re
 import sys
 
 GEMM_BIG = "[1,4096,4096]x[1,4096,4096]"
@@ -114,8 +115,13 @@ def steps(rows, prefix="memory: "):
 
 
 def host_busy(rows, setting):
+    """The host's own work in the step, with how many of its dispatches reused a bind group
+    (the row's shape says so since 2026-12-05, evening)."""
     r = steps(rows, "memory host busy: ").get(setting)
-    return fmt_s(r["seconds"]) if r else "-"
+    if not r:
+        return "-"
+    m = re.search(r"(\d+) dispatches, (\d+) bind groups reused", r.get("shape", ""))
+    return fmt_s(r["seconds"]) + (f" ({m.group(2)} of {m.group(1)} groups reused)" if m else "")
 
 
 def targets(out, peak_tflops):
