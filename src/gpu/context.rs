@@ -148,9 +148,12 @@ const UNIFORM_SLOTS: u64 = 1024;
 /// Submit after this many dispatches even if nobody waits, so the GPU starts early and
 /// command buffers stay small.
 const MAX_DISPATCHES_PER_SUBMIT: usize = 256;
-/// Bind groups per generation of the cache: more than an SD 1.5 step at 512 px records (about
-/// 4000 dispatches, most binding distinct windows), so every step reuses the last one's.
-const BIND_GROUPS_PER_GENERATION: usize = 16384;
+/// Bind groups per generation of the cache: the distinct groups one optimizer step may use and
+/// still find them all the next step. An SD 1.5 step records about 4000 dispatches, and with
+/// gradient accumulation each micro-step binds other gradient buffers, so a step of 8 micro-steps
+/// fits. Two generations of 32768 hold at most 65536 groups: a few hundred bytes each in a
+/// driver, and 7 storage views each within DX12's 1,000,000-view heap.
+const BIND_GROUPS_PER_GENERATION: usize = 32768;
 
 type LayoutKey = Vec<Access>;
 /// Pipelines by (shader, entry point), then by specialisation: the per-dispatch lookup
