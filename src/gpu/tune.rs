@@ -104,7 +104,7 @@ impl Tuner {
     pub fn has_choices(&self) -> Result<bool> {
         let adapter = adapter_key()?;
         let st = self.lock();
-        Ok(!st.memo.is_empty() || st.file.as_ref().and_then(|f| f.get(&adapter)).is_some_and(|e| !e.is_empty()))
+        Ok(!st.memo.is_empty() || st.file.as_ref().and_then(|f| f.get(adapter)).is_some_and(|e| !e.is_empty()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -144,7 +144,7 @@ impl Tuner {
                 return Ok(name);
             }
             let remembered =
-                st.file.as_ref().and_then(|f| f.get(&adapter)?.get(&class)).and_then(|e| by_name(&e.choice));
+                st.file.as_ref().and_then(|f| f.get(adapter)?.get(&class)).and_then(|e| by_name(&e.choice));
             if let Some(name) = remembered {
                 st.memo.insert(class, name.to_string());
                 return Ok(name);
@@ -174,7 +174,7 @@ impl Tuner {
         let mut st = self.lock();
         st.memo.insert(class.clone(), name.to_string());
         let file = st.file.get_or_insert_with(File::new);
-        file.entry(adapter).or_default().insert(class, Entry { choice: name.to_string(), seconds });
+        file.entry(adapter.to_string()).or_default().insert(class, Entry { choice: name.to_string(), seconds });
         if let Err(e) = self.save(file) {
             if !st.warned {
                 eprintln!("warning: could not save tuning choices: {e}");
@@ -195,7 +195,12 @@ impl Tuner {
     }
 }
 
-fn adapter_key() -> Result<String> {
+/// The adapter's key in the cache file, formatted once (every tuned launch looks it up).
+fn adapter_key() -> Result<&'static str> {
+    static KEY: OnceLock<String> = OnceLock::new();
+    if let Some(k) = KEY.get() {
+        return Ok(k);
+    }
     let ctx = context()?;
-    Ok(format!("{} | {} | {:?}", ctx.info.name, ctx.info.driver_info, ctx.info.backend))
+    Ok(KEY.get_or_init(|| format!("{} | {} | {:?}", ctx.info.name, ctx.info.driver_info, ctx.info.backend)))
 }
