@@ -617,30 +617,30 @@ impl Context {
                 entries: &entries,
             })
         });
-        if rec.profiler.is_some() {
-            // A pass of its own, whose beginning and end the profiler stamps.
-            let Recorder { encoder, profiler, .. } = &mut *rec;
-            let encoder = encoder.get_or_insert_with(|| self.new_encoder());
-            let timestamp_writes = profiler.as_mut().and_then(|p| {
-                let bound = bindings.iter().map(|b| b.size).sum();
-                p.next_writes(DispatchLabel { kernel: (kernel.shader.name, kernel.entry), groups, bound, flops })
-            });
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes });
+        let record = |pass: &mut wgpu::ComputePass| {
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[slot]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-        } else {
-            let Recorder { encoder, pass, .. } = &mut *rec;
-            let pass = pass.get_or_insert_with(|| {
+        };
+        let Recorder { encoder, pass, profiler, .. } = &mut *rec;
+        match profiler {
+            // A pass of its own, whose beginning and end the profiler stamps.
+            Some(p) => {
+                let bound = bindings.iter().map(|b| b.size).sum();
+                let timestamp_writes =
+                    p.next_writes(DispatchLabel { kernel: (kernel.shader.name, kernel.entry), groups, bound, flops });
+                record(
+                    &mut encoder.get_or_insert_with(|| self.new_encoder()).begin_compute_pass(
+                        &wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes },
+                    ),
+                );
+            }
+            None => record(pass.get_or_insert_with(|| {
                 encoder
                     .get_or_insert_with(|| self.new_encoder())
                     .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("engine"), timestamp_writes: None })
                     .forget_lifetime()
-            });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[slot]);
-            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            })),
         }
         rec.dispatches += 1;
         self.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
