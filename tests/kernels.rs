@@ -1032,3 +1032,30 @@ fn attention_backward_matches_finite_differences() {
         }
     }
 }
+
+// ---------------------------------------------------------------- recording
+
+/// Dispatches share one compute pass until a command that is not a dispatch (a copy, a clear)
+/// or the submission ends it (`gpu::Context`'s recorder). Interleaved in one batch, with no
+/// wait between them, each command must still see what the one before it wrote.
+#[test]
+fn dispatches_copies_and_clears_in_one_batch_keep_their_order() {
+    let ctx = engine::gpu::context().unwrap();
+    ctx.sync().unwrap();
+    let n = 1000;
+    let x = Tensor::from_slice(&(0..n).map(|i| i as f32 / n as f32).collect::<Vec<_>>(), &[n]).unwrap();
+    let readbacks = engine::gpu::readbacks_on_this_thread();
+    let y = x.exp().unwrap(); // a dispatch writes y
+    let z = Tensor::zeros(&[n]).unwrap(); // a clear
+    ctx.copy(y.buffer(), y.offset() as u64 * 4, z.buffer(), z.offset() as u64 * 4, n as u64 * 4); // y -> z
+    let w = z.exp().unwrap(); // a dispatch reads the copy
+    ctx.clear(y.buffer(), y.offset() as u64 * 4, n as u64 * 4); // y cleared after w was made from z
+    let v = y.add(&w).unwrap(); // a dispatch reads the cleared y
+    assert_eq!(engine::gpu::readbacks_on_this_thread(), readbacks, "nothing above waits");
+    let got = v.to_vec().unwrap();
+    ctx.check().unwrap();
+    for (i, g) in got.iter().enumerate() {
+        let want = (i as f64 / n as f64).exp().exp();
+        assert!((*g as f64 - want).abs() <= 1e-5 * want, "element {i}: {g} against {want}");
+    }
+}
