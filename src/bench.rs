@@ -575,9 +575,9 @@ pub const MEMORY_SETTINGS: [MemorySetting; 17] = [
 /// checkpointing acts). Three steps are run and the third is reported: AdamW allocates its
 /// moments in the first, and they stay resident in every later step; from the third on, the
 /// pool hands every step the buffers of the one before, so that its bind groups serve again.
-/// What `engine train` holds is all there: the U-Net with gradients and AdamW moments, and a trained text encoder; the
-/// frozen VAE and a frozen text encoder have left the GPU after caching, as they do in training.
-/// A third row per setting, "memory host busy", is the step's time less the host's time in
+/// What `engine train` holds is all there: the U-Net with gradients and AdamW moments, and a
+/// trained text encoder; the frozen VAE and a frozen text encoder have left the GPU after
+/// caching, as they do in training. A last row per setting, "memory host busy", is the step's time less the host's time in
 /// submissions and waits for the GPU: near the step's time, the step was bound by the host's
 /// autograd and recording, not the GPU; its shape says how many dispatches the step recorded,
 /// and how many reused a bind group of the step before.

@@ -384,17 +384,11 @@ impl Context {
         self.features.contains(f)
     }
 
-    /// A buffer from the pool holding at least `bytes` bytes. Out of memory, it lets go of
-    /// the pooled buffers and the cached bind groups (which hold buffers too) and tries once more.
+    /// A buffer from the pool holding at least `bytes` bytes. Out of memory, the pool lets go of
+    /// its free buffers and of the cached bind groups (which hold buffers too) and tries once more.
     pub fn alloc(&'static self, bytes: u64) -> Result<PooledBuffer> {
-        let take = || self.pool.take(&self.device, self.limits.max_buffer_size, bytes.max(4));
-        match take() {
-            Err(Error::OutOfMemory(_)) => {
-                self.trim();
-                take()
-            }
-            r => r,
-        }
+        let release = || self.bind_groups.lock().unwrap().clear();
+        self.pool.take(&self.device, self.limits.max_buffer_size, bytes.max(4), &release)
     }
 
     /// Releases the pool's free buffers and the bind groups cached since, back to the driver.

@@ -97,7 +97,13 @@ impl Pool {
         }
     }
 
-    pub(crate) fn take(&'static self, device: &wgpu::Device, max_buffer: u64, bytes: u64) -> Result<PooledBuffer> {
+    pub(crate) fn take(
+        &'static self,
+        device: &wgpu::Device,
+        max_buffer: u64,
+        bytes: u64,
+        release: &dyn Fn(),
+    ) -> Result<PooledBuffer> {
         let size = size_class(bytes);
         if size > max_buffer {
             return Err(Error::OutOfMemory(format!(
@@ -112,9 +118,17 @@ impl Pool {
                 b
             }
             None => {
-                // Out of memory is the caller's to handle (`Context::alloc` trims and retries:
-                // the pooled buffers are not all it must let go of).
-                let b = self.create(device, size)?;
+                let b = match self.create(device, size) {
+                    Ok(b) => b,
+                    Err(_) => {
+                        // Out of memory: let go of what else holds buffers (`release`: the
+                        // context's cached bind groups), give the pooled buffers back to the
+                        // driver, and retry once.
+                        release();
+                        self.trim();
+                        self.create(device, size)?
+                    }
+                };
                 self.allocations.fetch_add(1, Ordering::Relaxed);
                 (self.serials.fetch_add(1, Ordering::Relaxed), b)
             }
