@@ -8,11 +8,15 @@
 // Both can also split R into `pieces` runs of `piece_len` and write one partial sum per run
 // ([outer, pieces, inner]), which the launcher then sums: one workgroup per gradient-norm
 // parameter (outer = 1, R in the millions) kept a single core or SM busy for the whole sum.
+// Both also sum `batch` such blocks, `batch_stride` elements apart, into one output: x viewed
+// as [batch, outer, R, inner] summed over its first axis too (a convolution's bias gradient,
+// dy [N, C, H·W] -> [C], in one pass; it was a sum over H·W, then one over N).
 // Specialisation: SQUARE (bool) sums x^2 instead of x (gradient norms).
 
 struct Params {
     outer: u32, r: u32, inner: u32, x_shift: u32,
     y_shift: u32, scale: f32, pieces: u32, piece_len: u32,
+    batch: u32, batch_stride: u32, _p0: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -51,17 +55,19 @@ fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let valid = row < p.outer * p.pieces;
     var acc = 0.0;
     if (valid) {
-        let base = p.x_shift + (row / p.pieces) * p.r;
         let start = (row % p.pieces) * p.piece_len;
         let end = min(start + p.piece_len, p.r);
         // Four sums side by side (see `sum_cols`), then the rest one at a time.
         var a = vec4<f32>(0.0);
-        var i = start + lid;
-        for (; i + 768u < end; i += 1024u) {
-            a += vec4<f32>(load(base + i), load(base + i + 256u), load(base + i + 512u), load(base + i + 768u));
-        }
-        for (; i < end; i += 256u) {
-            a.x += load(base + i);
+        for (var b = 0u; b < p.batch; b++) {
+            let base = p.x_shift + b * p.batch_stride + (row / p.pieces) * p.r;
+            var i = start + lid;
+            for (; i + 768u < end; i += 1024u) {
+                a += vec4<f32>(load(base + i), load(base + i + 256u), load(base + i + 512u), load(base + i + 768u));
+            }
+            for (; i < end; i += 256u) {
+                a.x += load(base + i);
+            }
         }
         acc = (a.x + a.y) + (a.z + a.w);
     }
@@ -81,7 +87,6 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let o = row / p.pieces;
     let start = (row % p.pieces) * p.piece_len;
     let end = min(start + p.piece_len, p.r);
-    let base = p.x_shift + o * p.r * p.inner + j;
     // Four sums side by side: each step issues four independent loads. With one running sum
     // the add that needs a load stalled the invocation before its next load was issued (a GPU
     // issues in order), so a run cost a memory latency (~0.5 us) per element: the GPUs' runs
@@ -89,13 +94,16 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     // 68 us a dispatch on the H200 (2026-12-04: 12% of the bf16 step in `sum_cols` and
     // `sum_rows`) for a few MB each.
     var a = vec4<f32>(0.0);
-    var i = start;
-    for (; i + 4u <= end; i += 4u) {
-        a += vec4<f32>(load(base + i * p.inner), load(base + (i + 1u) * p.inner),
-                       load(base + (i + 2u) * p.inner), load(base + (i + 3u) * p.inner));
-    }
-    for (; i < end; i++) {
-        a.x += load(base + i * p.inner);
+    for (var b = 0u; b < p.batch; b++) {
+        let base = p.x_shift + b * p.batch_stride + o * p.r * p.inner + j;
+        var i = start;
+        for (; i + 4u <= end; i += 4u) {
+            a += vec4<f32>(load(base + i * p.inner), load(base + (i + 1u) * p.inner),
+                           load(base + (i + 2u) * p.inner), load(base + (i + 3u) * p.inner));
+        }
+        for (; i < end; i++) {
+            a.x += load(base + i * p.inner);
+        }
     }
     y[p.y_shift + idx] = ((a.x + a.y) + (a.z + a.w)) * p.scale;
 }

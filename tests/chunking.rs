@@ -226,8 +226,8 @@ fn conv2d_splits_channels_and_accumulates() {
         let x = rng.vec(xs.iter().product(), -1.0, 1.0);
         let w = rng.vec(ws.iter().product(), -1.0, 1.0);
         let b = rng.vec(ws[0], -1.0, 1.0);
-        let (tx, tw) = (param(&x, &xs), param(&w, &ws));
-        let y = tx.conv2d(&tw, Some(&t(&b, &[ws[0]])), stride, 1).unwrap();
+        let (tx, tw, tb) = (param(&x, &xs), param(&w, &ws), param(&b, &[ws[0]]));
+        let y = tx.conv2d(&tw, Some(&tb), stride, 1).unwrap();
         let want = conv2d_ref(&f64s(&x), &f64s(&w), Some(&f64s(&b)), xs, ws, stride, 1);
         assert_close(&format!("conv2d chunked {xs:?} s{stride}"), &y.to_vec().unwrap(), &want, 1e-4, 1e-5);
         // The tiled kernels over the same chunks (accumulating through beta), f32 and half images.
@@ -259,6 +259,18 @@ fn conv2d_splits_channels_and_accumulates() {
         let lhs = dot(&tw.grad().unwrap().to_vec().unwrap(), &f64s(&uu));
         let rhs = dot(&dy, &conv2d_ref(&f64s(&x), &f64s(&uu), None, xs, ws, stride, 1));
         assert!((lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0), "dw adjoint: {lhs} vs {rhs}");
+        // The bias gradient: dy summed over images and pixels, more than a binding (two sums).
+        let plane = dy.len() / (xs[0] * ws[0]);
+        let db: Vec<f64> = (0..ws[0])
+            .map(|c| (0..xs[0]).flat_map(|n| dy[(n * ws[0] + c) * plane..][..plane].iter()).map(|&v| v as f64).sum())
+            .collect();
+        assert_close(
+            &format!("conv2d chunked {xs:?} s{stride} dbias"),
+            &tb.grad().unwrap().to_vec().unwrap(),
+            &db,
+            1e-4,
+            1e-5,
+        );
         // The image in bf16 (autocast's input), read as stored by the chunked forward and
         // weight gradient: channel windows of 441 halves start inside a word on the 21x21 case.
         let xh = engine::Tensor::from_slice_as(&x, &xs, DType::BF16).unwrap();

@@ -501,6 +501,34 @@ fn long_reductions() {
     assert!((got as f64 - want).abs() < 1e-5, "mean_all {got} vs {want}");
 }
 
+/// `sum_except_middle` (a convolution's bias gradient, [N, C, H·W] -> [C]) on each of its
+/// paths: an invocation per sum (N·H·W ≤ 64), a workgroup per sum, runs of H·W side by side
+/// and their sum (CPU rule: few sums of 2·65536 or more; the GPUs' rule forced: 4 runs of
+/// 16384 or more), and one image (a plain sum).
+#[test]
+fn sums_over_first_and_last_axes_in_one_pass() {
+    let mut rng = Rng::new(25);
+    let cases = [
+        (vec![2usize, 5, 20], false),
+        (vec![2, 7, 300], false),
+        (vec![3, 4, 70_001], false),
+        (vec![1, 3, 10], false),
+        (vec![2, 3, 40_000], true),
+        (vec![2, 300, 30], true),
+    ];
+    for (shape, gpu_rule) in cases {
+        let x = rng.vec(numel(&shape), -1.0, 1.0);
+        engine::ops::launch::force_gpu_split_rules(gpu_rule);
+        let got = engine::ops::reduce::sum_except_middle(&t(&x, &shape)).unwrap().to_vec().unwrap();
+        engine::ops::launch::force_gpu_split_rules(false);
+        let (n, c, r) = (shape[0], shape[1], shape[2]);
+        let want: Vec<f64> = (0..c)
+            .map(|ch| (0..n).flat_map(|b| (0..r).map(move |i| (b * c + ch) * r + i)).map(|i| x[i] as f64).sum())
+            .collect();
+        assert_close(&format!("sum_except_middle {shape:?} gpu rule {gpu_rule}"), &got, &want, 1e-3, 1e-5);
+    }
+}
+
 // ---------------------------------------------------------------- softmax, layer norm, loss
 
 #[test]

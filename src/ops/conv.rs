@@ -1006,7 +1006,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padd
         let mut out = vec![dx, dw];
         if has_bias {
             out.push(if gb {
-                Some(dy.reshape(&[g.n, g.co, g.oh * g.ow])?.sum(2, false)?.sum(0, false)?)
+                Some(super::reduce::sum_except_middle(&dy.reshape(&[g.n, g.co, g.oh * g.ow])?)?)
             } else {
                 None
             });

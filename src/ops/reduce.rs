@@ -54,8 +54,30 @@ crate::uniforms! {
         scale: f32,
         pieces: u32,
         piece_len: u32,
+        /// How many [outer, r, inner] blocks, `batch_stride` elements apart, each output sums
+        /// (1: the plain reduction).
+        batch: u32,
+        batch_stride: u32,
+        _p0: u32,
+        _p1: u32,
     }
 }
+
+/// The fields a plain (one-block) reduction leaves as they are.
+const ONE_BLOCK: Params = Params {
+    outer: 0,
+    r: 0,
+    inner: 0,
+    x_shift: 0,
+    y_shift: 0,
+    scale: 1.0,
+    pieces: 1,
+    piece_len: 0,
+    batch: 1,
+    batch_stride: 0,
+    _p0: 0,
+    _p1: 0,
+};
 crate::uniforms! {
     /// The uniform block of `reduce.wgsl`'s `sum_squares_multi`: `count` (at most
     /// [`MULTI`]) tensors at element shifts `shift` of their windows, `len` elements each, cut
@@ -131,6 +153,7 @@ pub(crate) fn reduce_into(
             scale: 1.0,
             pieces: u(pieces),
             piece_len: u(len),
+            ..ONE_BLOCK
         };
         if inner == 1 {
             ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], grid(outer * pieces))?;
@@ -146,8 +169,16 @@ pub(crate) fn reduce_into(
         for (o0, on) in chunks(outer, max / r.max(1)) {
             let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
             let (yv, ys) = win(ctx, y, y_start + o0, on)?;
-            let params =
-                Params { outer: u(on), r: u(r), inner: 1, x_shift: xs, y_shift: ys, scale, pieces: 1, piece_len: u(r) };
+            let params = Params {
+                outer: u(on),
+                r: u(r),
+                inner: 1,
+                x_shift: xs,
+                y_shift: ys,
+                scale,
+                piece_len: u(r),
+                ..ONE_BLOCK
+            };
             ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid(on.div_ceil(256)))?;
         }
         return Ok(());
@@ -166,6 +197,7 @@ pub(crate) fn reduce_into(
                     scale,
                     pieces: 1,
                     piece_len: u(r),
+                    ..ONE_BLOCK
                 };
                 ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, yv], grid(on))?;
             }
@@ -186,6 +218,7 @@ pub(crate) fn reduce_into(
                         scale: 1.0,
                         pieces: 1,
                         piece_len: u(*len),
+                        ..ONE_BLOCK
                     };
                     ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], [1, 1, 1])?;
                 }
@@ -200,6 +233,7 @@ pub(crate) fn reduce_into(
                     scale,
                     pieces: 1,
                     piece_len: u(pieces.len()),
+                    ..ONE_BLOCK
                 };
                 ctx.dispatch(&SUM_ROWS, &plain, &params, &[pv, yv], [1, 1, 1])?;
             }
@@ -219,6 +253,7 @@ pub(crate) fn reduce_into(
                     scale,
                     pieces: 1,
                     piece_len: u(r),
+                    ..ONE_BLOCK
                 };
                 ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid((on * inner).div_ceil(256)))?;
             }
@@ -239,6 +274,7 @@ pub(crate) fn reduce_into(
                         scale: 1.0,
                         pieces: 1,
                         piece_len: u(*rn),
+                        ..ONE_BLOCK
                     };
                     ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, pv], grid(inner.div_ceil(256)))?;
                 }
@@ -252,6 +288,56 @@ pub(crate) fn reduce_into(
         }
     }
     Ok(())
+}
+
+/// The sums of `x` [batch, outer, r] over its first and last axes, \[outer\]: a
+/// convolution's bias gradient (dy [N, C, H·W] -> \[C\]). One pass where `x` fits one
+/// binding, each output summing its `r` elements in every one of the `batch` blocks (it was a
+/// sum over H·W into [N, C], then one over N: about 120 dispatches more per SD 1.5 step);
+/// otherwise those two sums.
+pub fn sum_except_middle(x: &Tensor) -> Result<Tensor> {
+    let &[batch, outer, r] = x.shape() else {
+        return Err(Error::invalid("sum_except_middle", format!("needs [batch, outer, r], got {:?}", x.shape())));
+    };
+    let ctx = Tensor::ctx()?;
+    let y = Tensor::empty(&[outer])?;
+    if batch == 1 || x.numel() > ctx.max_binding_elems() {
+        let rows = if batch == 1 { y.clone() } else { Tensor::empty(&[batch, outer])? };
+        reduce_into(x, batch * outer, r, 1, 1.0, false, &rows, 0)?;
+        if batch != 1 {
+            reduce_into(&rows, 1, batch, outer, 1.0, false, &y, 0)?;
+        }
+        return Ok(y);
+    }
+    // As `reduce_into` chooses, for sums of batch * r elements: a workgroup per sum (and runs
+    // of r side by side where there are few) for long ones, an invocation per sum for short.
+    let rows = batch * r > 64;
+    let pieces = pieces_for(outer, batch * r, rows, gpu_split_rules(ctx.caps.cpu)).min(r.max(1));
+    let out = if pieces > 1 { Tensor::empty(&[outer, pieces])? } else { y.clone() };
+    let (xv, xs) = win(ctx, x, 0, x.numel())?;
+    let (ov, os) = win(ctx, &out, 0, out.numel())?;
+    let params = Params {
+        outer: u(outer),
+        r: u(r),
+        inner: 1,
+        x_shift: xs,
+        y_shift: os,
+        pieces: u(pieces),
+        piece_len: u(r.div_ceil(pieces)),
+        batch: u(batch),
+        batch_stride: u(outer * r),
+        ..ONE_BLOCK
+    };
+    let spec = Spec::new().bool("SQUARE", false);
+    if rows {
+        ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, ov], grid(outer * pieces))?;
+    } else {
+        ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, ov], grid((outer * pieces).div_ceil(256)))?;
+    }
+    if pieces > 1 {
+        reduce_into(&out, outer, pieces, 1, 1.0, false, &y, 0)?;
+    }
+    Ok(y)
 }
 
 /// `y[y_start]` = the sum of the squares of every element of every one of `tensors` (a
