@@ -245,6 +245,8 @@ fn info(opts: &GpuOptions) -> Result<()> {
         "    adapter kind                        {}",
         if caps.cpu {
             "CPU (software)"
+        } else if i.device_type == wgpu::DeviceType::Cpu {
+            "CPU (software), choosing as a GPU (ENGINE_AS_GPU=1)"
         } else if caps.discrete {
             "discrete GPU"
         } else {

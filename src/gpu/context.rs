@@ -309,7 +309,9 @@ impl Context {
             *l2.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
         });
 
-        let caps = Caps::new(&adapter, &info, features, &limits, opts.max_binding_override);
+        let mut caps = Caps::new(&adapter, &info, features, &limits, opts.max_binding_override);
+        // ENGINE_AS_GPU: a CPU adapter makes the choices a GPU makes (testing the GPUs' paths).
+        caps.cpu &= !opts.as_gpu;
         let loop_bounding = opts.loop_bounding.unwrap_or(caps.cpu);
         let (max_binding, offset_align) = (caps.max_binding, caps.offset_align.max(16));
         let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {

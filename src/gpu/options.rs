@@ -55,6 +55,11 @@ pub struct GpuOptions {
     /// `ENGINE_STAGE_PAIRS=0|1`: whether the tiled and coop GEMM entries stage half operands
     /// two elements per load (`ops::blocked::Pairs`); unset, they do ([`stage_pairs`]).
     pub stage_pairs: Option<bool>,
+    /// `ENGINE_AS_GPU=1`: treat a CPU adapter as a GPU in every choice made by adapter kind
+    /// (`Caps::cpu` false): the GPUs' default kernels, split rules, norm gradients and loop
+    /// counters (unless `ENGINE_LOOP_BOUNDING`). So that lavapipe can run a whole model the
+    /// way a GPU will (`engine parity`), where tests force one path at a time.
+    pub as_gpu: bool,
 }
 
 /// The cooperative-matrix entries' tile layout (see `ops::blocked::Coop`).
@@ -128,6 +133,7 @@ impl GpuOptions {
             })
         };
         o.stage_pairs = switch("ENGINE_STAGE_PAIRS")?;
+        o.as_gpu = on("ENGINE_AS_GPU");
         o.loop_bounding = switch("ENGINE_LOOP_BOUNDING")?;
         Ok(o)
     }
