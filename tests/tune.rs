@@ -45,8 +45,11 @@ fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
     let got = tuner.choose(&Key("class a"), &names, 0, Some(&mut |_| panic!("timed without tuning"))).unwrap();
     assert_eq!(got, "plain");
     assert!(!path.exists());
-    // What `engine train`'s note on an untuned GPU asks.
+    // What `engine train`'s note on an untuned GPU counts: classes launched on their defaults.
     assert!(!tuner.has_choices().unwrap());
+    assert_eq!(tuner.untuned_classes(), 1);
+    tuner.choose(&Key("class a"), &names, 0, Some(&mut |_| panic!("timed without tuning"))).unwrap();
+    assert_eq!(tuner.untuned_classes(), 1, "a class counts once");
 
     tuner.enable();
     let mut calls = 0;
@@ -72,6 +75,8 @@ fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
     // A launch that cannot be repeated is never timed: a remembered choice, else the default.
     let got = tuner.choose(&Key("class c"), &names, 2, None).unwrap();
     assert_eq!(got, "slightly");
+    // Tuned while on, or never timeable: no more untuned classes than before.
+    assert_eq!(tuner.untuned_classes(), 1);
 
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("\"test f32 class a\"") && text.contains("\"choice\": \"fast\""), "{text}");
@@ -84,6 +89,12 @@ fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
     assert!(later.has_choices().unwrap(), "read from the file");
     let got = later.choose(&Key("class a"), &names, 0, Some(&mut |_| panic!("timed in a later run"))).unwrap();
     assert_eq!(got, "fast");
+    // Tuning off, a remembered class is no untuned one; a new class is.
+    let off = Tuner::new(Some(path.clone()), false);
+    off.choose(&Key("class a"), &names, 0, Some(&mut |_| panic!("timed without tuning"))).unwrap();
+    assert_eq!(off.untuned_classes(), 0);
+    off.choose(&Key("class d"), &names, 0, Some(&mut |_| panic!("timed without tuning"))).unwrap();
+    assert_eq!(off.untuned_classes(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -16,7 +16,7 @@
 //! - Choices are cached in memory too, so a class is looked up once per process.
 //! - The process has one [`Tuner`] ([`tuner`]); tests make their own with [`Tuner::new`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +52,9 @@ struct State {
     file: Option<File>,
     /// Per-process choices by class: tuned here or read from the file.
     memo: HashMap<String, String>,
+    /// Classes this process launched on their defaults for want of a choice, tuning off (and
+    /// the launch one that could have been timed): what `engine train`'s note counts.
+    untuned: BTreeSet<String>,
     warned: bool,
 }
 
@@ -87,7 +90,7 @@ impl Tuner {
         Tuner {
             path,
             enabled: AtomicBool::new(enabled),
-            state: Mutex::new(State { file: None, memo: HashMap::new(), warned: false }),
+            state: Mutex::new(State { file: None, memo: HashMap::new(), untuned: BTreeSet::new(), warned: false }),
         }
     }
 
@@ -105,6 +108,14 @@ impl Tuner {
         let adapter = adapter_key()?;
         let st = self.lock();
         Ok(!st.memo.is_empty() || st.file.as_ref().and_then(|f| f.get(adapter)).is_some_and(|e| !e.is_empty()))
+    }
+
+    /// How many shape classes this process has launched on their default variant because no
+    /// choice was remembered for them and tuning was off (launches that could have been
+    /// timed). A file of choices tuned on other shapes or dtypes (`engine bench --tune`'s
+    /// suites against a bf16 training step at batch 2) leaves a run's classes untuned.
+    pub fn untuned_classes(&self) -> usize {
+        self.lock().untuned.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -154,7 +165,11 @@ impl Tuner {
         // the same class may have other defaults (the cost model sees the exact sizes).
         let time = match time {
             Some(t) if self.enabled() => t,
-            _ => return Ok(candidates[default]),
+            Some(_) => {
+                self.lock().untuned.insert(class);
+                return Ok(candidates[default]);
+            }
+            None => return Ok(candidates[default]),
         };
         // Time outside the lock: a candidate may itself launch tuned kernels. Two interleaved
         // rounds, each candidate's best kept, so that a burst of load on a shared machine hits

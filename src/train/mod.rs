@@ -290,9 +290,6 @@ fn sample_latents(items: &[&Cached], shape: &[usize], sf: f32, rng: &mut Rng) ->
 /// Runs DreamBooth as `cfg` says: its stages in order, each handing the next what it made.
 pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let p = prepare(cfg)?;
-    if progress {
-        untuned_gpu_note()?;
-    }
     let nets = load_models(cfg, &p)?;
     let caches = cache(cfg, &p, &nets, progress)?;
     let state = init_state(cfg, &p, &nets)?;
@@ -302,21 +299,27 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     finish(cfg, &p, &nets, trained)
 }
 
-/// On a GPU whose kernel choices were never tuned (and with tuning off), says how to tune them:
-/// the defaults are the kernels that won on lavapipe and the H200's first run, and on the H200
-/// the tuner's choices ran conv2d up to 1.9x and GEMM up to 1.5x faster (BENCHMARKS.md, "GPU
-/// numbers"). CPU adapters say nothing: their defaults are their tuned choices.
-fn untuned_gpu_note() -> Result<()> {
+/// After this run's first step on a GPU, with tuning off: how many of the step's kernel shape
+/// classes ran their default variants for want of a tuned choice, and how to tune them. The
+/// defaults are the kernels that won on lavapipe and the H200's first run; on the H200 the
+/// tuner's choices ran conv2d up to 1.9x and GEMM up to 1.5x faster (BENCHMARKS.md, "GPU
+/// numbers"). Counted, not guessed from the cache file: `engine bench --tune` fills it with
+/// the suites' classes (f32, one image), which a bf16 step of two images never looks up. CPU
+/// adapters say nothing: their defaults are their tuned choices.
+fn untuned_gpu_note() -> Result<Option<String>> {
     let ctx = Tensor::ctx()?;
     let tuner = crate::gpu::tune::tuner()?;
-    if !ctx.caps.cpu && !tuner.enabled() && !tuner.has_choices()? {
-        eprintln!(
-            "note: the kernels on {} run their default variants: `engine bench --tune` (once per GPU), or \
-             ENGINE_TUNE=1 on this run, times each kernel's variants and keeps the fastest for later runs",
-            ctx.info.name
-        );
+    let n = tuner.untuned_classes();
+    if ctx.caps.cpu || tuner.enabled() || n == 0 {
+        return Ok(None);
     }
-    Ok(())
+    let file = crate::gpu::tune::cache_path()?.map_or("memory".to_string(), |p| p.display().to_string());
+    Ok(Some(format!(
+        "note: {n} kernel shape classes of this run (caching and the first step) ran their default variants \
+         on {}, never tuned there: ENGINE_TUNE=1 on a run times each class's variants once (its first step \
+         takes longer) and keeps the fastest in {file} for every later run of these settings",
+        ctx.info.name
+    )))
 }
 
 /// What `prepare` settles before any GPU work.
@@ -893,6 +896,11 @@ fn train_loop(
             done as f64 / secs.max(1e-9)
         ));
         bar.set_position((step + 1) as u64);
+        if progress && step == start {
+            if let Some(note) = untuned_gpu_note()? {
+                bar.suspend(|| eprintln!("{note}"));
+            }
+        }
 
         let s = step + 1;
         if !validation_prompts.is_empty() && (s.is_multiple_of(cfg.validation_steps) || s == cfg.max_train_steps) {
