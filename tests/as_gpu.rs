@@ -1,13 +1,13 @@
 //! The models on the GPUs' choices, on lavapipe. With `as_gpu` (`ENGINE_AS_GPU=1`) the CPU
 //! adapter makes every choice a GPU makes by adapter kind: the default kernels (128 x 128 tiled
-//! GEMMs, workgroup-per-channel norm gradients), the split rules (split-K for GEMM, attention,
-//! conv2d and its weight gradient; long sums in runs side by side) and no loop counters (kept
-//! here, `loop_bounding`: they change no result, and lavapipe's compiler unrolls without them).
-//! The kernel tests force one GPU path at a time on small shapes; here they all run together,
-//! through every layer of the committed reference cases, and must pass `engine parity` as on
-//! lavapipe's own choices; then again with every split-K path split in two, which these small
-//! models are too small to take by the rules. Before, a GPU user was the first to run them
-//! together.
+//! GEMMs, conv2d's 8-row subgroup entry, workgroup-per-channel norm gradients), the split
+//! rules (split-K for GEMM, attention, conv2d and its weight gradient; long sums in runs side
+//! by side) and no loop counters (kept here, `loop_bounding`: they change no result, and
+//! lavapipe's compiler unrolls without them). The kernel tests force one GPU path at a time on
+//! small shapes; here they all run together, through every layer of the committed reference
+//! cases, and must pass `engine parity` as on lavapipe's own choices; then again with every
+//! split-K path split in two, which these small models are too small to take by the rules.
+//! Before, a GPU user was the first to run them together.
 
 use std::path::PathBuf;
 
@@ -54,7 +54,12 @@ fn the_reference_cases_pass_parity_on_the_gpus_choices() {
         return;
     };
     let ran = |entry: &str| profile.kernels.iter().filter(|k| k.entry == entry).map(|k| k.dispatches).sum::<u64>();
-    for entry in ["gemm8x8_tiled", "norm_backward_params_wg"] {
+    let mut gpu_entries = vec!["gemm8x8_tiled", "norm_backward_params_wg"];
+    if engine::ops::gemm::subgroup_kernels().unwrap().is_some() {
+        // conv2d's forward and input gradient (the 8-row subgroup entry where it fits).
+        gpu_entries.push("conv_subgroup8");
+    }
+    for entry in gpu_entries {
         assert!(ran(entry) > 0, "{entry} never ran on the GPUs' choices");
     }
     assert_eq!(ran("norm_backward_params"), 0, "the CPU adapters' norm gradients ran");

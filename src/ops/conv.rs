@@ -390,7 +390,8 @@ fn subgroup_name(rows: u32, wide: bool) -> &'static str {
 /// as M needs, in the GEMM kernels' width and in the subgroup's own where smaller (8 on
 /// lavapipe, whose 64-column tiles suit the 64 pixels of an 8x8 latent). On a CPU adapter the
 /// default minimises the cost model ([`Variant::cost`], measured on lavapipe); elsewhere it is
-/// the plain kernel, until tuned.
+/// the 8-row subgroup entry for the forward and input gradient where it fits (measured on the
+/// H200, below), else the plain kernel, until tuned.
 fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<Variant>, usize)> {
     let kernel_of = |k: &'static ConvKernels| if pass == Pass::Conv { &k.conv } else { &k.dw };
     let plain = &KERNELS[0];
@@ -440,6 +441,19 @@ fn variants(pass: Pass, dtypes: Dtypes, m: u32, n: u32, z: u32) -> Result<(Vec<V
             // Tiled kernels are tuner-only (their load count would win the cost model, which
             // was measured on the register-blocked kernels).
             default = variant::cheapest(&v, m, n, z, |i| !v[i].block.tiled);
+        } else if pass == Pass::Conv {
+            // GPUs: the forward and the input gradient take the 8-row subgroup kernel where it
+            // fits. In the H200's tuned run (2026-12-04, `benches/results/h200-vulkan-2026-12-04-after.json`)
+            // seven such classes offered it: the tuner chose it in the six f32 ones (16x16 to
+            // 64x64 latents), 1.17-1.91x faster than the plain kernel, the default then, and
+            // the 16-row entry in the seventh (bf16 weights), where the 8-row one was still
+            // 2.15x faster than plain; the suites' conv rows ran up to 1.9x faster tuned.
+            // Weight gradients keep the plain kernel (it won one of three classes there, the
+            // 8-row entry the others by 6-8%), and 8x8 latents (64 pixels, too few for its
+            // 8 x 32-lane tiles) have no subgroup entry.
+            if let Some(i) = v.iter().position(|x| x.name == subgroup_name(8, true)) {
+                default = i;
+            }
         }
     }
     Ok((v, default))

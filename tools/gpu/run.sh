@@ -8,7 +8,7 @@
 #          tools/gpu/pack.sh makes one small enough to travel (the run tool carries 64 MiB).
 # OUT_DIR: where the stages below write (info.txt, parity.txt, parity-coop.txt, bench*.txt/.json, tune.json,
 #          torch-*.txt/.json, memory.txt/.json, profile.txt (the SD 1.5 step's GPU time per
-#          kernel), gemm-vec4.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
+#          kernel), gemm-vec4.*, conv-plain.*, conv-tiled.*, conv-vec4.*, gemm-pipe.*, conv-pipe.*,
 #          gemm-coop.*, conv-coop.*, gemm-coop-pipe.*, conv-coop-pipe.*, gemm-coop-skew0.*,
 #          gemm-coop-depth2.*, conv-coop-depth2.*, gemm-coop-wg128.*, conv-coop-wg128.*, gemm-nopairs.*,
 #          gemm-coop-nopairs.*, bench-loopbound.*,
@@ -167,6 +167,9 @@ ENGINE_LOOP_BOUNDING=1 stage bench-loopbound 90 bench-loopbound.txt "$E" bench g
 # Kernels not yet measured on a GPU (tuner-only until they are), forced beside the defaults:
 # the vec4 tiled GEMM (2026-12-04, evening), the GEMM suite and then the bf16 step below.
 ENGINE_GEMM_VARIANT="8x8 tiled vec4" stage gemm-vec4 60 gemm-vec4.txt "$E" bench gemm --json "$OUT/gemm-vec4.json"
+# conv2d's plain kernel, the GPUs' forward and input-gradient default until 2026-12-05 (now the
+# 8-row subgroup entry, which the H200's tuned run chose): the conv suite.
+ENGINE_CONV_VARIANT=plain stage conv-plain 60 conv-plain.txt "$E" bench conv --json "$OUT/conv-plain.json"
 # The tiled implicit-GEMM conv2d (2026-12-04, night), scalar and vec4: the conv suite.
 ENGINE_CONV_VARIANT="8x8 tiled" stage conv-tiled 60 conv-tiled.txt "$E" bench conv --json "$OUT/conv-tiled.json"
 ENGINE_CONV_VARIANT="8x8 tiled vec4" stage conv-vec4 60 conv-vec4.txt "$E" bench conv --json "$OUT/conv-vec4.json"

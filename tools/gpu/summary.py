@@ -30,6 +30,7 @@ VARIANT_FILES = [
     ("gemm-nopairs", "GEMM defaults, half operands staged element by element"),
     ("gemm-coop-nopairs", "GEMM coop, half operands staged element by element"),
     ("bench-loopbound", "defaults with naga's loop bounding kept (before 2026-12-05)"),
+    ("conv-plain", "conv plain (the GPU default before 2026-12-05, night)"),
     ("conv-tiled", "conv 8x8 tiled"),
     ("conv-vec4", "conv 8x8 tiled vec4"),
     ("conv-pipe", "conv 8x8 tiled vec4 pipelined"),
