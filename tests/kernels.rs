@@ -527,6 +527,9 @@ fn sums_over_first_and_last_axes_in_one_pass() {
             .collect();
         assert_close(&format!("sum_except_middle {shape:?} gpu rule {gpu_rule}"), &got, &want, 1e-3, 1e-5);
     }
+    // No images: zeros.
+    let got = engine::ops::reduce::sum_except_middle(&Tensor::zeros(&[0, 3, 4]).unwrap()).unwrap();
+    assert_eq!(got.to_vec().unwrap(), vec![0.0; 3]);
 }
 
 // ---------------------------------------------------------------- softmax, layer norm, loss

@@ -300,6 +300,9 @@ pub fn sum_except_middle(x: &Tensor) -> Result<Tensor> {
         return Err(Error::invalid("sum_except_middle", format!("needs [batch, outer, r], got {:?}", x.shape())));
     };
     let ctx = Tensor::ctx()?;
+    if x.numel() == 0 {
+        return Tensor::zeros(&[outer]);
+    }
     let y = Tensor::empty(&[outer])?;
     if batch == 1 || x.numel() > ctx.max_binding_elems() {
         let rows = if batch == 1 { y.clone() } else { Tensor::empty(&[batch, outer])? };
