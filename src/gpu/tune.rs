@@ -52,8 +52,8 @@ struct State {
     file: Option<File>,
     /// Per-process choices by class: tuned here or read from the file.
     memo: HashMap<String, String>,
-    /// Classes this process launched on their defaults for want of a choice, tuning off (and
-    /// the launch one that could have been timed): what `engine train`'s note counts.
+    /// Classes this process launched on their defaults for want of a choice while tuning was
+    /// off, in launches that could have been timed: what `engine train`'s note counts.
     untuned: BTreeSet<String>,
     warned: bool,
 }
@@ -103,7 +103,9 @@ impl Tuner {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// Whether choices for this adapter are remembered (tuned by this process or an earlier one).
+    /// Whether choices for this adapter are remembered (tuned by this process or an earlier
+    /// one). `engine train`'s note counts [`Self::untuned_classes`] instead: remembered choices
+    /// may be for other classes.
     pub fn has_choices(&self) -> Result<bool> {
         let adapter = adapter_key()?;
         let st = self.lock();

@@ -293,8 +293,8 @@ pub(crate) fn reduce_into(
 /// The sums of `x` [batch, outer, r] over its first and last axes, \[outer\]: a
 /// convolution's bias gradient (dy [N, C, H·W] -> \[C\]). One pass where `x` fits one
 /// binding, each output summing its `r` elements in every one of the `batch` blocks (it was a
-/// sum over H·W into [N, C], then one over N: about 120 dispatches more per SD 1.5 step);
-/// otherwise those two sums.
+/// sum over H·W into [N, C], then one over N: 98 dispatches more per SD 1.5 step); otherwise
+/// (one image, or more than a binding) those sums.
 pub fn sum_except_middle(x: &Tensor) -> Result<Tensor> {
     let &[batch, outer, r] = x.shape() else {
         return Err(Error::invalid("sum_except_middle", format!("needs [batch, outer, r], got {:?}", x.shape())));

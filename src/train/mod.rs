@@ -304,8 +304,9 @@ pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
 /// defaults are the kernels that won on lavapipe and the H200's first run; on the H200 the
 /// tuner's choices ran conv2d up to 1.9x and GEMM up to 1.5x faster (BENCHMARKS.md, "GPU
 /// numbers"). Counted, not guessed from the cache file: `engine bench --tune` fills it with
-/// the suites' classes (f32, one image), which a bf16 step of two images never looks up. CPU
-/// adapters say nothing: their defaults are their tuned choices.
+/// the suites' classes, whose dtypes and sizes a training step (bf16 under mixed precision,
+/// two images with prior preservation) mostly does not share. CPU adapters say nothing: their
+/// defaults are their tuned choices.
 fn untuned_gpu_note() -> Result<Option<String>> {
     let ctx = Tensor::ctx()?;
     let tuner = crate::gpu::tune::tuner()?;
