@@ -9,6 +9,8 @@
 //! split-K path split in two, which these small models are too small to take by the rules.
 //! Before, a GPU user was the first to run them together.
 
+mod common;
+
 use std::path::PathBuf;
 
 use engine::gpu::{self, GpuOptions};
@@ -31,19 +33,7 @@ fn the_reference_cases_pass_parity_on_the_gpus_choices() {
         engine::ops::gemm::force_k_splits(split);
         for case in ["tiny", "sd-shaped", "sd-shaped-fp16"] {
             let report = engine::parity::run(&cases.join(case), |_| {}).unwrap();
-            let failed: Vec<String> = report
-                .rows
-                .iter()
-                .filter(|r| !r.pass)
-                .map(|r| format!("{} {} rel_err {:.3e} > {:.0e}", r.section, r.tensor, r.rel_err, r.tolerance))
-                .collect();
-            assert!(
-                failed.is_empty(),
-                "{case}, splits {split:?}: {} rows fail on the GPUs' choices:\n{}",
-                failed.len(),
-                failed.join("\n")
-            );
-            assert!(report.passed() && !report.rows.is_empty(), "{case}: nothing checked");
+            common::assert_parity_passes(case, &format!(" on the GPUs' choices, splits {split:?}"), &report);
         }
     }
     engine::ops::conv::force_splits(None);

@@ -26,14 +26,7 @@ fn check_case(name: &str) -> engine::parity::Report {
 /// Every row of case `name` passes (whatever sections it holds).
 fn check_case_sections(name: &str) -> engine::parity::Report {
     let report = engine::parity::run(&fixtures().join("reference").join(name), |_| {}).unwrap();
-    let failed: Vec<String> = report
-        .rows
-        .iter()
-        .filter(|r| !r.pass)
-        .map(|r| format!("{} {} rel_err {:.3e} > {:.0e}", r.section, r.tensor, r.rel_err, r.tolerance))
-        .collect();
-    assert!(failed.is_empty(), "{name}: {} rows fail:\n{}", failed.len(), failed.join("\n"));
-    assert!(report.passed());
+    common::assert_parity_passes(name, "", &report);
     report
 }
 

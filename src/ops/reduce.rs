@@ -162,10 +162,11 @@ pub(crate) fn reduce_into(
         }
         return reduce_into(&partial, outer, pieces, inner, scale, false, y, y_start);
     }
-    if inner == 1 && r <= 64 {
-        // Short rows (a head's 40 channels, an upsampling's 2x2 block): one invocation per
-        // sum, as for columns; a 256-wide workgroup with its barrier tree per 2 to 64 elements
-        // cost more than the sums themselves.
+    if inner == 1 && r <= max {
+        // A workgroup per sum, or for short rows (a head's 40 channels, an upsampling's 2x2
+        // block) one invocation per sum, as for columns: a 256-wide workgroup with its barrier
+        // tree per 2 to 64 elements cost more than the sums themselves.
+        let short = r <= 64;
         for (o0, on) in chunks(outer, max / r.max(1)) {
             let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
             let (yv, ys) = win(ctx, y, y_start + o0, on)?;
@@ -179,64 +180,49 @@ pub(crate) fn reduce_into(
                 piece_len: u(r),
                 ..ONE_BLOCK
             };
-            ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid(on.div_ceil(256)))?;
+            if short {
+                ctx.dispatch(&SUM_COLS, &spec, &params, &[xv, yv], grid(on.div_ceil(256)))?;
+            } else {
+                ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, yv], grid(on))?;
+            }
         }
         return Ok(());
     }
     if inner == 1 {
-        if r <= max {
-            for (o0, on) in chunks(outer, max / r.max(1)) {
-                let (xv, xs) = win(ctx, x, o0 * r, on * r)?;
-                let (yv, ys) = win(ctx, y, y_start + o0, on)?;
-                let params = Params {
-                    outer: u(on),
-                    r: u(r),
-                    inner: 1,
-                    x_shift: xs,
-                    y_shift: ys,
-                    scale,
-                    pieces: 1,
-                    piece_len: u(r),
-                    ..ONE_BLOCK
-                };
-                ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, yv], grid(on))?;
-            }
-        } else {
-            // A row longer than one binding: partial sums per window, then a sum of those.
-            let pieces = chunks(r, max);
-            let partial = Tensor::empty(&[pieces.len()])?;
-            for o in 0..outer {
-                for (pi, (s, len)) in pieces.iter().enumerate() {
-                    let (xv, xs) = win(ctx, x, o * r + s, *len)?;
-                    let (pv, ps) = win(ctx, &partial, pi, 1)?;
-                    let params = Params {
-                        outer: 1,
-                        r: u(*len),
-                        inner: 1,
-                        x_shift: xs,
-                        y_shift: ps,
-                        scale: 1.0,
-                        pieces: 1,
-                        piece_len: u(*len),
-                        ..ONE_BLOCK
-                    };
-                    ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], [1, 1, 1])?;
-                }
-                let (pv, ps) = win(ctx, &partial, 0, pieces.len())?;
-                let (yv, ys) = win(ctx, y, y_start + o, 1)?;
+        // A row longer than one binding: partial sums per window, then a sum of those.
+        let pieces = chunks(r, max);
+        let partial = Tensor::empty(&[pieces.len()])?;
+        for o in 0..outer {
+            for (pi, (s, len)) in pieces.iter().enumerate() {
+                let (xv, xs) = win(ctx, x, o * r + s, *len)?;
+                let (pv, ps) = win(ctx, &partial, pi, 1)?;
                 let params = Params {
                     outer: 1,
-                    r: u(pieces.len()),
+                    r: u(*len),
                     inner: 1,
-                    x_shift: ps,
-                    y_shift: ys,
-                    scale,
+                    x_shift: xs,
+                    y_shift: ps,
+                    scale: 1.0,
                     pieces: 1,
-                    piece_len: u(pieces.len()),
+                    piece_len: u(*len),
                     ..ONE_BLOCK
                 };
-                ctx.dispatch(&SUM_ROWS, &plain, &params, &[pv, yv], [1, 1, 1])?;
+                ctx.dispatch(&SUM_ROWS, &spec, &params, &[xv, pv], [1, 1, 1])?;
             }
+            let (pv, ps) = win(ctx, &partial, 0, pieces.len())?;
+            let (yv, ys) = win(ctx, y, y_start + o, 1)?;
+            let params = Params {
+                outer: 1,
+                r: u(pieces.len()),
+                inner: 1,
+                x_shift: ps,
+                y_shift: ys,
+                scale,
+                pieces: 1,
+                piece_len: u(pieces.len()),
+                ..ONE_BLOCK
+            };
+            ctx.dispatch(&SUM_ROWS, &plain, &params, &[pv, yv], [1, 1, 1])?;
         }
     } else {
         let slab = r * inner;

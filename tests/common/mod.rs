@@ -1,5 +1,6 @@
 //! Shared test helpers: a seeded RNG, plain-Rust (f64) references, tolerance checks, a
-//! central finite-difference gradient check, and copying a fixture folder.
+//! central finite-difference gradient check, copying a fixture folder, and a parity report's
+//! verdict.
 #![allow(dead_code)]
 // The f64 references take every size of the op they mirror.
 #![allow(clippy::too_many_arguments)]
@@ -470,4 +471,17 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(e.path(), &dst).unwrap();
         }
     }
+}
+
+/// Every row of `report` (reference case `name`, `how` it ran) passes, or the failing rows are
+/// named.
+pub fn assert_parity_passes(name: &str, how: &str, report: &engine::parity::Report) {
+    let failed: Vec<String> = report
+        .rows
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| format!("{} {} rel_err {:.3e} > {:.0e}", r.section, r.tensor, r.rel_err, r.tolerance))
+        .collect();
+    assert!(failed.is_empty(), "{name}{how}: {} rows fail:\n{}", failed.len(), failed.join("\n"));
+    assert!(report.passed() && !report.rows.is_empty(), "{name}{how}: nothing checked");
 }
