@@ -133,7 +133,7 @@ impl GpuOptions {
             })
         };
         o.stage_pairs = switch("ENGINE_STAGE_PAIRS")?;
-        o.as_gpu = on("ENGINE_AS_GPU");
+        o.as_gpu = switch("ENGINE_AS_GPU")?.unwrap_or(false);
         o.loop_bounding = switch("ENGINE_LOOP_BOUNDING")?;
         Ok(o)
     }

@@ -162,16 +162,16 @@ impl Tuner {
                 st.memo.insert(class, name.to_string());
                 return Ok(name);
             }
+            if time.is_some() && !self.enabled() {
+                // A class that could have been tuned: counted for `engine train`'s note.
+                st.untuned.insert(class.clone());
+            }
         }
         // Not tuning: this shape's own default. It is not remembered, because other shapes of
         // the same class may have other defaults (the cost model sees the exact sizes).
         let time = match time {
             Some(t) if self.enabled() => t,
-            Some(_) => {
-                self.lock().untuned.insert(class);
-                return Ok(candidates[default]);
-            }
-            None => return Ok(candidates[default]),
+            _ => return Ok(candidates[default]),
         };
         // Time outside the lock: a candidate may itself launch tuned kernels. Two interleaved
         // rounds, each candidate's best kept, so that a burst of load on a shared machine hits
