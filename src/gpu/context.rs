@@ -149,11 +149,18 @@ const UNIFORM_SLOTS: u64 = 1024;
 /// command buffers stay small.
 const MAX_DISPATCHES_PER_SUBMIT: usize = 256;
 /// Bind groups per generation of the cache: the distinct groups one optimizer step may use and
-/// still find them all the next step. An SD 1.5 step records about 4000 dispatches, and with
-/// gradient accumulation each micro-step binds other gradient buffers, so a step of 8 micro-steps
-/// fits. Two generations of 32768 hold at most 65536 groups: a few hundred bytes each in a
-/// driver, and 7 storage views each within DX12's 1,000,000-view heap.
+/// still find them all the next step. An SD 1.5 step records about 4000 dispatches (7192 at
+/// 512 px with the fused backward pass), and with gradient accumulation each micro-step binds
+/// other gradient buffers, so a step of 8 micro-steps fits. Two generations of 32768 hold at
+/// most 65536 groups: a few hundred bytes each in a driver, and 7 storage views each within
+/// DX12's 1,000,000-view heap.
 const BIND_GROUPS_PER_GENERATION: usize = 32768;
+/// The same on CPU adapters, where each group costs the process a memory mapping: lavapipe's
+/// descriptor sets took one each, and the train tests (several runs in one process) reached
+/// 64366 mappings of Linux's default 65530 (`vm.max_map_count`) with 32768 a generation, where
+/// lavapipe's next mmap failed and it wrote through the failed pointer (SIGSEGV, a CI run of
+/// 2026-12-05). 8192 keeps every group of an SD 1.5 step of up to 8192 dispatches.
+const BIND_GROUPS_PER_GENERATION_CPU: usize = 8192;
 
 type LayoutKey = Vec<Access>;
 /// Pipelines by (shader, entry point), then by specialisation: the per-dispatch lookup
@@ -313,6 +320,13 @@ impl Context {
         // ENGINE_AS_GPU: a CPU adapter makes the choices a GPU makes (testing the GPUs' paths).
         caps.cpu &= !opts.as_gpu;
         let loop_bounding = opts.loop_bounding.unwrap_or(caps.cpu);
+        // The driver's kind, not `caps.cpu` (which ENGINE_AS_GPU turns off): the mappings each
+        // cached bind group costs are lavapipe's whatever the engine chooses.
+        let bind_groups_per_generation = if info.device_type == wgpu::DeviceType::Cpu {
+            BIND_GROUPS_PER_GENERATION_CPU
+        } else {
+            BIND_GROUPS_PER_GENERATION
+        };
         let (max_binding, offset_align) = (caps.max_binding, caps.offset_align.max(16));
         let uniform_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
@@ -348,7 +362,7 @@ impl Context {
             }),
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
-            bind_groups: Mutex::new(BindCache::new(BIND_GROUPS_PER_GENERATION)),
+            bind_groups: Mutex::new(BindCache::new(bind_groups_per_generation)),
             disk_cache,
             shader_checks: opts.shader_checks,
             loop_bounding,
