@@ -577,10 +577,13 @@ pub const MEMORY_SETTINGS: [MemorySetting; 17] = [
 /// pool hands every step the buffers of the one before, so that its bind groups serve again.
 /// What `engine train` holds is all there: the U-Net with gradients and AdamW moments, and a
 /// trained text encoder; the frozen VAE and a frozen text encoder have left the GPU after
-/// caching, as they do in training. A last row per setting, "memory host busy", is the step's time less the host's time in
+/// caching, as they do in training. A third row per setting, "memory host busy", is the step's time less the host's time in
 /// submissions and waits for the GPU: near the step's time, the step was bound by the host's
 /// autograd and recording, not the GPU; its shape says how many dispatches the step recorded,
-/// and how many reused a bind group of the step before.
+/// and how many reused a bind group of the step before. "memory first step" is the first
+/// step's time and peak: its pipelines compile or load from the disk cache, and under
+/// `ENGINE_TUNE=1` it times the candidates of each class it meets while its own tensors are
+/// live (what tuning adds to a run's peak).
 pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRow>> {
     use crate::models::config::{ClipConfig, UNetConfig, VaeConfig};
     use crate::models::single_file::builtin_config;
@@ -645,7 +648,10 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
         // as every later step of a run does.
         let (mut fb_secs, mut fb_peak, mut secs, mut peak, mut host) = (0.0, 0.0, 0.0, 0.0, 0.0);
         let (mut dispatches, mut reused) = (0, 0);
-        for _ in 0..3 {
+        // The first step's time and peak: its pipelines compile (or load from the cache), and
+        // under ENGINE_TUNE=1 it times each class's candidates while the step's tensors live.
+        let mut first = (0.0, 0.0);
+        for step in 0..3 {
             ctx.sync()?;
             ctx.pool.reset_peak();
             let (t0, in_gpu_calls, d0, (r0, _)) = (
@@ -680,6 +686,9 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             }
             ctx.sync()?;
             (secs, peak) = (t0.elapsed().as_secs_f64(), gib(ctx.pool.stats().peak_bytes));
+            if step == 0 {
+                first = (secs, peak);
+            }
             // The step's wall time less the host's time in submissions and waits for the GPU
             // (the two syncs; the profiler's reads under ENGINE_PROFILE=1): the host's own work,
             // autograd and recording. Where it nears the step's time on a GPU, the GPU waited
@@ -696,6 +705,7 @@ pub fn memory_suite(resolution: usize, settings: &[usize]) -> Result<Vec<BenchRo
             ("memory fwd+bwd", fb_secs, fb_peak, &shape),
             ("memory", secs, peak, &shape),
             ("memory host busy", host, peak, &host_shape),
+            ("memory first step", first.0, first.1, &shape),
         ] {
             rows.push(BenchRow {
                 kernel: format!("{what}: {name}"),

@@ -98,6 +98,66 @@ fn tuner_keeps_the_fastest_by_a_margin_and_remembers_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A candidate that runs out of memory while it is timed (a larger split count's copies of C,
+/// timed inside a training step near the card's limit) is left out and the class still gets a
+/// choice; the default running out is the launch's own error.
+#[test]
+fn a_candidate_out_of_memory_is_left_out() {
+    use engine::error::Error;
+    global_cache();
+    let dir = std::env::temp_dir().join(format!("engine-tune-oom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("tune.json");
+    let tuner = Tuner::new(Some(path.clone()), true);
+    let names = ["rule", "twice", "half"];
+    let mut timed = [0; 3];
+    let got = tuner
+        .choose(
+            &Key("class oom"),
+            &names,
+            0,
+            Some(&mut |i| {
+                timed[i] += 1;
+                match i {
+                    1 => Err(Error::OutOfMemory("a test's candidate".into())),
+                    _ => Ok([1.0, 0.1, 0.5][i]),
+                }
+            }),
+        )
+        .unwrap();
+    assert_eq!(got, "half", "the fastest candidate that ran");
+    assert_eq!(timed, [2, 1, 2], "the dropped candidate is not timed again");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"choice\": \"half\""), "{text}");
+    assert!(!text.contains("\"twice\""), "no time for the dropped candidate: {text}");
+    // A later run reads the file whole (no non-finite time in it) and keeps the choice.
+    let later = Tuner::new(Some(path.clone()), false);
+    let got = later.choose(&Key("class oom"), &names, 0, Some(&mut |_| panic!("timed in a later run"))).unwrap();
+    assert_eq!(got, "half");
+
+    // The default itself out of memory: the error, as the launch would give it.
+    let err = tuner
+        .choose(
+            &Key("class oom default"),
+            &names,
+            0,
+            Some(&mut |i| if i == 0 { Err(Error::OutOfMemory("the default".into())) } else { Ok(0.1) }),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::OutOfMemory(_)), "{err}");
+    // Another error of a candidate is not swallowed either.
+    let err = tuner
+        .choose(
+            &Key("class other error"),
+            &names,
+            0,
+            Some(&mut |i| if i == 2 { Err(Error::invalid("test", "not memory")) } else { Ok(1.0) }),
+        )
+        .unwrap_err();
+    assert!(!matches!(err, Error::OutOfMemory(_)), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// conv2d's split-K counts under `--tune`, with the GPUs' split rules forced on this adapter:
 /// a deep, small convolution's forward (1024 channels over a 4x4 image: the rule's 8 slices)
 /// and a weight gradient over many output rows (4 images of 32 rows: 4 slices) time their

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::context::context;
 use super::options::options;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A shape class of one kernel family: what a tuned choice is remembered by. `Display` is its
 /// key in the cache file and must name the family, the dtype and every field.
@@ -56,6 +56,8 @@ struct State {
     /// off, in launches that could have been timed: what `engine train`'s note counts.
     untuned: BTreeSet<String>,
     warned: bool,
+    /// Whether the note on a candidate dropped for want of memory has been printed.
+    warned_memory: bool,
 }
 
 /// Tuned choices: the file's, and this process's.
@@ -90,7 +92,13 @@ impl Tuner {
         Tuner {
             path,
             enabled: AtomicBool::new(enabled),
-            state: Mutex::new(State { file: None, memo: HashMap::new(), untuned: BTreeSet::new(), warned: false }),
+            state: Mutex::new(State {
+                file: None,
+                memo: HashMap::new(),
+                untuned: BTreeSet::new(),
+                warned: false,
+                warned_memory: false,
+            }),
         }
     }
 
@@ -178,13 +186,39 @@ impl Tuner {
         // one round of one candidate rather than deciding the choice; and a candidate must beat
         // the default by 5% to replace it (on a noisy 2-core machine, single rounds picked
         // variants that ran at half the default's rate).
+        //
+        // A candidate other than the default that runs out of memory is dropped, not the run's
+        // failure: a split count's copies of C are allocated while the step's own tensors live
+        // (`ENGINE_TUNE=1` on a training run), and near the card's limit a larger count may
+        // not fit where the default does. The default's failure is the launch's own.
         let mut times = vec![f64::INFINITY; candidates.len()];
+        let mut dropped = vec![false; candidates.len()];
         for _ in 0..2 {
             for (i, t) in times.iter_mut().enumerate() {
-                *t = t.min(time(i)?);
+                if dropped[i] {
+                    continue;
+                }
+                match time(i) {
+                    Ok(secs) => *t = t.min(secs),
+                    Err(Error::OutOfMemory(_)) if i != default => dropped[i] = true,
+                    Err(e) => return Err(e),
+                }
             }
         }
-        let seconds: BTreeMap<String, f64> = candidates.iter().zip(&times).map(|(n, t)| (n.to_string(), *t)).collect();
+        if let Some(i) = dropped.iter().position(|&d| d) {
+            let mut st = self.lock();
+            if !st.warned_memory {
+                eprintln!(
+                    "note: tuning {class}: variant {} ran out of GPU memory and was left out (later classes \
+                     leave out such variants without a note)",
+                    candidates[i]
+                );
+                st.warned_memory = true;
+            }
+        }
+        // Every candidate timed (a dropped one has no time; the default always has one).
+        let seconds: BTreeMap<String, f64> =
+            candidates.iter().zip(&times).filter(|(_, t)| t.is_finite()).map(|(n, t)| (n.to_string(), *t)).collect();
         let fastest = (0..times.len()).min_by(|&a, &b| times[a].total_cmp(&times[b])).unwrap_or(default);
         let best = if times[fastest] < 0.95 * times[default] { fastest } else { default };
         let name = candidates[best];
