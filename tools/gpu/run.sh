@@ -201,7 +201,8 @@ stage bench-tuned 150 bench-tuned.txt "$E" bench --tune gemm conv attention --js
 # The fp16 step as a user gets it after tuning: its first step times plain against coop (and the
 # split counts) for every shape class it meets, gradients and attention included; the next
 # two run the choices (the third is reported). Beside step-coop (all forced) and memory's fp16
-# row (defaults).
+# row (defaults). Its "memory first step" row's peak, beside memory's, is what tuning inside a
+# training step adds to the card's memory (summary.py's "First steps").
 ENGINE_PROFILE=1 stage step-tuned 120 step-tuned.txt "$E" bench --tune memory --resolution 512 --settings 16 \
   --json "$OUT/step-tuned.json"
 stage bench-rest 90 bench-rest.txt "$E" bench copy adamw e2e --json "$OUT/bench-rest.json"

@@ -243,6 +243,22 @@ def step_table(out):
             print("| " + " | ".join(cols) + " |")
     print("\nratio: the default step's time / this run's (above 1: this run is faster). host busy: the step's time")
     print("less the host's time in submissions and waits for the GPU; near the step's time, the GPU waited for the host.\n")
+    # The first of the three steps (since 2026-12-05, late): pipelines compile or load, and
+    # under step-tuned's --tune each class's candidates (split counts: more copies of C) are
+    # timed while the step's tensors live. Its peak beside the defaults' first step is what
+    # ENGINE_TUNE=1 on a training run adds to the card's memory.
+    first = steps(memory, "memory first step: ")
+    tuned = steps(load(out, "step-tuned"), "memory first step: ")
+    if first or tuned:
+        print("First steps (compiles, and under --tune the tuning):\n")
+        print("| run | setting | first step | peak | third step's peak |")
+        print("|---|---|---|---|---|")
+        for name, rows, third in (("memory", first, base), ("step-tuned", tuned, steps(load(out, "step-tuned")))):
+            for setting, r in rows.items():
+                t = third.get(setting)
+                print(f"| {name} | {setting} | {fmt_s(r['seconds'])} | {r.get('peak_gib') or 0:.3f} GiB | "
+                      f"{(t.get('peak_gib') or 0) if t else 0:.3f} GiB |")
+        print()
 
 
 def memory_bound(out):
