@@ -104,6 +104,50 @@ fn float_and_count_flags_are_refused_up_front_with_the_flag_named() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// Out of GPU memory, `engine train`'s error (`TrainConfig::memory_hint`, added to the pool's
+/// message) names the memory settings the run has off, each of which lowers the peak, and not
+/// those it has on; LoRA for a full fine-tune; the resolution and the batch.
+#[test]
+fn out_of_memory_names_the_settings_that_would_lower_the_peak() {
+    let out = temp("oom-hint");
+    // The advice, without the sentence of measured peaks that names every flag.
+    let advice = |f: &dyn Fn(&mut TrainOptions)| {
+        let mut o = small(&out, 1);
+        f(&mut o);
+        let hint = o.resolve().unwrap().memory_hint();
+        hint.split(". Measured peaks").next().unwrap().to_string()
+    };
+    let flags = ["--gradient-checkpointing", "--mixed-precision bf16", "--use-8bit-adam", "--fused-backward-pass"];
+    let none_on = advice(&|_| {});
+    for want in flags.iter().chain(&["--lora-rank 4", "--resolution (now 64)"]) {
+        assert!(none_on.contains(want), "{want}: {none_on}");
+    }
+    assert!(!none_on.contains("--train-batch-size") && !none_on.contains("--train-text-encoder"), "{none_on}");
+    let all_on = advice(&|o| {
+        o.gradient_checkpointing = Some(true);
+        o.mixed_precision = Some("bf16".into());
+        o.use_8bit_adam = Some(true);
+        o.fused_backward_pass = Some(true);
+        o.train_text_encoder = Some(true);
+        o.train_batch_size = Some(2);
+    });
+    for flag in flags {
+        assert!(!all_on.contains(flag), "{flag} is on: {all_on}");
+    }
+    for want in ["no --train-text-encoder (lowers", "--lora-rank 4", "--train-batch-size (now 2)"] {
+        assert!(all_on.contains(want), "{want}: {all_on}");
+    }
+    // The fused pass takes no gradient accumulation: not offered beside it.
+    assert!(!all_on.contains("--gradient-accumulation-steps"), "{all_on}");
+    let batch = advice(&|o| o.train_batch_size = Some(2));
+    assert!(batch.contains("--train-batch-size (now 2) with more --gradient-accumulation-steps"), "{batch}");
+    // LoRA: 8-bit AdamW and the fused pass matter little for its few parameters.
+    let lora = advice(&|o| o.lora_rank = Some(4));
+    assert!(lora.contains("--gradient-checkpointing") && !lora.contains("--use-8bit-adam"), "{lora}");
+    assert!(!lora.contains("--lora-rank"), "{lora}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn a_run_whose_updates_turn_the_weights_non_finite_fails_and_writes_no_model() {
     // lr / (1 - beta1) overflows f32: the first update makes every parameter Inf or NaN.

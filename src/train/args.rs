@@ -476,6 +476,55 @@ impl TrainConfig {
         DType::from_mixed_precision(&self.mixed_precision).unwrap_or(DType::F32)
     }
 
+    /// What to say after "GPU out of memory" in a run with these settings: the memory flags it
+    /// has off, each of which lowers the peak, with the peaks `engine bench memory` measured
+    /// for SD 1.5 at 512 px with prior preservation (BENCHMARKS.md; a GPU holds what the pool
+    /// held on lavapipe, to within 0.03 GiB on the H200), then LoRA, fewer pixels, fewer images.
+    pub fn memory_hint(&self) -> String {
+        let full = self.lora_rank == 0;
+        let mut off = Vec::new();
+        if !self.gradient_checkpointing {
+            off.push("--gradient-checkpointing");
+        }
+        if self.frozen_dtype() == DType::F32 {
+            off.push("--mixed-precision bf16");
+        }
+        if full && !self.use_8bit_adam {
+            off.push("--use-8bit-adam");
+        }
+        if full && !self.fused_backward_pass {
+            off.push("--fused-backward-pass");
+        }
+        if self.train_text_encoder {
+            off.push("no --train-text-encoder");
+        }
+        let mut ways = Vec::new();
+        if !off.is_empty() {
+            let each = if off.len() > 1 { "each lowers" } else { "lowers" };
+            ways.push(format!("{} ({each} the peak)", off.join(", ")));
+        }
+        if full {
+            ways.push("--lora-rank 4 (LoRA trains adapters, not the U-Net)".to_string());
+        }
+        ways.push(format!("a smaller --resolution (now {})", self.resolution));
+        if self.train_batch_size > 1 {
+            // The fused pass updates inside backward, so it takes no accumulation.
+            let keep = if self.fused_backward_pass {
+                ""
+            } else {
+                " with more --gradient-accumulation-steps for the same effective batch"
+            };
+            ways.push(format!("a smaller --train-batch-size (now {}){keep}", self.train_batch_size));
+        }
+        format!(
+            "to fit this run into less GPU memory: {}. Measured peaks for SD 1.5 at 512 px with prior \
+             preservation: 15.1 GiB in f32 with none of these, 6.1 GiB with --mixed-precision bf16 \
+             --gradient-checkpointing --use-8bit-adam --fused-backward-pass, 2.7 GiB for LoRA rank 4 on a bf16 base \
+             with checkpointing (`engine bench memory` measures them for other settings)",
+            ways.join("; ")
+        )
+    }
+
     /// The learning rate at optimizer step `step` (diffusers' `get_scheduler`).
     pub fn lr_at(&self, step: usize) -> f64 {
         let (w, total) = (self.lr_warmup_steps, self.max_train_steps);

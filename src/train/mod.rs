@@ -288,7 +288,15 @@ fn sample_latents(items: &[&Cached], shape: &[usize], sf: f32, rng: &mut Rng) ->
 }
 
 /// Runs DreamBooth as `cfg` says: its stages in order, each handing the next what it made.
+/// Out of GPU memory, the error says which of the run's settings would lower the peak.
 pub fn run(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
+    run_stages(cfg, progress).map_err(|e| match e {
+        Error::OutOfMemory(m) => Error::OutOfMemory(format!("{m}; {}", cfg.memory_hint())),
+        e => e,
+    })
+}
+
+fn run_stages(cfg: &TrainConfig, progress: bool) -> Result<Summary> {
     let p = prepare(cfg)?;
     let nets = load_models(cfg, &p)?;
     let caches = cache(cfg, &p, &nets, progress)?;
