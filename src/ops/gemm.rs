@@ -578,9 +578,12 @@ fn subgroup_self_test(wx: u32) -> Result<bool> {
     for sg in KERNELS.iter().filter(|k| k.self_test) {
         let cols = sg.block.cols;
         let plain = by_name(if cols == 5 { "8x5" } else { "8x8" });
-        // Small enough for any binding limit (the chunking tests shrink it to 8 KiB); rows of
-        // different invocations still differ, so lanes broadcasting the wrong rows show.
-        let (m, n, k) = (wy as usize + 3, if cols == 5 { 5 * wx as usize } else { 40 }, 5);
+        // Small enough for any binding limit (the chunking tests shrink it to 8 KiB: 2048
+        // elements): C's rows are cut to fit, since the 8x5 entry's C is 5·WG_X wide (320
+        // columns at 64 lanes, where wy + 3 = 7 rows made 8960 bytes and the self-test's error
+        // failed every GEMM). Rows still differ, so lanes broadcasting the wrong rows show.
+        let n = if cols == 5 { 5 * wx as usize } else { 40 };
+        let (m, k) = ((wy as usize + 3).min(Tensor::ctx()?.max_binding_elems() / n).max(2), 5);
         let a = Tensor::from_slice(
             &(0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect::<Vec<_>>(),
             &[1, m, k],
