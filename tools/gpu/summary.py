@@ -247,13 +247,14 @@ def step_table(out):
     # under step-tuned's --tune each class's candidates (split counts: more copies of C) are
     # timed while the step's tensors live. Its peak beside the defaults' first step is what
     # ENGINE_TUNE=1 on a training run adds to the card's memory.
+    tuned_rows = load(out, "step-tuned")
     first = steps(memory, "memory first step: ")
-    tuned = steps(load(out, "step-tuned"), "memory first step: ")
+    tuned = steps(tuned_rows, "memory first step: ")
     if first or tuned:
         print("First steps (compiles, and under --tune the tuning):\n")
         print("| run | setting | first step | peak | third step's peak |")
         print("|---|---|---|---|---|")
-        for name, rows, third in (("memory", first, base), ("step-tuned", tuned, steps(load(out, "step-tuned")))):
+        for name, rows, third in (("memory", first, base), ("step-tuned", tuned, steps(tuned_rows))):
             for setting, r in rows.items():
                 t = third.get(setting)
                 print(f"| {name} | {setting} | {fmt_s(r['seconds'])} | {r.get('peak_gib') or 0:.3f} GiB | "
