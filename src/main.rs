@@ -309,7 +309,8 @@ fn info(opts: &GpuOptions) -> Result<()> {
             if gpu::stage_pairs() { "two elements per load" } else { "element by element" },
         ),
         None => println!(
-            "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, or a failed self-test)"
+            "  cooperative-matrix GEMM: not used (no shape it is written for, no feature, ENGINE_NO_COOP=1, a driver known to crash on \
+             them, or a failed self-test)"
         ),
     }
     if engine::ops::gemm::coop()?.is_some() {

@@ -255,6 +255,15 @@ fn rank(a: &wgpu::Adapter) -> (u32, u32) {
     (backend, ty)
 }
 
+/// Mesa's lavapipe (26.1.6, the one driver here with cooperative matrices) crashes compiling
+/// any cooperative-matrix shader, even one that only loads and stores an 8x8 matrix, when its
+/// subgroups are wider than its default 8 lanes (`LP_NATIVE_VECTOR_WIDTH` above 256): SIGSEGV
+/// at 16 lanes, "stack smashing detected" at 32, inside `libvulkan_lvp.so` (2026-12-05). A
+/// crash cannot be caught by the self-test, so such a device opens without them.
+fn coop_crashes_driver(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu && info.driver.starts_with("llvmpipe") && info.subgroup_max_size > 8
+}
+
 impl Context {
     fn open(opts: &GpuOptions) -> Result<Context> {
         let instance = new_instance(opts.backend);
@@ -278,6 +287,7 @@ impl Context {
         let coop = adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
             && features.contains(wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16)
             && super::caps::CoopShape::usable(&adapter.cooperative_matrix_properties())
+            && !coop_crashes_driver(&info)
             && !opts.no_coop;
         if coop {
             features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
